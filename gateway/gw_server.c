@@ -1,0 +1,675 @@
+/*
+ * gw_server.c -- HTTP request lifecycle of the gateway (see gw_server.h
+ * for the design notes).
+ *
+ * Flow of one request (gw_request.state):
+ *   1. NEW      first call: request id chosen, size limit checked.
+ *   2. BODY     upload chunks appended (past 64 KiB only counted).
+ *   3. WAITING  body complete: transcoded, connection suspended, RPC (or
+ *               the readiness probes) started.
+ *   4. DONE     the callback stored the outcome and resumed the
+ *               connection; the handler queues the response.
+ * Any request answered without an RPC goes from 2 straight to its reply.
+ */
+#include "gw_server.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "cv_log.h"
+#include "cv_rpc.h"
+#include "cv_time.h"
+#include "cv_transcode.h"
+#include "gw_console.h"
+
+#define GW_BODY_MAX       (64 * 1024)
+#define GW_REQUEST_ID_MAX 128
+#define GW_IDEM_KEY_MAX   255
+
+enum gw_req_state {
+    GW_REQ_NEW,
+    GW_REQ_BODY,
+    GW_REQ_WAITING,
+    GW_REQ_DONE,
+};
+
+struct gw_server {
+    gw_config cfg;
+    struct MHD_Daemon *daemon;
+    cv_rpc_client *clients[GW_SVC_COUNT];
+    pthread_mutex_t mtx;
+    pthread_cond_t drained;
+    int in_flight; /* suspended connections */
+    int port;
+};
+
+typedef struct gw_request {
+    enum gw_req_state state;
+    gw_server *gw;
+    struct MHD_Connection *conn;
+    char request_id[GW_REQUEST_ID_MAX + 1];
+    char *body;
+    size_t len, cap;
+    bool too_large;
+    const gw_route *route; /* NULL: a built-in (readyz) */
+    /* Outcome of the RPC, written by the callback before resume. */
+    cv_rpc_result result;
+    /* Readiness probes: one per service. */
+    pthread_mutex_t probe_mtx;
+    int probes_left;
+    bool probe_ok[GW_SVC_COUNT];
+    bool probe_db_ok[GW_SVC_COUNT];
+} gw_request;
+
+static const char *const gw_service_names[GW_SVC_COUNT] = {"ack", "retry",
+                                                           "report"};
+
+/* ---- responses ---- */
+
+static enum MHD_Result
+gw_queue_text(gw_request *r, unsigned int status, const char *type, char *text,
+              size_t len, const char *allow)
+{
+    struct MHD_Response *resp;
+    enum MHD_Result ret;
+
+    resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+    if (resp == NULL) {
+        free(text);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    MHD_add_response_header(resp, "X-Request-Id", r->request_id);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    if (allow != NULL)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
+    ret = MHD_queue_response(r->conn, status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+/* Queues a JSON document (steals the reference). */
+static enum MHD_Result
+gw_queue_json(gw_request *r, unsigned int status, json_t *doc,
+              const char *allow)
+{
+    char *text = doc != NULL ? json_dumps(doc, CV_JSON_OUTPUT) : NULL;
+
+    json_decref(doc);
+    if (text == NULL)
+        return MHD_NO;
+    return gw_queue_text(r, status, "application/json", text, strlen(text),
+                         allow);
+}
+
+/* The SPEC section 3 error body: {"detail","code","request_id"}. */
+static enum MHD_Result
+gw_queue_error(gw_request *r, unsigned int status, int code, const char *detail,
+               const char *allow)
+{
+    json_t *doc = json_pack("{s:s, s:s, s:s}", "detail", detail, "code",
+                            cv_code_name(code), "request_id", r->request_id);
+
+    return gw_queue_json(r, status, doc, allow);
+}
+
+static enum MHD_Result
+gw_queue_cv_error(gw_request *r, const cv_error *err)
+{
+    return gw_queue_error(r, (unsigned int)cv_code_http_status(err->code),
+                          err->code, err->msg, NULL);
+}
+
+/* ---- request ids and headers ---- */
+
+static bool
+gw_request_id_sane(const char *id)
+{
+    size_t n = 0;
+
+    if (id == NULL)
+        return false;
+    for (; id[n] != '\0'; n++)
+        if (!isalnum((unsigned char)id[n]) && strchr("._:-", id[n]) == NULL)
+            return false;
+    return n >= 1 && n <= GW_REQUEST_ID_MAX;
+}
+
+/* 1..255 printable ASCII (SPEC section 3). */
+static bool
+gw_idempotency_key_sane(const char *key)
+{
+    size_t n = strlen(key);
+
+    if (n < 1 || n > GW_IDEM_KEY_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (key[i] < 0x20 || key[i] > 0x7e)
+            return false;
+    return true;
+}
+
+static bool
+gw_content_type_json(const char *ct)
+{
+    size_t n = strlen("application/json");
+
+    if (ct == NULL)
+        return false;
+    while (*ct == ' ')
+        ct++;
+    return strncasecmp(ct, "application/json", n) == 0 &&
+           (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
+}
+
+/* ---- RPC completion ---- */
+
+static void
+gw_resume(gw_request *r)
+{
+    gw_server *gw = r->gw;
+
+    r->state = GW_REQ_DONE;
+    MHD_resume_connection(r->conn);
+    pthread_mutex_lock(&gw->mtx);
+    if (--gw->in_flight == 0)
+        pthread_cond_broadcast(&gw->drained);
+    pthread_mutex_unlock(&gw->mtx);
+}
+
+static void
+gw_rpc_done_cb(void *arg, cv_rpc_result *res)
+{
+    gw_request *r = arg;
+
+    r->result = *res;
+    res->reply = NULL; /* now owned by the request */
+    gw_resume(r);
+}
+
+/* ---- dispatch ---- */
+
+/* Suspends the connection and starts one RPC carrying `payload`. */
+static enum MHD_Result
+gw_start_rpc(gw_request *r, enum gw_service svc, const char *method,
+             const ProtobufCMessage *payload, const char *idem_key,
+             cv_rpc_done_cb cb, void *cb_arg)
+{
+    gw_server *gw = r->gw;
+    Cv__RpcRequest env = CV__RPC_REQUEST__INIT;
+    cv_error err;
+    uint8_t *buf;
+    size_t len = protobuf_c_message_get_packed_size(payload);
+    int rv;
+
+    if (gw->clients[svc] == NULL)
+        return gw_queue_error(r, 503, CV_UNAVAILABLE, "gateway is stopping",
+                              NULL);
+    if ((buf = malloc(len > 0 ? len : 1)) == NULL)
+        return MHD_NO;
+    protobuf_c_message_pack(payload, buf);
+    env.method = (char *)method;
+    env.request_id = r->request_id;
+    env.has_deadline_unix_ms = 1;
+    env.deadline_unix_ms = cv_now_us() / 1000 + gw->cfg.rpc_timeout_ms;
+    env.idempotency_key = (char *)idem_key;
+    env.has_payload = 1;
+    env.payload.data = buf;
+    env.payload.len = len;
+
+    pthread_mutex_lock(&gw->mtx);
+    gw->in_flight++;
+    pthread_mutex_unlock(&gw->mtx);
+    r->state = GW_REQ_WAITING;
+    MHD_suspend_connection(r->conn);
+    cv_error_clear(&err);
+    rv = cv_rpc_call_start(gw->clients[svc], &env, gw->cfg.rpc_timeout_ms, cb,
+                           cb_arg, &err);
+    free(buf);
+    if (rv != 0) {
+        /* The callback will never run: answer with the start error. */
+        r->result.code = rv;
+        snprintf(r->result.message, sizeof(r->result.message), "%s", err.msg);
+        gw_resume(r);
+    }
+    return MHD_YES;
+}
+
+typedef struct gw_query_ctx {
+    ProtobufCMessage *msg;
+    cv_error *err;
+    int rv;
+} gw_query_ctx;
+
+static enum MHD_Result
+gw_query_cb(void *cls, enum MHD_ValueKind kind, const char *key,
+            const char *value)
+{
+    gw_query_ctx *q = cls;
+
+    (void)kind;
+    /* Unknown query keys are ignored, like unknown JSON keys. */
+    if (q->rv != 0 || key == NULL ||
+        protobuf_c_message_descriptor_get_field_by_name(q->msg->descriptor,
+                                                        key) == NULL)
+        return MHD_YES;
+    q->rv = cv_message_set_field_text(q->msg, key, value != NULL ? value : "",
+                                      q->err);
+    return q->rv == 0 ? MHD_YES : MHD_NO;
+}
+
+static enum MHD_Result
+gw_dispatch_route(gw_request *r, const gw_route *route,
+                  const gw_path_param *params, size_t n_params)
+{
+    ProtobufCMessage *msg = NULL;
+    cv_error err;
+    const char *idem;
+    enum MHD_Result ret;
+
+    cv_error_clear(&err);
+    r->route = route;
+    idem = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+                                       "Idempotency-Key");
+    if (idem != NULL && !gw_idempotency_key_sane(idem))
+        return gw_queue_error(r, 400, CV_INVALID_ARGUMENT,
+                              "Idempotency-Key must be 1 to 255 printable "
+                              "ASCII characters",
+                              NULL);
+    if (strcmp(route->http_method, "POST") == 0) {
+        const char *ct = MHD_lookup_connection_value(
+            r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+
+        if (r->too_large)
+            return gw_queue_error(r, 413, CV_RESOURCE_EXHAUSTED,
+                                  "request body must be at most 65536 bytes",
+                                  NULL);
+        if (r->len > 0 && !gw_content_type_json(ct))
+            return gw_queue_error(r, 415, CV_INVALID_ARGUMENT,
+                                  "Content-Type must be application/json",
+                                  NULL);
+        if (cv_json_text_to_message(route->request, r->body, r->len, &msg,
+                                    &err) != 0)
+            return gw_queue_cv_error(r, &err);
+    } else {
+        gw_query_ctx q = {NULL, &err, 0};
+
+        if ((msg = cv_message_new(route->request)) == NULL)
+            return MHD_NO;
+        q.msg = msg;
+        MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, gw_query_cb,
+                                  &q);
+        if (q.rv != 0) {
+            protobuf_c_message_free_unpacked(msg, NULL);
+            return gw_queue_cv_error(r, &err);
+        }
+    }
+    /* Path parameters win over body keys of the same name. */
+    for (size_t i = 0; i < n_params; i++) {
+        if (cv_message_set_field_text(msg, params[i].name, params[i].value,
+                                      &err) != 0) {
+            protobuf_c_message_free_unpacked(msg, NULL);
+            return gw_queue_cv_error(r, &err);
+        }
+    }
+    ret = gw_start_rpc(r, route->service, route->rpc, msg, idem, gw_rpc_done_cb,
+                       r);
+    protobuf_c_message_free_unpacked(msg, NULL);
+    return ret;
+}
+
+/* ---- readiness: every service's Health RPC, in parallel ---- */
+
+typedef struct gw_probe {
+    gw_request *req;
+    int svc;
+} gw_probe;
+
+static void
+gw_readyz_done_cb(void *arg, cv_rpc_result *res)
+{
+    gw_probe *p = arg;
+    gw_request *r = p->req;
+    bool last;
+
+    pthread_mutex_lock(&r->probe_mtx);
+    r->probe_ok[p->svc] = res->code == CV_OK;
+    if (res->code == CV_OK && res->reply != NULL && res->reply->has_payload) {
+        Cv__HealthReply *hr = cv__health_reply__unpack(
+            NULL, res->reply->payload.len, res->reply->payload.data);
+        r->probe_db_ok[p->svc] = hr != NULL && hr->database_ok;
+        if (hr != NULL)
+            cv__health_reply__free_unpacked(hr, NULL);
+    }
+    last = --r->probes_left == 0;
+    pthread_mutex_unlock(&r->probe_mtx);
+    if (res->reply != NULL)
+        cv__rpc_reply__free_unpacked(res->reply, NULL);
+    free(p);
+    if (last)
+        gw_resume(r);
+}
+
+static enum MHD_Result
+gw_dispatch_readyz(gw_request *r)
+{
+    gw_server *gw = r->gw;
+    Cv__HealthRequest hreq = CV__HEALTH_REQUEST__INIT;
+    uint8_t empty[1];
+    char method[32];
+
+    pthread_mutex_init(&r->probe_mtx, NULL);
+    r->probes_left = GW_SVC_COUNT;
+    pthread_mutex_lock(&gw->mtx);
+    gw->in_flight++;
+    pthread_mutex_unlock(&gw->mtx);
+    r->state = GW_REQ_WAITING;
+    MHD_suspend_connection(r->conn);
+    (void)protobuf_c_message_pack(&hreq.base, empty);
+    for (int i = 0; i < GW_SVC_COUNT; i++) {
+        Cv__RpcRequest env = CV__RPC_REQUEST__INIT;
+        gw_probe *p = malloc(sizeof(*p));
+        cv_rpc_result failed;
+
+        snprintf(method, sizeof(method), "%s.Health", gw_service_names[i]);
+        env.method = method;
+        env.request_id = r->request_id;
+        env.has_payload = 1;
+        env.payload.len = 0;
+        env.payload.data = empty;
+        memset(&failed, 0, sizeof(failed));
+        failed.code = CV_UNAVAILABLE;
+        if (p == NULL) {
+            gw_readyz_done_cb(NULL, &failed);
+            continue;
+        }
+        p->req = r;
+        p->svc = i;
+        if (cv_rpc_call_start(gw->clients[i], &env, 2000, gw_readyz_done_cb, p,
+                              NULL) != 0)
+            gw_readyz_done_cb(p, &failed);
+    }
+    return MHD_YES;
+}
+
+static enum MHD_Result
+gw_respond_readyz(gw_request *r)
+{
+    json_t *services = json_object();
+    bool ready = true, db_ok = true;
+
+    for (int i = 0; i < GW_SVC_COUNT; i++) {
+        json_object_set_new(services, gw_service_names[i],
+                            json_pack("{s:b, s:b}", "ok", r->probe_ok[i],
+                                      "database_ok", r->probe_db_ok[i]));
+        ready = ready && r->probe_ok[i];
+        db_ok = db_ok && r->probe_db_ok[i];
+    }
+    ready = ready && db_ok;
+    pthread_mutex_destroy(&r->probe_mtx);
+    return gw_queue_json(r, ready ? 200 : 503,
+                         json_pack("{s:s, s:b, s:o, s:s}", "status",
+                                   ready ? "ready" : "not_ready", "database",
+                                   db_ok, "services", services, "request_id",
+                                   r->request_id),
+                         NULL);
+}
+
+/* Turns a stored RPC outcome into the HTTP answer. */
+static enum MHD_Result
+gw_respond_rpc(gw_request *r)
+{
+    cv_rpc_result *res = &r->result;
+    ProtobufCMessage *msg;
+    json_t *doc;
+
+    if (res->code != CV_OK || res->reply == NULL) {
+        cv_error err;
+        /* Transport failures mean the service is down: 503 / 504. */
+        cv_error_set(&err, res->code != CV_OK ? res->code : CV_INTERNAL, "%s",
+                     res->message[0] != '\0' ? res->message : "request failed");
+        if (err.code == CV_CANCELLED)
+            err.code = CV_UNAVAILABLE;
+        return gw_queue_cv_error(r, &err);
+    }
+    msg = protobuf_c_message_unpack(
+        r->route->reply, NULL,
+        res->reply->has_payload ? res->reply->payload.len : 0,
+        res->reply->payload.data);
+    if (msg == NULL || !protobuf_c_message_check(msg)) {
+        if (msg != NULL)
+            protobuf_c_message_free_unpacked(msg, NULL);
+        return gw_queue_error(r, 500, CV_INTERNAL,
+                              "malformed reply from service", NULL);
+    }
+    doc = cv_message_to_json(msg);
+    protobuf_c_message_free_unpacked(msg, NULL);
+    return gw_queue_json(
+        r, res->reply->replayed ? 200 : (unsigned)r->route->status, doc, NULL);
+}
+
+static enum MHD_Result
+gw_dispatch(gw_request *r, const char *url, const char *method)
+{
+    gw_path_param params[GW_MAX_PATH_PARAMS];
+    size_t n_params = 0;
+    bool path_known;
+    char allow[64];
+    const gw_route *route;
+
+    if (strcmp(url, "/healthz") == 0 && strcmp(method, "GET") == 0)
+        return gw_queue_json(r, 200, json_pack("{s:s}", "status", "ok"), NULL);
+    if (strcmp(url, "/readyz") == 0 && strcmp(method, "GET") == 0)
+        return gw_dispatch_readyz(r);
+    if (strcmp(method, "GET") == 0) {
+        char *text;
+        size_t len;
+        const char *type;
+
+        if (gw_console_lookup(r->gw->cfg.console_dir, url, &text, &len,
+                              &type) == 0)
+            return gw_queue_text(r, 200, type, text, len, NULL);
+    }
+    route = gw_route_match(method, url, params, &n_params, &path_known, allow,
+                           sizeof(allow));
+    if (route != NULL)
+        return gw_dispatch_route(r, route, params, n_params);
+    if (path_known)
+        return gw_queue_error(r, 405, CV_UNIMPLEMENTED, "method not allowed",
+                              allow);
+    if (strcmp(url, "/healthz") == 0 || strcmp(url, "/readyz") == 0)
+        return gw_queue_error(r, 405, CV_UNIMPLEMENTED, "method not allowed",
+                              "GET");
+    return gw_queue_error(r, 404, CV_NOT_FOUND, "not found", NULL);
+}
+
+static enum MHD_Result
+gw_access_cb(void *cls, struct MHD_Connection *conn, const char *url,
+             const char *method, const char *version, const char *upload_data,
+             size_t *upload_data_size, void **con_cls)
+{
+    gw_request *r = *con_cls;
+
+    (void)version;
+    if (r == NULL) {
+        const char *rid, *clen;
+
+        if ((r = calloc(1, sizeof(*r))) == NULL)
+            return MHD_NO;
+        r->gw = cls;
+        r->conn = conn;
+        r->state = GW_REQ_BODY;
+        rid =
+            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id");
+        if (gw_request_id_sane(rid))
+            snprintf(r->request_id, sizeof(r->request_id), "%s", rid);
+        else
+            cv_rpc_new_request_id(r->request_id, sizeof(r->request_id));
+        clen = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                           MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (clen != NULL && strtoull(clen, NULL, 10) > GW_BODY_MAX)
+            r->too_large = true;
+        *con_cls = r;
+        return MHD_YES;
+    }
+    switch (r->state) {
+    case GW_REQ_BODY:
+        if (*upload_data_size > 0) {
+            size_t n = *upload_data_size;
+
+            if (!r->too_large && r->len + n > GW_BODY_MAX)
+                r->too_large = true;
+            if (!r->too_large) {
+                if (r->len + n + 1 > r->cap) {
+                    size_t cap = (r->len + n + 1) * 2;
+                    char *body = realloc(
+                        r->body, cap > GW_BODY_MAX + 1 ? GW_BODY_MAX + 1 : cap);
+                    if (body == NULL)
+                        return MHD_NO;
+                    r->body = body;
+                    r->cap = cap > GW_BODY_MAX + 1 ? GW_BODY_MAX + 1 : cap;
+                }
+                memcpy(r->body + r->len, upload_data, n);
+                r->len += n;
+                r->body[r->len] = '\0';
+            }
+            *upload_data_size = 0;
+            return MHD_YES;
+        }
+        return gw_dispatch(r, url, method);
+    case GW_REQ_DONE:
+        return r->route != NULL ? gw_respond_rpc(r) : gw_respond_readyz(r);
+    case GW_REQ_WAITING:
+        /* Called again while suspended: nothing to do until resumed. */
+        return MHD_YES;
+    default:
+        abort();
+    }
+}
+
+static void
+gw_completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
+                enum MHD_RequestTerminationCode toe)
+{
+    gw_request *r = *con_cls;
+
+    (void)cls;
+    (void)conn;
+    (void)toe;
+    if (r == NULL)
+        return;
+    if (r->result.reply != NULL)
+        cv__rpc_reply__free_unpacked(r->result.reply, NULL);
+    free(r->body);
+    free(r);
+    *con_cls = NULL;
+}
+
+static void
+gw_mhd_log_cb(void *cls, const char *fmt, va_list ap)
+{
+    char line[512];
+
+    (void)cls;
+    vsnprintf(line, sizeof(line), fmt, ap);
+    line[strcspn(line, "\n")] = '\0';
+    CV_LOG(CV_LOG_WARN, "GW-HTTP", "%s", line);
+}
+
+int
+gw_server_start(const gw_config *cfg, gw_server **out, cv_error *err)
+{
+    gw_server *gw;
+    struct sockaddr_in addr;
+    const union MHD_DaemonInfo *info;
+
+    *out = NULL;
+    if ((gw = calloc(1, sizeof(*gw))) == NULL)
+        return cv_error_set(err, CV_INTERNAL, "out of memory");
+    gw->cfg = *cfg;
+    if (gw->cfg.threads <= 0)
+        gw->cfg.threads = 4;
+    if (gw->cfg.rpc_timeout_ms <= 0)
+        gw->cfg.rpc_timeout_ms = 10000;
+    pthread_mutex_init(&gw->mtx, NULL);
+    pthread_cond_init(&gw->drained, NULL);
+    for (int i = 0; i < GW_SVC_COUNT; i++)
+        if (cv_rpc_client_open(cfg->service_url[i], &gw->clients[i], err) != 0)
+            goto fail;
+
+    memset(&addr, 0, sizeof(addr));
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons((uint16_t)cfg->port);
+    if (inet_pton(AF_INET, cfg->host, &addr.sin_addr) != 1) {
+        cv_error_set(err, CV_INVALID_ARGUMENT,
+                     "listen address %s is not an IPv4 address", cfg->host);
+        goto fail;
+    }
+    gw->daemon = MHD_start_daemon(
+        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
+            MHD_USE_ERROR_LOG,
+        (uint16_t)cfg->port, NULL, NULL, gw_access_cb, gw,
+        MHD_OPTION_EXTERNAL_LOGGER, gw_mhd_log_cb, gw, MHD_OPTION_SOCK_ADDR,
+        (struct sockaddr *)&addr, MHD_OPTION_THREAD_POOL_SIZE,
+        (unsigned int)gw->cfg.threads, MHD_OPTION_NOTIFY_COMPLETED,
+        gw_completed_cb, gw, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)30,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)1000, MHD_OPTION_END);
+    if (gw->daemon == NULL) {
+        cv_error_set(err, CV_UNAVAILABLE, "cannot listen on %s:%d", cfg->host,
+                     cfg->port);
+        goto fail;
+    }
+    info = MHD_get_daemon_info(gw->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    gw->port = info != NULL ? info->port : cfg->port;
+    *out = gw;
+    return 0;
+
+fail:
+    gw_server_stop(gw);
+    return err->code;
+}
+
+int
+gw_server_port(const gw_server *gw)
+{
+    return gw->port;
+}
+
+void
+gw_server_stop(gw_server *gw)
+{
+    struct timespec until;
+
+    if (gw == NULL)
+        return;
+    if (gw->daemon != NULL)
+        MHD_quiesce_daemon(gw->daemon);
+    /* Closing the clients completes every pending call, which resumes
+     * its connection. */
+    for (int i = 0; i < GW_SVC_COUNT; i++) {
+        cv_rpc_client_close(gw->clients[i]);
+        gw->clients[i] = NULL;
+    }
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 5;
+    pthread_mutex_lock(&gw->mtx);
+    while (gw->in_flight > 0)
+        if (pthread_cond_timedwait(&gw->drained, &gw->mtx, &until) != 0)
+            break;
+    pthread_mutex_unlock(&gw->mtx);
+    if (gw->daemon != NULL)
+        MHD_stop_daemon(gw->daemon);
+    pthread_mutex_destroy(&gw->mtx);
+    pthread_cond_destroy(&gw->drained);
+    free(gw);
+}

@@ -1,0 +1,94 @@
+/*
+ * cavra-gateway -- the REST gateway and Evidence Console server.
+ *
+ * Run: CAVRA_GATEWAY_HOST=127.0.0.1 CAVRA_GATEWAY_PORT=8000 \
+ *      CAVRA_ACK_URL=tcp://127.0.0.1:7101 CAVRA_RETRY_URL=... \
+ *      CAVRA_REPORT_URL=... ./cavra-gateway
+ * Without a token file (CAVRA_TOKEN_FILE) it is a local sandbox and
+ * refuses to listen anywhere but loopback. Stops on SIGINT/SIGTERM.
+ */
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cv_log.h"
+#include "gw_server.h"
+
+#ifndef GW_DEFAULT_CONSOLE_DIR
+#define GW_DEFAULT_CONSOLE_DIR "console"
+#endif
+
+static const char *
+gw_env(const char *name, const char *fallback)
+{
+    const char *v = getenv(name);
+
+    return (v != NULL && v[0] != '\0') ? v : fallback;
+}
+
+static int
+gw_is_loopback(const char *host)
+{
+    return strncmp(host, "127.", 4) == 0;
+}
+
+int
+main(void)
+{
+    gw_config cfg;
+    gw_server *gw = NULL;
+    cv_error err;
+    sigset_t set;
+    int sig;
+    char *end;
+    long port;
+
+    cv_log_init("cavra-gateway");
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.host = gw_env("CAVRA_GATEWAY_HOST", "127.0.0.1");
+    port = strtol(gw_env("CAVRA_GATEWAY_PORT", "8000"), &end, 10);
+    if (*end != '\0' || port < 0 || port > 65535) {
+        CV_LOG(CV_LOG_ERROR, "GW-CONFIG", "CAVRA_GATEWAY_PORT is not a port");
+        return 1;
+    }
+    cfg.port = (int)port;
+    cfg.service_url[GW_SVC_ACK] =
+        gw_env("CAVRA_ACK_URL", "tcp://127.0.0.1:7101");
+    cfg.service_url[GW_SVC_RETRY] =
+        gw_env("CAVRA_RETRY_URL", "tcp://127.0.0.1:7102");
+    cfg.service_url[GW_SVC_REPORT] =
+        gw_env("CAVRA_REPORT_URL", "tcp://127.0.0.1:7103");
+    cfg.threads = atoi(gw_env("CAVRA_GATEWAY_THREADS", "4"));
+    cfg.rpc_timeout_ms = atoi(gw_env("CAVRA_RPC_TIMEOUT_MS", "10000"));
+    cfg.console_dir = gw_env("CAVRA_CONSOLE_DIR", GW_DEFAULT_CONSOLE_DIR);
+
+    if (getenv("CAVRA_TOKEN_FILE") == NULL) {
+        if (!gw_is_loopback(cfg.host)) {
+            CV_LOG(CV_LOG_ERROR, "GW-SANDBOX",
+                   "no CAVRA_TOKEN_FILE: refusing to listen on %s; without "
+                   "tokens the gateway only listens on loopback",
+                   cfg.host);
+            return 1;
+        }
+        CV_LOG(CV_LOG_INFO, "GW-SANDBOX",
+               "no CAVRA_TOKEN_FILE: local sandbox mode, loopback only, "
+               "no authentication");
+    }
+    cv_error_clear(&err);
+    if (gw_server_start(&cfg, &gw, &err) != 0) {
+        CV_LOG(CV_LOG_ERROR, "GW-START", "cannot start gateway: %s", err.msg);
+        return 1;
+    }
+    CV_LOG(CV_LOG_INFO, "GW-LISTEN", "gateway listening on http://%s:%d/",
+           cfg.host, gw_server_port(gw));
+    sigwait(&set, &sig);
+    CV_LOG(CV_LOG_INFO, "GW-STOP", "gateway stopping (signal %d)", sig);
+    gw_server_stop(gw);
+    return 0;
+}

@@ -1,0 +1,36 @@
+/*
+ * cv_log.h -- one logging call with a level and a stable message id.
+ *
+ *     CV_LOG(CV_LOG_WARN, "ACK-DB-CONN", "cannot connect: %s", why);
+ *
+ * The macro checks the level before evaluating the arguments. Lines go to
+ * stderr as "<time> <level> <program> <id> <message>". Only programs log;
+ * the shared library fills a cv_error instead. Never log request bodies,
+ * SQL parameters or credentials.
+ */
+#ifndef CV_LOG_H
+#define CV_LOG_H
+
+enum cv_log_level {
+    CV_LOG_DEBUG = 0,
+    CV_LOG_INFO = 1,
+    CV_LOG_WARN = 2,
+    CV_LOG_ERROR = 3,
+};
+
+extern int cv_log_min_level;
+
+/* Sets the program name shown on each line and reads CAVRA_LOG_LEVEL
+ * (debug|info|warn|error). */
+void cv_log_init(const char *program);
+
+void cv_log_write(int level, const char *id, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#define CV_LOG(level, id, ...)                                                 \
+    do {                                                                       \
+        if ((level) >= cv_log_min_level)                                       \
+            cv_log_write((level), (id), __VA_ARGS__);                          \
+    } while (0)
+
+#endif

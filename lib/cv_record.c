@@ -1,0 +1,86 @@
+/*
+ * cv_record.c -- record-building helpers shared by the services.
+ */
+#include "cv_record.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "cv_redact.h"
+#include "cv_validate.h"
+
+int
+cv_record_text(const char *field, const char *in, size_t max, bool required,
+               char **out, int *redactions, cv_error *err)
+{
+    char *trimmed;
+    int rv;
+
+    *out = NULL;
+    if ((rv = cv_validate_text(field, in, max, required, err)) != 0)
+        return rv;
+    if (in == NULL)
+        return 0;
+    if ((trimmed = cv_trim_dup(in)) == NULL)
+        return cv_error_set(err, CV_INTERNAL, "out of memory");
+    if (trimmed[0] == '\0') {
+        free(trimmed);
+        return 0;
+    }
+    *out = cv_redact(trimmed, redactions);
+    free(trimmed);
+    if (*out == NULL)
+        return cv_error_set(err, CV_INTERNAL, "out of memory");
+    return 0;
+}
+
+char *
+cv_strdup0(const char *s)
+{
+    return s != NULL ? strdup(s) : NULL;
+}
+
+ProtobufCMessage *
+cv_message_dup(const ProtobufCMessage *msg)
+{
+    ProtobufCMessage *copy;
+    uint8_t *buf;
+    size_t len;
+
+    if (msg == NULL)
+        return NULL;
+    len = protobuf_c_message_get_packed_size(msg);
+    if ((buf = malloc(len > 0 ? len : 1)) == NULL)
+        return NULL;
+    protobuf_c_message_pack(msg, buf);
+    copy = protobuf_c_message_unpack(msg->descriptor, NULL, len, buf);
+    free(buf);
+    return copy;
+}
+
+Cv__Actor *
+cv_actor_dup(const Cv__Actor *actor)
+{
+    Cv__Actor *copy;
+
+    if (actor == NULL || (copy = malloc(sizeof(*copy))) == NULL)
+        return NULL;
+    cv__actor__init(copy);
+    copy->actor = cv_strdup0(actor->actor);
+    copy->subject = cv_strdup0(actor->subject);
+    if (actor->n_roles > 0 &&
+        (copy->roles = calloc(actor->n_roles, sizeof(char *))) != NULL) {
+        for (size_t i = 0; i < actor->n_roles; i++)
+            copy->roles[i] = cv_strdup0(actor->roles[i]);
+        copy->n_roles = actor->n_roles;
+    }
+    return copy;
+}
+
+const char *
+cv_actor_name(const Cv__Actor *actor, const char *declared)
+{
+    if (actor != NULL && actor->actor != NULL && actor->actor[0] != '\0')
+        return actor->actor;
+    return declared;
+}

@@ -1,0 +1,50 @@
+/*
+ * cv_record.h -- small helpers every service uses to build records:
+ * free-text intake (validate, trim, redact), actor copies, JSON text.
+ */
+#ifndef CV_RECORD_H
+#define CV_RECORD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "cv_error.h"
+#include "rpc.pb-c.h"
+
+/* Sets a proto2 optional scalar and its has_ flag in one step. */
+#define CV_SET(msg, field, value)                                              \
+    do {                                                                       \
+        (msg)->has_##field = 1;                                                \
+        (msg)->field = (value);                                                \
+    } while (0)
+
+/* Product name written into every record. */
+#define CV_PRODUCT "CAVRA"
+
+/*
+ * Free-text intake: validates `in` (cv_validate_text rules), trims it and
+ * redacts secrets (cv_redact), adding the redactions to *redactions.
+ * On success *out is a malloc'd string (caller frees with free(), or hands
+ * it to a message freed with protobuf_c_message_free_unpacked), or NULL
+ * when the value is absent or blank. Returns 0 or CV_INVALID_ARGUMENT.
+ */
+int cv_record_text(const char *field, const char *in, size_t max, bool required,
+                   char **out, int *redactions, cv_error *err);
+
+/* strdup that maps NULL to NULL; aborts the request path on OOM by
+ * returning NULL too (callers check the whole message afterwards). */
+char *cv_strdup0(const char *s);
+
+/* A deep copy of any message (by packing and unpacking it): free with
+ * protobuf_c_message_free_unpacked(copy, NULL). NULL for NULL or OOM. */
+ProtobufCMessage *cv_message_dup(const ProtobufCMessage *msg);
+
+/* A deep copy of actor (NULL for NULL): free with
+ * cv__actor__free_unpacked(copy, NULL). */
+Cv__Actor *cv_actor_dup(const Cv__Actor *actor);
+
+/* The name to record for a caller: the verified actor when there is one,
+ * else `declared` (may be NULL). */
+const char *cv_actor_name(const Cv__Actor *actor, const char *declared);
+
+#endif

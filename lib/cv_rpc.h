@@ -1,0 +1,155 @@
+/*
+ * cv_rpc.h -- protobuf-c RPC over NNG req/rep: server and client.
+ *
+ * Wire: the client sends a packed cv.RpcRequest (method, request id,
+ * deadline, actor, idempotency key, payload); the server answers with a
+ * packed cv.RpcReply (gRPC code number, message, payload). Every unpacked
+ * message passes protobuf_c_message_check before use.
+ *
+ * Server design notes:
+ *  - A pool of `contexts` workers, each one nng_ctx + nng_aio + a state
+ *    (RECV -> WORK -> SEND -> RECV). The aio callback never blocks: a
+ *    received request is queued for the database workers.
+ *  - `db_workers` threads each own one database connection. A worker takes
+ *    a queued request, runs the handler with its connection, then starts
+ *    the send on the request's context.
+ *  - Every service answers "<service>.Health" without a handler of its own.
+ *  - cv_rpc_server_stop closes the socket, waits for in-flight work, joins
+ *    the workers and frees everything.
+ *
+ * Client design notes:
+ *  - One REQ socket per client; every call opens its own context and aio,
+ *    so any number of calls may be in flight from any threads.
+ *  - A call has an explicit timeout; NNG_OPT_REQ_RESENDTIME is set so a
+ *    request lost to a restarting service is sent again.
+ */
+#ifndef CV_RPC_H
+#define CV_RPC_H
+
+#include <protobuf-c/protobuf-c.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cv_db.h"
+#include "cv_error.h"
+#include "rpc.pb-c.h"
+
+#define CV_RPC_RECV_MAX (1024 * 1024) /* largest accepted envelope */
+
+/* What a handler knows about the call besides its request message. */
+typedef struct cv_rpc_ctx {
+    const char *method;
+    const char *request_id;      /* never NULL; "" when unset */
+    const Cv__Actor *actor;      /* NULL: no verified actor */
+    const char *idempotency_key; /* NULL when not given */
+    int64_t deadline_unix_ms;
+    cv_db *db;     /* the worker's connection */
+    void *service; /* cv_rpc_server_config.service */
+} cv_rpc_ctx;
+
+/*
+ * A handler gets the unpacked, checked request (owned by the server) and
+ * returns 0 with *reply set to a message it allocated (the server packs it
+ * and frees it with protobuf_c_message_free_unpacked(*reply, NULL)), or an
+ * error code with err filled (err->msg becomes RpcReply.message).
+ */
+typedef int (*cv_rpc_handler_fn)(cv_rpc_ctx *call,
+                                 const ProtobufCMessage *request,
+                                 ProtobufCMessage **reply, cv_error *err);
+
+typedef struct cv_rpc_method {
+    const char *name; /* "ack.Acknowledge" */
+    const ProtobufCMessageDescriptor *request;
+    const ProtobufCMessageDescriptor *reply;
+    cv_rpc_handler_fn handler;
+} cv_rpc_method;
+
+typedef struct cv_rpc_server_config {
+    const char *service_name; /* "ack": Health is "ack.Health" */
+    const char *url;          /* e.g. "tcp://127.0.0.1:7101" */
+    const char *database_url;
+    int contexts;   /* default 16 */
+    int db_workers; /* default 4 */
+    const cv_rpc_method *methods;
+    size_t n_methods;
+    const cv_db_statement *statements; /* the service's SQL */
+    size_t n_statements;
+    void *service; /* passed to handlers */
+} cv_rpc_server_config;
+
+typedef struct cv_rpc_server cv_rpc_server;
+
+/* Starts listening and serving. Returns 0 and *out, or an error (for
+ * instance CV_UNAVAILABLE when the URL cannot be bound). The database may
+ * be down at start: workers connect on demand. */
+int cv_rpc_server_start(const cv_rpc_server_config *cfg, cv_rpc_server **out,
+                        cv_error *err);
+
+/* Stops and frees the server; NULL-safe. */
+void cv_rpc_server_stop(cv_rpc_server *srv);
+
+/* Looks a method up in a table; NULL when absent. */
+const cv_rpc_method *cv_rpc_find_method(const cv_rpc_method *methods, size_t n,
+                                        const char *name);
+
+/* ---- client ---- */
+
+typedef struct cv_rpc_client cv_rpc_client;
+
+/* Opens a REQ socket dialing url (non-blocking dial: the service may start
+ * later). Returns 0 and *out, or an error. */
+int cv_rpc_client_open(const char *url, cv_rpc_client **out, cv_error *err);
+
+/* Closes the socket (pending calls complete with CV_CANCELLED) and frees
+ * the client. NULL-safe. */
+void cv_rpc_client_close(cv_rpc_client *cli);
+
+/*
+ * The outcome of a call. On transport failure code is CV_UNAVAILABLE or
+ * CV_DEADLINE_EXCEEDED and reply is NULL. Otherwise reply is the service's
+ * answer (code copied from it). The callback owns `reply` and frees it
+ * with cv__rpc_reply__free_unpacked(reply, NULL).
+ */
+typedef struct cv_rpc_result {
+    int code;
+    char message[CV_ERROR_MSG_MAX];
+    Cv__RpcReply *reply;
+} cv_rpc_result;
+
+typedef void (*cv_rpc_done_cb)(void *arg, cv_rpc_result *res);
+
+/*
+ * Starts an asynchronous call. req->payload must already hold the packed
+ * request. Returns 0 when started: cb then runs exactly once, on an NNG
+ * thread (it must not block). Returns an error when the call could not be
+ * started: cb never runs.
+ */
+int cv_rpc_call_start(cv_rpc_client *cli, const Cv__RpcRequest *req,
+                      int timeout_ms, cv_rpc_done_cb cb, void *arg,
+                      cv_error *err);
+
+/* Options of the blocking convenience call (tests, tools). */
+typedef struct cv_rpc_call_opts {
+    const char *request_id;      /* NULL: generated */
+    const Cv__Actor *actor;      /* NULL: none */
+    const char *idempotency_key; /* NULL: none */
+    int timeout_ms;              /* 0: 10000 */
+} cv_rpc_call_opts;
+
+/*
+ * Blocking call for tests and tools: packs req, waits for the reply and
+ * unpacks it as reply_desc. Returns 0 with *reply set (free with
+ * protobuf_c_message_free_unpacked(*reply, NULL)), or the service's or
+ * transport's code with err->msg set from the reply message.
+ */
+int cv_rpc_call(cv_rpc_client *cli, const char *method,
+                const ProtobufCMessage *req,
+                const ProtobufCMessageDescriptor *reply_desc,
+                ProtobufCMessage **reply, const cv_rpc_call_opts *opts,
+                cv_error *err);
+
+/* Writes a fresh random request id ("req-" + 16 hex) into out (>= 24). */
+void cv_rpc_new_request_id(char *out, size_t outlen);
+
+#endif

@@ -1,0 +1,291 @@
+/*
+ * cv_rpc_client.c -- async NNG REQ client for the CAVRA RPCs.
+ *
+ * Design notes:
+ *  - Each call owns one nng_ctx and one nng_aio (state SEND -> RECV), so
+ *    calls never share state and need no lock.
+ *  - The callback contract: cv_rpc_call_start either fails (no callback)
+ *    or the user callback runs exactly once; the call's ctx is closed and
+ *    its aio reaped (nng_aio_reap: an aio cannot free itself from its own
+ *    callback).
+ */
+#include "cv_rpc.h"
+
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/req.h>
+#include <openssl/rand.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cv_time.h"
+
+struct cv_rpc_client {
+    nng_socket sock;
+};
+
+enum cv_rpc_pending_state {
+    CV_RPC_PENDING_SEND,
+    CV_RPC_PENDING_RECV,
+};
+
+typedef struct cv_rpc_pending {
+    enum cv_rpc_pending_state state;
+    nng_ctx ctx;
+    nng_aio *aio;
+    cv_rpc_done_cb cb;
+    void *arg;
+} cv_rpc_pending;
+
+void
+cv_rpc_new_request_id(char *out, size_t outlen)
+{
+    unsigned char raw[8];
+    char hex[17];
+
+    if (RAND_bytes(raw, sizeof(raw)) != 1) {
+        uint64_t t = (uint64_t)cv_now_us();
+        memcpy(raw, &t, sizeof(raw));
+    }
+    for (size_t i = 0; i < sizeof(raw); i++)
+        snprintf(hex + 2 * i, 3, "%02x", raw[i]);
+    snprintf(out, outlen, "req-%s", hex);
+}
+
+int
+cv_rpc_client_open(const char *url, cv_rpc_client **out, cv_error *err)
+{
+    cv_rpc_client *cli;
+    int rv;
+
+    *out = NULL;
+    if ((cli = calloc(1, sizeof(*cli))) == NULL)
+        return cv_error_set(err, CV_INTERNAL, "out of memory");
+    if ((rv = nng_req0_open(&cli->sock)) != 0) {
+        free(cli);
+        return cv_error_set(err, CV_UNAVAILABLE, "cannot open REQ socket: %s",
+                            nng_strerror(rv));
+    }
+    nng_socket_set_size(cli->sock, NNG_OPT_RECVMAXSZ, CV_RPC_RECV_MAX);
+    /* Resend a request that a restarting service lost. */
+    nng_socket_set_ms(cli->sock, NNG_OPT_REQ_RESENDTIME, 5000);
+    nng_socket_set_ms(cli->sock, NNG_OPT_RECONNMINT, 50);
+    nng_socket_set_ms(cli->sock, NNG_OPT_RECONNMAXT, 1000);
+    if ((rv = nng_dial(cli->sock, url, NULL, NNG_FLAG_NONBLOCK)) != 0) {
+        nng_close(cli->sock);
+        free(cli);
+        return cv_error_set(err, CV_UNAVAILABLE, "cannot dial %s: %s", url,
+                            nng_strerror(rv));
+    }
+    *out = cli;
+    return 0;
+}
+
+void
+cv_rpc_client_close(cv_rpc_client *cli)
+{
+    if (cli == NULL)
+        return;
+    nng_close(cli->sock);
+    free(cli);
+}
+
+static void
+cv_rpc_pending_finish(cv_rpc_pending *p, cv_rpc_result *res)
+{
+    p->cb(p->arg, res);
+    nng_ctx_close(p->ctx);
+    nng_aio_reap(p->aio);
+    free(p);
+}
+
+static int
+cv_rpc_transport_code(int rv)
+{
+    switch (rv) {
+    case NNG_ETIMEDOUT:
+        return CV_DEADLINE_EXCEEDED;
+    case NNG_ECLOSED:
+    case NNG_ECANCELED:
+        return CV_CANCELLED;
+    default:
+        return CV_UNAVAILABLE;
+    }
+}
+
+static void
+cv_rpc_pending_cb(void *arg)
+{
+    cv_rpc_pending *p = arg;
+    int rv = nng_aio_result(p->aio);
+    cv_rpc_result res;
+    nng_msg *msg;
+
+    memset(&res, 0, sizeof(res));
+    if (rv != 0) {
+        if (p->state == CV_RPC_PENDING_SEND)
+            nng_msg_free(nng_aio_get_msg(p->aio));
+        res.code = cv_rpc_transport_code(rv);
+        snprintf(res.message, sizeof(res.message), "service %s",
+                 res.code == CV_DEADLINE_EXCEEDED ? "did not answer in time"
+                                                  : "unavailable");
+        cv_rpc_pending_finish(p, &res);
+        return;
+    }
+    switch (p->state) {
+    case CV_RPC_PENDING_SEND:
+        p->state = CV_RPC_PENDING_RECV;
+        nng_ctx_recv(p->ctx, p->aio);
+        return;
+    case CV_RPC_PENDING_RECV:
+        msg = nng_aio_get_msg(p->aio);
+        res.reply =
+            cv__rpc_reply__unpack(NULL, nng_msg_len(msg), nng_msg_body(msg));
+        nng_msg_free(msg);
+        if (res.reply == NULL || !protobuf_c_message_check(&res.reply->base)) {
+            if (res.reply != NULL)
+                cv__rpc_reply__free_unpacked(res.reply, NULL);
+            res.reply = NULL;
+            res.code = CV_INTERNAL;
+            snprintf(res.message, sizeof(res.message),
+                     "malformed reply from service");
+        } else {
+            res.code = res.reply->has_code ? res.reply->code : CV_UNKNOWN;
+            snprintf(res.message, sizeof(res.message), "%s",
+                     res.reply->message != NULL ? res.reply->message : "");
+        }
+        cv_rpc_pending_finish(p, &res);
+        return;
+    default:
+        abort();
+    }
+}
+
+int
+cv_rpc_call_start(cv_rpc_client *cli, const Cv__RpcRequest *req, int timeout_ms,
+                  cv_rpc_done_cb cb, void *arg, cv_error *err)
+{
+    cv_rpc_pending *p;
+    nng_msg *msg;
+    int rv;
+
+    if ((p = calloc(1, sizeof(*p))) == NULL)
+        return cv_error_set(err, CV_INTERNAL, "out of memory");
+    p->cb = cb;
+    p->arg = arg;
+    if ((rv = nng_aio_alloc(&p->aio, cv_rpc_pending_cb, p)) != 0) {
+        free(p);
+        return cv_error_set(err, CV_INTERNAL, "out of memory");
+    }
+    if ((rv = nng_ctx_open(&p->ctx, cli->sock)) != 0) {
+        nng_aio_free(p->aio);
+        free(p);
+        return cv_error_set(err, CV_UNAVAILABLE, "cannot open context: %s",
+                            nng_strerror(rv));
+    }
+    if ((rv = nng_msg_alloc(&msg, cv__rpc_request__get_packed_size(req))) !=
+        0) {
+        nng_ctx_close(p->ctx);
+        nng_aio_free(p->aio);
+        free(p);
+        return cv_error_set(err, CV_INTERNAL, "out of memory");
+    }
+    cv__rpc_request__pack(req, nng_msg_body(msg));
+    nng_aio_set_timeout(p->aio, timeout_ms > 0 ? timeout_ms : 10000);
+    nng_aio_set_msg(p->aio, msg);
+    p->state = CV_RPC_PENDING_SEND;
+    nng_ctx_send(p->ctx, p->aio);
+    return 0;
+}
+
+/* ---- blocking convenience call ---- */
+
+typedef struct cv_rpc_waiter {
+    pthread_mutex_t mtx;
+    pthread_cond_t cond;
+    int done;
+    cv_rpc_result res;
+} cv_rpc_waiter;
+
+static void
+cv_rpc_waiter_cb(void *arg, cv_rpc_result *res)
+{
+    cv_rpc_waiter *w = arg;
+
+    pthread_mutex_lock(&w->mtx);
+    w->res = *res;
+    w->done = 1;
+    pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&w->mtx);
+}
+
+int
+cv_rpc_call(cv_rpc_client *cli, const char *method, const ProtobufCMessage *req,
+            const ProtobufCMessageDescriptor *reply_desc,
+            ProtobufCMessage **reply, const cv_rpc_call_opts *opts,
+            cv_error *err)
+{
+    Cv__RpcRequest env = CV__RPC_REQUEST__INIT;
+    cv_rpc_waiter w;
+    char rid[32];
+    uint8_t *buf;
+    size_t len;
+    int rv;
+    int timeout =
+        opts != NULL && opts->timeout_ms > 0 ? opts->timeout_ms : 10000;
+
+    *reply = NULL;
+    len = protobuf_c_message_get_packed_size(req);
+    if ((buf = malloc(len > 0 ? len : 1)) == NULL)
+        return cv_error_set(err, CV_INTERNAL, "out of memory");
+    protobuf_c_message_pack(req, buf);
+    if (opts != NULL && opts->request_id != NULL)
+        snprintf(rid, sizeof(rid), "%s", opts->request_id);
+    else
+        cv_rpc_new_request_id(rid, sizeof(rid));
+    env.method = (char *)method;
+    env.request_id = rid;
+    env.has_deadline_unix_ms = 1;
+    env.deadline_unix_ms = cv_now_us() / 1000 + timeout;
+    env.actor = opts != NULL ? (Cv__Actor *)opts->actor : NULL;
+    env.idempotency_key = opts != NULL ? (char *)opts->idempotency_key : NULL;
+    env.has_payload = 1;
+    env.payload.data = buf;
+    env.payload.len = len;
+
+    memset(&w, 0, sizeof(w));
+    pthread_mutex_init(&w.mtx, NULL);
+    pthread_cond_init(&w.cond, NULL);
+    rv = cv_rpc_call_start(cli, &env, timeout, cv_rpc_waiter_cb, &w, err);
+    free(buf);
+    if (rv != 0)
+        goto out;
+    pthread_mutex_lock(&w.mtx);
+    while (!w.done)
+        pthread_cond_wait(&w.cond, &w.mtx);
+    pthread_mutex_unlock(&w.mtx);
+
+    rv = w.res.code;
+    if (rv != CV_OK) {
+        cv_error_set(err, rv, "%s", w.res.message);
+    } else {
+        Cv__RpcReply *r = w.res.reply;
+
+        *reply = protobuf_c_message_unpack(reply_desc, NULL,
+                                           r->has_payload ? r->payload.len : 0,
+                                           r->payload.data);
+        if (*reply == NULL || !protobuf_c_message_check(*reply)) {
+            if (*reply != NULL)
+                protobuf_c_message_free_unpacked(*reply, NULL);
+            *reply = NULL;
+            rv = cv_error_set(err, CV_INTERNAL, "malformed reply payload");
+        }
+    }
+    if (w.res.reply != NULL)
+        cv__rpc_reply__free_unpacked(w.res.reply, NULL);
+out:
+    pthread_mutex_destroy(&w.mtx);
+    pthread_cond_destroy(&w.cond);
+    return rv;
+}

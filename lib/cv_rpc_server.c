@@ -1,0 +1,385 @@
+/*
+ * cv_rpc_server.c -- async NNG REP server with database workers.
+ *
+ * Design notes:
+ *  - `contexts` work structs, each one nng_ctx + nng_aio, allocated at
+ *    start-up. Flow of one work struct:
+ *
+ *        1. RECV: nng_ctx_recv; the callback queues the request for the
+ *           database workers and returns at once (never blocks).
+ *        2. WORK: a database worker thread, owning one PGconn, unpacks the
+ *           envelope, runs the handler, packs the reply and starts the
+ *           send (state SEND).
+ *        3. SEND: the callback frees a message that failed to send and
+ *           goes back to 1.
+ *
+ *  - Shutdown: nng_close() completes every pending aio with NNG_ECLOSED
+ *    (callbacks then stop re-arming), the workers are told to stop and
+ *    joined, queued requests are dropped, and the aios are stopped before
+ *    they are freed.
+ */
+#include "cv_rpc.h"
+
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/rep.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "cv_time.h"
+
+enum cv_rpc_work_state {
+    CV_RPC_WORK_RECV,
+    CV_RPC_WORK_QUEUED,
+    CV_RPC_WORK_SEND,
+};
+
+typedef struct cv_rpc_work {
+    enum cv_rpc_work_state state;
+    nng_aio *aio;
+    nng_ctx ctx;
+    nng_msg *msg; /* the request while queued */
+    struct cv_rpc_server *srv;
+    struct cv_rpc_work *next; /* queue link */
+} cv_rpc_work;
+
+struct cv_rpc_server {
+    cv_rpc_server_config cfg;
+    char health_method[64];
+    nng_socket sock;
+    cv_rpc_work *works;
+    int n_works;
+    pthread_t *threads;
+    int n_threads;
+    pthread_mutex_t mtx;
+    pthread_cond_t cond;
+    cv_rpc_work *head, *tail; /* requests waiting for a worker */
+    int stopping;
+};
+
+const cv_rpc_method *
+cv_rpc_find_method(const cv_rpc_method *methods, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(methods[i].name, name) == 0)
+            return &methods[i];
+    return NULL;
+}
+
+static void
+cv_rpc_work_recv(cv_rpc_work *w)
+{
+    w->state = CV_RPC_WORK_RECV;
+    nng_ctx_recv(w->ctx, w->aio);
+}
+
+static void
+cv_rpc_work_cb(void *arg)
+{
+    cv_rpc_work *w = arg;
+    cv_rpc_server *srv = w->srv;
+    int rv = nng_aio_result(w->aio);
+
+    switch (w->state) {
+    case CV_RPC_WORK_RECV:
+        if (rv != 0) {
+            if (rv == NNG_ECLOSED)
+                return;
+            cv_rpc_work_recv(w);
+            return;
+        }
+        w->msg = nng_aio_get_msg(w->aio);
+        w->next = NULL;
+        w->state = CV_RPC_WORK_QUEUED;
+        pthread_mutex_lock(&srv->mtx);
+        if (srv->tail != NULL)
+            srv->tail->next = w;
+        else
+            srv->head = w;
+        srv->tail = w;
+        pthread_cond_signal(&srv->cond);
+        pthread_mutex_unlock(&srv->mtx);
+        return;
+    case CV_RPC_WORK_SEND:
+        if (rv != 0) {
+            nng_msg_free(nng_aio_get_msg(w->aio));
+            if (rv == NNG_ECLOSED)
+                return;
+        }
+        cv_rpc_work_recv(w);
+        return;
+    default:
+        /* QUEUED work has no aio operation pending. */
+        abort();
+    }
+}
+
+/* Fills a reply envelope with an error. */
+static void
+cv_rpc_reply_error(Cv__RpcReply *rep, const cv_error *err)
+{
+    rep->has_code = 1;
+    rep->code = err->code != CV_OK ? err->code : CV_UNKNOWN;
+    rep->message = (char *)err->msg;
+}
+
+/* Built-in "<svc>.Health": the service is up; says whether its database
+ * answers. */
+static ProtobufCMessage *
+cv_rpc_health(cv_rpc_server *srv, cv_db *db)
+{
+    Cv__HealthReply *hr = malloc(sizeof(*hr));
+    cv_error err;
+
+    if (hr == NULL)
+        return NULL;
+    cv__health_reply__init(hr);
+    hr->service = strdup(srv->cfg.service_name);
+    hr->has_database_ok = 1;
+    hr->database_ok = cv_db_ping(db, &err) == 0;
+    hr->status = strdup(hr->database_ok ? "ok" : "degraded");
+    return &hr->base;
+}
+
+/*
+ * Runs one request on the worker's connection and returns the packed
+ * reply message (NULL only when out of memory).
+ */
+static nng_msg *
+cv_rpc_process(cv_rpc_server *srv, cv_db *db, nng_msg *in)
+{
+    Cv__RpcRequest *req;
+    Cv__RpcReply rep = CV__RPC_REPLY__INIT;
+    ProtobufCMessage *request = NULL, *reply = NULL;
+    const cv_rpc_method *m;
+    cv_error err;
+    nng_msg *out = NULL;
+    uint8_t *buf = NULL;
+    size_t len;
+
+    cv_error_clear(&err);
+    req = cv__rpc_request__unpack(NULL, nng_msg_len(in), nng_msg_body(in));
+    if (req == NULL || !protobuf_c_message_check(&req->base) ||
+        req->method == NULL) {
+        cv_error_set(&err, CV_INVALID_ARGUMENT, "malformed RPC envelope");
+        goto reply;
+    }
+    if (req->has_deadline_unix_ms &&
+        cv_now_us() / 1000 > req->deadline_unix_ms) {
+        cv_error_set(&err, CV_DEADLINE_EXCEEDED, "deadline exceeded");
+        goto reply;
+    }
+    if (strcmp(req->method, srv->health_method) == 0) {
+        if ((reply = cv_rpc_health(srv, db)) == NULL)
+            cv_error_set(&err, CV_INTERNAL, "out of memory");
+        goto reply;
+    }
+    m = cv_rpc_find_method(srv->cfg.methods, srv->cfg.n_methods, req->method);
+    if (m == NULL) {
+        cv_error_set(&err, CV_UNIMPLEMENTED, "unknown method");
+        goto reply;
+    }
+    request = protobuf_c_message_unpack(m->request, NULL,
+                                        req->has_payload ? req->payload.len : 0,
+                                        req->payload.data);
+    if (request == NULL || !protobuf_c_message_check(request)) {
+        cv_error_set(&err, CV_INVALID_ARGUMENT, "malformed request payload");
+        goto reply;
+    }
+    if (cv_db_ensure(db, &err) != 0)
+        goto reply;
+    {
+        cv_rpc_ctx call = {
+            .method = req->method,
+            .request_id = req->request_id != NULL ? req->request_id : "",
+            .actor = req->actor,
+            .idempotency_key = req->idempotency_key,
+            .deadline_unix_ms = req->deadline_unix_ms,
+            .db = db,
+            .service = srv->cfg.service,
+        };
+        if (m->handler(&call, request, &reply, &err) != 0) {
+            /* A handler that failed mid-transaction leaves nothing. */
+            cv_db_rollback(db);
+            if (reply != NULL) {
+                protobuf_c_message_free_unpacked(reply, NULL);
+                reply = NULL;
+            }
+            if (err.code == CV_OK)
+                cv_error_set(&err, CV_INTERNAL, "handler failed");
+        }
+    }
+
+reply:
+    if (reply != NULL) {
+        len = protobuf_c_message_get_packed_size(reply);
+        if ((buf = malloc(len > 0 ? len : 1)) == NULL) {
+            cv_error_set(&err, CV_INTERNAL, "out of memory");
+        } else {
+            protobuf_c_message_pack(reply, buf);
+            rep.has_code = 1;
+            rep.code = CV_OK;
+            rep.has_payload = 1;
+            rep.payload.data = buf;
+            rep.payload.len = len;
+        }
+    }
+    if (reply == NULL || buf == NULL)
+        cv_rpc_reply_error(&rep, &err);
+    len = cv__rpc_reply__get_packed_size(&rep);
+    if (nng_msg_alloc(&out, len) == 0)
+        cv__rpc_reply__pack(&rep, nng_msg_body(out));
+    free(buf);
+    if (reply != NULL)
+        protobuf_c_message_free_unpacked(reply, NULL);
+    if (request != NULL)
+        protobuf_c_message_free_unpacked(request, NULL);
+    if (req != NULL)
+        cv__rpc_request__free_unpacked(req, NULL);
+    return out;
+}
+
+static void *
+cv_rpc_worker_main(void *arg)
+{
+    cv_rpc_server *srv = arg;
+    cv_db db;
+    cv_error err;
+
+    if (cv_db_init(&db, srv->cfg.database_url, srv->cfg.statements,
+                   srv->cfg.n_statements, &err) != 0)
+        return NULL;
+    /* Connect eagerly so the first request is fast; failure is fine. */
+    (void)cv_db_ensure(&db, &err);
+    for (;;) {
+        cv_rpc_work *w;
+        nng_msg *out;
+
+        pthread_mutex_lock(&srv->mtx);
+        while (srv->head == NULL && !srv->stopping)
+            pthread_cond_wait(&srv->cond, &srv->mtx);
+        if (srv->stopping) {
+            pthread_mutex_unlock(&srv->mtx);
+            break;
+        }
+        w = srv->head;
+        srv->head = w->next;
+        if (srv->head == NULL)
+            srv->tail = NULL;
+        pthread_mutex_unlock(&srv->mtx);
+
+        out = cv_rpc_process(srv, &db, w->msg);
+        nng_msg_free(w->msg);
+        w->msg = NULL;
+        if (out == NULL) {
+            /* Out of memory: drop this request; the client will time out
+             * or resend. */
+            cv_rpc_work_recv(w);
+            continue;
+        }
+        w->state = CV_RPC_WORK_SEND;
+        nng_aio_set_msg(w->aio, out);
+        nng_ctx_send(w->ctx, w->aio);
+    }
+    cv_db_fini(&db);
+    return NULL;
+}
+
+static int
+cv_rpc_nng_error(cv_error *err, int rv, const char *what)
+{
+    return cv_error_set(err, CV_UNAVAILABLE, "%s: %s", what, nng_strerror(rv));
+}
+
+int
+cv_rpc_server_start(const cv_rpc_server_config *cfg, cv_rpc_server **out,
+                    cv_error *err)
+{
+    cv_rpc_server *srv;
+    int rv;
+
+    *out = NULL;
+    if ((srv = calloc(1, sizeof(*srv))) == NULL)
+        return cv_error_set(err, CV_INTERNAL, "out of memory");
+    srv->cfg = *cfg;
+    if (srv->cfg.contexts <= 0)
+        srv->cfg.contexts = 16;
+    if (srv->cfg.db_workers <= 0)
+        srv->cfg.db_workers = 4;
+    snprintf(srv->health_method, sizeof(srv->health_method), "%s.Health",
+             cfg->service_name);
+    pthread_mutex_init(&srv->mtx, NULL);
+    pthread_cond_init(&srv->cond, NULL);
+
+    if ((rv = nng_rep0_open(&srv->sock)) != 0) {
+        free(srv);
+        return cv_rpc_nng_error(err, rv, "cannot open REP socket");
+    }
+    nng_socket_set_size(srv->sock, NNG_OPT_RECVMAXSZ, CV_RPC_RECV_MAX);
+    srv->works = calloc((size_t)srv->cfg.contexts, sizeof(cv_rpc_work));
+    srv->threads = calloc((size_t)srv->cfg.db_workers, sizeof(srv->threads[0]));
+    if (srv->works == NULL || srv->threads == NULL) {
+        cv_error_set(err, CV_INTERNAL, "out of memory");
+        goto fail;
+    }
+    for (int i = 0; i < srv->cfg.contexts; i++) {
+        cv_rpc_work *w = &srv->works[i];
+
+        w->srv = srv;
+        if ((rv = nng_aio_alloc(&w->aio, cv_rpc_work_cb, w)) != 0 ||
+            (rv = nng_ctx_open(&w->ctx, srv->sock)) != 0) {
+            cv_rpc_nng_error(err, rv, "cannot set up context");
+            goto fail;
+        }
+        srv->n_works++;
+    }
+    if ((rv = nng_listen(srv->sock, cfg->url, NULL, 0)) != 0) {
+        cv_error_set(err, CV_UNAVAILABLE, "cannot listen on %s: %s", cfg->url,
+                     nng_strerror(rv));
+        goto fail;
+    }
+    for (int i = 0; i < srv->cfg.db_workers; i++) {
+        if (pthread_create(&srv->threads[i], NULL, cv_rpc_worker_main, srv) !=
+            0) {
+            cv_error_set(err, CV_INTERNAL, "cannot start worker thread");
+            goto fail;
+        }
+        srv->n_threads++;
+    }
+    for (int i = 0; i < srv->n_works; i++)
+        cv_rpc_work_recv(&srv->works[i]);
+    *out = srv;
+    return 0;
+
+fail:
+    cv_rpc_server_stop(srv);
+    return err != NULL ? err->code : CV_INTERNAL;
+}
+
+void
+cv_rpc_server_stop(cv_rpc_server *srv)
+{
+    if (srv == NULL)
+        return;
+    nng_close(srv->sock);
+    pthread_mutex_lock(&srv->mtx);
+    srv->stopping = 1;
+    pthread_cond_broadcast(&srv->cond);
+    pthread_mutex_unlock(&srv->mtx);
+    for (int i = 0; i < srv->n_threads; i++)
+        pthread_join(srv->threads[i], NULL);
+    for (int i = 0; i < srv->n_works; i++) {
+        cv_rpc_work *w = &srv->works[i];
+
+        nng_aio_stop(w->aio);
+        if (w->msg != NULL)
+            nng_msg_free(w->msg);
+        nng_aio_free(w->aio);
+    }
+    pthread_mutex_destroy(&srv->mtx);
+    pthread_cond_destroy(&srv->cond);
+    free(srv->works);
+    free(srv->threads);
+    free(srv);
+}

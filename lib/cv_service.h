@@ -1,0 +1,31 @@
+/*
+ * cv_service.h -- start-up of a service daemon: configuration from the
+ * environment, the RPC server, and waiting for SIGINT/SIGTERM.
+ *
+ * Environment: CAVRA_DATABASE_URL, <URL_ENV> (the service's listen URL),
+ * CAVRA_RPC_CONTEXTS (default 16), CAVRA_DB_WORKERS (default 4).
+ */
+#ifndef CV_SERVICE_H
+#define CV_SERVICE_H
+
+#include "cv_rpc.h"
+
+/* Optional hooks run after the server started / before it stops (for
+ * background work such as the report scheduler). Each returns 0 or an
+ * error. */
+typedef struct cv_service_hooks {
+    int (*start)(void *service, cv_error *err);
+    void (*stop)(void *service);
+} cv_service_hooks;
+
+/*
+ * Runs a service until SIGINT or SIGTERM: blocks the signals, reads the
+ * environment into cfg (url from url_env, else default_url), starts the
+ * server and the hooks, waits, stops everything. Returns the process exit
+ * status (0 after a clean stop, 1 when start-up failed). Logs its own
+ * start-up and shutdown lines.
+ */
+int cv_service_run(cv_rpc_server_config *cfg, const char *url_env,
+                   const char *default_url, const cv_service_hooks *hooks);
+
+#endif

@@ -1,0 +1,172 @@
+/*
+ * ack_rpc.c -- handlers of the acknowledgement service:
+ *   ack.RecordPlan   record a recovery escalation plan (SPEC 4.1)
+ *   ack.Acknowledge  acknowledge an escalation for a provider (SPEC 5.1)
+ *   ack.GetPlan      read one stored plan
+ * Each handler validates and builds with ack_plan.c, stores with
+ * ack_sql.c, and answers with the stored record.
+ */
+#include "ack_rpc.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "ack_plan.h"
+#include "ack_sql.h"
+#include "cv_record.h"
+#include "cv_time.h"
+#include "cv_transcode.h"
+
+#define ACK_PLAN_ID_MAX 128
+
+static int
+ack_rpc_record_plan(cv_rpc_ctx *call, const ProtobufCMessage *request,
+                    ProtobufCMessage **reply, cv_error *err)
+{
+    const Cv__RecordPlanRequest *req = (const Cv__RecordPlanRequest *)request;
+    Cv__EscalationPlan *plan = NULL;
+    Cv__RecordPlanReply *rep = NULL;
+    char *record = NULL, *meta = NULL;
+    int rv;
+
+    if ((rv = ack_plan_build(req, cv_actor_name(call->actor, NULL),
+                             call->request_id, cv_now_us(), &plan, err)) != 0)
+        return rv;
+    if ((rep = malloc(sizeof(*rep))) == NULL) {
+        rv = cv_error_set(err, CV_INTERNAL, "out of memory");
+        goto out;
+    }
+    cv__record_plan_reply__init(rep);
+    rep->metadata = ack_plan_metadata(plan);
+    rep->actor = cv_actor_dup(call->actor);
+    record = cv_message_to_json_text(&plan->base, CV_JSON_OUTPUT);
+    meta = rep->metadata != NULL
+               ? cv_message_to_json_text(&rep->metadata->base, CV_JSON_OUTPUT)
+               : NULL;
+    if (record == NULL || meta == NULL) {
+        rv = cv_error_set(err, CV_INTERNAL, "out of memory");
+        goto out;
+    }
+    if ((rv = ack_sql_insert_plan(call->db, plan, record, meta,
+                                  plan->generated_by, call->request_id, err)) !=
+        0)
+        goto out;
+    rep->plan = plan;
+    plan = NULL;
+    *reply = &rep->base;
+    rep = NULL;
+out:
+    free(record);
+    free(meta);
+    if (plan != NULL)
+        protobuf_c_message_free_unpacked(&plan->base, NULL);
+    if (rep != NULL)
+        protobuf_c_message_free_unpacked(&rep->base, NULL);
+    return rv;
+}
+
+/* Plan ids come from paths: anything too long cannot exist. */
+static int
+ack_rpc_plan_id_ok(const char *plan_id, cv_error *err)
+{
+    if (plan_id == NULL || plan_id[0] == '\0' ||
+        strlen(plan_id) > ACK_PLAN_ID_MAX)
+        return cv_error_set(err, CV_NOT_FOUND,
+                            "recovery escalation plan not found");
+    return 0;
+}
+
+static int
+ack_rpc_acknowledge(cv_rpc_ctx *call, const ProtobufCMessage *request,
+                    ProtobufCMessage **reply, cv_error *err)
+{
+    const Cv__AcknowledgeRequest *req = (const Cv__AcknowledgeRequest *)request;
+    Cv__Acknowledgement *ack = NULL;
+    Cv__AcknowledgeReply *rep = NULL;
+    char **providers = NULL, *record = NULL, *meta = NULL;
+    size_t n_providers = 0;
+    int rv;
+
+    /* Input rules first (400), then the store (404, provider check). */
+    if ((rv = ack_ack_build(req, cv_actor_name(call->actor, NULL),
+                            call->request_id, cv_now_us(), &ack, err)) != 0)
+        return rv;
+    if ((rv = ack_rpc_plan_id_ok(req->plan_id, err)) != 0 ||
+        (rv = ack_sql_plan_providers(call->db, req->plan_id, &providers,
+                                     &n_providers, err)) != 0 ||
+        (rv = ack_check_provider(req->plan_id, ack->provider, providers,
+                                 n_providers, err)) != 0)
+        goto out;
+    if ((rep = malloc(sizeof(*rep))) == NULL) {
+        rv = cv_error_set(err, CV_INTERNAL, "out of memory");
+        goto out;
+    }
+    cv__acknowledge_reply__init(rep);
+    rep->metadata = ack_ack_metadata(ack);
+    rep->actor = cv_actor_dup(call->actor);
+    record = cv_message_to_json_text(&ack->base, CV_JSON_OUTPUT);
+    meta = rep->metadata != NULL
+               ? cv_message_to_json_text(&rep->metadata->base, CV_JSON_OUTPUT)
+               : NULL;
+    if (record == NULL || meta == NULL) {
+        rv = cv_error_set(err, CV_INTERNAL, "out of memory");
+        goto out;
+    }
+    if ((rv = ack_sql_insert_ack(call->db, ack, record, meta,
+                                 ack->acknowledged_by, call->request_id,
+                                 err)) != 0)
+        goto out;
+    rep->acknowledgement = ack;
+    ack = NULL;
+    *reply = &rep->base;
+    rep = NULL;
+out:
+    ack_sql_free_providers(providers, n_providers);
+    free(record);
+    free(meta);
+    if (ack != NULL)
+        protobuf_c_message_free_unpacked(&ack->base, NULL);
+    if (rep != NULL)
+        protobuf_c_message_free_unpacked(&rep->base, NULL);
+    return rv;
+}
+
+static int
+ack_rpc_get_plan(cv_rpc_ctx *call, const ProtobufCMessage *request,
+                 ProtobufCMessage **reply, cv_error *err)
+{
+    const Cv__GetPlanRequest *req = (const Cv__GetPlanRequest *)request;
+    ProtobufCMessage *plan = NULL;
+    Cv__GetPlanReply *rep;
+    char *json = NULL;
+    int rv;
+
+    if ((rv = ack_rpc_plan_id_ok(req->plan_id, err)) != 0 ||
+        (rv = ack_sql_plan_record(call->db, req->plan_id, &json, err)) != 0)
+        return rv;
+    rv = cv_json_text_to_message(&cv__escalation_plan__descriptor, json,
+                                 strlen(json), &plan, err);
+    free(json);
+    if (rv != 0)
+        return cv_error_set(err, CV_DATA_LOSS, "stored plan is unreadable");
+    if ((rep = malloc(sizeof(*rep))) == NULL) {
+        protobuf_c_message_free_unpacked(plan, NULL);
+        return cv_error_set(err, CV_INTERNAL, "out of memory");
+    }
+    cv__get_plan_reply__init(rep);
+    rep->plan = (Cv__EscalationPlan *)plan;
+    rep->actor = cv_actor_dup(call->actor);
+    *reply = &rep->base;
+    return 0;
+}
+
+const cv_rpc_method ack_rpc_methods[] = {
+    {"ack.RecordPlan", &cv__record_plan_request__descriptor,
+     &cv__record_plan_reply__descriptor, ack_rpc_record_plan},
+    {"ack.Acknowledge", &cv__acknowledge_request__descriptor,
+     &cv__acknowledge_reply__descriptor, ack_rpc_acknowledge},
+    {"ack.GetPlan", &cv__get_plan_request__descriptor,
+     &cv__get_plan_reply__descriptor, ack_rpc_get_plan},
+};
+const size_t ack_rpc_method_count =
+    sizeof(ack_rpc_methods) / sizeof(ack_rpc_methods[0]);

@@ -93,6 +93,8 @@ gw_queue_text(gw_request *r, unsigned int status, const char *type, char *text,
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
     if (allow != NULL)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
+    if (r->result.reply != NULL && r->result.reply->replayed)
+        MHD_add_response_header(resp, "Idempotent-Replayed", "true");
     ret = MHD_queue_response(r->conn, status, resp);
     MHD_destroy_response(resp);
     return ret;
@@ -279,8 +281,11 @@ gw_dispatch_route(gw_request *r, const gw_route *route,
 
     cv_error_clear(&err);
     r->route = route;
-    idem = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
-                                       "Idempotency-Key");
+    /* Keys matter on POST only (SPEC 3); reads ignore them. */
+    idem = strcmp(route->http_method, "POST") == 0
+               ? MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+                                             "Idempotency-Key")
+               : NULL;
     if (idem != NULL && !gw_idempotency_key_sane(idem))
         return gw_queue_error(r, 400, CV_INVALID_ARGUMENT,
                               "Idempotency-Key must be 1 to 255 printable "
@@ -454,8 +459,11 @@ gw_respond_rpc(gw_request *r)
     }
     doc = cv_message_to_json(msg);
     protobuf_c_message_free_unpacked(msg, NULL);
-    return gw_queue_json(
-        r, res->reply->replayed ? 200 : (unsigned)r->route->status, doc, NULL);
+    return gw_queue_json(r,
+                         res->reply->replayed || res->reply->existing
+                             ? 200
+                             : (unsigned int)r->route->status,
+                         doc, NULL);
 }
 
 static enum MHD_Result

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cv_evidence.h"
+#include "cv_idempotency.h"
 
 #define CV_DB_DEFAULT_URL "postgresql://cavra@127.0.0.1:55432/cavra"
 
@@ -36,6 +37,7 @@ cv_db_init(cv_db *db, const char *url, const cv_db_statement *stmts,
 static void
 cv_db_disconnect(cv_db *db)
 {
+    db->tx_depth = 0;
     if (db->conn != NULL) {
         PQfinish(db->conn);
         db->conn = NULL;
@@ -88,6 +90,8 @@ cv_db_ensure(cv_db *db, cv_error *err)
     }
     if ((rv = cv_db_prepare_table(db, cv_evidence_statements,
                                   cv_evidence_statement_count, err)) != 0 ||
+        (rv = cv_db_prepare_table(db, cv_idempotency_statements,
+                                  cv_idempotency_statement_count, err)) != 0 ||
         (rv = cv_db_prepare_table(db, db->stmts, db->n_stmts, err)) != 0) {
         cv_db_disconnect(db);
         return rv;
@@ -171,18 +175,36 @@ cv_db_simple(cv_db *db, const char *sql, cv_error *err)
 int
 cv_db_begin(cv_db *db, cv_error *err)
 {
-    return cv_db_simple(db, "BEGIN", err);
+    int rv;
+
+    if (db->tx_depth > 0) {
+        db->tx_depth++;
+        return 0;
+    }
+    if ((rv = cv_db_simple(db, "BEGIN", err)) == 0)
+        db->tx_depth = 1;
+    return rv;
 }
 
 int
 cv_db_commit(cv_db *db, cv_error *err)
 {
-    return cv_db_simple(db, "COMMIT", err);
+    int rv;
+
+    if (db->tx_depth > 1) {
+        db->tx_depth--;
+        return 0;
+    }
+    db->tx_depth = 0;
+    if ((rv = cv_db_simple(db, "COMMIT", err)) != 0)
+        cv_db_rollback(db);
+    return rv;
 }
 
 void
 cv_db_rollback(cv_db *db)
 {
+    db->tx_depth = 0;
     if (db->conn != NULL && PQtransactionStatus(db->conn) != PQTRANS_IDLE)
         cv_db_simple(db, "ROLLBACK", NULL);
 }

@@ -29,6 +29,7 @@ typedef struct cv_db {
     char *url;
     const cv_db_statement *stmts;
     size_t n_stmts;
+    int tx_depth; /* nesting of cv_db_begin */
 } cv_db;
 
 /* The database URL: $CAVRA_DATABASE_URL, else the local default
@@ -63,8 +64,13 @@ PGresult *cv_db_exec(cv_db *db, const char *name, int nparams,
 int cv_db_run(cv_db *db, const char *name, int nparams,
               const char *const *params, cv_error *err);
 
-/* Transaction control; each returns 0 or an error as cv_db_exec does.
- * cv_db_rollback is safe to call in any state (errors are ignored). */
+/*
+ * Transaction control; each returns 0 or an error as cv_db_exec does.
+ * Transactions nest: only the outermost begin/commit reach PostgreSQL, so
+ * the RPC server can wrap a handler's own transaction (idempotency keys)
+ * and both commit together. cv_db_rollback rolls the whole transaction
+ * back, whatever the depth, and is safe to call in any state.
+ */
 int cv_db_begin(cv_db *db, cv_error *err);
 int cv_db_commit(cv_db *db, cv_error *err);
 void cv_db_rollback(cv_db *db);

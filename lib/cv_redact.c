@@ -13,13 +13,14 @@
  * '_', '-', and '/' outside URLs, i.e. the base64/hex/url-safe alphabets).
  * At the start of a run the scanner tries, in order:
  *  1. a URL ("scheme://"): the user-info is dropped, the query becomes
- *     "?REDACTED" (fragment dropped with it), and the host and path are
- *     scanned again in URL mode, where '/' separates tokens and random
- *     segments of 20+ characters already count as secrets (webhook URLs);
+ *     "?REDACTED" (fragment dropped with it), and scheme, host and path
+ *     are scanned again with URL detection off; in host and path '/'
+ *     separates tokens and random segments of 20+ characters already
+ *     count as secrets (webhook URLs);
  *  2. "Bearer <credential>" / "Basic <credential>";
- *  3. the whole run as a generic high-entropy token;
- *  4. inside the run, at each sub-word start, the vendor formats (AWS key
- *     ids, Slack, GitHub, JWT).
+ *  3. the vendor formats (AWS key ids, Slack, GitHub, JWT) at each
+ *     sub-word start inside the run;
+ *  4. the generic high-entropy test on the run as written out by 3.
  * "name: value" and "name=value" pairs are found at the separator instead,
  * by looking back at the name, so a name at the tail of a longer run
  * ("/v1/token=...") is still seen.
@@ -28,10 +29,15 @@
  * than by length alone: random base64 or hex changes class every two or
  * three characters, kebab-case words and dates almost never do. Record ids
  * ("<prefix>-<16 hex>") and UUIDs are exempt because they are public.
+ * Known over-redaction: a 32+ character CamelCase identifier.
  *
- * Idempotence: every replacement writes the exact word REDACTED, and each
- * rule treats a value that already is REDACTED as clean, so a second pass
- * changes nothing and counts nothing.
+ * Idempotence: every replacement writes the exact word REDACTED, each rule
+ * treats a value that already is REDACTED as clean, and every decision
+ * that could see our own output is made on the output (the pair's name,
+ * the generic test of a run), so a second pass sees what the first pass
+ * decided on and changes nothing. A '=' is only swallowed as base64
+ * padding when no token character follows it, so a "name=value" after a
+ * redacted run is still a pair on the second pass.
  */
 #include "cv_redact.h"
 
@@ -433,6 +439,7 @@ static size_t
 cv_redact_match_jwt(const cv_redact_scan *sc, size_t i)
 {
     const char *s = sc->s;
+    size_t first = 0;
     size_t j;
     size_t p;
 
@@ -449,6 +456,13 @@ cv_redact_match_jwt(const cv_redact_scan *sc, size_t i)
         if (p == sc->end || s[p] == '.' ||
             !cv_redact_is_tok(sc, (unsigned char)s[p]))
             j = p;
+        /*
+         * The first segment alone decides (a real header is 19+ chars):
+         * what follows a '.' may itself be redacted, and a second pass
+         * must come to the same answer.
+         */
+        if (first == 0 && (first = j - i) < 16)
+            return 0;
         if (j + 1 < sc->end && s[j] == '.' &&
             (cv_redact_is_alnum((unsigned char)s[j + 1]) ||
              cv_redact_in((unsigned char)s[j + 1], "-_")))
@@ -456,21 +470,30 @@ cv_redact_match_jwt(const cv_redact_scan *sc, size_t i)
         else
             break;
     }
-    return j - i >= 16 ? j : 0;
+    return j;
 }
 
-/* Any of the vendor formats at s[i]: returns the match end, or 0. */
+/*
+ * Any of the vendor formats at s[i]: returns the match end, or 0. A match
+ * that would swallow the word REDACTED is refused: on a second pass the
+ * word may stand where the first pass saw text that ended the match, and
+ * both passes must agree.
+ */
 static size_t
 cv_redact_match_vendor(const cv_redact_scan *sc, size_t i)
 {
     size_t n;
 
-    if ((n = cv_redact_match_aws(sc, i)) != 0 ||
-        (n = cv_redact_match_slack(sc, i)) != 0 ||
-        (n = cv_redact_match_github(sc, i)) != 0 ||
-        (n = cv_redact_match_jwt(sc, i)) != 0)
-        return n;
-    return 0;
+    if ((n = cv_redact_match_aws(sc, i)) == 0 &&
+        (n = cv_redact_match_slack(sc, i)) == 0 &&
+        (n = cv_redact_match_github(sc, i)) == 0 &&
+        (n = cv_redact_match_jwt(sc, i)) == 0)
+        return 0;
+    for (size_t k = i; k + CV_REDACT_WORD_LEN <= n; k++) {
+        if (cv_redact_is_word_redacted(sc->s, k, k + CV_REDACT_WORD_LEN))
+            return 0;
+    }
+    return n;
 }
 
 /* ---- Bearer / Basic ------------------------------------------------- */
@@ -499,54 +522,23 @@ cv_redact_word_like(const char *s, size_t b, size_t e)
 static bool
 cv_redact_bearer_stopword(const char *s, size_t b, size_t e)
 {
-    static const char *const words[] = {
-        "token",
-        "tokens",
-        "auth",
-        "authentication",
-        "authorization",
-        "scheme",
-        "header",
-        "headers",
-        "credential",
-        "credentials",
-        "of",
-        "the",
-        "a",
-        "an",
-        "and",
-        "or",
-        "is",
-        "was",
-        "are",
-        "in",
-        "for",
-        "to",
-        "with",
-        "on",
-        "at",
-        "by",
-        "from",
-        "must",
-        "should",
-        "may",
-        "will",
-        "can",
-        "not",
-        "no",
-        "only",
-        "required",
-        "missing",
-        "invalid",
-        "expired",
-        "value",
-    };
+    static const char words[] =
+        " token tokens auth authentication authorization scheme header"
+        " headers credential credentials of the a an and or is was are in"
+        " for to with on at by from must should may will can not no only"
+        " required missing invalid expired value ";
+    char key[20];
+    size_t n = e - b;
 
-    for (size_t k = 0; k < sizeof(words) / sizeof(words[0]); k++) {
-        if (cv_redact_ieq(s + b, e - b, words[k]))
-            return true;
-    }
-    return false;
+    /* Look up " word " so that "a" does not match inside "scheme". */
+    if (n == 0 || n + 2 >= sizeof(key))
+        return false;
+    key[0] = ' ';
+    for (size_t i = 0; i < n; i++)
+        key[i + 1] = cv_redact_lower((unsigned char)s[b + i]);
+    key[n + 1] = ' ';
+    key[n + 2] = '\0';
+    return strstr(words, key) != NULL;
 }
 
 /*
@@ -562,7 +554,6 @@ cv_redact_auth_scheme(cv_redact_scan *sc, size_t i)
     size_t w = i;
     size_t j;
     size_t c;
-    size_t c0;
     bool bearer;
     bool digits = true;
 
@@ -595,7 +586,6 @@ cv_redact_auth_scheme(cv_redact_scan *sc, size_t i)
     while (bearer && c > j && s[c - 1] == '.')
         c--;
     /* '=' padding, but not the '=' of a following "name=value". */
-    c0 = c;
     w = c;
     while (w < sc->end && s[w] == '=')
         w++;
@@ -603,10 +593,6 @@ cv_redact_auth_scheme(cv_redact_scan *sc, size_t i)
         c = w;
     if (c == j)
         return 0;
-    if (cv_redact_is_word_redacted(s, j, c0)) {
-        cv_redact_put(sc->out, s + i, c - i);
-        return c;
-    }
     for (size_t k = j; k < c; k++) {
         if (!cv_redact_is_digit((unsigned char)s[k]))
             digits = false;
@@ -628,8 +614,8 @@ cv_redact_auth_scheme(cv_redact_scan *sc, size_t i)
  * name with '-' read as '_', by suffix, so "X-Api-Key", "db_password" and
  * "refresh_token" all match. Short, ambiguous keywords ("pass", "auth")
  * only match whole or after '_', so "bypass" or "compass" are not
- * secrets. *header is set for names whose value is
- * a whole header line (Authorization, Cookie).
+ * secrets. *header is set for Authorization and Cookie, whose value after
+ * a ':' is the whole rest of a header line.
  */
 static bool
 cv_redact_secret_name(const char *s, size_t b, size_t e, bool *header)
@@ -789,8 +775,7 @@ cv_redact_pair(cv_redact_scan *sc, size_t i)
         while (k > j && cv_redact_is_hspace((unsigned char)s[k - 1]))
             k--;
     } else {
-        /* Inside a URL the value never eats a '/': the authority must
-         * end where it ended before. */
+        /* In a URL a value never eats a '/': the authority stays put. */
         const char *stop = sc->url ? "&;,/" : quoted ? "\"'`,}]" : "\"'`&<>";
 
         while (k < sc->end && !cv_redact_is_space((unsigned char)s[k]) &&

@@ -46,6 +46,9 @@ typedef struct cv_rpc_ctx {
     int64_t deadline_unix_ms;
     cv_db *db;     /* the worker's connection */
     void *service; /* cv_rpc_server_config.service */
+    /* Output: set by a handler whose reply is a record that already
+     * existed (REST then answers 200, not 201). */
+    bool existing;
 } cv_rpc_ctx;
 
 /*

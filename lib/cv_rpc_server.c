@@ -27,6 +27,7 @@
 #include <string.h>
 #include <sys/time.h>
 
+#include "cv_idempotency.h"
 #include "cv_time.h"
 
 enum cv_rpc_work_state {
@@ -156,7 +157,9 @@ cv_rpc_process(cv_rpc_server *srv, cv_db *db, nng_msg *in)
     cv_error err;
     nng_msg *out = NULL;
     uint8_t *buf = NULL;
-    size_t len;
+    size_t len = 0;
+    cv_idempotency idem;
+    bool keyed = false, replayed = false, existing = false;
 
     cv_error_clear(&err);
     req = cv__rpc_request__unpack(NULL, nng_msg_len(in), nng_msg_body(in));
@@ -189,6 +192,21 @@ cv_rpc_process(cv_rpc_server *srv, cv_db *db, nng_msg *in)
     }
     if (cv_db_ensure(db, &err) != 0)
         goto reply;
+    if (req->idempotency_key != NULL && req->idempotency_key[0] != '\0') {
+        const char *scope = req->actor != NULL ? req->actor->actor : NULL;
+
+        if (cv_idempotency_begin(db, &idem, scope, req->method,
+                                 req->idempotency_key, req->payload.data,
+                                 req->has_payload ? req->payload.len : 0, &buf,
+                                 &len, &existing, &err) != 0)
+            goto reply;
+        if (buf != NULL) {
+            /* A replay: the stored reply, and nothing new is stored. */
+            replayed = true;
+            goto reply;
+        }
+        keyed = true;
+    }
     {
         cv_rpc_ctx call = {
             .method = req->method,
@@ -199,7 +217,9 @@ cv_rpc_process(cv_rpc_server *srv, cv_db *db, nng_msg *in)
             .db = db,
             .service = srv->cfg.service,
         };
-        if (m->handler(&call, request, &reply, &err) != 0) {
+        if (m->handler(&call, request, &reply, &err) == 0) {
+            existing = call.existing;
+        } else {
             /* A handler that failed mid-transaction leaves nothing. */
             cv_db_rollback(db);
             if (reply != NULL) {
@@ -214,19 +234,32 @@ cv_rpc_process(cv_rpc_server *srv, cv_db *db, nng_msg *in)
 reply:
     if (reply != NULL) {
         len = protobuf_c_message_get_packed_size(reply);
-        if ((buf = malloc(len > 0 ? len : 1)) == NULL) {
+        if ((buf = malloc(len > 0 ? len : 1)) == NULL)
             cv_error_set(&err, CV_INTERNAL, "out of memory");
-        } else {
+        else
             protobuf_c_message_pack(reply, buf);
-            rep.has_code = 1;
-            rep.code = CV_OK;
-            rep.has_payload = 1;
-            rep.payload.data = buf;
-            rep.payload.len = len;
+        /* The key and the record commit together, or neither does. */
+        if (keyed && buf != NULL &&
+            cv_idempotency_finish(db, &idem, buf, len, existing, &err) != 0) {
+            free(buf);
+            buf = NULL;
         }
+    } else if (keyed) {
+        cv_db_rollback(db);
     }
-    if (reply == NULL || buf == NULL)
+    if (buf != NULL) {
+        rep.has_code = 1;
+        rep.code = CV_OK;
+        rep.has_payload = 1;
+        rep.payload.data = buf;
+        rep.payload.len = len;
+        rep.has_existing = existing;
+        rep.existing = existing;
+        rep.has_replayed = replayed;
+        rep.replayed = replayed;
+    } else {
         cv_rpc_reply_error(&rep, &err);
+    }
     len = cv__rpc_reply__get_packed_size(&rep);
     if (nng_msg_alloc(&out, len) == 0)
         cv__rpc_reply__pack(&rep, nng_msg_body(out));

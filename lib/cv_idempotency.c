@@ -1,0 +1,143 @@
+/*
+ * cv_idempotency.c -- stored replies of keyed calls (see the header).
+ *
+ * Replies are stored as hex text so every parameter stays a text
+ * parameter of a prepared statement.
+ */
+#include "cv_idempotency.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cv_id.h"
+
+const cv_db_statement cv_idempotency_statements[] = {
+    {"cv_idem_lock",
+     "SELECT pg_advisory_xact_lock(hashtextextended($1 || chr(31) || $2 || "
+     "chr(31) || $3, 7))"},
+    {"cv_idem_get", "SELECT request_sha256, encode(reply, 'hex'), existing"
+                    " FROM idempotency_keys"
+                    " WHERE scope = $1 AND method = $2 AND idempotency_key = $3"
+                    " AND created_at > now() - interval '7 days'"},
+    {"cv_idem_put",
+     "INSERT INTO idempotency_keys (scope, method, idempotency_key,"
+     " request_sha256, reply, existing) VALUES ($1, $2, $3, $4,"
+     " decode($5, 'hex'), $6::boolean)"
+     " ON CONFLICT (scope, method, idempotency_key) DO UPDATE SET"
+     " request_sha256 = EXCLUDED.request_sha256, reply = EXCLUDED.reply,"
+     " existing = EXCLUDED.existing, created_at = now()"},
+    {"cv_idem_expire",
+     "DELETE FROM idempotency_keys WHERE created_at < now() - interval '7 "
+     "days'"},
+};
+const size_t cv_idempotency_statement_count =
+    sizeof(cv_idempotency_statements) / sizeof(cv_idempotency_statements[0]);
+
+static int
+cv_idem_hexval(int c)
+{
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                  : -1;
+}
+
+int
+cv_idempotency_begin(cv_db *db, cv_idempotency *idem, const char *scope,
+                     const char *method, const char *key,
+                     const uint8_t *payload, size_t payload_len,
+                     uint8_t **replay, size_t *replay_len, bool *existing,
+                     cv_error *err)
+{
+    const char *params[3];
+    PGresult *res;
+    int rv;
+
+    *replay = NULL;
+    *replay_len = 0;
+    *existing = false;
+    snprintf(idem->scope, sizeof(idem->scope), "%s",
+             scope != NULL ? scope : "");
+    snprintf(idem->method, sizeof(idem->method), "%s", method);
+    snprintf(idem->key, sizeof(idem->key), "%s", key);
+    cv_sha256_hex(payload, payload_len, idem->request_sha256);
+    params[0] = idem->scope;
+    params[1] = idem->method;
+    params[2] = idem->key;
+
+    if ((rv = cv_db_begin(db, err)) != 0)
+        return rv;
+    if ((rv = cv_db_run(db, "cv_idem_lock", 3, params, err)) != 0)
+        goto fail;
+    if ((res = cv_db_exec(db, "cv_idem_get", 3, params, err)) == NULL) {
+        rv = err->code;
+        goto fail;
+    }
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        return 0; /* new key: the transaction stays open */
+    }
+    if (strcmp(PQgetvalue(res, 0, 0), idem->request_sha256) != 0) {
+        PQclear(res);
+        rv = cv_error_set(err, CV_ALREADY_EXISTS,
+                          "Idempotency-Key was already used with a different "
+                          "request");
+        goto fail;
+    }
+    {
+        const char *hex = PQgetvalue(res, 0, 1);
+        size_t n = strlen(hex) / 2;
+
+        *existing = strcmp(PQgetvalue(res, 0, 2), "t") == 0;
+        if ((*replay = malloc(n > 0 ? n : 1)) == NULL) {
+            PQclear(res);
+            rv = cv_error_set(err, CV_INTERNAL, "out of memory");
+            goto fail;
+        }
+        for (size_t i = 0; i < n; i++)
+            (*replay)[i] = (uint8_t)(cv_idem_hexval(hex[2 * i]) * 16 +
+                                     cv_idem_hexval(hex[2 * i + 1]));
+        *replay_len = n;
+    }
+    PQclear(res);
+    cv_db_rollback(db); /* nothing was written; release the lock */
+    return 0;
+
+fail:
+    cv_db_rollback(db);
+    return rv;
+}
+
+int
+cv_idempotency_finish(cv_db *db, const cv_idempotency *idem,
+                      const uint8_t *reply, size_t reply_len, bool existing,
+                      cv_error *err)
+{
+    static const char digits[] = "0123456789abcdef";
+    const char *params[6];
+    char *hex;
+    int rv;
+
+    if ((hex = malloc(reply_len * 2 + 1)) == NULL) {
+        cv_db_rollback(db);
+        return cv_error_set(err, CV_INTERNAL, "out of memory");
+    }
+    for (size_t i = 0; i < reply_len; i++) {
+        hex[2 * i] = digits[reply[i] >> 4];
+        hex[2 * i + 1] = digits[reply[i] & 15];
+    }
+    hex[reply_len * 2] = '\0';
+    params[0] = idem->scope;
+    params[1] = idem->method;
+    params[2] = idem->key;
+    params[3] = idem->request_sha256;
+    params[4] = hex;
+    params[5] = existing ? "true" : "false";
+    rv = cv_db_run(db, "cv_idem_put", 6, params, err);
+    free(hex);
+    if (rv == 0)
+        rv = cv_db_commit(db, err);
+    if (rv != 0)
+        cv_db_rollback(db);
+    return rv;
+}

@@ -1,0 +1,43 @@
+# CAVRA Recovery -- thin wrapper over CMake and scripts/.
+#
+#   make            same as `make build`
+#   make build      install missing Debian packages, configure and build ./build
+#   make run        build, start PostgreSQL (./var/pg), migrate, start the three
+#                   services and the gateway on http://127.0.0.1:8000/ (Ctrl-C stops)
+#   make test       unit + integration + e2e tests under ASan/UBSan against a
+#                   throwaway PostgreSQL
+#   make bench      benchmarks (scripts/bench.sh)
+#   make format     clang-format -i over the C sources
+#   make clean      remove the build folders
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := build
+FORMAT_DIRS := lib services gateway tools tests bench
+
+# `build` is also a folder: without .PHONY make would call it up to date.
+.PHONY: build run test bench format clean
+
+build:
+	bash scripts/deps.sh
+	cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+	cmake --build build -j2
+
+run:
+	bash scripts/run.sh
+
+test:
+	bash scripts/test.sh
+
+bench:
+	@if [ -f scripts/bench.sh ]; then bash scripts/bench.sh; \
+	else echo "make bench: no benchmarks yet (scripts/bench.sh is missing)"; fi
+
+format:
+	@dirs=$$(for d in $(FORMAT_DIRS); do [ -d "$$d" ] && echo "$$d"; done); \
+	if [ -n "$$dirs" ]; then \
+		find $$dirs -type f \( -name '*.c' -o -name '*.h' \) -print0 | \
+			xargs -0 -r clang-format -i; \
+	fi
+
+clean:
+	rm -rf build build-asan

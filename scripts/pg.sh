@@ -1,0 +1,257 @@
+#!/usr/bin/env bash
+# pg.sh -- a local PostgreSQL cluster for development and tests.
+#
+# Usage (called):
+#   scripts/pg.sh start DIR PORT   initdb once into DIR/data, start the server
+#                                  on 127.0.0.1:PORT (log: DIR/postgres.log),
+#                                  then make sure role and database `cavra`
+#                                  exist. Already running: only the last step.
+#   scripts/pg.sh stop DIR         fast shutdown; fine when not running.
+#   scripts/pg.sh url PORT         prints postgresql://cavra@127.0.0.1:PORT/cavra
+#
+# Usage (sourced): `. scripts/pg.sh` defines cavra_pg_start, cavra_pg_stop
+# and cavra_pg_url with the same arguments; they return non-zero on failure
+# and never exit the caller's shell.
+#
+# Environment:
+#   CAVRA_PG_BINDIR  server binaries (default: newest /usr/lib/postgresql/*/bin,
+#                    else `pg_config --bindir`, else PATH)
+#   CAVRA_PG_FAST=1  fsync/synchronous_commit/full_page_writes off: for
+#                    throwaway test clusters only (applied at each start).
+#
+# Design notes:
+#  - PostgreSQL refuses to run as root. When root, server-side commands run
+#    as the `postgres` user: DIR is chowned to it, and any parent folder it
+#    cannot traverse gets o+x (search only, no read), with a note on stderr.
+#  - The server listens on 127.0.0.1 only. Its unix socket goes to DIR, or to
+#    a short /tmp/cavra-pg-<cksum> folder when DIR is too long for a socket
+#    path (sun_path is 108 bytes). Clients here always use TCP.
+#  - Per-start settings (port, sockets, fast mode) live in DIR/data/cavra.conf,
+#    included from postgresql.conf and rewritten at every start, so a path
+#    with spaces needs no shell quoting through pg_ctl -o.
+
+cavra_pg_err() {
+    echo "pg.sh: $*" >&2
+}
+
+# Prints the folder holding initdb/pg_ctl/postgres, or fails.
+cavra_pg_bindir() {
+    local d
+    if [[ -n "${CAVRA_PG_BINDIR:-}" ]]; then
+        d=$CAVRA_PG_BINDIR
+    else
+        d=$(printf '%s\n' /usr/lib/postgresql/*/bin | sort -V | tail -1)
+        if [[ -z "$d" || ! -x "$d/pg_ctl" ]]; then
+            d=$(pg_config --bindir 2>/dev/null || true)
+        fi
+        if [[ -z "$d" || ! -x "$d/pg_ctl" ]]; then
+            d=$(dirname "$(command -v pg_ctl 2>/dev/null || echo /nonexistent/pg_ctl)")
+        fi
+    fi
+    if [[ ! -x "$d/pg_ctl" || ! -x "$d/initdb" ]]; then
+        cavra_pg_err "PostgreSQL server binaries (initdb, pg_ctl) not found;" \
+            "run scripts/deps.sh or set CAVRA_PG_BINDIR"
+        return 1
+    fi
+    printf '%s\n' "$d"
+}
+
+# Runs a command as the server's owner: `postgres` when we are root.
+cavra_pg_as_owner() {
+    if [[ $(id -u) -eq 0 ]]; then
+        runuser -u postgres -- env LC_ALL=C "$@"
+    else
+        env LC_ALL=C "$@"
+    fi
+}
+
+# Prints the unix socket folder for absolute DIR.
+cavra_pg_sockdir() {
+    local dir=$1
+    # "<dir>/.s.PGSQL.<port>.lock" must fit in 107 bytes; keep a margin.
+    if ((${#dir} > 80)); then
+        printf '/tmp/cavra-pg-%s\n' "$(printf '%s' "$dir" | cksum | cut -d' ' -f1)"
+    else
+        printf '%s\n' "$dir"
+    fi
+}
+
+# As root: hand DIR (and the socket folder) to postgres, and make sure
+# postgres can reach them.
+cavra_pg_grant() {
+    local dir=$1 sockdir=$2 p
+    [[ $(id -u) -eq 0 ]] || return 0
+    if ! getent passwd postgres >/dev/null; then
+        cavra_pg_err "running as root but there is no 'postgres' user;" \
+            "install the postgresql package (scripts/deps.sh)"
+        return 1
+    fi
+    chown postgres: "$dir" "$sockdir" || return 1
+    [[ ! -e "$dir/postgres.log" ]] || chown postgres: "$dir/postgres.log" || return 1
+    # Check from / downwards: a folder below an untraversable one would
+    # look untraversable too.
+    local parents=() i
+    p=$(dirname "$dir")
+    while [[ "$p" != / ]]; do
+        parents+=("$p")
+        p=$(dirname "$p")
+    done
+    for ((i = ${#parents[@]} - 1; i >= 0; i--)); do
+        p=${parents[i]}
+        if ! runuser -u postgres -- test -x "$p"; then
+            cavra_pg_err "note: chmod o+x $p so the postgres user can reach $dir"
+            chmod o+x "$p" || return 1
+        fi
+    done
+    if ! runuser -u postgres -- test -w "$dir"; then
+        cavra_pg_err "the postgres user cannot write $dir"
+        return 1
+    fi
+}
+
+# Prints the port a running cluster in DATA listens on (postmaster.pid line 4).
+cavra_pg_running_port() {
+    sed -n 4p "$1/postmaster.pid" 2>/dev/null
+}
+
+# psql over TCP as the superuser; extra arguments follow.
+cavra_pg_psql() {
+    local bindir=$1 port=$2
+    shift 2
+    PGCONNECT_TIMEOUT=5 "$bindir/psql" -X -q -At -v ON_ERROR_STOP=1 \
+        -h 127.0.0.1 -p "$port" -U postgres -d postgres "$@"
+}
+
+# Creates role and database `cavra` when missing.
+cavra_pg_ensure_db() {
+    local bindir=$1 port=$2 out
+    out=$(cavra_pg_psql "$bindir" "$port" \
+        -c "SELECT 1 FROM pg_roles WHERE rolname = 'cavra'") || return 1
+    if [[ "$out" != 1 ]]; then
+        cavra_pg_psql "$bindir" "$port" -c "CREATE ROLE cavra LOGIN" || return 1
+    fi
+    out=$(cavra_pg_psql "$bindir" "$port" \
+        -c "SELECT 1 FROM pg_database WHERE datname = 'cavra'") || return 1
+    if [[ "$out" != 1 ]]; then
+        cavra_pg_psql "$bindir" "$port" \
+            -c "CREATE DATABASE cavra OWNER cavra ENCODING 'UTF8' TEMPLATE template0" ||
+            return 1
+    fi
+}
+
+# cavra_pg_start DIR PORT
+cavra_pg_start() {
+    local dir=${1:-} port=${2:-} bindir sockdir data running
+    if [[ -z "$dir" || ! "$port" =~ ^[0-9]+$ ]] || ((port < 1 || port > 65535)); then
+        cavra_pg_err "usage: pg.sh start DIR PORT"
+        return 2
+    fi
+    bindir=$(cavra_pg_bindir) || return 1
+    mkdir -p "$dir" || return 1
+    dir=$(cd "$dir" && pwd -P) || return 1
+    data=$dir/data
+    sockdir=$(cavra_pg_sockdir "$dir")
+    mkdir -p "$sockdir" || return 1
+    chmod 700 "$sockdir" 2>/dev/null || true
+    cavra_pg_grant "$dir" "$sockdir" || return 1
+
+    if cavra_pg_as_owner "$bindir/pg_ctl" status -D "$data" >/dev/null 2>&1; then
+        running=$(cavra_pg_running_port "$data")
+        if [[ "$running" != "$port" ]]; then
+            cavra_pg_err "cluster in $data already runs on port ${running:-?}, not $port"
+            return 1
+        fi
+        cavra_pg_ensure_db "$bindir" "$port" || {
+            cavra_pg_err "could not create role/database cavra on port $port"
+            return 1
+        }
+        return 0
+    fi
+
+    if [[ ! -f "$data/PG_VERSION" ]]; then
+        if [[ -e "$data" ]] && [[ -n "$(ls -A "$data" 2>/dev/null)" ]]; then
+            cavra_pg_err "$data exists but is not a cluster; remove it and retry"
+            return 1
+        fi
+        if ! (cd "$dir" && cavra_pg_as_owner "$bindir/initdb" -D "$data" \
+            -A trust -U postgres --encoding=UTF8 --locale=C \
+            >"$dir/initdb.log" 2>&1); then
+            cavra_pg_err "initdb failed in $data; see $dir/initdb.log:"
+            tail -n 20 "$dir/initdb.log" >&2
+            return 1
+        fi
+        printf "\n# CAVRA: per-start settings written by scripts/pg.sh\ninclude_if_exists = 'cavra.conf'\n" |
+            cavra_pg_as_owner tee -a "$data/postgresql.conf" >/dev/null || return 1
+    fi
+
+    {
+        echo "# Written by scripts/pg.sh at each start; edits are lost."
+        echo "listen_addresses = '127.0.0.1'"
+        echo "port = $port"
+        echo "unix_socket_directories = '${sockdir//\'/\'\'}'"
+        if [[ "${CAVRA_PG_FAST:-0}" == 1 ]]; then
+            echo "fsync = off"
+            echo "synchronous_commit = off"
+            echo "full_page_writes = off"
+        fi
+    } | cavra_pg_as_owner tee "$data/cavra.conf" >/dev/null || return 1
+
+    if ! (cd "$dir" && cavra_pg_as_owner "$bindir/pg_ctl" start -w -t 60 \
+        -D "$data" -l "$dir/postgres.log" >/dev/null); then
+        cavra_pg_err "PostgreSQL did not start on 127.0.0.1:$port; end of $dir/postgres.log:"
+        tail -n 20 "$dir/postgres.log" >&2 2>/dev/null
+        return 1
+    fi
+    cavra_pg_ensure_db "$bindir" "$port" || {
+        cavra_pg_err "could not create role/database cavra on port $port"
+        return 1
+    }
+}
+
+# cavra_pg_stop DIR
+cavra_pg_stop() {
+    local dir=${1:-} bindir data sockdir
+    if [[ -z "$dir" ]]; then
+        cavra_pg_err "usage: pg.sh stop DIR"
+        return 2
+    fi
+    [[ -d "$dir" ]] || return 0
+    dir=$(cd "$dir" && pwd -P) || return 1
+    data=$dir/data
+    [[ -f "$data/PG_VERSION" ]] || return 0
+    bindir=$(cavra_pg_bindir) || return 1
+    if cavra_pg_as_owner "$bindir/pg_ctl" status -D "$data" >/dev/null 2>&1; then
+        if ! (cd "$dir" && cavra_pg_as_owner "$bindir/pg_ctl" stop -w -m fast \
+            -D "$data" >/dev/null); then
+            cavra_pg_err "could not stop the cluster in $data"
+            return 1
+        fi
+    fi
+    sockdir=$(cavra_pg_sockdir "$dir")
+    [[ "$sockdir" == "$dir" ]] || rmdir "$sockdir" 2>/dev/null || true
+    return 0
+}
+
+# cavra_pg_url PORT
+cavra_pg_url() {
+    if [[ ! "${1:-}" =~ ^[0-9]+$ ]]; then
+        cavra_pg_err "usage: pg.sh url PORT"
+        return 2
+    fi
+    printf 'postgresql://cavra@127.0.0.1:%s/cavra\n' "$1"
+}
+
+if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
+    set -euo pipefail
+    cmd=${1:-}
+    shift || true
+    case "$cmd" in
+    start) cavra_pg_start "$@" ;;
+    stop) cavra_pg_stop "$@" ;;
+    url) cavra_pg_url "$@" ;;
+    *)
+        cavra_pg_err "usage: pg.sh start DIR PORT | stop DIR | url PORT"
+        exit 2
+        ;;
+    esac
+fi

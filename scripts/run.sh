@@ -1,0 +1,182 @@
+#!/usr/bin/env bash
+# run.sh -- `make run`: the whole CAVRA Recovery stack on this machine.
+#
+# Installs missing packages, builds ./build, then:
+#  - unless CAVRA_DATABASE_URL is set, starts a local PostgreSQL under
+#    ./var/pg on port ${CAVRA_PG_PORT:-55432} (created once; data is kept
+#    across runs) and points CAVRA_DATABASE_URL at it;
+#  - applies db/migrations with cavra-migrate;
+#  - starts cavra-ack, cavra-retry, cavra-report and cavra-gateway in the
+#    background, logging to var/log/<name>.log;
+#  - waits for http://$CAVRA_GATEWAY_HOST:$CAVRA_GATEWAY_PORT/healthz, prints
+#    the console address, and stays in the foreground.
+# Ctrl-C (or TERM, or any process exiting) stops everything it started,
+# including the PostgreSQL it started.
+#
+# Environment (defaults exported to the services): CAVRA_DATABASE_URL,
+# CAVRA_PG_PORT, CAVRA_ACK_URL (tcp://127.0.0.1:7101), CAVRA_RETRY_URL
+# (tcp://127.0.0.1:7102), CAVRA_REPORT_URL (tcp://127.0.0.1:7103),
+# CAVRA_GATEWAY_HOST (127.0.0.1), CAVRA_GATEWAY_PORT (8000).
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT=$(pwd -P)
+
+export CAVRA_ACK_URL=${CAVRA_ACK_URL:-tcp://127.0.0.1:7101}
+export CAVRA_RETRY_URL=${CAVRA_RETRY_URL:-tcp://127.0.0.1:7102}
+export CAVRA_REPORT_URL=${CAVRA_REPORT_URL:-tcp://127.0.0.1:7103}
+export CAVRA_GATEWAY_HOST=${CAVRA_GATEWAY_HOST:-127.0.0.1}
+export CAVRA_GATEWAY_PORT=${CAVRA_GATEWAY_PORT:-8000}
+
+LOG_DIR=$ROOT/var/log
+PG_DIR=$ROOT/var/pg
+PG_STARTED=0
+PIDS=()
+NAMES=()
+CLEANED=0
+
+run_log() {
+    echo "run.sh: $*" >&2
+}
+
+# Stops every process we started (TERM, then wait; KILL after 10 s), then
+# the PostgreSQL we started. Runs once, whatever the trigger.
+# shellcheck disable=SC2317  # called from a trap
+run_cleanup() {
+    local i pid waited
+    [[ $CLEANED -eq 0 ]] || return 0
+    CLEANED=1
+    for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
+        kill -TERM "${PIDS[i]}" 2>/dev/null || true
+    done
+    for pid in "${PIDS[@]}"; do
+        waited=0
+        while kill -0 "$pid" 2>/dev/null && ((waited < 100)); do
+            sleep 0.1
+            waited=$((waited + 1))
+        done
+        if kill -0 "$pid" 2>/dev/null; then
+            run_log "process $pid ignored TERM for 10 s; killing it"
+            kill -KILL "$pid" 2>/dev/null || true
+        fi
+        wait "$pid" 2>/dev/null || true
+    done
+    if [[ $PG_STARTED -eq 1 ]]; then
+        bash scripts/pg.sh stop "$PG_DIR" || run_log "could not stop PostgreSQL in $PG_DIR"
+    fi
+    ((${#PIDS[@]} == 0)) || run_log "stopped"
+}
+
+# shellcheck disable=SC2317  # called from a trap
+run_on_signal() {
+    trap - INT TERM
+    run_cleanup
+    exit "$1"
+}
+
+trap run_cleanup EXIT
+trap 'run_on_signal 130' INT
+trap 'run_on_signal 143' TERM
+
+run_tail_logs() {
+    local name
+    for name in "${NAMES[@]}"; do
+        echo "---- $LOG_DIR/$name.log (last 20 lines) ----" >&2
+        tail -n 20 "$LOG_DIR/$name.log" >&2 2>/dev/null || true
+    done
+}
+
+# True when something already answers on the gateway address.
+run_gateway_up() {
+    curl -fsS -o /dev/null --max-time 2 \
+        "http://$CAVRA_GATEWAY_HOST:$CAVRA_GATEWAY_PORT/healthz" 2>/dev/null
+}
+
+# run_start NAME BINARY: starts BINARY in the background, logging to
+# var/log/NAME.log.
+run_start() {
+    local name=$1 bin=$2
+    "$bin" </dev/null >"$LOG_DIR/$name.log" 2>&1 &
+    PIDS+=("$!")
+    NAMES+=("$name")
+}
+
+# 1. Packages and build.
+bash scripts/deps.sh
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build -j2
+
+BINS=(
+    "cavra-ack:build/services/ack/cavra-ack"
+    "cavra-retry:build/services/retry/cavra-retry"
+    "cavra-report:build/services/report/cavra-report"
+    "cavra-gateway:build/gateway/cavra-gateway"
+)
+for entry in "build/tools/cavra-migrate" "${BINS[@]#*:}"; do
+    if [[ ! -x "$entry" ]]; then
+        run_log "$entry was not built; see the build output above"
+        exit 1
+    fi
+done
+
+# 2. Database.
+mkdir -p "$LOG_DIR"
+if [[ -z "${CAVRA_DATABASE_URL:-}" ]]; then
+    pg_port=${CAVRA_PG_PORT:-55432}
+    pg_pid=$(sed -n 1p "$PG_DIR/data/postmaster.pid" 2>/dev/null || true)
+    if [[ -n "$pg_pid" ]] && kill -0 "$pg_pid" 2>/dev/null; then
+        run_log "PostgreSQL in $PG_DIR is already running; leaving it running on exit"
+    else
+        PG_STARTED=1
+    fi
+    bash scripts/pg.sh start "$PG_DIR" "$pg_port"
+    CAVRA_DATABASE_URL=$(bash scripts/pg.sh url "$pg_port")
+    export CAVRA_DATABASE_URL
+    run_log "PostgreSQL: 127.0.0.1:$pg_port (data in $PG_DIR/data, log $PG_DIR/postgres.log)"
+fi
+build/tools/cavra-migrate --dir db/migrations
+
+# 3. Services, then the gateway.
+if run_gateway_up; then
+    run_log "something already answers on http://$CAVRA_GATEWAY_HOST:$CAVRA_GATEWAY_PORT/;" \
+        "stop it or set CAVRA_GATEWAY_PORT"
+    exit 1
+fi
+for entry in "${BINS[@]}"; do
+    run_start "${entry%%:*}" "${entry#*:}"
+done
+
+ready=0
+for ((i = 0; i < 40; i++)); do
+    if run_gateway_up; then
+        ready=1
+        break
+    fi
+    for ((j = 0; j < ${#PIDS[@]}; j++)); do
+        if ! kill -0 "${PIDS[j]}" 2>/dev/null; then
+            run_log "${NAMES[j]} exited during start-up"
+            run_tail_logs
+            exit 1
+        fi
+    done
+    sleep 0.5
+done
+if [[ $ready -ne 1 ]]; then
+    run_log "the gateway did not answer /healthz within 20 s"
+    run_tail_logs
+    exit 1
+fi
+
+echo "CAVRA Recovery Evidence Console: http://$CAVRA_GATEWAY_HOST:$CAVRA_GATEWAY_PORT/"
+echo "Logs: $LOG_DIR/  (Ctrl-C stops everything)"
+
+# 4. Stay up until a signal arrives or one of the processes exits.
+rc=0
+wait -n "${PIDS[@]}" || rc=$?
+for ((j = 0; j < ${#PIDS[@]}; j++)); do
+    if ! kill -0 "${PIDS[j]}" 2>/dev/null; then
+        run_log "${NAMES[j]} exited (status $rc); stopping the rest"
+        tail -n 20 "$LOG_DIR/${NAMES[j]}.log" >&2 2>/dev/null || true
+    fi
+done
+exit 1

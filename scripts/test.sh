@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# test.sh -- `make test`: every ctest test under AddressSanitizer/UBSan
+# against a real PostgreSQL.
+#
+# Installs missing packages, builds ./build (normal; it provides
+# cavra-migrate) and ./build-asan (-DCAVRA_SANITIZE=ON). Unless the caller
+# set CAVRA_DATABASE_URL, it creates a throwaway cluster in a mktemp folder
+# on a free port (from 56432 up), which is stopped and removed on exit.
+# Either way it applies db/migrations, exports CAVRA_DATABASE_URL (and
+# CAVRA_TEST_PG_PORT for a throwaway cluster), then runs
+#   ctest --test-dir build-asan --output-on-failure -j2
+# The tests start the services and the gateway from their build tree
+# themselves. The exit status is ctest's.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+TMP_DIR=
+PG_UP=0
+
+test_log() {
+    echo "test.sh: $*" >&2
+}
+
+# shellcheck disable=SC2317  # called from a trap
+test_cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    if [[ $PG_UP -eq 1 ]]; then
+        bash scripts/pg.sh stop "$TMP_DIR/pg" || test_log "could not stop the test cluster"
+    fi
+    if [[ -n "$TMP_DIR" ]]; then
+        rm -rf "$TMP_DIR"
+    fi
+    exit "$rc"
+}
+trap test_cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# True when something accepts TCP connections on 127.0.0.1:$1.
+test_port_busy() {
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# 1. Packages and both builds.
+bash scripts/deps.sh
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build -j2
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DCAVRA_SANITIZE=ON >/dev/null
+cmake --build build-asan -j2
+
+# 2. Database.
+if [[ -n "${CAVRA_DATABASE_URL:-}" ]]; then
+    test_log "using the caller's CAVRA_DATABASE_URL"
+else
+    TMP_DIR=$(mktemp -d /tmp/cavra-test.XXXXXX)
+    # mktemp makes it 0700; the postgres user must be able to traverse it.
+    chmod 755 "$TMP_DIR"
+    port=56432
+    started=0
+    # A port can be taken between the check and the start: try a few.
+    for ((attempt = 0; attempt < 5; attempt++)); do
+        while test_port_busy "$port"; do
+            port=$((port + 1))
+            if ((port > 65000)); then
+                test_log "no free port found from 56432 up"
+                exit 1
+            fi
+        done
+        PG_UP=1
+        if CAVRA_PG_FAST=1 bash scripts/pg.sh start "$TMP_DIR/pg" "$port"; then
+            started=1
+            break
+        fi
+        bash scripts/pg.sh stop "$TMP_DIR/pg" || true
+        port=$((port + 1))
+    done
+    if [[ $started -ne 1 ]]; then
+        test_log "could not start a throwaway PostgreSQL"
+        exit 1
+    fi
+    CAVRA_DATABASE_URL=$(bash scripts/pg.sh url "$port")
+    export CAVRA_DATABASE_URL
+    export CAVRA_TEST_PG_PORT=$port
+    test_log "throwaway PostgreSQL on 127.0.0.1:$port in $TMP_DIR"
+fi
+build/tools/cavra-migrate --dir db/migrations
+
+# 3. Tests.
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+rc=0
+ctest --test-dir build-asan --output-on-failure -j2 || rc=$?
+if [[ $rc -eq 0 ]]; then
+    echo "test.sh: all tests passed (ASan/UBSan build, real PostgreSQL)"
+else
+    echo "test.sh: tests FAILED (ctest exit status $rc)"
+fi
+exit "$rc"

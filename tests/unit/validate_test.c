@@ -1,0 +1,470 @@
+/*
+ * validate_test.c -- unit tests for cv_validate (field rules and the exact
+ * error messages REST clients read as `detail`). Run: ctest -L unit, or
+ * the binary alone.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cv_validate.h"
+
+/* Asserts that rv/err carry CV_INVALID_ARGUMENT with exactly msg. */
+static void
+validate_test_fails(int rv, const cv_error *err, const char *msg)
+{
+    assert_int_equal(rv, CV_INVALID_ARGUMENT);
+    assert_int_equal(err->code, CV_INVALID_ARGUMENT);
+    assert_string_equal(err->msg, msg);
+}
+
+/* Asserts success and that err was left untouched. */
+static void
+validate_test_passes(int rv, const cv_error *err)
+{
+    if (rv != 0)
+        fail_msg("expected success, got %d: %s", rv, err->msg);
+    assert_int_equal(err->code, CV_OK);
+}
+
+/* A malloc'd string of n copies of unit (caller frees). */
+static char *
+validate_test_repeat(const char *unit, size_t n)
+{
+    size_t ul = strlen(unit);
+    char *s = malloc(ul * n + 1);
+
+    assert_non_null(s);
+    for (size_t i = 0; i < n; i++)
+        memcpy(s + i * ul, unit, ul);
+    s[ul * n] = '\0';
+    return s;
+}
+
+static void
+test_validate_text_required(void **state)
+{
+    cv_error err;
+
+    (void)state;
+    cv_error_clear(&err);
+    validate_test_fails(cv_validate_text("notes", NULL, 10, true, &err), &err,
+                        "notes is required");
+    cv_error_clear(&err);
+    validate_test_fails(cv_validate_text("notes", "", 10, true, &err), &err,
+                        "notes is required");
+    cv_error_clear(&err);
+    validate_test_fails(cv_validate_text("notes", " \t\r\n ", 10, true, &err),
+                        &err, "notes is required");
+}
+
+static void
+test_validate_text_optional(void **state)
+{
+    cv_error err;
+
+    (void)state;
+    cv_error_clear(&err);
+    validate_test_passes(cv_validate_text("notes", NULL, 10, false, &err),
+                         &err);
+    validate_test_passes(cv_validate_text("notes", "", 10, false, &err), &err);
+    validate_test_passes(cv_validate_text("notes", "   ", 10, false, &err),
+                         &err);
+    validate_test_passes(cv_validate_text("notes", "ok", 10, false, &err),
+                         &err);
+}
+
+static void
+test_validate_text_length_boundary(void **state)
+{
+    cv_error err;
+    char *at = validate_test_repeat("a", 128);
+    char *over = validate_test_repeat("a", 129);
+
+    (void)state;
+    cv_error_clear(&err);
+    validate_test_passes(
+        cv_validate_text("acknowledged_by", at, 128, true, &err), &err);
+    validate_test_fails(
+        cv_validate_text("acknowledged_by", over, 128, true, &err), &err,
+        "acknowledged_by must be at most 128 characters");
+    free(at);
+    free(over);
+}
+
+static void
+test_validate_text_counts_code_points(void **state)
+{
+    cv_error err;
+    /* 2000 two-byte characters is 4000 bytes but 2000 characters. */
+    char *two = validate_test_repeat("\xc3\xa9", 2000);
+    char *two_over = validate_test_repeat("\xc3\xa9", 2001);
+    /* Four-byte characters (U+1F600) count once each too. */
+    char *four = validate_test_repeat("\xf0\x9f\x98\x80", 5);
+
+    (void)state;
+    cv_error_clear(&err);
+    validate_test_passes(cv_validate_text("notes", two, 2000, false, &err),
+                         &err);
+    validate_test_fails(cv_validate_text("notes", two_over, 2000, false, &err),
+                        &err, "notes must be at most 2000 characters");
+    cv_error_clear(&err);
+    validate_test_passes(cv_validate_text("notes", four, 5, false, &err), &err);
+    validate_test_fails(cv_validate_text("notes", four, 4, false, &err), &err,
+                        "notes must be at most 4 characters");
+    free(two);
+    free(two_over);
+    free(four);
+}
+
+static void
+test_validate_text_trims_before_counting(void **state)
+{
+    cv_error err;
+
+    (void)state;
+    cv_error_clear(&err);
+    /* Five characters once the surrounding white space is gone. */
+    validate_test_passes(
+        cv_validate_text("external_ref", "  \tabcde\r\n ", 5, true, &err),
+        &err);
+    validate_test_fails(
+        cv_validate_text("external_ref", "  abcdef  ", 5, true, &err), &err,
+        "external_ref must be at most 5 characters");
+}
+
+static void
+test_validate_text_control_characters(void **state)
+{
+    static const char *bad[] = {
+        "a\rb", "a\x01z", "a\x1b[31mred", "a\x7f", "a\xc2\x85z", /* U+0085 */
+        "a\vb", "a\fb",
+    };
+    cv_error err;
+
+    (void)state;
+    cv_error_clear(&err);
+    /* \n and \t inside the text are allowed. */
+    validate_test_passes(
+        cv_validate_text("notes", "line one\nline\ttwo", 100, false, &err),
+        &err);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        cv_error_clear(&err);
+        validate_test_fails(cv_validate_text("notes", bad[i], 100, false, &err),
+                            &err, "notes must not contain control characters");
+    }
+}
+
+static void
+test_validate_text_invalid_utf8(void **state)
+{
+    static const char *bad[] = {
+        "caf\xc3",             /* truncated sequence at the end */
+        "\x80 stray",          /* lone continuation byte */
+        "\xc0\xaf",            /* overlong '/' */
+        "\xe0\x80\xaf",        /* overlong, three bytes */
+        "\xed\xa0\x80",        /* UTF-16 surrogate U+D800 */
+        "\xf4\x90\x80\x80",    /* above U+10FFFF */
+        "\xf5\x80\x80\x80",    /* invalid lead byte */
+        "\xff",                /* never valid */
+        "ok \xe2\x82 then ok", /* short sequence mid-text */
+    };
+    cv_error err;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        cv_error_clear(&err);
+        validate_test_fails(
+            cv_validate_text("escalation_reason", bad[i], 500, false, &err),
+            &err, "escalation_reason must be valid UTF-8");
+    }
+    /* Valid multi-byte text of every length passes. */
+    cv_error_clear(&err);
+    validate_test_passes(cv_validate_text("escalation_reason",
+                                          "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80"
+                                          "\xf4\x8f\xbf\xbf",
+                                          4, false, &err),
+                         &err);
+}
+
+static void
+test_validate_text_null_error(void **state)
+{
+    (void)state;
+    /* err is optional: the code still comes back. */
+    assert_int_equal(cv_validate_text("notes", NULL, 10, true, NULL),
+                     CV_INVALID_ARGUMENT);
+    assert_int_equal(cv_validate_text("notes", "fine", 10, true, NULL), 0);
+}
+
+static void
+test_validate_int_range_boundaries(void **state)
+{
+    cv_error err;
+    const char *msg = "recovery_slo_minutes must be between 1 and 43200";
+
+    (void)state;
+    cv_error_clear(&err);
+    validate_test_passes(
+        cv_validate_int_range("recovery_slo_minutes", 1, 1, 43200, &err), &err);
+    validate_test_passes(
+        cv_validate_int_range("recovery_slo_minutes", 43200, 1, 43200, &err),
+        &err);
+    validate_test_passes(
+        cv_validate_int_range("recovery_slo_minutes", 240, 1, 43200, &err),
+        &err);
+    validate_test_fails(
+        cv_validate_int_range("recovery_slo_minutes", 0, 1, 43200, &err), &err,
+        msg);
+    cv_error_clear(&err);
+    validate_test_fails(
+        cv_validate_int_range("recovery_slo_minutes", 43201, 1, 43200, &err),
+        &err, msg);
+    cv_error_clear(&err);
+    validate_test_fails(cv_validate_int_range("recovery_slo_minutes", INT64_MIN,
+                                              1, 43200, &err),
+                        &err, msg);
+}
+
+static void
+test_validate_int_range_negative_and_wide(void **state)
+{
+    cv_error err;
+
+    (void)state;
+    cv_error_clear(&err);
+    validate_test_fails(cv_validate_int_range("delta", -11, -10, 10, &err),
+                        &err, "delta must be between -10 and 10");
+    cv_error_clear(&err);
+    validate_test_passes(
+        cv_validate_int_range("x", INT64_MAX, INT64_MIN, INT64_MAX, &err),
+        &err);
+    validate_test_fails(cv_validate_int_range("status_code", 600, 0, 599, &err),
+                        &err, "status_code must be between 0 and 599");
+}
+
+static void
+test_validate_double_range_boundaries(void **state)
+{
+    cv_error err;
+    const char *msg = "backoff_multiplier must be between 1 and 10";
+
+    (void)state;
+    cv_error_clear(&err);
+    validate_test_passes(
+        cv_validate_double_range("backoff_multiplier", 1.0, 1.0, 10.0, &err),
+        &err);
+    validate_test_passes(
+        cv_validate_double_range("backoff_multiplier", 10.0, 1.0, 10.0, &err),
+        &err);
+    validate_test_passes(
+        cv_validate_double_range("backoff_multiplier", 2.5, 1.0, 10.0, &err),
+        &err);
+    validate_test_fails(cv_validate_double_range("backoff_multiplier",
+                                                 nextafter(1.0, 0.0), 1.0, 10.0,
+                                                 &err),
+                        &err, msg);
+    cv_error_clear(&err);
+    validate_test_fails(cv_validate_double_range("backoff_multiplier",
+                                                 nextafter(10.0, 11.0), 1.0,
+                                                 10.0, &err),
+                        &err, msg);
+    cv_error_clear(&err);
+    validate_test_fails(
+        cv_validate_double_range("backoff_multiplier", 0.5, 1.0, 10.0, &err),
+        &err, msg);
+}
+
+static void
+test_validate_double_range_non_finite(void **state)
+{
+    cv_error err;
+    const char *msg = "backoff_multiplier must be between 1 and 10";
+
+    (void)state;
+    cv_error_clear(&err);
+    validate_test_fails(
+        cv_validate_double_range("backoff_multiplier", NAN, 1.0, 10.0, &err),
+        &err, msg);
+    cv_error_clear(&err);
+    validate_test_fails(cv_validate_double_range("backoff_multiplier", INFINITY,
+                                                 1.0, 10.0, &err),
+                        &err, msg);
+    cv_error_clear(&err);
+    validate_test_fails(cv_validate_double_range("backoff_multiplier",
+                                                 -INFINITY, 1.0, 10.0, &err),
+                        &err, msg);
+    /* Infinity fails even when the range is unbounded. */
+    cv_error_clear(&err);
+    assert_int_equal(
+        cv_validate_double_range("x", INFINITY, -INFINITY, INFINITY, &err),
+        CV_INVALID_ARGUMENT);
+}
+
+static void
+test_validate_double_range_message_format(void **state)
+{
+    cv_error err;
+
+    (void)state;
+    cv_error_clear(&err);
+    /* Fractions keep their digits; large bounds are not in e-notation. */
+    validate_test_fails(cv_validate_double_range("ratio", 2.0, 0.25, 1.5, &err),
+                        &err, "ratio must be between 0.25 and 1.5");
+    cv_error_clear(&err);
+    validate_test_fails(cv_validate_double_range("big", -1.0, 0.0, 1e6, &err),
+                        &err, "big must be between 0 and 1000000");
+}
+
+static void
+test_validate_ident_normalizes(void **state)
+{
+    cv_error err;
+    char out[65];
+
+    (void)state;
+    cv_error_clear(&err);
+    validate_test_passes(cv_normalize_ident("provider", "  PagerDuty\t", 64,
+                                            out, sizeof(out), &err),
+                         &err);
+    assert_string_equal(out, "pagerduty");
+    validate_test_passes(cv_normalize_ident("provider", "Service.Now_v2-EU", 64,
+                                            out, sizeof(out), &err),
+                         &err);
+    assert_string_equal(out, "service.now_v2-eu");
+}
+
+static void
+test_validate_ident_required(void **state)
+{
+    cv_error err;
+    char out[65] = "stale";
+
+    (void)state;
+    cv_error_clear(&err);
+    validate_test_fails(
+        cv_normalize_ident("provider", NULL, 64, out, sizeof(out), &err), &err,
+        "provider is required");
+    assert_string_equal(out, "");
+    cv_error_clear(&err);
+    validate_test_fails(
+        cv_normalize_ident("provider", " \t ", 64, out, sizeof(out), &err),
+        &err, "provider is required");
+}
+
+static void
+test_validate_ident_bad_characters(void **state)
+{
+    static const char *bad[] = {"slack hooks", "slack/teams", "caf\xc3\xa9",
+                                "a;drop",      "x\ny",        "pager+duty"};
+    cv_error err;
+    char out[65];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        cv_error_clear(&err);
+        validate_test_fails(
+            cv_normalize_ident("provider", bad[i], 64, out, sizeof(out), &err),
+            &err, "provider must use only a-z, 0-9, '.', '_' and '-'");
+        /* Nothing half-normalised is left behind. */
+        assert_string_equal(out, "");
+    }
+}
+
+static void
+test_validate_ident_length_boundary(void **state)
+{
+    cv_error err;
+    char out[65];
+    char *at = validate_test_repeat("A", 64);
+    char *over = validate_test_repeat("a", 65);
+
+    (void)state;
+    cv_error_clear(&err);
+    validate_test_passes(
+        cv_normalize_ident("provider", at, 64, out, sizeof(out), &err), &err);
+    assert_int_equal(strlen(out), 64);
+    assert_int_equal(out[0], 'a');
+    validate_test_fails(
+        cv_normalize_ident("provider", over, 64, out, sizeof(out), &err), &err,
+        "provider must be at most 64 characters");
+    /* One character (the lower bound) is fine. */
+    cv_error_clear(&err);
+    validate_test_passes(
+        cv_normalize_ident("provider", "x", 64, out, sizeof(out), &err), &err);
+    assert_string_equal(out, "x");
+    free(at);
+    free(over);
+}
+
+static void
+test_validate_ident_small_buffer(void **state)
+{
+    cv_error err;
+    char out[8];
+
+    (void)state;
+    cv_error_clear(&err);
+    /* outlen < max + 1 is a programming error, reported as INTERNAL. */
+    assert_int_equal(
+        cv_normalize_ident("provider", "slack", 64, out, sizeof(out), &err),
+        CV_INTERNAL);
+    assert_int_equal(err.code, CV_INTERNAL);
+    assert_string_equal(out, "");
+}
+
+static void
+test_validate_trim_dup(void **state)
+{
+    char *s;
+
+    (void)state;
+    assert_null(cv_trim_dup(NULL));
+    s = cv_trim_dup("  \t hello world \r\n");
+    assert_string_equal(s, "hello world");
+    free(s);
+    s = cv_trim_dup("   ");
+    assert_string_equal(s, "");
+    free(s);
+    s = cv_trim_dup("");
+    assert_string_equal(s, "");
+    free(s);
+    /* Inner white space and non-ASCII text are kept as they are. */
+    s = cv_trim_dup("caf\xc3\xa9  au\tlait");
+    assert_string_equal(s, "caf\xc3\xa9  au\tlait");
+    free(s);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_validate_text_required),
+        cmocka_unit_test(test_validate_text_optional),
+        cmocka_unit_test(test_validate_text_length_boundary),
+        cmocka_unit_test(test_validate_text_counts_code_points),
+        cmocka_unit_test(test_validate_text_trims_before_counting),
+        cmocka_unit_test(test_validate_text_control_characters),
+        cmocka_unit_test(test_validate_text_invalid_utf8),
+        cmocka_unit_test(test_validate_text_null_error),
+        cmocka_unit_test(test_validate_int_range_boundaries),
+        cmocka_unit_test(test_validate_int_range_negative_and_wide),
+        cmocka_unit_test(test_validate_double_range_boundaries),
+        cmocka_unit_test(test_validate_double_range_non_finite),
+        cmocka_unit_test(test_validate_double_range_message_format),
+        cmocka_unit_test(test_validate_ident_normalizes),
+        cmocka_unit_test(test_validate_ident_required),
+        cmocka_unit_test(test_validate_ident_bad_characters),
+        cmocka_unit_test(test_validate_ident_length_boundary),
+        cmocka_unit_test(test_validate_ident_small_buffer),
+        cmocka_unit_test(test_validate_trim_dup),
+    };
+
+    return cmocka_run_group_tests_name("validate", tests, NULL, NULL);
+}

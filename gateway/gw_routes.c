@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "ack.pb-c.h"
+#include "gw_auth.h"
 #include "report.pb-c.h"
 #include "retry.pb-c.h"
 
@@ -17,36 +18,40 @@
 const gw_route gw_routes[] = {
     {"POST", GW_P "/recovery-escalation-plan", GW_SVC_ACK, "ack.RecordPlan",
      &cv__record_plan_request__descriptor, &cv__record_plan_reply__descriptor,
-     201, "Record a recovery escalation plan"},
+     201, GW_ROLE_PLATFORM_OWNER | GW_ROLE_SERVICE,
+     "Record a recovery escalation plan"},
     {"POST", GW_P "/recovery-escalations/{plan_id}/acknowledgements",
      GW_SVC_ACK, "ack.Acknowledge", &cv__acknowledge_request__descriptor,
-     &cv__acknowledge_reply__descriptor, 201,
+     &cv__acknowledge_reply__descriptor, 201, GW_ROLE_RELEASE_MANAGER,
      "Acknowledge a recovery escalation for one provider"},
     {"GET", GW_P "/recovery-escalations/{plan_id}", GW_SVC_ACK, "ack.GetPlan",
      &cv__get_plan_request__descriptor, &cv__get_plan_reply__descriptor, 200,
-     "Read one recovery escalation plan"},
+     GW_ROLE_ANY, "Read one recovery escalation plan"},
     {"POST", GW_P "/recovery-escalations/{plan_id}/delivery-attempts",
      GW_SVC_RETRY, "retry.RecordDelivery",
      &cv__record_delivery_request__descriptor,
      &cv__record_delivery_reply__descriptor, 201,
+     GW_ROLE_PLATFORM_OWNER | GW_ROLE_SERVICE,
      "Record a connector's delivery attempt of an escalation"},
     {"POST", GW_P "/recovery-escalations/retry-plan", GW_SVC_RETRY,
      "retry.PlanRetries", &cv__retry_plan_request__descriptor,
-     &cv__retry_plan_reply__descriptor, 201,
+     &cv__retry_plan_reply__descriptor, 201, GW_ROLE_PLATFORM_OWNER,
      "Plan retries of failed escalation deliveries"},
     {"POST", GW_P "/recovery-executive-report/schedule-run", GW_SVC_REPORT,
      "report.ScheduleRun", &cv__schedule_run_request__descriptor,
-     &cv__schedule_run_reply__descriptor, 201,
+     &cv__schedule_run_reply__descriptor, 201, GW_ROLE_EXECUTIVE,
      "Generate (once per window) the scheduled executive report run"},
     {"GET", GW_P "/recovery-escalations/{plan_id}/trace", GW_SVC_REPORT,
      "report.Trace", &cv__trace_request__descriptor, &cv__trace__descriptor,
-     200, "Everything the evidence stream holds about one plan, in order"},
+     200, GW_ROLE_ANY,
+     "Everything the evidence stream holds about one plan, in order"},
     {"GET", "/runtime/go-pilot/rollback-drill-notifications/dashboard",
      GW_SVC_REPORT, "report.Dashboard", &cv__dashboard_request__descriptor,
-     &cv__dashboard__descriptor, 200, "Exact counts over the whole store"},
+     &cv__dashboard__descriptor, 200, GW_ROLE_ANY,
+     "Exact counts over the whole store"},
     {"GET", "/runtime/go-pilot/rollback-drill-notifications", GW_SVC_REPORT,
      "report.ListEvidence", &cv__list_evidence_request__descriptor,
-     &cv__evidence_page__descriptor, 200,
+     &cv__evidence_page__descriptor, 200, GW_ROLE_ANY,
      "The evidence stream, newest first, filtered and paginated"},
 };
 const size_t gw_route_count = sizeof(gw_routes) / sizeof(gw_routes[0]);

@@ -28,6 +28,7 @@ typedef struct gw_route {
     const ProtobufCMessageDescriptor *request;
     const ProtobufCMessageDescriptor *reply;
     int status;          /* on success: 201 or 200 */
+    unsigned int roles;  /* GW_ROLE_* bits that may call it (admin always) */
     const char *summary; /* one line, for OpenAPI */
 } gw_route;
 

@@ -29,7 +29,10 @@
 #include "cv_rpc.h"
 #include "cv_time.h"
 #include "cv_transcode.h"
+#include "gw_auth.h"
 #include "gw_console.h"
+#include "gw_metrics.h"
+#include "gw_openapi.h"
 
 #define GW_BODY_MAX       (64 * 1024)
 #define GW_REQUEST_ID_MAX 128
@@ -46,6 +49,7 @@ struct gw_server {
     gw_config cfg;
     struct MHD_Daemon *daemon;
     cv_rpc_client *clients[GW_SVC_COUNT];
+    gw_auth *auth; /* NULL in sandbox mode */
     pthread_mutex_t mtx;
     pthread_cond_t drained;
     int in_flight; /* suspended connections */
@@ -61,6 +65,10 @@ typedef struct gw_request {
     size_t len, cap;
     bool too_large;
     const gw_route *route; /* NULL: a built-in (readyz) */
+    Cv__Actor *actor;      /* verified caller, NULL in sandbox mode */
+    int64_t started_us;    /* for the latency histogram */
+    unsigned int status;   /* the status queued */
+    int builtin;           /* gw_metric_builtin when route is NULL */
     /* Outcome of the RPC, written by the callback before resume. */
     cv_rpc_result result;
     /* Readiness probes: one per service. */
@@ -95,6 +103,7 @@ gw_queue_text(gw_request *r, unsigned int status, const char *type, char *text,
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
     if (r->result.reply != NULL && r->result.reply->replayed)
         MHD_add_response_header(resp, "Idempotent-Replayed", "true");
+    r->status = status;
     ret = MHD_queue_response(r->conn, status, resp);
     MHD_destroy_response(resp);
     return ret;
@@ -225,6 +234,7 @@ gw_start_rpc(gw_request *r, enum gw_service svc, const char *method,
     env.has_deadline_unix_ms = 1;
     env.deadline_unix_ms = cv_now_us() / 1000 + gw->cfg.rpc_timeout_ms;
     env.idempotency_key = (char *)idem_key;
+    env.actor = r->actor;
     env.has_payload = 1;
     env.payload.data = buf;
     env.payload.len = len;
@@ -281,6 +291,12 @@ gw_dispatch_route(gw_request *r, const gw_route *route,
 
     cv_error_clear(&err);
     r->route = route;
+    if (r->gw->auth != NULL &&
+        gw_auth_check(r->gw->auth,
+                      MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+                                                  "Authorization"),
+                      route->roles, &r->actor, &err) != 0)
+        return gw_queue_cv_error(r, &err);
     /* Keys matter on POST only (SPEC 3); reads ignore them. */
     idem = strcmp(route->http_method, "POST") == 0
                ? MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
@@ -445,6 +461,8 @@ gw_respond_rpc(gw_request *r)
                      res->message[0] != '\0' ? res->message : "request failed");
         if (err.code == CV_CANCELLED)
             err.code = CV_UNAVAILABLE;
+        if (res->reply == NULL)
+            gw_metrics_rpc_unavailable();
         return gw_queue_cv_error(r, &err);
     }
     msg = protobuf_c_message_unpack(
@@ -475,6 +493,27 @@ gw_dispatch(gw_request *r, const char *url, const char *method)
     char allow[64];
     const gw_route *route;
 
+    if (strcmp(method, "GET") == 0 && strcmp(url, "/metrics") == 0) {
+        size_t len;
+        char *text;
+
+        r->builtin = GW_METRIC_METRICS;
+        pthread_mutex_lock(&r->gw->mtx);
+        len = (size_t)r->gw->in_flight;
+        pthread_mutex_unlock(&r->gw->mtx);
+        if ((text = gw_metrics_render((int)len, &len)) == NULL)
+            return MHD_NO;
+        return gw_queue_text(r, 200, "text/plain; version=0.0.4", text, len,
+                             NULL);
+    }
+    if (strcmp(method, "GET") == 0 && strcmp(url, "/openapi.json") == 0) {
+        r->builtin = GW_METRIC_OPENAPI;
+        return gw_queue_json(r, 200, gw_openapi_document(), NULL);
+    }
+    if (strcmp(url, "/healthz") == 0)
+        r->builtin = GW_METRIC_HEALTHZ;
+    if (strcmp(url, "/readyz") == 0)
+        r->builtin = GW_METRIC_READYZ;
     if (strcmp(url, "/healthz") == 0 && strcmp(method, "GET") == 0)
         return gw_queue_json(r, 200, json_pack("{s:s}", "status", "ok"), NULL);
     if (strcmp(url, "/readyz") == 0 && strcmp(method, "GET") == 0)
@@ -485,8 +524,10 @@ gw_dispatch(gw_request *r, const char *url, const char *method)
         const char *type;
 
         if (gw_console_lookup(r->gw->cfg.console_dir, url, &text, &len,
-                              &type) == 0)
+                              &type) == 0) {
+            r->builtin = GW_METRIC_CONSOLE;
             return gw_queue_text(r, 200, type, text, len, NULL);
+        }
     }
     route = gw_route_match(method, url, params, &n_params, &path_known, allow,
                            sizeof(allow));
@@ -515,6 +556,8 @@ gw_access_cb(void *cls, struct MHD_Connection *conn, const char *url,
         if ((r = calloc(1, sizeof(*r))) == NULL)
             return MHD_NO;
         r->gw = cls;
+        r->started_us = cv_now_us();
+        r->builtin = GW_METRIC_UNMATCHED;
         r->conn = conn;
         r->state = GW_REQ_BODY;
         rid =
@@ -576,8 +619,13 @@ gw_completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
     (void)toe;
     if (r == NULL)
         return;
+    if (r->status != 0)
+        gw_metrics_record(r->route != NULL ? (int)(r->route - gw_routes) : -1,
+                          r->builtin, r->status, cv_now_us() - r->started_us);
     if (r->result.reply != NULL)
         cv__rpc_reply__free_unpacked(r->result.reply, NULL);
+    if (r->actor != NULL)
+        cv__actor__free_unpacked(r->actor, NULL);
     free(r->body);
     free(r);
     *con_cls = NULL;
@@ -611,6 +659,9 @@ gw_server_start(const gw_config *cfg, gw_server **out, cv_error *err)
         gw->cfg.rpc_timeout_ms = 10000;
     pthread_mutex_init(&gw->mtx, NULL);
     pthread_cond_init(&gw->drained, NULL);
+    if (cfg->token_file != NULL &&
+        gw_auth_load(cfg->token_file, &gw->auth, err) != 0)
+        goto fail;
     for (int i = 0; i < GW_SVC_COUNT; i++)
         if (cv_rpc_client_open(cfg->service_url[i], &gw->clients[i], err) != 0)
             goto fail;
@@ -679,5 +730,6 @@ gw_server_stop(gw_server *gw)
         MHD_stop_daemon(gw->daemon);
     pthread_mutex_destroy(&gw->mtx);
     pthread_cond_destroy(&gw->drained);
+    gw_auth_free(gw->auth);
     free(gw);
 }

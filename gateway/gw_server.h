@@ -27,6 +27,7 @@ typedef struct gw_config {
     int threads;                           /* MHD thread pool size */
     int rpc_timeout_ms;
     const char *console_dir; /* folder of the console page */
+    const char *token_file;  /* NULL: sandbox mode, no authentication */
 } gw_config;
 
 typedef struct gw_server gw_server;

@@ -68,7 +68,10 @@ main(void)
     cfg.rpc_timeout_ms = atoi(gw_env("CAVRA_RPC_TIMEOUT_MS", "10000"));
     cfg.console_dir = gw_env("CAVRA_CONSOLE_DIR", GW_DEFAULT_CONSOLE_DIR);
 
-    if (getenv("CAVRA_TOKEN_FILE") == NULL) {
+    cfg.token_file = getenv("CAVRA_TOKEN_FILE");
+    if (cfg.token_file != NULL && cfg.token_file[0] == '\0')
+        cfg.token_file = NULL;
+    if (cfg.token_file == NULL) {
         if (!gw_is_loopback(cfg.host)) {
             CV_LOG(CV_LOG_ERROR, "GW-SANDBOX",
                    "no CAVRA_TOKEN_FILE: refusing to listen on %s; without "

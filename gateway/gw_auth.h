@@ -1,0 +1,52 @@
+/*
+ * gw_auth.h -- bearer tokens and roles (SPEC section 8).
+ *
+ * The token file has one token per line: "<sha256 hex of the token>
+ * <actor name> <role>[,<role>...]"; blank lines and lines starting with
+ * '#' are skipped. Only hashes are ever held: a presented token is hashed
+ * and looked up. Roles: release_manager, platform_owner, executive,
+ * auditor, service, admin (admin may do everything).
+ */
+#ifndef GW_AUTH_H
+#define GW_AUTH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "cv_error.h"
+#include "rpc.pb-c.h"
+
+/* Role bits; a route lists the roles that may call it. */
+#define GW_ROLE_RELEASE_MANAGER 0x01
+#define GW_ROLE_PLATFORM_OWNER  0x02
+#define GW_ROLE_EXECUTIVE       0x04
+#define GW_ROLE_AUDITOR         0x08
+#define GW_ROLE_SERVICE         0x10
+#define GW_ROLE_ADMIN           0x20
+#define GW_ROLE_ANY             0x3f
+
+typedef struct gw_auth gw_auth;
+
+/* Loads a token file. Returns 0 and *out, or CV_INVALID_ARGUMENT naming
+ * the line that is malformed (never its token hash). */
+int gw_auth_load(const char *path, gw_auth **out, cv_error *err);
+
+void gw_auth_free(gw_auth *auth);
+
+/* Number of tokens loaded. */
+size_t gw_auth_count(const gw_auth *auth);
+
+/*
+ * Checks an Authorization header value against the table and the roles a
+ * route allows. Returns 0 with *actor set to a new cv.Actor (free with
+ * cv__actor__free_unpacked), CV_UNAUTHENTICATED when the header is missing
+ * or the token unknown, CV_PERMISSION_DENIED when the actor lacks every
+ * allowed role. Error messages never contain the token.
+ */
+int gw_auth_check(const gw_auth *auth, const char *authorization,
+                  unsigned int allowed_roles, Cv__Actor **actor, cv_error *err);
+
+/* Writes "release_manager or admin" style text for roles into out. */
+void gw_auth_roles_text(unsigned int roles, char *out, size_t outlen);
+
+#endif

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cv_chain.h"
 #include "cv_evidence.h"
 #include "cv_idempotency.h"
 
@@ -90,6 +91,8 @@ cv_db_ensure(cv_db *db, cv_error *err)
     }
     if ((rv = cv_db_prepare_table(db, cv_evidence_statements,
                                   cv_evidence_statement_count, err)) != 0 ||
+        (rv = cv_db_prepare_table(db, cv_chain_statements,
+                                  cv_chain_statement_count, err)) != 0 ||
         (rv = cv_db_prepare_table(db, cv_idempotency_statements,
                                   cv_idempotency_statement_count, err)) != 0 ||
         (rv = cv_db_prepare_table(db, db->stmts, db->n_stmts, err)) != 0) {

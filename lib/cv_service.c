@@ -3,10 +3,91 @@
  */
 #include "cv_service.h"
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
+#include "cv_chain.h"
 #include "cv_log.h"
+
+/*
+ * The evidence sequencer runs in every service process; the chain lock
+ * lets one work at a time, so any replica may stop without the chain
+ * stalling.
+ */
+typedef struct cv_sequencer {
+    pthread_t thread;
+    pthread_mutex_t mtx;
+    pthread_cond_t cond;
+    int stopping;
+    int interval_ms;
+    const char *database_url;
+} cv_sequencer;
+
+static void *
+cv_sequencer_main(void *arg)
+{
+    cv_sequencer *seq = arg;
+    cv_db db;
+    cv_error err;
+    int failing = 0;
+
+    if (cv_db_init(&db, seq->database_url, NULL, 0, &err) != 0)
+        return NULL;
+    pthread_mutex_lock(&seq->mtx);
+    while (!seq->stopping) {
+        struct timespec until;
+        int chained = 0;
+
+        pthread_mutex_unlock(&seq->mtx);
+        cv_error_clear(&err);
+        if (cv_db_ensure(&db, &err) == 0) {
+            /* Drain the backlog, one batch per transaction. */
+            do {
+                if (cv_chain_sequence(&db, 500, &chained, &err) != 0)
+                    break;
+            } while (chained > 0);
+        }
+        if (err.code != CV_OK && !failing)
+            CV_LOG(CV_LOG_WARN, "SEQ-ROUND", "evidence sequencer: %s", err.msg);
+        failing = err.code != CV_OK;
+        pthread_mutex_lock(&seq->mtx);
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += (long)seq->interval_ms * 1000000L;
+        until.tv_sec += until.tv_nsec / 1000000000L;
+        until.tv_nsec %= 1000000000L;
+        if (!seq->stopping)
+            pthread_cond_timedwait(&seq->cond, &seq->mtx, &until);
+    }
+    pthread_mutex_unlock(&seq->mtx);
+    cv_db_fini(&db);
+    return NULL;
+}
+
+static int
+cv_sequencer_start(cv_sequencer *seq, const char *database_url, int interval_ms)
+{
+    memset(seq, 0, sizeof(*seq));
+    seq->database_url = database_url;
+    seq->interval_ms = interval_ms;
+    pthread_mutex_init(&seq->mtx, NULL);
+    pthread_cond_init(&seq->cond, NULL);
+    return pthread_create(&seq->thread, NULL, cv_sequencer_main, seq);
+}
+
+static void
+cv_sequencer_stop(cv_sequencer *seq)
+{
+    pthread_mutex_lock(&seq->mtx);
+    seq->stopping = 1;
+    pthread_cond_signal(&seq->cond);
+    pthread_mutex_unlock(&seq->mtx);
+    pthread_join(seq->thread, NULL);
+    pthread_mutex_destroy(&seq->mtx);
+    pthread_cond_destroy(&seq->cond);
+}
 
 static int
 cv_service_env_int(const char *name, int fallback)
@@ -26,6 +107,8 @@ cv_service_run(cv_rpc_server_config *cfg, const char *url_env,
                const char *default_url, const cv_service_hooks *hooks)
 {
     cv_rpc_server *srv = NULL;
+    cv_sequencer seq;
+    int seq_on = 0;
     sigset_t set;
     cv_error err;
     int sig;
@@ -56,11 +139,26 @@ cv_service_run(cv_rpc_server_config *cfg, const char *url_env,
         cv_rpc_server_stop(srv);
         return 1;
     }
+    {
+        const char *mode = getenv("CAVRA_SEQUENCER");
+
+        seq_on = mode == NULL || strcmp(mode, "off") != 0;
+        if (seq_on &&
+            cv_sequencer_start(
+                &seq, cfg->database_url,
+                cv_service_env_int("CAVRA_SEQUENCER_INTERVAL_MS", 200)) != 0) {
+            CV_LOG(CV_LOG_ERROR, "SVC-START",
+                   "cannot start the evidence sequencer");
+            seq_on = 0;
+        }
+    }
     CV_LOG(CV_LOG_INFO, "SVC-LISTEN", "%s service listening on %s",
            cfg->service_name, cfg->url);
     sigwait(&set, &sig);
     CV_LOG(CV_LOG_INFO, "SVC-STOP", "%s service stopping (signal %d)",
            cfg->service_name, sig);
+    if (seq_on)
+        cv_sequencer_stop(&seq);
     if (hooks != NULL && hooks->stop != NULL)
         hooks->stop(cfg->service);
     cv_rpc_server_stop(srv);

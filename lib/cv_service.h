@@ -3,7 +3,12 @@
  * environment, the RPC server, and waiting for SIGINT/SIGTERM.
  *
  * Environment: CAVRA_DATABASE_URL, <URL_ENV> (the service's listen URL),
- * CAVRA_RPC_CONTEXTS (default 16), CAVRA_DB_WORKERS (default 4).
+ * CAVRA_RPC_CONTEXTS (default 16), CAVRA_DB_WORKERS (default 4),
+ * CAVRA_SEQUENCER (off disables this process's evidence sequencer),
+ * CAVRA_SEQUENCER_INTERVAL_MS (default 200).
+ *
+ * Every service also runs the evidence sequencer (cv_chain.h) in a
+ * background thread; the chain lock makes one of them work at a time.
  */
 #ifndef CV_SERVICE_H
 #define CV_SERVICE_H

@@ -35,7 +35,10 @@
 #include "cv_error.h"
 #include "rpc.pb-c.h"
 
-#define CV_RPC_RECV_MAX (1024 * 1024) /* largest accepted envelope */
+#define CV_RPC_RECV_MAX (1024 * 1024) /* largest request a service takes */
+/* Largest reply a client takes: reads (trace, retry plans over the whole
+ * store) can be far larger than any request. */
+#define CV_RPC_REPLY_MAX (64 * 1024 * 1024)
 
 /* What a handler knows about the call besides its request message. */
 typedef struct cv_rpc_ctx {

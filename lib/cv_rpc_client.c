@@ -67,7 +67,7 @@ cv_rpc_client_open(const char *url, cv_rpc_client **out, cv_error *err)
         return cv_error_set(err, CV_UNAVAILABLE, "cannot open REQ socket: %s",
                             nng_strerror(rv));
     }
-    nng_socket_set_size(cli->sock, NNG_OPT_RECVMAXSZ, CV_RPC_RECV_MAX);
+    nng_socket_set_size(cli->sock, NNG_OPT_RECVMAXSZ, CV_RPC_REPLY_MAX);
     /* Resend a request that a restarting service lost. */
     nng_socket_set_ms(cli->sock, NNG_OPT_REQ_RESENDTIME, 5000);
     nng_socket_set_ms(cli->sock, NNG_OPT_RECONNMINT, 50);

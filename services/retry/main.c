@@ -1,8 +1,9 @@
 /*
  * cavra-retry -- the retry-planning service daemon.
  *
- * Run: CAVRA_DATABASE_URL=postgresql://... CAVRA_RETRY_URL=tcp://127.0.0.1:7102
- * ./cavra-retry ; stops cleanly on SIGINT/SIGTERM.
+ * Serves retry.RecordDelivery, retry.PlanRetries and retry.Health over NNG
+ * req/rep. Run: CAVRA_DATABASE_URL=postgresql://... CAVRA_RETRY_URL=
+ * tcp://127.0.0.1:7102 ./cavra-retry ; stops cleanly on SIGINT/SIGTERM.
  */
 #include "cv_log.h"
 #include "cv_service.h"

@@ -84,8 +84,8 @@ gw_auth_parse_line(char *line, gw_token *tok)
             return -1;
         tok->roles |= bit;
         p += len;
-        if (*p == ',')
-            p++;
+        if (*p == ',' && *++p == '\0')
+            return -1; /* a trailing comma names no role */
     }
     return 0;
 }
@@ -95,7 +95,8 @@ gw_auth_load(const char *path, gw_auth **out, cv_error *err)
 {
     gw_auth *auth;
     FILE *f;
-    char line[1024];
+    char *line = NULL;
+    size_t cap = 0;
     int lineno = 0;
 
     *out = NULL;
@@ -106,7 +107,7 @@ gw_auth_load(const char *path, gw_auth **out, cv_error *err)
         fclose(f);
         return cv_error_set(err, CV_INTERNAL, "out of memory");
     }
-    while (fgets(line, sizeof(line), f) != NULL) {
+    while (getline(&line, &cap, f) != -1) {
         char *p = line;
         gw_token *grown;
 
@@ -130,11 +131,13 @@ gw_auth_load(const char *path, gw_auth **out, cv_error *err)
         }
         auth->n++;
     }
+    free(line);
     fclose(f);
     *out = auth;
     return 0;
 
 fail:
+    free(line);
     fclose(f);
     gw_auth_free(auth);
     return err->code;

@@ -68,10 +68,9 @@ gw_hex(int c)
     return -1;
 }
 
-/* Percent-decodes one path segment of len bytes into out; returns 0, or -1
- * when it is malformed, too long, or decodes to NUL or '/'. */
-static int
-gw_segment_decode(const char *s, size_t len, char *out, size_t outlen)
+int
+gw_percent_decode(const char *s, size_t len, char *out, size_t outlen,
+                  bool allow_slash)
 {
     size_t o = 0;
 
@@ -88,7 +87,7 @@ gw_segment_decode(const char *s, size_t len, char *out, size_t outlen)
                 return -1;
             c = hi * 16 + lo;
             i += 2;
-            if (c == 0 || c == '/')
+            if (c == 0 || (c == '/' && !allow_slash))
                 return -1;
         }
         if (o + 1 >= outlen)
@@ -124,7 +123,8 @@ gw_pattern_match(const char *pattern, const char *path, gw_path_param *params,
                 return false;
             pp = &params[(*n_params)++];
             snprintf(pp->name, sizeof(pp->name), "%.*s", (int)(pl - 2), p + 1);
-            if (gw_segment_decode(q, ql, pp->value, sizeof(pp->value)) != 0)
+            if (gw_percent_decode(q, ql, pp->value, sizeof(pp->value), false) !=
+                0)
                 return false;
         } else if (pl != ql || strncmp(p, q, pl) != 0) {
             return false;

@@ -43,6 +43,16 @@ typedef struct gw_path_param {
 } gw_path_param;
 
 /*
+ * Percent-decodes len bytes of s into out (outlen bytes with the NUL).
+ * Returns 0, or -1 when an escape is malformed, the result does not fit,
+ * or it decodes to NUL (or to '/' unless allow_slash). The gateway sees
+ * URLs undecoded (MHD's unescaping is turned off), so this is the one
+ * place paths and query values are decoded, exactly once.
+ */
+int gw_percent_decode(const char *s, size_t len, char *out, size_t outlen,
+                      bool allow_slash);
+
+/*
  * Finds the route for (method, path). Returns the route and fills params
  * (percent-decoded) when both match; NULL otherwise, with *path_known set
  * when some route matched the path under another method (a 405), and

@@ -269,14 +269,30 @@ gw_query_cb(void *cls, enum MHD_ValueKind kind, const char *key,
 {
     gw_query_ctx *q = cls;
 
+    char name[64], *text;
+    size_t len = value != NULL ? strlen(value) : 0;
+
     (void)kind;
-    /* Unknown query keys are ignored, like unknown JSON keys. */
-    if (q->rv != 0 || key == NULL ||
-        protobuf_c_message_descriptor_get_field_by_name(q->msg->descriptor,
-                                                        key) == NULL)
+    if (q->rv != 0 || key == NULL)
         return MHD_YES;
-    q->rv = cv_message_set_field_text(q->msg, key, value != NULL ? value : "",
-                                      q->err);
+    /* Unknown query keys are ignored, like unknown JSON keys. */
+    if (gw_percent_decode(key, strlen(key), name, sizeof(name), true) != 0 ||
+        protobuf_c_message_descriptor_get_field_by_name(q->msg->descriptor,
+                                                        name) == NULL)
+        return MHD_YES;
+    if ((text = malloc(len + 1)) == NULL) {
+        q->rv = cv_error_set(q->err, CV_INTERNAL, "out of memory");
+        return MHD_NO;
+    }
+    if (gw_percent_decode(value != NULL ? value : "", len, text, len + 1,
+                          true) != 0) {
+        free(text);
+        q->rv = cv_error_set(q->err, CV_INVALID_ARGUMENT,
+                             "%s has a malformed percent escape", name);
+        return MHD_NO;
+    }
+    q->rv = cv_message_set_field_text(q->msg, name, text, q->err);
+    free(text);
     return q->rv == 0 ? MHD_YES : MHD_NO;
 }
 
@@ -428,14 +444,21 @@ gw_respond_readyz(gw_request *r)
 {
     json_t *services = json_object();
     bool ready = true, db_ok = true;
+    int answered = 0;
 
+    /* The database is judged by the services that answered: a dead
+     * service says nothing about PostgreSQL. */
     for (int i = 0; i < GW_SVC_COUNT; i++) {
         json_object_set_new(services, gw_service_names[i],
                             json_pack("{s:b, s:b}", "ok", r->probe_ok[i],
                                       "database_ok", r->probe_db_ok[i]));
         ready = ready && r->probe_ok[i];
-        db_ok = db_ok && r->probe_db_ok[i];
+        if (r->probe_ok[i]) {
+            answered++;
+            db_ok = db_ok && r->probe_db_ok[i];
+        }
     }
+    db_ok = db_ok && answered > 0;
     ready = ready && db_ok;
     pthread_mutex_destroy(&r->probe_mtx);
     return gw_queue_json(r, ready ? 200 : 503,
@@ -631,6 +654,17 @@ gw_completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
     *con_cls = NULL;
 }
 
+/* MHD would percent-decode paths and query values before the handler;
+ * decoding them again in the router would let "%252F" become "/". Keep
+ * them raw: gw_percent_decode decodes each exactly once. */
+static size_t
+gw_unescape_none_cb(void *cls, struct MHD_Connection *conn, char *s)
+{
+    (void)cls;
+    (void)conn;
+    return strlen(s);
+}
+
 static void
 gw_mhd_log_cb(void *cls, const char *fmt, va_list ap)
 {
@@ -678,10 +712,12 @@ gw_server_start(const gw_config *cfg, gw_server **out, cv_error *err)
         MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
             MHD_USE_ERROR_LOG,
         (uint16_t)cfg->port, NULL, NULL, gw_access_cb, gw,
-        MHD_OPTION_EXTERNAL_LOGGER, gw_mhd_log_cb, gw, MHD_OPTION_SOCK_ADDR,
-        (struct sockaddr *)&addr, MHD_OPTION_THREAD_POOL_SIZE,
-        (unsigned int)gw->cfg.threads, MHD_OPTION_NOTIFY_COMPLETED,
-        gw_completed_cb, gw, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)30,
+        MHD_OPTION_EXTERNAL_LOGGER, gw_mhd_log_cb, gw,
+        MHD_OPTION_UNESCAPE_CALLBACK, gw_unescape_none_cb, gw,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)gw->cfg.threads,
+        MHD_OPTION_NOTIFY_COMPLETED, gw_completed_cb, gw,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)30,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned int)1000, MHD_OPTION_END);
     if (gw->daemon == NULL) {
         cv_error_set(err, CV_UNAVAILABLE, "cannot listen on %s:%d", cfg->host,

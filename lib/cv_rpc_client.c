@@ -15,14 +15,22 @@
 #include <nng/protocol/reqrep0/req.h>
 #include <openssl/rand.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cv_time.h"
 
+/* Without a connected service a call waits this long for one to appear
+ * (a service starting up) and then fails fast as UNAVAILABLE, instead of
+ * queueing for its whole timeout. */
+#define CV_RPC_CONNECT_GRACE_MS 1000
+
 struct cv_rpc_client {
     nng_socket sock;
+    atomic_int pipes; /* connected service pipes */
 };
 
 enum cv_rpc_pending_state {
@@ -36,6 +44,7 @@ typedef struct cv_rpc_pending {
     nng_aio *aio;
     cv_rpc_done_cb cb;
     void *arg;
+    bool unconnected; /* no service was connected when the call started */
 } cv_rpc_pending;
 
 void
@@ -51,6 +60,15 @@ cv_rpc_new_request_id(char *out, size_t outlen)
     for (size_t i = 0; i < sizeof(raw); i++)
         snprintf(hex + 2 * i, 3, "%02x", raw[i]);
     snprintf(out, outlen, "req-%s", hex);
+}
+
+static void
+cv_rpc_pipe_cb(nng_pipe pipe, nng_pipe_ev ev, void *arg)
+{
+    cv_rpc_client *cli = arg;
+
+    (void)pipe;
+    atomic_fetch_add(&cli->pipes, ev == NNG_PIPE_EV_ADD_POST ? 1 : -1);
 }
 
 int
@@ -72,6 +90,8 @@ cv_rpc_client_open(const char *url, cv_rpc_client **out, cv_error *err)
     nng_socket_set_ms(cli->sock, NNG_OPT_REQ_RESENDTIME, 5000);
     nng_socket_set_ms(cli->sock, NNG_OPT_RECONNMINT, 50);
     nng_socket_set_ms(cli->sock, NNG_OPT_RECONNMAXT, 1000);
+    nng_pipe_notify(cli->sock, NNG_PIPE_EV_ADD_POST, cv_rpc_pipe_cb, cli);
+    nng_pipe_notify(cli->sock, NNG_PIPE_EV_REM_POST, cv_rpc_pipe_cb, cli);
     if ((rv = nng_dial(cli->sock, url, NULL, NNG_FLAG_NONBLOCK)) != 0) {
         nng_close(cli->sock);
         free(cli);
@@ -127,6 +147,8 @@ cv_rpc_pending_cb(void *arg)
         if (p->state == CV_RPC_PENDING_SEND)
             nng_msg_free(nng_aio_get_msg(p->aio));
         res.code = cv_rpc_transport_code(rv);
+        if (res.code == CV_DEADLINE_EXCEEDED && p->unconnected)
+            res.code = CV_UNAVAILABLE;
         snprintf(res.message, sizeof(res.message), "service %s",
                  res.code == CV_DEADLINE_EXCEEDED ? "did not answer in time"
                                                   : "unavailable");
@@ -192,7 +214,13 @@ cv_rpc_call_start(cv_rpc_client *cli, const Cv__RpcRequest *req, int timeout_ms,
         return cv_error_set(err, CV_INTERNAL, "out of memory");
     }
     cv__rpc_request__pack(req, nng_msg_body(msg));
-    nng_aio_set_timeout(p->aio, timeout_ms > 0 ? timeout_ms : 10000);
+    if (timeout_ms <= 0)
+        timeout_ms = 10000;
+    if (atomic_load(&cli->pipes) == 0 && timeout_ms > CV_RPC_CONNECT_GRACE_MS) {
+        p->unconnected = true;
+        timeout_ms = CV_RPC_CONNECT_GRACE_MS;
+    }
+    nng_aio_set_timeout(p->aio, timeout_ms);
     nng_aio_set_msg(p->aio, msg);
     p->state = CV_RPC_PENDING_SEND;
     nng_ctx_send(p->ctx, p->aio);

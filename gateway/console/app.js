@@ -136,12 +136,12 @@
             code: data && data.code ? String(data.code) : '',
             request_id: (data && data.request_id) || res.headers.get('X-Request-Id') || ''
           };
-          noteAuth(res.status, out.error);
+          noteAuth(res.status, out.error, method);
         } else if (data === null) {
           out.ok = false;
           out.error = { detail: 'the gateway answered with a body that is not JSON', code: '', request_id: '' };
         } else {
-          noteAuth(res.status, null);
+          noteAuth(res.status, null, method);
         }
         return out;
       });
@@ -151,19 +151,33 @@
     });
   }
 
-  /* 401/403 get a plain banner under the header until a call succeeds. */
-  function noteAuth(status, error) {
-    var banner = $('auth-banner');
+  /*
+   * 401/403 get a plain banner under the header. A 401 (no or bad token)
+   * stays until a call gets past authentication; a 403 (role missing for
+   * an action) stays until a write succeeds, the token changes or the
+   * operator dismisses it.
+   */
+  var authShown = 0;
+
+  function hideAuth() {
+    $('auth-banner').hidden = true;
+    authShown = 0;
+  }
+
+  function noteAuth(status, error, method) {
+    var text = $('auth-banner-text');
     if (status === 401 || status === 403) {
-      clear(banner);
-      banner.appendChild(el('strong', { text: status === 401 ? 'Not signed in (401). ' : 'Not allowed (403). ' }));
-      banner.appendChild(document.createTextNode(
+      clear(text);
+      text.appendChild(el('strong', { text: status === 401 ? 'Not signed in (401). ' : 'Not allowed (403). ' }));
+      text.appendChild(document.createTextNode(
         (error && error.detail ? error.detail + '. ' : '') +
         (status === 401 ? 'Enter a valid bearer token in the header.'
           : 'Your token lacks the role this action needs.')));
-      banner.hidden = false;
-    } else if (status >= 200 && status < 300) {
-      banner.hidden = true;
+      $('auth-banner').hidden = false;
+      authShown = status;
+    } else if (status > 0) {
+      if (authShown === 401) hideAuth();
+      else if (authShown === 403 && method === 'POST' && status >= 200 && status < 300) hideAuth();
     }
   }
 
@@ -437,10 +451,15 @@
         if (r.ok) done(r, resultNode);
         else resultError(resultNode, r);
         return refreshAll();
-      }).then(function () { setBusy(form, false); }, function (e) {
-        setBusy(form, false);
+      }).then(function () { finish(); }, function (e) {
         clientError(resultNode, 'unexpected page error: ' + (e && e.message ? e.message : e));
+        finish();
       });
+      function finish() {
+        setBusy(form, false);
+        // A counter that tests (and scripts) can wait on.
+        form.dataset.completed = String(Number(form.dataset.completed || 0) + 1);
+      }
     });
   }
 
@@ -528,17 +547,17 @@
     var status = !isNil(sum.status) ? sum.status : (rep.alert_level || run.alert_level);
 
     view.appendChild(el('header', { class: 'report-head' },
-      el('div', null,
+      el('div', { class: 'report-title' },
         el('h3', { text: 'Recovery status report' }),
-        el('p', { class: 'muted small' },
-          'Run ', el('code', { id: 'report-run-id', text: show(run.run_id) }),
-          ' · generated ' + fmtTime(run.generated_at || rep.generated_at) + ' UTC',
-          ' · window ' + fmtTime(sched.window_start || rep.window_start) + ' – ' + fmtTime(sched.window_end || rep.window_end),
-          sched.cadence ? ' · ' + sched.cadence : null,
-          note ? ' · ' + note : null)),
-      el('div', { class: 'report-status' },
-        el('span', { class: 'muted small', text: 'Status' }),
-        el('span', { id: 'report-status', class: 'badge badge-lg badge-' + levelClass(status), text: show(status) }))));
+        el('span', { class: 'report-status' },
+          el('span', { class: 'visually-hidden', text: 'Status: ' }),
+          el('span', { id: 'report-status', class: 'badge badge-lg badge-' + levelClass(status), text: show(status) }))),
+      el('p', { class: 'muted small' },
+        'Run ', el('code', { id: 'report-run-id', text: show(run.run_id) }),
+        ' · generated ' + fmtTime(run.generated_at || rep.generated_at) + ' UTC',
+        ' · window ' + fmtTime(sched.window_start || rep.window_start) + ' – ' + fmtTime(sched.window_end || rep.window_end),
+        sched.cadence ? ' · ' + sched.cadence : null,
+        note ? ' · ' + note : null)));
 
     view.appendChild(el('section', { class: 'report-block' },
       el('h4', { text: 'Business impact' }),
@@ -552,7 +571,7 @@
       metric('Unacknowledged', sum.unacknowledged_count),
       metric('Failed deliveries', sum.failed_delivery_count),
       metric('Retryable', sum.retryable_count),
-      metric('Acknowledgements', sum.acknowledgement_count)));
+      metric('Acknowledge\u00ADments', sum.acknowledgement_count)));
 
     var risks = asArray(rep.key_risks);
     var riskBlock = el('section', { class: 'report-block' }, el('h4', { text: 'Key risks' }));
@@ -682,16 +701,18 @@
             recBtn.setAttribute('aria-expanded', open ? 'true' : 'false');
           } });
         body.appendChild(el('tr', { class: 'event', dataset: { kind: it.kind || '', plan: it.plan_id || '' } },
-          el('td', { class: 'num', text: show(it.position) }),
-          el('td', { class: 'nowrap', text: fmtTime(it.created_at) }),
-          el('td', null, el('span', { class: 'kind kind-' + (it.kind || 'unknown'), text: KIND_LABELS[it.kind] || show(it.kind) })),
-          el('td', null, recBtn),
-          el('td', null, planButton(it.plan_id)),
-          el('td', { text: show(it.provider) }),
-          el('td', { text: show(it.actor) })));
+          el('td', { class: 'num', 'data-label': '#', text: show(it.position) }),
+          el('td', { class: 'nowrap', 'data-label': 'Time', text: fmtTime(it.created_at) }),
+          el('td', { 'data-label': 'Kind' }, el('span', { class: 'kind kind-' + (it.kind || 'unknown'), text: KIND_LABELS[it.kind] || show(it.kind) })),
+          el('td', { 'data-label': 'Record' }, recBtn),
+          el('td', { 'data-label': 'Plan' }, planButton(it.plan_id)),
+          el('td', { 'data-label': 'Provider', text: show(it.provider) }),
+          el('td', { 'data-label': 'Actor', text: show(it.actor) })));
         body.appendChild(detailRow);
       });
       updatePager(items.length);
+    }).then(function () {
+      body.dataset.loads = String(Number(body.dataset.loads || 0) + 1);
     });
   }
 
@@ -777,14 +798,21 @@
             el('p', { class: 'trace-summary', text: traceSummary(it) }),
             jsonDetails('Record (JSON)', it.record === undefined ? null : it.record))));
       });
+    }).then(function () {
+      list.dataset.loads = String(Number(list.dataset.loads || 0) + 1);
     });
   }
 
   /* -------------------------------------------------------------- refresh */
 
   function refreshAll() {
-    return Promise.all([loadDashboard(), loadStream(), loadRecentPlans(), loadLatestReport()])
-      .then(function () { document.body.dataset.refreshed = String(Date.now()); });
+    var parts = [loadDashboard(), loadStream(), loadRecentPlans(), loadLatestReport()].map(function (p) {
+      return p.catch(function (e) { if (window.console) console.error('console refresh:', e); });
+    });
+    return Promise.all(parts).then(function () {
+      // A counter that tests (and scripts) can wait on.
+      document.body.dataset.refreshed = String(Number(document.body.dataset.refreshed || 0) + 1);
+    });
   }
 
   /* ----------------------------------------------------------------- wire */
@@ -808,6 +836,7 @@
         sessionStorage.setItem(OPERATOR_KEY, $('operator').value.trim());
       } catch (e) { /* ignore */ }
       $('token-status').textContent = v ? 'Token in use for this tab.' : 'No token: sandbox access.';
+      hideAuth();
       refreshAll();
       probeVerify();
     });
@@ -815,9 +844,14 @@
       $('token').value = '';
       try { sessionStorage.removeItem(TOKEN_KEY); } catch (e) { /* ignore */ }
       $('token-status').textContent = 'Token cleared.';
+      hideAuth();
       refreshAll();
     });
 
+    $('auth-banner-close').addEventListener('click', function () {
+      hideAuth();
+      $('token').focus();
+    });
     $('dash-refresh').addEventListener('click', function () { refreshAll(); });
     $('verify-btn').addEventListener('click', runVerify);
 
@@ -925,6 +959,11 @@
       resultOk(node, existing ? 'Existing run for this window:' : 'Report run created:', run && run.run_id,
         '· status ' + show(get(run, ['executive_report', 'executive_summary', 'status'])));
       renderReport(run, existing ? 'returned the stored run of this window' : 'new run');
+    });
+
+    $('report-interval').addEventListener('input', function () {
+      var n = numberField($('report-interval'));
+      $('report-cadence').placeholder = 'every_' + (typeof n === 'number' && !isNaN(n) ? n : 1440) + '_minutes';
     });
 
     $('stream-filters').addEventListener('submit', applyFilters);

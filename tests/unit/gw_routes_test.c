@@ -1,0 +1,472 @@
+/*
+ * gw_routes_test.c -- unit tests of the gateway's route table and path
+ * matcher (gateway/gw_routes.c): every documented route (SPEC sections 4
+ * to 6) matches its own path, `{plan_id}` segments are percent-decoded and
+ * malformed ones rejected, and a known path under another method yields
+ * the exact Allow text of a 405 (SPEC section 3).
+ *
+ * Run: ctest -R unit.gw_routes, or the binary alone.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gw_auth.h"
+#include "gw_routes.h"
+
+#define P                                                                      \
+    "/runtime/go-pilot/rollback-drill-notifications/acknowledgements/"         \
+    "audit-delivery"
+#define ROUTES_TEST_PLAN "gordackrecoveryesc-0123456789abcdef"
+
+/* The outcome of one gw_route_match call. */
+typedef struct routes_test_match {
+    const gw_route *route;
+    gw_path_param params[GW_MAX_PATH_PARAMS];
+    size_t n_params;
+    bool path_known;
+    char allow[64];
+} routes_test_match;
+
+static const gw_route *
+routes_test_run(const char *method, const char *path, routes_test_match *m)
+{
+    memset(m, 0x5a, sizeof(*m)); /* garbage: the matcher must set outputs */
+    m->n_params = 0;
+    m->route = gw_route_match(method, path, m->params, &m->n_params,
+                              &m->path_known, m->allow, sizeof(m->allow));
+    return m->route;
+}
+
+/* Asserts (method, path) matches no route and no path: a 404. */
+static void
+routes_test_unknown(const char *method, const char *path)
+{
+    routes_test_match m;
+
+    if (routes_test_run(method, path, &m) != NULL)
+        fail_msg("%s %s matched %s", method, path, m.route->rpc);
+    if (m.path_known)
+        fail_msg("%s %s: path_known set (allow \"%s\")", method, path, m.allow);
+    if (m.allow[0] != '\0')
+        fail_msg("%s %s: allow is \"%s\", expected empty", method, path,
+                 m.allow);
+}
+
+/* Asserts (method, path) is a 405 whose Allow is exactly allow. */
+static void
+routes_test_405(const char *method, const char *path, const char *allow)
+{
+    routes_test_match m;
+
+    if (routes_test_run(method, path, &m) != NULL)
+        fail_msg("%s %s matched %s, expected a 405", method, path,
+                 m.route->rpc);
+    if (!m.path_known)
+        fail_msg("%s %s: path not known, expected a 405", method, path);
+    if (strcmp(m.allow, allow) != 0)
+        fail_msg("%s %s: Allow \"%s\", expected \"%s\"", method, path, m.allow,
+                 allow);
+}
+
+/* Asserts (method, path) reaches the route of rpc with plan_id == want
+ * (want NULL: no parameters). */
+static void
+routes_test_hit(const char *method, const char *path, const char *rpc,
+                const char *want)
+{
+    routes_test_match m;
+
+    if (routes_test_run(method, path, &m) == NULL)
+        fail_msg("%s %s matched nothing (path_known %d)", method, path,
+                 (int)m.path_known);
+    if (strcmp(m.route->rpc, rpc) != 0)
+        fail_msg("%s %s matched %s, expected %s", method, path, m.route->rpc,
+                 rpc);
+    assert_true(m.path_known);
+    if (want == NULL) {
+        assert_int_equal(m.n_params, 0);
+        return;
+    }
+    assert_int_equal(m.n_params, 1);
+    assert_string_equal(m.params[0].name, "plan_id");
+    if (strcmp(m.params[0].value, want) != 0)
+        fail_msg("%s %s: plan_id \"%s\", expected \"%s\"", method, path,
+                 m.params[0].value, want);
+}
+
+/* The path of pattern with every `{name}` replaced by value. */
+static void
+routes_test_fill(const char *pattern, const char *value, char *out,
+                 size_t outlen)
+{
+    size_t o = 0;
+
+    for (const char *p = pattern; *p != '\0';) {
+        if (*p == '{') {
+            const char *close = strchr(p, '}');
+
+            assert_non_null(close);
+            o += (size_t)snprintf(out + o, outlen - o, "%s", value);
+            p = close + 1;
+        } else {
+            out[o++] = *p++;
+        }
+        assert_true(o < outlen);
+    }
+    out[o] = '\0';
+}
+
+static size_t
+routes_test_n_params(const char *pattern)
+{
+    size_t n = 0;
+
+    for (const char *p = pattern; *p != '\0'; p++)
+        if (*p == '{')
+            n++;
+    return n;
+}
+
+/* The table is the documented REST surface: method, path, RPC, success
+ * status and the SPEC section 8 roles of each route. */
+static void
+test_gw_routes_table_documented(void **state)
+{
+    static const struct {
+        const char *method, *pattern, *rpc;
+        int status;
+        unsigned int roles;
+    } want[] = {
+        {"POST", P "/recovery-escalation-plan", "ack.RecordPlan", 201,
+         GW_ROLE_PLATFORM_OWNER | GW_ROLE_SERVICE},
+        {"POST", P "/recovery-escalations/{plan_id}/acknowledgements",
+         "ack.Acknowledge", 201, GW_ROLE_RELEASE_MANAGER},
+        {"GET", P "/recovery-escalations/{plan_id}", "ack.GetPlan", 200,
+         GW_ROLE_ANY},
+        {"POST", P "/recovery-escalations/{plan_id}/delivery-attempts",
+         "retry.RecordDelivery", 201, GW_ROLE_PLATFORM_OWNER | GW_ROLE_SERVICE},
+        {"POST", P "/recovery-escalations/retry-plan", "retry.PlanRetries", 201,
+         GW_ROLE_PLATFORM_OWNER},
+        {"POST", P "/recovery-executive-report/schedule-run",
+         "report.ScheduleRun", 201, GW_ROLE_EXECUTIVE},
+        {"GET", P "/recovery-escalations/{plan_id}/trace", "report.Trace", 200,
+         GW_ROLE_ANY},
+        {"GET", "/runtime/go-pilot/rollback-drill-notifications/dashboard",
+         "report.Dashboard", 200, GW_ROLE_ANY},
+        {"GET", "/runtime/go-pilot/rollback-drill-notifications",
+         "report.ListEvidence", 200, GW_ROLE_ANY},
+    };
+    const size_t n = sizeof(want) / sizeof(want[0]);
+
+    (void)state;
+    assert_int_equal(gw_route_count, n);
+    for (size_t i = 0; i < n; i++) {
+        const gw_route *r = &gw_routes[i];
+
+        assert_string_equal(r->http_method, want[i].method);
+        assert_string_equal(r->pattern, want[i].pattern);
+        assert_string_equal(r->rpc, want[i].rpc);
+        assert_int_equal(r->status, want[i].status);
+        if (r->roles != want[i].roles)
+            fail_msg("%s: roles 0x%x, expected 0x%x", r->rpc, r->roles,
+                     want[i].roles);
+        assert_non_null(r->request);
+        assert_non_null(r->reply);
+        assert_non_null(r->summary);
+        assert_true(r->summary[0] != '\0');
+        assert_true(r->service >= GW_SVC_ACK && r->service < GW_SVC_COUNT);
+        /* The service is the RPC's prefix. */
+        {
+            static const char *const svc[] = {"ack.", "retry.", "report."};
+
+            assert_true(
+                strncmp(r->rpc, svc[r->service], strlen(svc[r->service])) == 0);
+        }
+    }
+}
+
+/* Every route matches its own pattern, filled with a sample plan id, and
+ * gets exactly that plan id as its one parameter. */
+static void
+test_gw_routes_every_route_matches_itself(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < gw_route_count; i++) {
+        const gw_route *r = &gw_routes[i];
+        routes_test_match m;
+        char path[512];
+
+        routes_test_fill(r->pattern, ROUTES_TEST_PLAN, path, sizeof(path));
+        if (routes_test_run(r->http_method, path, &m) != &gw_routes[i])
+            fail_msg("%s %s matched %s, expected %s", r->http_method, path,
+                     m.route != NULL ? m.route->rpc : "nothing", r->rpc);
+        assert_true(m.path_known);
+        assert_int_equal(m.n_params, routes_test_n_params(r->pattern));
+        for (size_t k = 0; k < m.n_params; k++) {
+            assert_string_equal(m.params[k].name, "plan_id");
+            assert_string_equal(m.params[k].value, ROUTES_TEST_PLAN);
+        }
+        /* The same path answers its own method in Allow. */
+        assert_non_null(strstr(m.allow, r->http_method));
+    }
+}
+
+static void
+test_gw_routes_exact_paths(void **state)
+{
+    (void)state;
+    routes_test_hit("POST", P "/recovery-escalation-plan", "ack.RecordPlan",
+                    NULL);
+    routes_test_hit("GET", P "/recovery-escalations/x", "ack.GetPlan", "x");
+    routes_test_hit("GET", P "/recovery-escalations/x/trace", "report.Trace",
+                    "x");
+    routes_test_hit("POST", P "/recovery-escalations/x/acknowledgements",
+                    "ack.Acknowledge", "x");
+    routes_test_hit("POST", P "/recovery-escalations/x/delivery-attempts",
+                    "retry.RecordDelivery", "x");
+    routes_test_hit("POST", P "/recovery-escalations/retry-plan",
+                    "retry.PlanRetries", NULL);
+    /* GET of .../retry-plan is a plan read of a plan named "retry-plan". */
+    routes_test_hit("GET", P "/recovery-escalations/retry-plan", "ack.GetPlan",
+                    "retry-plan");
+    routes_test_hit("GET",
+                    "/runtime/go-pilot/rollback-drill-notifications/dashboard",
+                    "report.Dashboard", NULL);
+    routes_test_hit("GET", "/runtime/go-pilot/rollback-drill-notifications",
+                    "report.ListEvidence", NULL);
+}
+
+static void
+test_gw_routes_params_percent_decoded(void **state)
+{
+    (void)state;
+    routes_test_hit("GET", P "/recovery-escalations/gordackrecoveryesc%2D0123",
+                    "ack.GetPlan", "gordackrecoveryesc-0123");
+    routes_test_hit("GET", P "/recovery-escalations/a%2db/trace",
+                    "report.Trace", "a-b");
+    routes_test_hit("POST", P "/recovery-escalations/%41%42c/acknowledgements",
+                    "ack.Acknowledge", "ABc");
+    routes_test_hit("GET", P "/recovery-escalations/a%20b", "ack.GetPlan",
+                    "a b");
+    routes_test_hit("GET", P "/recovery-escalations/100%25", "ack.GetPlan",
+                    "100%");
+    routes_test_hit("GET", P "/recovery-escalations/%2D", "ack.GetPlan", "-");
+    routes_test_hit("GET", P "/recovery-escalations/%e2%82%ac", "ack.GetPlan",
+                    "\xe2\x82\xac");
+    /* Decoded once only: %252D is the text "%2D". */
+    routes_test_hit("GET", P "/recovery-escalations/%252D", "ack.GetPlan",
+                    "%2D");
+}
+
+static void
+test_gw_routes_malformed_escapes_rejected(void **state)
+{
+    static const char *const bad[] = {
+        "%",  "%2",  "%zz", "%2G", "%G2", "abc%",  "abc%4",
+        "%%", "%-1", "a%2", "%+2", "% 2", "%2%2D",
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char path[256];
+
+        snprintf(path, sizeof(path), P "/recovery-escalations/%s", bad[i]);
+        routes_test_unknown("GET", path);
+        snprintf(path, sizeof(path), P "/recovery-escalations/%s/trace",
+                 bad[i]);
+        routes_test_unknown("GET", path);
+        snprintf(path, sizeof(path),
+                 P "/recovery-escalations/%s/acknowledgements", bad[i]);
+        routes_test_unknown("POST", path);
+    }
+}
+
+static void
+test_gw_routes_encoded_slash_and_nul_rejected(void **state)
+{
+    (void)state;
+    routes_test_unknown("GET", P "/recovery-escalations/a%2Fb");
+    routes_test_unknown("GET", P "/recovery-escalations/a%2fb");
+    routes_test_unknown("GET", P "/recovery-escalations/%2F");
+    routes_test_unknown("GET", P "/recovery-escalations/..%2F..%2Fetc/trace");
+    routes_test_unknown("GET", P "/recovery-escalations/a%00b");
+    routes_test_unknown("POST", P "/recovery-escalations/%2f/acknowledgements");
+}
+
+static void
+test_gw_routes_empty_segment_rejected(void **state)
+{
+    (void)state;
+    routes_test_unknown("GET", P "/recovery-escalations/");
+    routes_test_unknown("GET", P "/recovery-escalations//trace");
+    routes_test_unknown("POST", P "/recovery-escalations//acknowledgements");
+    routes_test_unknown("GET", P "/recovery-escalations");
+    routes_test_unknown("POST", "/runtime/go-pilot//rollback-drill-"
+                                "notifications/acknowledgements/"
+                                "audit-delivery/recovery-escalation-plan");
+    routes_test_unknown("GET", "//runtime/go-pilot/rollback-drill-"
+                               "notifications");
+}
+
+static void
+test_gw_routes_trailing_slash_not_matched(void **state)
+{
+    (void)state;
+    routes_test_unknown("POST", P "/recovery-escalation-plan/");
+    routes_test_unknown("GET", P "/recovery-escalations/x/");
+    routes_test_unknown("GET", P "/recovery-escalations/x/trace/");
+    routes_test_unknown("POST", P "/recovery-escalations/x/acknowledgements/");
+    routes_test_unknown("POST", P "/recovery-escalations/retry-plan/trace/");
+    routes_test_unknown("GET",
+                        "/runtime/go-pilot/rollback-drill-notifications/");
+    routes_test_unknown(
+        "GET", "/runtime/go-pilot/rollback-drill-notifications/dashboard/");
+}
+
+static void
+test_gw_routes_segment_length_limit(void **state)
+{
+    char seg[300], path[512];
+    routes_test_match m;
+
+    (void)state;
+    /* 255 bytes fit the parameter buffer (256 with NUL); 256 do not. */
+    memset(seg, 'a', 255);
+    seg[255] = '\0';
+    snprintf(path, sizeof(path), P "/recovery-escalations/%s", seg);
+    routes_test_hit("GET", path, "ack.GetPlan", seg);
+    memset(seg, 'a', 256);
+    seg[256] = '\0';
+    snprintf(path, sizeof(path), P "/recovery-escalations/%s", seg);
+    routes_test_unknown("GET", path);
+    /* The limit is on the decoded text: 255 escapes decode to 255 bytes,
+     * 256 escapes are one too many. */
+    {
+        char enc[800], full[1024];
+        size_t o = 0;
+
+        for (int i = 0; i < 255; i++)
+            o += (size_t)snprintf(enc + o, sizeof(enc) - o, "%%2D");
+        snprintf(full, sizeof(full), P "/recovery-escalations/%s", enc);
+        assert_non_null(routes_test_run("GET", full, &m));
+        assert_int_equal(strlen(m.params[0].value), 255);
+        assert_int_equal(strspn(m.params[0].value, "-"), 255);
+        snprintf(full, sizeof(full), P "/recovery-escalations/%s%%2D", enc);
+        routes_test_unknown("GET", full);
+    }
+}
+
+static void
+test_gw_routes_wrong_method_allow(void **state)
+{
+    (void)state;
+    routes_test_405("GET", P "/recovery-escalation-plan", "POST");
+    routes_test_405("PUT", P "/recovery-escalation-plan", "POST");
+    routes_test_405("POST", P "/recovery-escalations/" ROUTES_TEST_PLAN, "GET");
+    routes_test_405("HEAD", P "/recovery-escalations/" ROUTES_TEST_PLAN, "GET");
+    routes_test_405("DELETE", P "/recovery-escalations/" ROUTES_TEST_PLAN,
+                    "GET");
+    routes_test_405(
+        "GET", P "/recovery-escalations/" ROUTES_TEST_PLAN "/acknowledgements",
+        "POST");
+    routes_test_405(
+        "GET", P "/recovery-escalations/" ROUTES_TEST_PLAN "/delivery-attempts",
+        "POST");
+    routes_test_405(
+        "POST", P "/recovery-escalations/" ROUTES_TEST_PLAN "/trace", "GET");
+    /* Matches both the retry-plan route and the {plan_id} read. */
+    routes_test_405("PUT", P "/recovery-escalations/retry-plan", "GET, POST");
+    routes_test_405("DELETE", P "/recovery-escalations/retry-plan",
+                    "GET, POST");
+    routes_test_405("HEAD", P "/recovery-escalations/retry-plan", "GET, POST");
+    routes_test_405("GET", P "/recovery-executive-report/schedule-run", "POST");
+    routes_test_405("POST",
+                    "/runtime/go-pilot/rollback-drill-notifications/dashboard",
+                    "GET");
+    routes_test_405("PATCH", "/runtime/go-pilot/rollback-drill-notifications",
+                    "GET");
+    /* Methods are case-sensitive (RFC 9110 section 9.1). */
+    routes_test_405("get", "/runtime/go-pilot/rollback-drill-notifications",
+                    "GET");
+    routes_test_405("post", P "/recovery-escalation-plan", "POST");
+}
+
+static void
+test_gw_routes_unknown_path(void **state)
+{
+    (void)state;
+    routes_test_unknown("GET", "/");
+    routes_test_unknown("GET", "");
+    routes_test_unknown("GET", "/runtime");
+    routes_test_unknown("GET", "/runtime/go-pilot");
+    routes_test_unknown("GET", P);
+    routes_test_unknown("POST", P "/nope");
+    routes_test_unknown("POST", P "/recovery-escalation-plans");
+    routes_test_unknown("POST", P "/recovery-escalation-pla");
+    routes_test_unknown("GET", P "/recovery-escalations/x/trace/more");
+    routes_test_unknown("GET", P "/RECOVERY-escalations/x");
+    routes_test_unknown("GET", "runtime/go-pilot/rollback-drill-notifications");
+    routes_test_unknown("GET", "/healthz");
+    routes_test_unknown("GET", "/openapi.json");
+    routes_test_unknown(
+        "GET", "/runtime/go-pilot/rollback-drill-notifications/dashboardx");
+}
+
+static void
+test_gw_routes_allow_buffer_bounded(void **state)
+{
+    gw_path_param params[GW_MAX_PATH_PARAMS];
+    size_t n = 0;
+    bool known = false;
+    char allow[6];
+    const gw_route *r;
+
+    (void)state;
+    /* A short buffer is truncated, NUL-terminated, never overrun (ASan). */
+    memset(allow, 'x', sizeof(allow));
+    r = gw_route_match("PUT", P "/recovery-escalations/retry-plan", params, &n,
+                       &known, allow, sizeof(allow));
+    assert_null(r);
+    assert_true(known);
+    assert_true(memchr(allow, '\0', sizeof(allow)) != NULL);
+    assert_true(strncmp(allow, "GET", 3) == 0);
+    /* No buffer at all is fine too. */
+    r = gw_route_match("PUT", P "/recovery-escalations/retry-plan", params, &n,
+                       &known, NULL, 0);
+    assert_null(r);
+    assert_true(known);
+    r = gw_route_match("GET", P "/recovery-escalations/abc", params, &n, &known,
+                       NULL, 0);
+    assert_non_null(r);
+    assert_string_equal(r->rpc, "ack.GetPlan");
+    assert_string_equal(params[0].value, "abc");
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_gw_routes_table_documented),
+        cmocka_unit_test(test_gw_routes_every_route_matches_itself),
+        cmocka_unit_test(test_gw_routes_exact_paths),
+        cmocka_unit_test(test_gw_routes_params_percent_decoded),
+        cmocka_unit_test(test_gw_routes_malformed_escapes_rejected),
+        cmocka_unit_test(test_gw_routes_encoded_slash_and_nul_rejected),
+        cmocka_unit_test(test_gw_routes_empty_segment_rejected),
+        cmocka_unit_test(test_gw_routes_trailing_slash_not_matched),
+        cmocka_unit_test(test_gw_routes_segment_length_limit),
+        cmocka_unit_test(test_gw_routes_wrong_method_allow),
+        cmocka_unit_test(test_gw_routes_unknown_path),
+        cmocka_unit_test(test_gw_routes_allow_buffer_bounded),
+    };
+
+    return cmocka_run_group_tests_name("gw_routes", tests, NULL, NULL);
+}

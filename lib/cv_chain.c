@@ -211,8 +211,21 @@ cv_chain_sequence(cv_db *db, int batch, int *chained, cv_error *err)
         p[1] = seqtext;
         p[2] = prevhex;
         p[3] = hashhex;
-        if (cv_db_run(db, "cv_chain_set", 4, p, err) != 0)
-            goto fail;
+        {
+            PGresult *set = cv_db_exec(db, "cv_chain_set", 4, p, err);
+            /* Exactly one row: anything else means another writer chained
+             * it, and this round must not count it. */
+            bool one = set != NULL && strcmp(PQcmdTuples(set), "1") == 0;
+
+            PQclear(set);
+            if (!one) {
+                if (set != NULL)
+                    cv_error_set(err, CV_ABORTED,
+                                 "evidence event %s was chained concurrently",
+                                 p[0]);
+                goto fail;
+            }
+        }
         memcpy(prev, hash, 32);
         seq++;
         (*chained)++;
@@ -301,7 +314,7 @@ cv_chain_verify_db(cv_db *db, cv_chain_report *report, cv_error *err)
     memset(prev, 0, sizeof(prev));
     /* One snapshot for the whole walk, so concurrent chaining cannot make
      * the pages disagree. */
-    if (cv_db_begin(db, err) != 0)
+    if (cv_db_begin_snapshot(db, err) != 0)
         return err->code;
     do {
         const char *p[1] = {after};
@@ -351,7 +364,7 @@ cv_chain_export(cv_db *db, FILE *out, int64_t *written, cv_error *err)
     int rows;
 
     *written = 0;
-    if (cv_db_begin(db, err) != 0)
+    if (cv_db_begin_snapshot(db, err) != 0)
         return err->code;
     do {
         const char *p[1] = {after};
@@ -403,6 +416,21 @@ cv_chain_json_str(json_t *obj, const char *key)
     return json_string_value(json_object_get(obj, key));
 }
 
+/* True when the exported event is exactly the event that was hashed: no
+ * extra keys, and no value (a number where a string or null belongs) that
+ * the rebuilt event reads differently. */
+static bool
+cv_chain_file_exact(json_t *event, const cv_chain_event *ev)
+{
+    char *as_is = json_dumps(event, CV_CHAIN_CANONICAL_FLAGS);
+    char *rebuilt = cv_chain_canonical(ev);
+    bool same = as_is != NULL && rebuilt != NULL && strcmp(as_is, rebuilt) == 0;
+
+    free(as_is);
+    free(rebuilt);
+    return same;
+}
+
 int
 cv_chain_verify_file(FILE *in, cv_chain_report *report)
 {
@@ -414,10 +442,13 @@ cv_chain_verify_file(FILE *in, cv_chain_report *report)
     cv_chain_report_init(report);
     memset(prev, 0, sizeof(prev));
     while ((n = getline(&line, &cap, in)) > 0) {
-        json_t *doc = json_loads(line, 0, NULL), *event;
+        json_t *doc, *event;
         char *record;
         bool ok;
 
+        if (strspn(line, " \t\r\n") == (size_t)n)
+            continue; /* blank lines (a trailing newline) carry nothing */
+        doc = json_loads(line, 0, NULL);
         event = json_object_get(doc, "event");
         if (doc == NULL || !json_is_object(event)) {
             json_decref(doc);
@@ -442,8 +473,19 @@ cv_chain_verify_file(FILE *in, cv_chain_report *report)
                 .created_at = cv_chain_json_str(event, "created_at"),
                 .record = record,
             };
-            ok = cv_chain_check(report, prev, &ev, NULL,
-                                cv_chain_json_str(doc, "hash"));
+            if (!cv_chain_file_exact(event, &ev)) {
+                /* The line shows something the hash does not cover. */
+                report->valid = false;
+                report->first_invalid_seq = report->events + 1;
+                snprintf(report->reason, sizeof(report->reason),
+                         "line %" PRId64 " holds fields or values that are "
+                         "not part of the chained event",
+                         report->events + 1);
+                ok = false;
+            } else {
+                ok = cv_chain_check(report, prev, &ev, NULL,
+                                    cv_chain_json_str(doc, "hash"));
+            }
         }
         free(record);
         json_decref(doc);

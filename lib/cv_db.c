@@ -190,6 +190,22 @@ cv_db_begin(cv_db *db, cv_error *err)
 }
 
 int
+cv_db_begin_snapshot(cv_db *db, cv_error *err)
+{
+    int rv;
+
+    if (db->tx_depth > 0)
+        return cv_error_set(err, CV_INTERNAL,
+                            "a snapshot cannot nest in a transaction");
+    if ((rv = cv_db_simple(db,
+                           "BEGIN ISOLATION LEVEL REPEATABLE READ READ "
+                           "ONLY",
+                           err)) == 0)
+        db->tx_depth = 1;
+    return rv;
+}
+
+int
 cv_db_commit(cv_db *db, cv_error *err)
 {
     int rv;

@@ -73,6 +73,10 @@ int cv_db_run(cv_db *db, const char *name, int nparams,
  */
 int cv_db_begin(cv_db *db, cv_error *err);
 int cv_db_commit(cv_db *db, cv_error *err);
+/* Begins a read-only REPEATABLE READ transaction: every query in it sees
+ * one snapshot (long reads such as chain verification). End it with
+ * cv_db_rollback. */
+int cv_db_begin_snapshot(cv_db *db, cv_error *err);
 void cv_db_rollback(cv_db *db);
 
 /* Returns 0 when "SELECT 1" succeeds (after cv_db_ensure). */

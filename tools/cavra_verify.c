@@ -67,9 +67,12 @@ main(int argc, char **argv)
             return cv_verify_usage();
     }
     if (file_path != NULL) {
-        FILE *in = strcmp(file_path, "-") == 0 ? stdin : fopen(file_path, "r");
+        FILE *in;
 
-        if (in == NULL || export_path != NULL || url != NULL) {
+        if (export_path != NULL || url != NULL)
+            return cv_verify_usage();
+        in = strcmp(file_path, "-") == 0 ? stdin : fopen(file_path, "r");
+        if (in == NULL) {
             fprintf(stderr, "cavra-verify: cannot read %s\n", file_path);
             return 2;
         }

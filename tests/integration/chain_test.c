@@ -1,0 +1,998 @@
+/*
+ * chain_test.c -- integration tests of the evidence hash chain (SPEC 9):
+ * the sequencer inside the real cavra-ack process chains what the service
+ * stores, cv_chain_verify_db and the cavra-verify tool agree, the
+ * append-only trigger holds, and tampering behind its back is detected.
+ *
+ * Needs CAVRA_DATABASE_URL pointing at a migrated database. The group
+ * setup starts cavra-ack with CAVRA_SEQUENCER_INTERVAL_MS=50 and opens a
+ * cv_db of its own for cv_chain_verify_db.
+ *
+ * The database is shared with the tests that run after this one, and the
+ * chain covers every event in it. Whole-table checks ("chain_seq is 1..N")
+ * are safe because ctest runs integration tests serially. The tamper test
+ * changes one event with the trigger disabled, in one transaction, and puts
+ * the original record back the same way; should an assertion fail between
+ * the two, the group teardown restores it.
+ *
+ * Run: ctest -R integration.chain, or the binary alone.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <libpq-fe.h>
+#include <pthread.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ack.pb-c.h"
+#include "cv_chain.h"
+#include "cv_db.h"
+#include "cv_rpc.h"
+#include "cv_test_stack.h"
+
+#define IT_VERIFY_BIN  CV_TEST_BUILD_DIR "/tools/cavra-verify"
+#define IT_CHAIN_MS    10000
+#define IT_THREADS     8
+#define IT_PER_THREAD  20
+#define IT_APPEND_ONLY "evidence_events is append-only"
+
+extern char **environ;
+
+static cv_test_stack it_stack;
+static cv_rpc_client *it_cli;
+static cv_db it_db;
+static char it_dir[64];
+
+/* A second ack process (a second sequencer), while a test runs it. */
+static cv_test_stack it_stack2;
+static cv_rpc_client *it_cli2;
+static int it_stack2_up;
+
+/* The main process runs with CAVRA_SEQUENCER=off, until it is restarted. */
+static int it_seq_off;
+
+/* The event the tamper test changed, until it is restored. */
+static char it_tampered_id[32];
+static char *it_tampered_record;
+
+/* ---- helpers ---------------------------------------------------------- */
+
+#define IT_PASS(rv, err)                                                       \
+    do {                                                                       \
+        int it_rv_ = (rv);                                                     \
+        if (it_rv_ != 0)                                                       \
+            fail_msg("failed with code %d: %s", it_rv_, (err).msg);            \
+    } while (0)
+
+static void
+it_sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+static long
+it_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static long
+it_scalar(const char *sql, const char *param)
+{
+    long n = cv_test_db_scalar(sql, param);
+
+    if (n < 0)
+        fail_msg("query failed: %s", sql);
+    return n;
+}
+
+static PGconn *
+it_connect(void)
+{
+    PGconn *conn = PQconnectdb(cv_test_database_url());
+
+    if (PQstatus(conn) != CONNECTION_OK) {
+        char msg[512];
+
+        snprintf(msg, sizeof(msg), "%s", PQerrorMessage(conn));
+        PQfinish(conn);
+        fail_msg("cannot connect: %s", msg);
+    }
+    return conn;
+}
+
+/* Runs sql (at most one parameter) and requires success. */
+static void
+it_exec_ok(PGconn *conn, const char *sql, const char *param)
+{
+    const char *p[1] = {param};
+    PGresult *res = PQexecParams(conn, sql, param != NULL ? 1 : 0, NULL,
+                                 param != NULL ? p : NULL, NULL, NULL, 0);
+    ExecStatusType st = PQresultStatus(res);
+
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        char msg[512];
+
+        snprintf(msg, sizeof(msg), "%s", PQresultErrorMessage(res));
+        PQclear(res);
+        fail_msg("%s: %s", sql, msg);
+    }
+    PQclear(res);
+}
+
+/* Runs sql inside a transaction that is always rolled back, and requires
+ * the append-only trigger to refuse it (SQLSTATE 42501). */
+static void
+it_exec_refused(PGconn *conn, const char *sql, const char *param)
+{
+    const char *p[1] = {param};
+    PGresult *res;
+    const char *state, *msg;
+
+    it_exec_ok(conn, "BEGIN", NULL);
+    res = PQexecParams(conn, sql, param != NULL ? 1 : 0, NULL,
+                       param != NULL ? p : NULL, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_FATAL_ERROR) {
+        char tuples[32];
+
+        snprintf(tuples, sizeof(tuples), "%s", PQcmdTuples(res));
+        PQclear(res);
+        it_exec_ok(conn, "ROLLBACK", NULL);
+        fail_msg("\"%s\" was allowed (%s rows)", sql, tuples);
+    }
+    state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+    assert_non_null(state);
+    assert_non_null(msg);
+    assert_string_equal(state, "42501");
+    assert_string_equal(msg, IT_APPEND_ONLY);
+    PQclear(res);
+    it_exec_ok(conn, "ROLLBACK", NULL);
+}
+
+/* Records a plan routing to "slack" through cli; returns its plan id. */
+static int
+it_try_record_plan(cv_rpc_client *cli, char *plan_id, size_t len, cv_error *err)
+{
+    Cv__RecordPlanRequest req = CV__RECORD_PLAN_REQUEST__INIT;
+    Cv__EscalationRoute route = CV__ESCALATION_ROUTE__INIT;
+    Cv__EscalationRoute *ptr = &route;
+    ProtobufCMessage *rep = NULL;
+    int rv;
+
+    route.provider = "slack";
+    route.has_severity = 1;
+    route.severity = CV__SEVERITY__SEVERITY_CRITICAL;
+    req.generated_by = "chain-test";
+    req.n_escalation_routes = 1;
+    req.escalation_routes = &ptr;
+    cv_error_clear(err);
+    rv = cv_rpc_call(cli, "ack.RecordPlan", &req.base,
+                     &cv__record_plan_reply__descriptor, &rep, NULL, err);
+    if (rv == 0) {
+        snprintf(plan_id, len, "%s",
+                 ((Cv__RecordPlanReply *)rep)->plan->plan_id);
+        protobuf_c_message_free_unpacked(rep, NULL);
+    }
+    return rv;
+}
+
+static void
+it_record_plan(char *plan_id, size_t len)
+{
+    cv_error err;
+
+    IT_PASS(it_try_record_plan(it_cli, plan_id, len, &err), err);
+}
+
+static void
+it_ack(const char *plan_id, const char *by)
+{
+    Cv__AcknowledgeRequest req = CV__ACKNOWLEDGE_REQUEST__INIT;
+    ProtobufCMessage *rep = NULL;
+    cv_error err;
+
+    req.plan_id = (char *)plan_id;
+    req.provider = "slack";
+    req.acknowledged_by = (char *)by;
+    cv_error_clear(&err);
+    IT_PASS(cv_rpc_call(it_cli, "ack.Acknowledge", &req.base,
+                        &cv__acknowledge_reply__descriptor, &rep, NULL, &err),
+            err);
+    protobuf_c_message_free_unpacked(rep, NULL);
+}
+
+/* Waits (IT_CHAIN_MS at most) until every event is chained. */
+static void
+it_wait_chained(void)
+{
+    long until = it_now_ms() + IT_CHAIN_MS, pending;
+
+    while ((pending = it_scalar("SELECT count(*) FROM evidence_events "
+                                "WHERE chain_seq IS NULL",
+                                NULL)) > 0 &&
+           it_now_ms() < until)
+        it_sleep_ms(20);
+    if (pending != 0)
+        fail_msg("%ld events still unchained after %d ms", pending,
+                 IT_CHAIN_MS);
+}
+
+/* Asserts chain_seq is exactly 1..N over all N events, each linking to
+ * the one before; returns N. */
+static long
+it_assert_gap_free(void)
+{
+    long n = it_scalar("SELECT count(*) FROM evidence_events", NULL);
+
+    assert_true(n > 0);
+    assert_int_equal(it_scalar("SELECT count(*) FROM evidence_events WHERE "
+                               "chain_seq IS NOT NULL",
+                               NULL),
+                     n);
+    assert_int_equal(
+        it_scalar("SELECT min(chain_seq) FROM evidence_events", NULL), 1);
+    assert_int_equal(
+        it_scalar("SELECT max(chain_seq) FROM evidence_events", NULL), n);
+    assert_int_equal(
+        it_scalar("SELECT count(*) FROM evidence_events WHERE chain_seq = 1 "
+                  "AND prev_hash = decode(repeat('00', 32), 'hex')",
+                  NULL),
+        1);
+    assert_int_equal(
+        it_scalar("SELECT count(*) FROM evidence_events e JOIN "
+                  "evidence_events p ON p.chain_seq = e.chain_seq - 1 "
+                  "WHERE e.prev_hash = p.hash AND length(e.hash) = 32",
+                  NULL),
+        n - 1);
+    return n;
+}
+
+/* The stored hash of the last chained event, as hex. */
+static void
+it_db_head(char out[65])
+{
+    PGconn *conn = it_connect();
+    PGresult *res = PQexec(conn, "SELECT encode(hash, 'hex') FROM "
+                                 "evidence_events ORDER BY chain_seq DESC "
+                                 "NULLS LAST LIMIT 1");
+
+    assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+    assert_int_equal(PQntuples(res), 1);
+    snprintf(out, 65, "%s", PQgetvalue(res, 0, 0));
+    PQclear(res);
+    PQfinish(conn);
+}
+
+static void
+it_verify_db(cv_chain_report *report)
+{
+    cv_error err;
+
+    cv_error_clear(&err);
+    memset(report, 0x5a, sizeof(*report));
+    IT_PASS(cv_chain_verify_db(&it_db, report, &err), err);
+}
+
+/* Asserts the database chain is valid, complete and N events long. */
+static void
+it_assert_db_valid(long n)
+{
+    cv_chain_report report;
+    char head[65];
+
+    it_verify_db(&report);
+    if (!report.valid)
+        fail_msg("chain invalid at %lld: %s",
+                 (long long)report.first_invalid_seq, report.reason);
+    assert_int_equal(report.events, n);
+    assert_int_equal(report.pending, 0);
+    assert_int_equal(report.first_invalid_seq, 0);
+    it_db_head(head);
+    assert_string_equal(report.head, head);
+}
+
+/* Runs cavra-verify with args (NULL-terminated); returns its exit status
+ * and its stdout parsed as JSON in *out (NULL when there is none). */
+static int
+it_run_verify(json_t **out, const char *arg1, const char *arg2,
+              const char *arg3, const char *arg4)
+{
+    char *argv[6] = {(char *)IT_VERIFY_BIN, (char *)arg1, (char *)arg2,
+                     (char *)arg3,          (char *)arg4, NULL};
+    posix_spawn_file_actions_t fa;
+    char outpath[128];
+    int status;
+    pid_t pid;
+
+    snprintf(outpath, sizeof(outpath), "%s/verify.out", it_dir);
+    assert_int_equal(posix_spawn_file_actions_init(&fa), 0);
+    assert_int_equal(posix_spawn_file_actions_addopen(
+                         &fa, 1, outpath, O_WRONLY | O_CREAT | O_TRUNC, 0600),
+                     0);
+    assert_int_equal(posix_spawn(&pid, IT_VERIFY_BIN, &fa, NULL, argv, environ),
+                     0);
+    posix_spawn_file_actions_destroy(&fa);
+    while (waitpid(pid, &status, 0) < 0)
+        assert_int_equal(errno, EINTR);
+    assert_true(WIFEXITED(status));
+    if (out != NULL) {
+        json_error_t jerr;
+
+        *out = json_load_file(outpath, 0, &jerr);
+    }
+    return WEXITSTATUS(status);
+}
+
+/* Reads every line of path into a JSON array of the parsed lines. */
+static json_t *
+it_load_lines(const char *path)
+{
+    json_t *lines = json_array();
+    FILE *f = fopen(path, "r");
+    char *line = NULL;
+    size_t cap = 0;
+
+    assert_non_null(f);
+    while (getline(&line, &cap, f) > 0) {
+        json_t *doc = json_loads(line, 0, NULL);
+
+        if (doc == NULL)
+            fail_msg("export line is not JSON: %s", line);
+        json_array_append_new(lines, doc);
+    }
+    free(line);
+    fclose(f);
+    return lines;
+}
+
+static void
+it_write_lines(const char *path, json_t *lines)
+{
+    FILE *f = fopen(path, "w");
+    size_t i;
+    json_t *doc;
+
+    assert_non_null(f);
+    json_array_foreach(lines, i, doc)
+    {
+        char *text = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
+
+        assert_non_null(text);
+        fprintf(f, "%s\n", text);
+        free(text);
+    }
+    assert_int_equal(fclose(f), 0);
+}
+
+/* Puts back the record the tamper test changed (trigger disabled for the
+ * one UPDATE, in one transaction). Returns 0 or -1. */
+static int
+it_restore_tampered(void)
+{
+    const char *p[2] = {it_tampered_record, it_tampered_id};
+    PGconn *conn;
+    PGresult *res;
+    int ok;
+
+    if (it_tampered_record == NULL)
+        return 0;
+    conn = PQconnectdb(cv_test_database_url());
+    if (PQstatus(conn) != CONNECTION_OK) {
+        PQfinish(conn);
+        return -1;
+    }
+    PQclear(PQexec(conn, "BEGIN"));
+    PQclear(PQexec(conn, "ALTER TABLE evidence_events DISABLE TRIGGER "
+                         "evidence_events_append_only"));
+    res = PQexecParams(conn,
+                       "UPDATE evidence_events SET record = $1::jsonb WHERE "
+                       "id = $2::bigint",
+                       2, NULL, p, NULL, NULL, 0);
+    ok = PQresultStatus(res) == PGRES_COMMAND_OK &&
+         strcmp(PQcmdTuples(res), "1") == 0;
+    PQclear(res);
+    PQclear(PQexec(conn, "ALTER TABLE evidence_events ENABLE TRIGGER "
+                         "evidence_events_append_only"));
+    res = PQexec(conn, ok ? "COMMIT" : "ROLLBACK");
+    ok = ok && PQresultStatus(res) == PGRES_COMMAND_OK;
+    PQclear(res);
+    PQfinish(conn);
+    if (!ok) {
+        fprintf(stderr, "chain_test: could not restore evidence event %s\n",
+                it_tampered_id);
+        return -1;
+    }
+    free(it_tampered_record);
+    it_tampered_record = NULL;
+    return 0;
+}
+
+static void
+it_stack2_stop(void)
+{
+    if (!it_stack2_up)
+        return;
+    cv_rpc_client_close(it_cli2);
+    it_cli2 = NULL;
+    it_stack2_up = 0;
+    assert_int_equal(cv_test_stack_stop(&it_stack2), 0);
+}
+
+/* Sequencer rounds never fail: with the chain lock, a second sequencer
+ * skips the round instead of racing the first. Counts the warnings in the
+ * ack log of stack s. */
+static void
+it_assert_no_sequencer_errors(const cv_test_stack *s)
+{
+    char path[400], line[2048];
+    int n = 0;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/ack.log", s->dir);
+    f = fopen(path, "r");
+    assert_non_null(f);
+    while (fgets(line, sizeof(line), f) != NULL)
+        if (strstr(line, "SEQ-ROUND") != NULL) {
+            fprintf(stderr, "%s: %s", path, line);
+            n++;
+        }
+    fclose(f);
+    assert_int_equal(n, 0);
+}
+
+/* ---- setup ------------------------------------------------------------ */
+
+static int
+it_setup(void **state)
+{
+    const char *url = cv_test_database_url();
+    cv_error err;
+
+    (void)state;
+    if (url == NULL) {
+        fprintf(stderr, "CAVRA_DATABASE_URL is not set\n");
+        return -1;
+    }
+    snprintf(it_dir, sizeof(it_dir), "/tmp/cv-chain-test-XXXXXX");
+    if (mkdtemp(it_dir) == NULL) {
+        perror("mkdtemp");
+        return -1;
+    }
+    /* Before any thread starts: the children inherit our environment. */
+    unsetenv("CAVRA_SEQUENCER");
+    setenv("CAVRA_SEQUENCER_INTERVAL_MS", "50", 1);
+    cv_error_clear(&err);
+    if (cv_db_init(&it_db, url, NULL, 0, &err) != 0 ||
+        cv_db_ensure(&it_db, &err) != 0) {
+        fprintf(stderr, "cannot open the database: %s\n", err.msg);
+        cv_db_fini(&it_db);
+        return -1;
+    }
+    if (cv_test_stack_start(&it_stack, CV_STACK_ACK) != 0) {
+        cv_db_fini(&it_db);
+        return -1;
+    }
+    if (cv_rpc_client_open(it_stack.ack_url, &it_cli, &err) != 0) {
+        fprintf(stderr, "cannot open RPC client: %s\n", err.msg);
+        cv_test_stack_stop(&it_stack);
+        cv_db_fini(&it_db);
+        return -1;
+    }
+    return 0;
+}
+
+/* After every test, pass or fail: the shared database gets its original
+ * record back, the second process stops, and the main one runs with its
+ * sequencer again. */
+static int
+it_test_teardown(void **state)
+{
+    int rv = 0;
+
+    (void)state;
+    if (it_restore_tampered() != 0)
+        rv = -1;
+    if (it_stack2_up) {
+        cv_rpc_client_close(it_cli2);
+        it_cli2 = NULL;
+        it_stack2_up = 0;
+        if (cv_test_stack_stop(&it_stack2) != 0)
+            rv = -1;
+    }
+    if (it_seq_off) {
+        cv_error err;
+
+        unsetenv("CAVRA_SEQUENCER");
+        cv_rpc_client_close(it_cli);
+        it_cli = NULL;
+        cv_test_stack_stop(&it_stack);
+        it_seq_off = 0;
+        cv_error_clear(&err);
+        if (cv_test_stack_start(&it_stack, CV_STACK_ACK) != 0 ||
+            cv_rpc_client_open(it_stack.ack_url, &it_cli, &err) != 0)
+            rv = -1;
+    }
+    return rv;
+}
+
+static int
+it_teardown(void **state)
+{
+    char path[128];
+    int rv = 0;
+
+    (void)state;
+    if (it_test_teardown(state) != 0)
+        rv = -1;
+    cv_rpc_client_close(it_cli);
+    it_cli = NULL;
+    if (cv_test_stack_stop(&it_stack) != 0) {
+        fprintf(stderr, "cavra-ack did not stop cleanly\n");
+        rv = -1;
+    }
+    cv_db_fini(&it_db);
+    snprintf(path, sizeof(path), "%s/verify.out", it_dir);
+    unlink(path);
+    snprintf(path, sizeof(path), "%s/export.jsonl", it_dir);
+    unlink(path);
+    snprintf(path, sizeof(path), "%s/tampered.jsonl", it_dir);
+    unlink(path);
+    rmdir(it_dir);
+    return rv;
+}
+
+/* ---- tests ------------------------------------------------------------ */
+
+static void
+test_chain_sequencer_chains_everything(void **state)
+{
+    char plans[3][128];
+    long before, n;
+
+    (void)state;
+    before = it_scalar("SELECT count(*) FROM evidence_events", NULL);
+    for (int i = 0; i < 3; i++) {
+        it_record_plan(plans[i], sizeof(plans[i]));
+        it_ack(plans[i], "alice");
+    }
+    it_ack(plans[0], "bob");
+    it_wait_chained();
+    n = it_assert_gap_free();
+    assert_int_equal(n, before + 7);
+    /* Our events are in the chain, after what was there before. */
+    assert_int_equal(it_scalar("SELECT count(*) FROM evidence_events WHERE "
+                               "plan_id = $1 AND chain_seq > 0",
+                               plans[0]),
+                     3);
+    it_assert_db_valid(n);
+}
+
+static void
+test_chain_append_only(void **state)
+{
+    char plan[128], id[32];
+    PGconn *conn;
+    long n;
+
+    (void)state;
+    it_record_plan(plan, sizeof(plan));
+    it_wait_chained();
+    snprintf(
+        id, sizeof(id), "%ld",
+        it_scalar("SELECT id FROM evidence_events WHERE plan_id = $1", plan));
+    conn = it_connect();
+    it_exec_refused(conn,
+                    "UPDATE evidence_events SET record = jsonb_set(record, "
+                    "'{generated_by}', '\"mallory\"') WHERE id = $1::bigint",
+                    id);
+    it_exec_refused(conn,
+                    "UPDATE evidence_events SET actor = 'mallory' WHERE id = "
+                    "$1::bigint",
+                    id);
+    /* Chain columns are written once: no re-chaining either. */
+    it_exec_refused(conn,
+                    "UPDATE evidence_events SET hash = prev_hash WHERE id = "
+                    "$1::bigint",
+                    id);
+    it_exec_refused(conn,
+                    "UPDATE evidence_events SET chain_seq = NULL, hash = NULL,"
+                    " prev_hash = NULL WHERE id = $1::bigint",
+                    id);
+    it_exec_refused(conn, "DELETE FROM evidence_events WHERE id = $1::bigint",
+                    id);
+    it_exec_refused(conn, "DELETE FROM evidence_events", NULL);
+    it_exec_refused(conn, "TRUNCATE evidence_events", NULL);
+    PQfinish(conn);
+    /* Nothing changed. */
+    assert_int_equal(it_scalar("SELECT count(*) FROM evidence_events WHERE id "
+                               "= $1::bigint AND record->>'generated_by' = "
+                               "'chain-test' AND hash IS NOT NULL",
+                               id),
+                     1);
+    n = it_assert_gap_free();
+    it_assert_db_valid(n);
+}
+
+static void
+test_chain_cli_verify_db(void **state)
+{
+    char plan[128], head[65];
+    json_t *doc = NULL;
+    long n;
+
+    (void)state;
+    it_record_plan(plan, sizeof(plan));
+    it_wait_chained();
+    n = it_assert_gap_free();
+    it_db_head(head);
+
+    /* The URL from the environment. */
+    assert_int_equal(it_run_verify(&doc, NULL, NULL, NULL, NULL), 0);
+    assert_non_null(doc);
+    assert_true(json_is_true(json_object_get(doc, "valid")));
+    assert_int_equal(json_integer_value(json_object_get(doc, "events")), n);
+    assert_string_equal(json_string_value(json_object_get(doc, "head")), head);
+    assert_string_equal(json_string_value(json_object_get(doc, "algorithm")),
+                        CV_CHAIN_ALGORITHM);
+    assert_null(json_object_get(doc, "first_invalid_seq"));
+    assert_null(json_object_get(doc, "pending"));
+    json_decref(doc);
+
+    /* The URL given. */
+    assert_int_equal(it_run_verify(&doc, "--database-url",
+                                   cv_test_database_url(), NULL, NULL),
+                     0);
+    assert_non_null(doc);
+    assert_true(json_is_true(json_object_get(doc, "valid")));
+    assert_int_equal(json_integer_value(json_object_get(doc, "events")), n);
+    json_decref(doc);
+}
+
+static void
+test_chain_cli_errors(void **state)
+{
+    char missing[128];
+
+    (void)state;
+    snprintf(missing, sizeof(missing), "%s/no-such-export.jsonl", it_dir);
+    assert_int_equal(it_run_verify(NULL, "--file", missing, NULL, NULL), 2);
+    assert_int_equal(it_run_verify(NULL, "--bogus", NULL, NULL, NULL), 2);
+    assert_int_equal(it_run_verify(NULL, "--file", NULL, NULL, NULL), 2);
+    assert_int_equal(it_run_verify(NULL, "--database-url",
+                                   "postgresql://nobody@127.0.0.1:1/none", NULL,
+                                   NULL),
+                     2);
+}
+
+static void
+test_chain_cli_export_and_file(void **state)
+{
+    char path[128], tampered[128], head[65], plan[128];
+    cv_chain_report report;
+    json_t *doc = NULL, *lines, *event;
+    FILE *f;
+    long n;
+
+    (void)state;
+    it_record_plan(plan, sizeof(plan));
+    it_wait_chained();
+    n = it_assert_gap_free();
+    it_db_head(head);
+    snprintf(path, sizeof(path), "%s/export.jsonl", it_dir);
+    assert_int_equal(it_run_verify(NULL, "--export", path, NULL, NULL), 0);
+
+    /* One line per event, in chain order, ending at the head. */
+    lines = it_load_lines(path);
+    assert_int_equal(json_array_size(lines), n);
+    for (size_t i = 0; i < json_array_size(lines); i++) {
+        json_t *l = json_array_get(lines, i);
+
+        assert_int_equal(json_integer_value(json_object_get(
+                             json_object_get(l, "event"), "seq")),
+                         (json_int_t)i + 1);
+    }
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(lines, (size_t)n - 1), "hash")),
+                        head);
+
+    /* Offline, with the tool and with the library. */
+    assert_int_equal(it_run_verify(&doc, "--file", path, NULL, NULL), 0);
+    assert_non_null(doc);
+    assert_true(json_is_true(json_object_get(doc, "valid")));
+    assert_int_equal(json_integer_value(json_object_get(doc, "events")), n);
+    assert_string_equal(json_string_value(json_object_get(doc, "head")), head);
+    json_decref(doc);
+    f = fopen(path, "r");
+    assert_non_null(f);
+    assert_int_equal(cv_chain_verify_file(f, &report), 0);
+    fclose(f);
+    assert_true(report.valid);
+    assert_int_equal(report.events, n);
+    assert_string_equal(report.head, head);
+
+    /* An edited copy of the export fails offline at the edited line. */
+    event = json_object_get(json_array_get(lines, (size_t)n - 1), "event");
+    json_object_set_new(event, "actor", json_string("mallory"));
+    snprintf(tampered, sizeof(tampered), "%s/tampered.jsonl", it_dir);
+    it_write_lines(tampered, lines);
+    json_decref(lines);
+    assert_int_equal(it_run_verify(&doc, "--file", tampered, NULL, NULL), 1);
+    assert_non_null(doc);
+    assert_true(json_is_false(json_object_get(doc, "valid")));
+    assert_int_equal(
+        json_integer_value(json_object_get(doc, "first_invalid_seq")), n);
+    assert_int_equal(json_integer_value(json_object_get(doc, "events")), n - 1);
+    assert_non_null(json_string_value(json_object_get(doc, "reason")));
+    json_decref(doc);
+}
+
+static void
+test_chain_tamper_detected(void **state)
+{
+    char plan[128], seqtext[32], path[128];
+    cv_chain_report report;
+    json_t *doc = NULL;
+    PGconn *conn;
+    PGresult *res;
+    long seq, n;
+
+    (void)state;
+    it_record_plan(plan, sizeof(plan));
+    it_ack(plan, "carol"); /* so the tampered event is not the head */
+    it_wait_chained();
+    n = it_assert_gap_free();
+    it_assert_db_valid(n);
+
+    conn = it_connect();
+    {
+        const char *p[1] = {plan};
+
+        res = PQexecParams(conn,
+                           "SELECT id, chain_seq, record::text FROM "
+                           "evidence_events WHERE plan_id = $1 AND kind = "
+                           "'recovery_escalation_plan'",
+                           1, NULL, p, NULL, NULL, 0);
+    }
+    assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+    assert_int_equal(PQntuples(res), 1);
+    snprintf(it_tampered_id, sizeof(it_tampered_id), "%s",
+             PQgetvalue(res, 0, 0));
+    seq = strtol(PQgetvalue(res, 0, 1), NULL, 10);
+    assert_true(seq >= 1 && seq < n);
+    snprintf(seqtext, sizeof(seqtext), "%ld", seq);
+    it_tampered_record = strdup(PQgetvalue(res, 0, 2));
+    assert_non_null(it_tampered_record);
+    PQclear(res);
+
+    /* The owner goes around the trigger, in one transaction. */
+    it_exec_ok(conn, "BEGIN", NULL);
+    it_exec_ok(conn,
+               "ALTER TABLE evidence_events DISABLE TRIGGER "
+               "evidence_events_append_only",
+               NULL);
+    it_exec_ok(conn,
+               "UPDATE evidence_events SET record = jsonb_set(record, "
+               "'{generated_by}', '\"mallory\"') WHERE id = $1::bigint",
+               it_tampered_id);
+    it_exec_ok(conn,
+               "ALTER TABLE evidence_events ENABLE TRIGGER "
+               "evidence_events_append_only",
+               NULL);
+    it_exec_ok(conn, "COMMIT", NULL);
+    PQfinish(conn);
+    assert_int_equal(it_scalar("SELECT count(*) FROM evidence_events WHERE "
+                               "chain_seq = $1::bigint AND "
+                               "record->>'generated_by' = 'mallory'",
+                               seqtext),
+                     1);
+
+    /* The library names the changed event. */
+    it_verify_db(&report);
+    assert_false(report.valid);
+    assert_int_equal(report.first_invalid_seq, seq);
+    assert_int_equal(report.events, seq - 1);
+    if (strstr(report.reason, "was changed after it was chained") == NULL ||
+        strstr(report.reason, plan) == NULL)
+        fail_msg("unexpected reason: %s", report.reason);
+
+    /* So does the tool, from the database and from an export. */
+    assert_int_equal(it_run_verify(&doc, NULL, NULL, NULL, NULL), 1);
+    assert_non_null(doc);
+    assert_true(json_is_false(json_object_get(doc, "valid")));
+    assert_int_equal(
+        json_integer_value(json_object_get(doc, "first_invalid_seq")), seq);
+    assert_string_equal(json_string_value(json_object_get(doc, "reason")),
+                        report.reason);
+    json_decref(doc);
+    snprintf(path, sizeof(path), "%s/export.jsonl", it_dir);
+    assert_int_equal(it_run_verify(NULL, "--export", path, NULL, NULL), 0);
+    assert_int_equal(it_run_verify(&doc, "--file", path, NULL, NULL), 1);
+    assert_non_null(doc);
+    assert_int_equal(
+        json_integer_value(json_object_get(doc, "first_invalid_seq")), seq);
+    json_decref(doc);
+
+    /* Put the original back: the chain is valid again. */
+    assert_int_equal(it_restore_tampered(), 0);
+    assert_int_equal(it_scalar("SELECT count(*) FROM evidence_events WHERE "
+                               "chain_seq = $1::bigint AND "
+                               "record->>'generated_by' = 'chain-test'",
+                               seqtext),
+                     1);
+    it_wait_chained();
+    n = it_assert_gap_free();
+    it_assert_db_valid(n);
+    assert_int_equal(it_run_verify(NULL, NULL, NULL, NULL, NULL), 0);
+    /* The trigger is back on. */
+    conn = it_connect();
+    it_exec_refused(conn, "DELETE FROM evidence_events WHERE id = $1::bigint",
+                    it_tampered_id);
+    PQfinish(conn);
+}
+
+typedef struct it_writer {
+    pthread_barrier_t *barrier;
+    cv_rpc_client *cli;
+    int done;
+    int rv;
+    char msg[CV_ERROR_MSG_MAX];
+} it_writer;
+
+static void *
+it_writer_main(void *arg)
+{
+    it_writer *w = arg;
+    char plan[128];
+    cv_error err;
+
+    pthread_barrier_wait(w->barrier);
+    for (int i = 0; i < IT_PER_THREAD; i++) {
+        if ((w->rv = it_try_record_plan(w->cli, plan, sizeof(plan), &err)) !=
+            0) {
+            snprintf(w->msg, sizeof(w->msg), "%s", err.msg);
+            break;
+        }
+        w->done++;
+    }
+    return NULL;
+}
+
+/* IT_THREADS writers x IT_PER_THREAD plans, writer i through clis[i % 2],
+ * while the sequencers run; then the chain must be complete and valid. */
+static void
+it_concurrent_writes(cv_rpc_client *const clis[2])
+{
+    pthread_barrier_t barrier;
+    pthread_t th[IT_THREADS];
+    it_writer w[IT_THREADS];
+    long before, n;
+
+    before = it_scalar("SELECT count(*) FROM evidence_events", NULL);
+    pthread_barrier_init(&barrier, NULL, IT_THREADS);
+    for (int i = 0; i < IT_THREADS; i++) {
+        memset(&w[i], 0, sizeof(w[i]));
+        w[i].barrier = &barrier;
+        w[i].cli = clis[i % 2];
+        assert_int_equal(pthread_create(&th[i], NULL, it_writer_main, &w[i]),
+                         0);
+    }
+    for (int i = 0; i < IT_THREADS; i++)
+        pthread_join(th[i], NULL);
+    pthread_barrier_destroy(&barrier);
+    for (int i = 0; i < IT_THREADS; i++)
+        if (w[i].rv != 0 || w[i].done != IT_PER_THREAD)
+            fail_msg("writer %d stopped after %d plans: %d %s", i, w[i].done,
+                     w[i].rv, w[i].msg);
+    it_wait_chained();
+    n = it_assert_gap_free();
+    assert_int_equal(n, before + IT_THREADS * IT_PER_THREAD);
+    it_assert_db_valid(n);
+    assert_int_equal(it_run_verify(NULL, NULL, NULL, NULL, NULL), 0);
+}
+
+static void
+test_chain_concurrent_writes(void **state)
+{
+    cv_rpc_client *const clis[2] = {it_cli, it_cli};
+
+    (void)state;
+    it_concurrent_writes(clis);
+}
+
+static void
+test_chain_two_sequencers(void **state)
+{
+    cv_error err;
+
+    (void)state;
+    /* A second ack process: a second sequencer on the same chain. */
+    assert_int_equal(cv_test_stack_start(&it_stack2, CV_STACK_ACK), 0);
+    it_stack2_up = 1;
+    cv_error_clear(&err);
+    IT_PASS(cv_rpc_client_open(it_stack2.ack_url, &it_cli2, &err), err);
+    {
+        cv_rpc_client *const clis[2] = {it_cli, it_cli2};
+
+        it_concurrent_writes(clis);
+    }
+    it_assert_no_sequencer_errors(&it_stack);
+    it_assert_no_sequencer_errors(&it_stack2);
+    it_stack2_stop();
+}
+
+static void
+test_chain_sequencer_off_then_backlog(void **state)
+{
+    char plan[128];
+    cv_error err;
+    long n;
+    int rv;
+
+    (void)state;
+    /* Only a process with CAVRA_SEQUENCER=off runs: nothing is chained. */
+    cv_rpc_client_close(it_cli);
+    it_cli = NULL;
+    it_seq_off = 1;
+    assert_int_equal(cv_test_stack_stop(&it_stack), 0);
+    setenv("CAVRA_SEQUENCER", "off", 1);
+    rv = cv_test_stack_start(&it_stack, CV_STACK_ACK);
+    unsetenv("CAVRA_SEQUENCER");
+    assert_int_equal(rv, 0);
+    cv_error_clear(&err);
+    IT_PASS(cv_rpc_client_open(it_stack.ack_url, &it_cli, &err), err);
+    it_record_plan(plan, sizeof(plan));
+    it_sleep_ms(500); /* ten sequencer periods */
+    assert_int_equal(it_scalar("SELECT count(*) FROM evidence_events WHERE "
+                               "plan_id = $1 AND chain_seq IS NULL",
+                               plan),
+                     1);
+
+    /* A process with the sequencer on chains the backlog. */
+    assert_int_equal(cv_test_stack_start(&it_stack2, CV_STACK_ACK), 0);
+    it_stack2_up = 1;
+    it_wait_chained();
+    n = it_assert_gap_free();
+    it_assert_db_valid(n);
+    it_stack2_stop();
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_teardown(test_chain_sequencer_chains_everything,
+                                  it_test_teardown),
+        cmocka_unit_test_teardown(test_chain_append_only, it_test_teardown),
+        cmocka_unit_test_teardown(test_chain_cli_verify_db, it_test_teardown),
+        cmocka_unit_test_teardown(test_chain_cli_errors, it_test_teardown),
+        cmocka_unit_test_teardown(test_chain_cli_export_and_file,
+                                  it_test_teardown),
+        cmocka_unit_test_teardown(test_chain_tamper_detected, it_test_teardown),
+        cmocka_unit_test_teardown(test_chain_concurrent_writes,
+                                  it_test_teardown),
+        cmocka_unit_test_teardown(test_chain_two_sequencers, it_test_teardown),
+        cmocka_unit_test_teardown(test_chain_sequencer_off_then_backlog,
+                                  it_test_teardown),
+    };
+
+    return cmocka_run_group_tests_name("chain", tests, it_setup, it_teardown);
+}

@@ -226,8 +226,10 @@ retry_policy_resolve(const Cv__RetryPolicy *in, retry_policy *out,
     static const Cv__RetryPolicy none = CV__RETRY_POLICY__INIT;
     const char *name;
     bool given;
-    int64_t attempts;
-    double delay, mult;
+    /* Initialised for the compiler: the alias helpers set them whenever
+     * `given` is true. */
+    int64_t attempts = 0;
+    double delay = 0.0, mult = 0.0;
     int rv;
 
     if (in == NULL)

@@ -45,6 +45,9 @@ test_port_busy() {
 
 # 1. Packages and both builds.
 bash scripts/deps.sh
+# The browser tests need chromium, node and playwright-core; ctest only
+# registers them when node is found at configure time, so before cmake.
+bash tests/browser/setup.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j2
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DCAVRA_SANITIZE=ON >/dev/null

@@ -1,10 +1,456 @@
 /*
- * report_rpc.c -- handlers of the reporting service. report.Health is
- * answered by the RPC library.
+ * report_rpc.c -- handlers of the reporting service:
+ *   report.ScheduleRun   the scheduled executive report run (SPEC 5.3)
+ *   report.Dashboard     exact counts over the whole store (SPEC 6)
+ *   report.ListEvidence  the evidence stream, newest first, in pages
+ *   report.Trace         everything the stream holds about one plan
+ * report.Health is answered by the RPC library. Each handler validates
+ * with report_plan.c and reads or stores with report_sql.c.
+ *
+ * Design notes (run generation):
+ *  1. Look the window's run up: when it exists, answer with it.
+ *  2. Otherwise, in one REPEATABLE READ transaction: (scheduler only: try
+ *     the schedule's advisory lock), count, build, and insert the run
+ *     with ON CONFLICT DO NOTHING; then its report, counted plans and
+ *     evidence event; commit.
+ *  3. When the insert found the window taken (nothing inserted, or a
+ *     serialization failure because a concurrent generator committed
+ *     after our snapshot was taken), roll back and answer with the run
+ *     that won, as in 1.
  */
 #include "report_rpc.h"
 
+#include <stdlib.h>
+#include <string.h>
+
+#include "cv_record.h"
+#include "cv_time.h"
+#include "cv_transcode.h"
+#include "cv_validate.h"
+#include "report_sql.h"
+
+/* Internal outcomes of report_rpc_create (cv codes are positive). */
+#define REPORT_RUN_TAKEN (-1) /* another caller stored the window's run */
+
+/* Evidence pages stop growing past this many bytes of records so that a
+ * reply always fits in one RPC message (CV_RPC_RECV_MAX). */
+#define REPORT_PAGE_BYTES (640 * 1024)
+
+/*
+ * Removes every null member, recursively. The transcoder writes an unset
+ * optional field as null but reads a null enum as an error (a null
+ * acknowledgement_state is a 400), so stored records are read back
+ * without their nulls: both mean "not set".
+ */
+static void
+report_rpc_strip_nulls(json_t *v)
+{
+    const char *key;
+    json_t *member;
+    void *tmp;
+    size_t i;
+
+    if (json_is_object(v)) {
+        json_object_foreach_safe(v, tmp, key, member)
+        {
+            if (json_is_null(member))
+                json_object_del(v, key);
+            else
+                report_rpc_strip_nulls(member);
+        }
+    } else if (json_is_array(v)) {
+        json_array_foreach(v, i, member)
+        {
+            report_rpc_strip_nulls(member);
+        }
+    }
+}
+
+/* Reads one stored JSON record into a message of type desc. */
+static int
+report_rpc_parse_stored(const ProtobufCMessageDescriptor *desc,
+                        const char *text, ProtobufCMessage **out, cv_error *err)
+{
+    json_t *doc = json_loads(text, 0, NULL);
+    int rv;
+
+    *out = NULL;
+    if (doc == NULL)
+        return cv_error_set(err, CV_DATA_LOSS, "stored run is unreadable");
+    report_rpc_strip_nulls(doc);
+    rv = cv_json_to_message(desc, doc, out, err);
+    json_decref(doc);
+    return rv;
+}
+
+/* Parses the stored JSON of a run into a reply. */
+static int
+report_rpc_load_run(cv_db *db, const char *schedule_id,
+                    const char *window_start, Cv__ScheduleRunReply **out,
+                    cv_error *err)
+{
+    char *texts[3] = {NULL, NULL, NULL};
+    const ProtobufCMessageDescriptor *descs[3] = {
+        &cv__schedule_run__descriptor, &cv__run_metadata__descriptor,
+        &cv__report_metadata__descriptor};
+    ProtobufCMessage *msgs[3] = {NULL, NULL, NULL};
+    Cv__ScheduleRunReply *rep = NULL;
+    cv_error perr;
+    int rv;
+
+    *out = NULL;
+    if ((rv = report_sql_find_run(db, schedule_id, window_start, &texts[0],
+                                  &texts[1], &texts[2], err)) != 0)
+        return rv;
+    for (int i = 0; i < 3; i++) {
+        if (report_rpc_parse_stored(descs[i], texts[i], &msgs[i], &perr) != 0) {
+            rv = cv_error_set(err, CV_DATA_LOSS, "stored run is unreadable");
+            goto out;
+        }
+    }
+    if ((rep = malloc(sizeof(*rep))) == NULL) {
+        rv = cv_error_set(err, CV_INTERNAL, "out of memory");
+        goto out;
+    }
+    cv__schedule_run_reply__init(rep);
+    rep->run = (Cv__ScheduleRun *)msgs[0];
+    rep->metadata = (Cv__RunMetadata *)msgs[1];
+    rep->report_metadata = (Cv__ReportMetadata *)msgs[2];
+    msgs[0] = msgs[1] = msgs[2] = NULL;
+    *out = rep;
+out:
+    for (int i = 0; i < 3; i++) {
+        free(texts[i]);
+        if (msgs[i] != NULL)
+            protobuf_c_message_free_unpacked(msgs[i], NULL);
+    }
+    return rv;
+}
+
+/* Step 2 of the design notes. Returns 0 with *out, REPORT_RUN_TAKEN, or
+ * an error; the transaction is over either way. */
+static int
+report_rpc_create(cv_db *db, const report_schedule *s, int64_t window_us,
+                  const char *start, const char *end, int64_t now_us,
+                  const char *request_id, bool scheduler,
+                  Cv__ScheduleRunReply **out, cv_error *err)
+{
+    report_counts counts;
+    report_provider_row *rows = NULL;
+    size_t n_rows = 0;
+    Cv__ScheduleRun *run = NULL;
+    Cv__RunMetadata *meta = NULL;
+    Cv__ReportMetadata *rmeta = NULL;
+    Cv__ScheduleRunReply *rep = NULL;
+    char *run_json = NULL, *meta_json = NULL, *rmeta_json = NULL;
+    char *report_json = NULL;
+    char now[CV_TIME_MAX];
+    bool got, inserted;
+    int rv;
+
+    *out = NULL;
+    if ((rv = report_sql_begin_snapshot(db, err)) != 0)
+        return rv;
+    if (scheduler) {
+        if ((rv = report_sql_try_lock(db, s->schedule_id, &got, err)) != 0)
+            goto out;
+        if (!got) {
+            rv = cv_error_set(err, CV_ABORTED,
+                              "another replica is generating this run");
+            goto out;
+        }
+    }
+    cv_time_format(now_us, now);
+    if ((rv = report_sql_counts(db, now, s->recovery_slo_minutes, start, end,
+                                &counts, err)) != 0 ||
+        (rv = report_sql_providers(db, now, s->recovery_slo_minutes, start, end,
+                                   &rows, &n_rows, err)) != 0)
+        goto out;
+    if ((rv = report_build_run(s, window_us, now_us, &counts, rows, n_rows,
+                               &run, err)) != 0)
+        goto out;
+    meta = report_run_metadata(run);
+    rmeta = report_report_metadata(run);
+    run_json = cv_message_to_json_text(&run->base, CV_JSON_OUTPUT);
+    report_json =
+        cv_message_to_json_text(&run->executive_report->base, CV_JSON_OUTPUT);
+    meta_json = meta != NULL
+                    ? cv_message_to_json_text(&meta->base, CV_JSON_OUTPUT)
+                    : NULL;
+    rmeta_json = rmeta != NULL
+                     ? cv_message_to_json_text(&rmeta->base, CV_JSON_OUTPUT)
+                     : NULL;
+    if (run_json == NULL || report_json == NULL || meta_json == NULL ||
+        rmeta_json == NULL) {
+        rv = cv_error_set(err, CV_INTERNAL, "out of memory");
+        goto out;
+    }
+    rv = report_sql_store_run(db, run, run_json, meta_json, rmeta_json,
+                              report_json, request_id, &inserted, err);
+    if (rv == CV_ABORTED || rv == CV_ALREADY_EXISTS || (rv == 0 && !inserted)) {
+        rv = REPORT_RUN_TAKEN;
+        goto out;
+    }
+    if (rv != 0 || (rv = cv_db_commit(db, err)) != 0)
+        goto out;
+    if ((rep = malloc(sizeof(*rep))) == NULL) {
+        /* Stored: the caller's next call finds it. */
+        rv = cv_error_set(err, CV_INTERNAL, "out of memory");
+        goto out;
+    }
+    cv__schedule_run_reply__init(rep);
+    rep->run = run;
+    run = NULL;
+    rep->metadata = meta;
+    meta = NULL;
+    rep->report_metadata = rmeta;
+    rmeta = NULL;
+    *out = rep;
+out:
+    if (rv != 0)
+        cv_db_rollback(db);
+    free(rows);
+    free(run_json);
+    free(report_json);
+    free(meta_json);
+    free(rmeta_json);
+    if (run != NULL)
+        protobuf_c_message_free_unpacked(&run->base, NULL);
+    if (meta != NULL)
+        protobuf_c_message_free_unpacked(&meta->base, NULL);
+    if (rmeta != NULL)
+        protobuf_c_message_free_unpacked(&rmeta->base, NULL);
+    return rv;
+}
+
+int
+report_run_generate(cv_db *db, const report_schedule *s, int64_t now_us,
+                    const char *request_id, bool scheduler,
+                    Cv__ScheduleRunReply **out, bool *existing, cv_error *err)
+{
+    int64_t ws, we;
+    char start[CV_TIME_MAX], end[CV_TIME_MAX];
+    int rv;
+
+    *out = NULL;
+    *existing = false;
+    if (report_window(now_us, s->interval_minutes, &ws, &we) != 0)
+        return cv_error_set(err, CV_INVALID_ARGUMENT,
+                            "schedule.interval_minutes must be between 1 and "
+                            "%d",
+                            REPORT_INTERVAL_MAX);
+    cv_time_format(ws, start);
+    cv_time_format(we, end);
+    rv = report_rpc_load_run(db, s->schedule_id, start, out, err);
+    if (rv != CV_NOT_FOUND) {
+        *existing = rv == 0;
+        return rv;
+    }
+    cv_error_clear(err);
+    rv = report_rpc_create(db, s, ws, start, end, now_us, request_id, scheduler,
+                           out, err);
+    if (rv != REPORT_RUN_TAKEN)
+        return rv;
+    /* Someone else generated this window's run first: answer with it. */
+    cv_error_clear(err);
+    rv = report_rpc_load_run(db, s->schedule_id, start, out, err);
+    if (rv == CV_NOT_FOUND)
+        return cv_error_set(err, CV_ABORTED,
+                            "the run of this window is being generated; "
+                            "retry");
+    *existing = rv == 0;
+    return rv;
+}
+
+static int
+report_rpc_schedule_run(cv_rpc_ctx *call, const ProtobufCMessage *request,
+                        ProtobufCMessage **reply, cv_error *err)
+{
+    const Cv__ScheduleRunRequest *req = (const Cv__ScheduleRunRequest *)request;
+    Cv__ScheduleRunReply *rep = NULL;
+    report_schedule s;
+    char now[CV_TIME_MAX];
+    int64_t now_us;
+    bool existing = false;
+    int rv;
+
+    if ((rv = report_schedule_resolve(req, cv_actor_name(call->actor, NULL), &s,
+                                      err)) != 0)
+        return rv;
+    now_us = cv_now_us();
+    cv_time_format(now_us, now);
+    /* The schedule is kept (and the scheduler keeps generating it while
+     * it is enabled) whether or not this window already had its run. */
+    if ((rv = report_sql_upsert_schedule(call->db, &s, now, err)) != 0 ||
+        (rv = report_run_generate(call->db, &s, now_us,
+                                  call->request_id[0] != '\0' ? call->request_id
+                                                              : NULL,
+                                  false, &rep, &existing, err)) != 0)
+        goto out;
+    rep->actor = cv_actor_dup(call->actor);
+    call->existing = existing;
+    *reply = &rep->base;
+out:
+    report_schedule_fini(&s);
+    return rv;
+}
+
+static int
+report_rpc_dashboard(cv_rpc_ctx *call, const ProtobufCMessage *request,
+                     ProtobufCMessage **reply, cv_error *err)
+{
+    Cv__Dashboard *d;
+    report_counts c;
+    char now[CV_TIME_MAX];
+    int rv;
+
+    (void)request;
+    if ((d = malloc(sizeof(*d))) == NULL)
+        return cv_error_set(err, CV_INTERNAL, "out of memory");
+    cv__dashboard__init(d);
+    cv_time_format(cv_now_us(), now);
+    if ((rv = report_sql_dashboard(call->db, now, d, err)) != 0) {
+        protobuf_c_message_free_unpacked(&d->base, NULL);
+        return rv;
+    }
+    /* The report's status rules over the whole store. */
+    memset(&c, 0, sizeof(c));
+    c.escalation_count = d->escalation_count;
+    c.critical_escalation_count = d->critical_escalation_count;
+    c.slo_breached_count = d->slo_breached_count;
+    c.failed_delivery_count = d->failed_delivery_count;
+    CV_SET(d, alert_level, report_alert_level(&c));
+    d->schema = strdup(REPORT_DASHBOARD_SCHEMA);
+    d->generated_at = strdup(now);
+    d->actor = cv_actor_dup(call->actor);
+    if (d->schema == NULL || d->generated_at == NULL) {
+        protobuf_c_message_free_unpacked(&d->base, NULL);
+        return cv_error_set(err, CV_INTERNAL, "out of memory");
+    }
+    *reply = &d->base;
+    return 0;
+}
+
+/*
+ * Keeps the first events of items (n of them, at most limit + 1) that fit
+ * a page: at most limit, and no more than REPORT_PAGE_BYTES of records
+ * (but at least one). Frees the others. Returns how many are kept and
+ * sets next (REPORT_CURSOR_MAX bytes) to the cursor after the last kept
+ * one when more follow, else to "".
+ */
+static size_t
+report_rpc_page(Cv__EvidenceEvent **items, size_t n, int64_t limit, char *next)
+{
+    size_t keep = n < (size_t)limit ? n : (size_t)limit;
+    size_t bytes = 0;
+
+    for (size_t i = 0; i < keep; i++) {
+        bytes += strlen(items[i]->record->json) + 256;
+        if (i > 0 && bytes > REPORT_PAGE_BYTES) {
+            keep = i;
+            break;
+        }
+    }
+    next[0] = '\0';
+    if (keep < n)
+        report_cursor_encode(items[keep - 1]->position, next);
+    for (size_t i = keep; i < n; i++)
+        protobuf_c_message_free_unpacked(&items[i]->base, NULL);
+    return keep;
+}
+
+static int
+report_rpc_list_evidence(cv_rpc_ctx *call, const ProtobufCMessage *request,
+                         ProtobufCMessage **reply, cv_error *err)
+{
+    const Cv__ListEvidenceRequest *req =
+        (const Cv__ListEvidenceRequest *)request;
+    report_list_filter f;
+    Cv__EvidenceEvent **items = NULL;
+    Cv__EvidencePage *page;
+    char next[REPORT_CURSOR_MAX];
+    size_t n = 0;
+    int rv;
+
+    if ((rv = report_list_filter_init(req, &f, err)) != 0 ||
+        (rv = report_sql_list(call->db, &f, &items, &n, err)) != 0)
+        return rv;
+    if ((page = malloc(sizeof(*page))) == NULL) {
+        report_sql_free_events(items, n);
+        return cv_error_set(err, CV_INTERNAL, "out of memory");
+    }
+    cv__evidence_page__init(page);
+    page->n_items = report_rpc_page(items, n, f.limit, next);
+    page->items = items;
+    items = NULL;
+    if (next[0] != '\0' && (page->next_cursor = strdup(next)) == NULL) {
+        protobuf_c_message_free_unpacked(&page->base, NULL);
+        return cv_error_set(err, CV_INTERNAL, "out of memory");
+    }
+    page->actor = cv_actor_dup(call->actor);
+    *reply = &page->base;
+    return 0;
+}
+
+static int
+report_rpc_trace(cv_rpc_ctx *call, const ProtobufCMessage *request,
+                 ProtobufCMessage **reply, cv_error *err)
+{
+    const Cv__TraceRequest *req = (const Cv__TraceRequest *)request;
+    Cv__EvidenceEvent **items = NULL;
+    Cv__Trace *t;
+    char next[REPORT_CURSOR_MAX];
+    int64_t after = 0, limit = REPORT_TRACE_LIMIT_MAX;
+    size_t n = 0;
+    int rv;
+
+    /* Plan ids come from paths: anything too long cannot exist. */
+    if (req->plan_id == NULL || req->plan_id[0] == '\0' ||
+        strlen(req->plan_id) > REPORT_PLAN_ID_MAX)
+        return cv_error_set(err, CV_NOT_FOUND,
+                            "recovery escalation plan not found");
+    if (req->has_limit) {
+        if ((rv = cv_validate_int_range("limit", req->limit, 1,
+                                        REPORT_TRACE_LIMIT_MAX, err)) != 0)
+            return rv;
+        limit = req->limit;
+    }
+    if (req->cursor != NULL && req->cursor[0] != '\0' &&
+        (rv = report_cursor_decode(req->cursor, &after, err)) != 0)
+        return rv;
+    if ((rv = report_sql_plan_exists(call->db, req->plan_id, err)) != 0 ||
+        (rv = report_sql_trace(call->db, req->plan_id, after, limit, &items, &n,
+                               err)) != 0)
+        return rv;
+    if ((t = malloc(sizeof(*t))) == NULL) {
+        report_sql_free_events(items, n);
+        return cv_error_set(err, CV_INTERNAL, "out of memory");
+    }
+    cv__trace__init(t);
+    t->n_items = report_rpc_page(items, n, limit, next);
+    t->items = items;
+    items = NULL;
+    t->plan_id = strdup(req->plan_id);
+    if (next[0] != '\0')
+        t->next_cursor = strdup(next);
+    t->actor = cv_actor_dup(call->actor);
+    if (t->plan_id == NULL || (next[0] != '\0' && t->next_cursor == NULL)) {
+        protobuf_c_message_free_unpacked(&t->base, NULL);
+        return cv_error_set(err, CV_INTERNAL, "out of memory");
+    }
+    *reply = &t->base;
+    return 0;
+}
+
 const cv_rpc_method report_rpc_methods[] = {
-    {NULL, NULL, NULL, NULL},
+    {"report.ScheduleRun", &cv__schedule_run_request__descriptor,
+     &cv__schedule_run_reply__descriptor, report_rpc_schedule_run},
+    {"report.Dashboard", &cv__dashboard_request__descriptor,
+     &cv__dashboard__descriptor, report_rpc_dashboard},
+    {"report.ListEvidence", &cv__list_evidence_request__descriptor,
+     &cv__evidence_page__descriptor, report_rpc_list_evidence},
+    {"report.Trace", &cv__trace_request__descriptor, &cv__trace__descriptor,
+     report_rpc_trace},
 };
-const size_t report_rpc_method_count = 0;
+const size_t report_rpc_method_count =
+    sizeof(report_rpc_methods) / sizeof(report_rpc_methods[0]);

@@ -1,10 +1,708 @@
 /*
- * report_sql.c -- the reporting service's statements.
+ * report_sql.c -- the reporting service's statements and the transactions
+ * that store runs with their reports and evidence.
+ *
+ * Design notes:
+ *  - A report is computed in the database: the counts are aggregate
+ *    queries over plan_routes, ack_current, delivery_attempts,
+ *    acknowledgements and retry_plans; no record is loaded to count it.
+ *  - "Open" escalations: routes of a (plan, provider) pair whose latest
+ *    acknowledgement (ack_current) is neither resolved nor dismissed, or
+ *    that has none. One CTE (REPORT_SQL_OPEN_ROUTES) defines it for every
+ *    query, so the report, the dashboard and report_run_plans agree.
+ *  - Exactly once per (schedule, window) is the UNIQUE (schedule_id,
+ *    window_start) of report_runs: the run is inserted with ON CONFLICT DO
+ *    NOTHING; whoever inserts nothing returns the stored run instead.
+ *  - Evidence pages and traces read timestamps as epoch microseconds and
+ *    format them with cv_time_format, so every time has one form.
  */
 #include "report_sql.h"
 
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cv_evidence.h"
+#include "cv_record.h"
+#include "cv_time.h"
+#include "cv_transcode.h"
+
+/* A record larger than this is not inlined in an evidence page: the
+ * page must fit in one RPC reply (CV_RPC_RECV_MAX). */
+#define REPORT_SQL_RECORD_INLINE_MAX (256 * 1024)
+
+/*
+ * The statement table is laid out by hand (clang-format would split the
+ * SQL at arbitrary points around the macros).
+ *
+ * REPORT_SQL_OPEN_ROUTES(slo): the open escalations, $1 being "now" and
+ * slo the SQL of the minutes an escalation may stay open before it counts
+ * as past its SLO (or it is flagged slo_breached).
+ */
+// clang-format off
+#define REPORT_SQL_OPEN_ROUTES(slo)                                            \
+    "WITH open_routes AS (SELECT r.plan_id, r.provider, r.severity,"           \
+    " r.category, r.closure_state, r.failure_count,"                           \
+    " (r.slo_breached OR r.age_minutes * 60 +"                                 \
+    " extract(epoch FROM ($1::timestamptz - p.generated_at)) > " slo           \
+    " * 60) AS breached,"                                                      \
+    " c.acknowledgement_state AS state"                                        \
+    " FROM plan_routes r JOIN escalation_plans p ON p.plan_id = r.plan_id"     \
+    " LEFT JOIN ack_current c ON c.plan_id = r.plan_id"                        \
+    " AND c.provider = r.provider"                                             \
+    " WHERE c.acknowledgement_state IS NULL"                                   \
+    " OR c.acknowledgement_state NOT IN ('resolved', 'dismissed'))"
+
+/* Window activity: $3 window start, $4 window end. */
+#define REPORT_SQL_FAILED_IN_WINDOW                                            \
+    " FROM delivery_attempts WHERE NOT success"                                \
+    " AND created_at >= $3::timestamptz AND created_at < $4::timestamptz"
+#define REPORT_SQL_ACKS_IN_WINDOW                                              \
+    " FROM acknowledgements"                                                   \
+    " WHERE acknowledged_at >= $3::timestamptz"                                \
+    " AND acknowledged_at < $4::timestamptz"
+
+#define REPORT_SQL_EVENT_COLS                                                  \
+    "SELECT e.id, e.kind, e.record_id, e.plan_id, e.provider, e.actor,"        \
+    " e.request_id, (extract(epoch FROM e.created_at) * 1000000)::bigint,"
+
+#define REPORT_SQL_LIST(where)                                                 \
+    REPORT_SQL_EVENT_COLS                                                      \
+    " e.record::text FROM evidence_events e WHERE e.id < $1::bigint"           \
+    where                                                                      \
+    " ORDER BY e.id DESC LIMIT $2::int"
+
 const cv_db_statement report_sql_statements[] = {
-    {"report_ping", "SELECT 1"},
+    {"report_upsert_schedule",
+     "INSERT INTO report_schedules (schedule_id, interval_minutes, cadence,"
+     " enabled, recovery_slo_minutes, generated_by, created_at, updated_at)"
+     " VALUES ($1, $2::int, $3, $4::boolean, $5::int, $6, $7::timestamptz,"
+     " $7::timestamptz)"
+     " ON CONFLICT (schedule_id) DO UPDATE SET"
+     " interval_minutes = EXCLUDED.interval_minutes,"
+     " cadence = EXCLUDED.cadence, enabled = EXCLUDED.enabled,"
+     " recovery_slo_minutes = EXCLUDED.recovery_slo_minutes,"
+     " generated_by = EXCLUDED.generated_by,"
+     " updated_at = EXCLUDED.updated_at"},
+    {"report_find_run",
+     "SELECT record::text, metadata::text, report_metadata::text"
+     " FROM report_runs WHERE schedule_id = $1"
+     " AND window_start = $2::timestamptz"},
+    {"report_snapshot", "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"},
+    /* The first key namespaces the lock: 0x52505254 is "RPRT". */
+    {"report_try_lock",
+     "SELECT pg_try_advisory_xact_lock(1380995668, hashtext($1))"},
+    /* $1 now, $2 SLO minutes, $3/$4 the window. */
+    {"report_counts",
+     REPORT_SQL_OPEN_ROUTES("$2::bigint")
+     " SELECT count(*),"
+     " count(*) FILTER (WHERE severity = 'critical'),"
+     " count(*) FILTER (WHERE breached),"
+     " count(*) FILTER (WHERE closure_state NOT IN ('resolved', 'mitigated')),"
+     " coalesce(sum(failure_count)"
+     " FILTER (WHERE category = 'retry-execution'), 0),"
+     " count(DISTINCT (plan_id, provider)) FILTER (WHERE state IS NULL),"
+     " (SELECT count(*)" REPORT_SQL_FAILED_IN_WINDOW "),"
+     " (SELECT count(*)" REPORT_SQL_ACKS_IN_WINDOW "),"
+     " coalesce((SELECT retryable_count FROM retry_plans"
+     " ORDER BY seq DESC LIMIT 1), 0)"
+     " FROM open_routes"},
+    /* The same per provider; $5 the row limit. The latest state is that
+     * of the newest acknowledgement in the window or of an open pair. */
+    {"report_providers",
+     REPORT_SQL_OPEN_ROUTES("$2::bigint")
+     ", po AS (SELECT provider, count(*) AS esc,"
+     " count(*) FILTER (WHERE closure_state NOT IN ('resolved', 'mitigated'))"
+     " AS open_recovery,"
+     " count(*) FILTER (WHERE severity = 'critical') AS critical,"
+     " count(*) FILTER (WHERE breached) AS breached,"
+     " count(DISTINCT plan_id) FILTER (WHERE state IS NULL) AS unacked"
+     " FROM open_routes GROUP BY provider)"
+     ", pf AS (SELECT provider, count(*) AS n" REPORT_SQL_FAILED_IN_WINDOW
+     " GROUP BY provider)"
+     ", pa AS (SELECT provider, count(*) AS n" REPORT_SQL_ACKS_IN_WINDOW
+     " GROUP BY provider)"
+     ", pl AS (SELECT DISTINCT ON (provider) provider, acknowledgement_state"
+     " FROM (SELECT provider, acknowledgement_state, seq"
+     REPORT_SQL_ACKS_IN_WINDOW
+     " UNION ALL SELECT c.provider, c.acknowledgement_state, c.seq"
+     " FROM ack_current c JOIN (SELECT DISTINCT plan_id, provider"
+     " FROM open_routes) o ON o.plan_id = c.plan_id"
+     " AND o.provider = c.provider) x ORDER BY provider, seq DESC)"
+     ", names AS (SELECT provider FROM po UNION SELECT provider FROM pf"
+     " UNION SELECT provider FROM pa)"
+     " SELECT n.provider, coalesce(po.esc, 0), coalesce(po.open_recovery, 0),"
+     " coalesce(po.critical, 0), coalesce(po.breached, 0),"
+     " coalesce(po.unacked, 0), coalesce(pf.n, 0), coalesce(pa.n, 0),"
+     " pl.acknowledgement_state"
+     " FROM names n LEFT JOIN po ON po.provider = n.provider"
+     " LEFT JOIN pf ON pf.provider = n.provider"
+     " LEFT JOIN pa ON pa.provider = n.provider"
+     " LEFT JOIN pl ON pl.provider = n.provider"
+     " ORDER BY n.provider LIMIT $5::int"},
+    {"report_insert_run",
+     "INSERT INTO report_runs (run_id, schedule_id, window_start, window_end,"
+     " generated_at, generated_by, alert_level, request_id, record, metadata,"
+     " report_metadata)"
+     " VALUES ($1, $2, $3::timestamptz, $4::timestamptz, $5::timestamptz, $6,"
+     " $7, $8, $9::jsonb, $10::jsonb, $11::jsonb)"
+     " ON CONFLICT DO NOTHING RETURNING run_id"},
+    {"report_insert_report",
+     "INSERT INTO executive_reports (report_id, run_id, generated_at, record)"
+     " VALUES ($1, $2, $3::timestamptz, $4::jsonb)"},
+    /* The plans the report counted: open at generation time, or with a
+     * failed delivery or an acknowledgement in the window ($2/$3). */
+    {"report_insert_run_plans",
+     "INSERT INTO report_run_plans (run_id, plan_id)"
+     " SELECT $1, plan_id FROM ("
+     " SELECT r.plan_id FROM plan_routes r LEFT JOIN ack_current c"
+     " ON c.plan_id = r.plan_id AND c.provider = r.provider"
+     " WHERE c.acknowledgement_state IS NULL"
+     " OR c.acknowledgement_state NOT IN ('resolved', 'dismissed')"
+     " UNION SELECT plan_id FROM delivery_attempts WHERE NOT success"
+     " AND created_at >= $2::timestamptz AND created_at < $3::timestamptz"
+     " UNION SELECT plan_id FROM acknowledgements"
+     " WHERE acknowledged_at >= $2::timestamptz"
+     " AND acknowledged_at < $3::timestamptz) x"},
+    /* $1 now in epoch seconds: the current window of each schedule. */
+    {"report_due_schedules",
+     "SELECT s.schedule_id, s.interval_minutes, s.cadence,"
+     " s.recovery_slo_minutes FROM report_schedules s"
+     " WHERE s.enabled AND NOT EXISTS (SELECT 1 FROM report_runs r"
+     " WHERE r.schedule_id = s.schedule_id AND r.window_start ="
+     " to_timestamp(($1::bigint / (s.interval_minutes * 60))"
+     " * (s.interval_minutes * 60)))"
+     " ORDER BY s.schedule_id LIMIT $2::int"},
+    /* Every count over the whole store; each plan's own SLO applies. */
+    {"report_dashboard",
+     REPORT_SQL_OPEN_ROUTES("p.recovery_slo_minutes")
+     " SELECT (SELECT count(*) FROM escalation_plans),"
+     " (SELECT count(*) FROM acknowledgements),"
+     " (SELECT count(*) FROM retry_plans),"
+     " (SELECT coalesce(sum(retryable_count), 0) FROM retry_plans),"
+     " (SELECT count(*) FROM report_runs),"
+     " (SELECT count(*) FROM executive_reports),"
+     " (SELECT count(*) FROM delivery_attempts),"
+     " (SELECT count(*) FROM delivery_attempts WHERE NOT success),"
+     " (SELECT count(*) FROM evidence_events),"
+     " (SELECT count(*) FROM report_schedules),"
+     " count(*), count(*) FILTER (WHERE severity = 'critical'),"
+     " count(*) FILTER (WHERE breached),"
+     " count(*) FILTER (WHERE closure_state NOT IN ('resolved', 'mitigated')),"
+     " count(DISTINCT (plan_id, provider)) FILTER (WHERE state IS NULL)"
+     " FROM open_routes"},
+    /* One statement per filter combination (bit 1 kind, 2 plan_id,
+     * 4 provider) so each can use its index: $1 below this id, $2 rows. */
+    {"report_list_0", REPORT_SQL_LIST("")},
+    {"report_list_1", REPORT_SQL_LIST(" AND e.kind = $3")},
+    {"report_list_2", REPORT_SQL_LIST(" AND e.plan_id = $3")},
+    {"report_list_3", REPORT_SQL_LIST(" AND e.kind = $3 AND e.plan_id = $4")},
+    {"report_list_4", REPORT_SQL_LIST(" AND e.provider = $3")},
+    {"report_list_5", REPORT_SQL_LIST(" AND e.kind = $3 AND e.provider = $4")},
+    {"report_list_6", REPORT_SQL_LIST(" AND e.plan_id = $3"
+                                      " AND e.provider = $4")},
+    {"report_list_7", REPORT_SQL_LIST(" AND e.kind = $3 AND e.plan_id = $4"
+                                      " AND e.provider = $5")},
+    {"report_plan_exists", "SELECT 1 FROM escalation_plans WHERE plan_id = $1"},
+    /* $1 plan, $2 after this id, $3 rows. Retry plans keep only the
+     * decisions that name the plan. */
+    {"report_trace",
+     REPORT_SQL_EVENT_COLS
+     " CASE WHEN e.kind = '" CV_KIND_RETRY_PLAN "'"
+     " AND jsonb_typeof(e.record->'retry_decisions') = 'array'"
+     " THEN jsonb_set(e.record, '{retry_decisions}',"
+     " (SELECT coalesce(jsonb_agg(d.value ORDER BY d.ordinality),"
+     " '[]'::jsonb) FROM jsonb_array_elements(e.record->'retry_decisions')"
+     " WITH ORDINALITY AS d WHERE d.value->>'plan_id' = $1))::text"
+     " ELSE e.record::text END"
+     " FROM evidence_events e WHERE e.id > $2::bigint AND e.id IN ("
+     " SELECT id FROM evidence_events WHERE plan_id = $1 AND kind IN ('"
+     CV_KIND_PLAN "', '" CV_KIND_DELIVERY "', '" CV_KIND_ACK "')"
+     " UNION ALL SELECT ev.id FROM retry_decisions d JOIN evidence_events ev"
+     " ON ev.kind = '" CV_KIND_RETRY_PLAN "'"
+     " AND ev.record_id = d.retry_plan_id WHERE d.plan_id = $1"
+     " UNION ALL SELECT ev.id FROM report_run_plans rp"
+     " JOIN evidence_events ev ON ev.kind = '" CV_KIND_REPORT_RUN "'"
+     " AND ev.record_id = rp.run_id WHERE rp.plan_id = $1)"
+     " ORDER BY e.id LIMIT $3::int"},
 };
+// clang-format on
 const size_t report_sql_statement_count =
     sizeof(report_sql_statements) / sizeof(report_sql_statements[0]);
+
+/* A bigint column; 0 for NULL. */
+static int64_t
+report_sql_i64(const PGresult *res, int row, int col)
+{
+    if (PQgetisnull(res, row, col))
+        return 0;
+    return (int64_t)strtoll(PQgetvalue(res, row, col), NULL, 10);
+}
+
+/* A text column as a malloc'd string (NULL for SQL NULL). */
+static char *
+report_sql_text(const PGresult *res, int row, int col)
+{
+    return PQgetisnull(res, row, col) ? NULL
+                                      : strdup(PQgetvalue(res, row, col));
+}
+
+int
+report_sql_upsert_schedule(cv_db *db, const report_schedule *s, const char *now,
+                           cv_error *err)
+{
+    char interval[24], slo[24];
+    const char *params[7] = {s->schedule_id,
+                             interval,
+                             s->cadence,
+                             s->enabled ? "true" : "false",
+                             slo,
+                             s->generated_by,
+                             now};
+
+    snprintf(interval, sizeof(interval), "%" PRId64, s->interval_minutes);
+    snprintf(slo, sizeof(slo), "%" PRId64, s->recovery_slo_minutes);
+    return cv_db_run(db, "report_upsert_schedule", 7, params, err);
+}
+
+int
+report_sql_find_run(cv_db *db, const char *schedule_id,
+                    const char *window_start, char **record, char **metadata,
+                    char **report_metadata, cv_error *err)
+{
+    const char *params[2] = {schedule_id, window_start};
+    PGresult *res;
+
+    *record = *metadata = *report_metadata = NULL;
+    if ((res = cv_db_exec(db, "report_find_run", 2, params, err)) == NULL)
+        return err->code;
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        return cv_error_set(err, CV_NOT_FOUND, "no run for this window yet");
+    }
+    *record = report_sql_text(res, 0, 0);
+    *metadata = report_sql_text(res, 0, 1);
+    *report_metadata = report_sql_text(res, 0, 2);
+    PQclear(res);
+    if (*record == NULL || *metadata == NULL || *report_metadata == NULL) {
+        free(*record);
+        free(*metadata);
+        free(*report_metadata);
+        *record = *metadata = *report_metadata = NULL;
+        return cv_error_set(err, CV_INTERNAL, "out of memory");
+    }
+    return 0;
+}
+
+int
+report_sql_begin_snapshot(cv_db *db, cv_error *err)
+{
+    int rv;
+
+    if ((rv = cv_db_begin(db, err)) != 0)
+        return rv;
+    if ((rv = cv_db_run(db, "report_snapshot", 0, NULL, err)) != 0)
+        cv_db_rollback(db);
+    return rv;
+}
+
+int
+report_sql_try_lock(cv_db *db, const char *schedule_id, bool *got,
+                    cv_error *err)
+{
+    const char *params[1] = {schedule_id};
+    PGresult *res;
+
+    *got = false;
+    if ((res = cv_db_exec(db, "report_try_lock", 1, params, err)) == NULL)
+        return err->code;
+    *got = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    PQclear(res);
+    return 0;
+}
+
+int
+report_sql_counts(cv_db *db, const char *now, int64_t slo_minutes,
+                  const char *window_start, const char *window_end,
+                  report_counts *out, cv_error *err)
+{
+    char slo[24];
+    const char *params[4] = {now, slo, window_start, window_end};
+    PGresult *res;
+
+    memset(out, 0, sizeof(*out));
+    snprintf(slo, sizeof(slo), "%" PRId64, slo_minutes);
+    if ((res = cv_db_exec(db, "report_counts", 4, params, err)) == NULL)
+        return err->code;
+    if (PQntuples(res) != 1 || PQnfields(res) != 9) {
+        PQclear(res);
+        return cv_error_set(err, CV_INTERNAL, "report_counts: no row");
+    }
+    out->escalation_count = report_sql_i64(res, 0, 0);
+    out->critical_escalation_count = report_sql_i64(res, 0, 1);
+    out->slo_breached_count = report_sql_i64(res, 0, 2);
+    out->open_recovery_count = report_sql_i64(res, 0, 3);
+    out->failed_execution_count = report_sql_i64(res, 0, 4);
+    out->unacknowledged_count = report_sql_i64(res, 0, 5);
+    out->failed_delivery_count = report_sql_i64(res, 0, 6);
+    out->acknowledgement_count = report_sql_i64(res, 0, 7);
+    out->retryable_count = report_sql_i64(res, 0, 8);
+    PQclear(res);
+    return 0;
+}
+
+/* The AckState of a stored state name; 0 when unknown or NULL. */
+static int
+report_sql_ack_state(const PGresult *res, int row, int col)
+{
+    const char *name;
+
+    if (PQgetisnull(res, row, col))
+        return 0;
+    name = PQgetvalue(res, row, col);
+    for (unsigned i = 0; i < cv__ack_state__descriptor.n_values; i++) {
+        int v = cv__ack_state__descriptor.values[i].value;
+        const char *json = cv_enum_json_name(&cv__ack_state__descriptor, v);
+
+        if (v != 0 && json != NULL && strcmp(json, name) == 0)
+            return v;
+    }
+    return 0;
+}
+
+int
+report_sql_providers(cv_db *db, const char *now, int64_t slo_minutes,
+                     const char *window_start, const char *window_end,
+                     report_provider_row **rows, size_t *n, cv_error *err)
+{
+    char slo[24], limit[24];
+    const char *params[5] = {now, slo, window_start, window_end, limit};
+    PGresult *res;
+    int count;
+
+    *rows = NULL;
+    *n = 0;
+    snprintf(slo, sizeof(slo), "%" PRId64, slo_minutes);
+    snprintf(limit, sizeof(limit), "%d", REPORT_PROVIDER_ROWS_MAX);
+    if ((res = cv_db_exec(db, "report_providers", 5, params, err)) == NULL)
+        return err->code;
+    if ((count = PQntuples(res)) == 0) {
+        PQclear(res);
+        return 0;
+    }
+    if ((*rows = calloc((size_t)count, sizeof(**rows))) == NULL) {
+        PQclear(res);
+        return cv_error_set(err, CV_INTERNAL, "out of memory");
+    }
+    for (int i = 0; i < count; i++) {
+        report_provider_row *r = &(*rows)[i];
+
+        snprintf(r->provider, sizeof(r->provider), "%s", PQgetvalue(res, i, 0));
+        r->escalation_count = report_sql_i64(res, i, 1);
+        r->open_recovery_count = report_sql_i64(res, i, 2);
+        r->critical_escalation_count = report_sql_i64(res, i, 3);
+        r->slo_breached_count = report_sql_i64(res, i, 4);
+        r->unacknowledged_count = report_sql_i64(res, i, 5);
+        r->failed_delivery_count = report_sql_i64(res, i, 6);
+        r->acknowledgement_count = report_sql_i64(res, i, 7);
+        r->latest_state = report_sql_ack_state(res, i, 8);
+    }
+    *n = (size_t)count;
+    PQclear(res);
+    return 0;
+}
+
+int
+report_sql_store_run(cv_db *db, const Cv__ScheduleRun *run, const char *record,
+                     const char *metadata, const char *report_metadata,
+                     const char *report, const char *request_id, bool *inserted,
+                     cv_error *err)
+{
+    const Cv__ExecutiveReport *rep = run->executive_report;
+    const char *alert =
+        cv_enum_json_name(&cv__alert_level__descriptor, run->alert_level);
+    const char *params[11] = {run->run_id,
+                              run->schedule->schedule_id,
+                              run->schedule->window_start,
+                              run->schedule->window_end,
+                              run->generated_at,
+                              run->generated_by,
+                              alert,
+                              request_id,
+                              record,
+                              metadata,
+                              report_metadata};
+    const char *rparams[4] = {rep->report_id, run->run_id, rep->generated_at,
+                              report};
+    const char *pparams[3] = {run->run_id, run->schedule->window_start,
+                              run->schedule->window_end};
+    cv_evidence_event ev = {
+        .kind = CV_KIND_REPORT_RUN,
+        .record_id = run->run_id,
+        .plan_id = NULL,
+        .provider = NULL,
+        .actor = run->generated_by,
+        .request_id = request_id,
+        .created_at = run->generated_at,
+        .record_json = record,
+    };
+    PGresult *res;
+    int rv;
+
+    *inserted = false;
+    if ((res = cv_db_exec(db, "report_insert_run", 11, params, err)) == NULL)
+        return err->code;
+    *inserted = PQntuples(res) == 1;
+    PQclear(res);
+    if (!*inserted)
+        return 0;
+    if ((rv = cv_db_run(db, "report_insert_report", 4, rparams, err)) != 0 ||
+        (rv = cv_db_run(db, "report_insert_run_plans", 3, pparams, err)) != 0 ||
+        (rv = cv_evidence_append(db, &ev, err)) != 0)
+        return rv;
+    return 0;
+}
+
+int
+report_sql_due_schedules(cv_db *db, int64_t now_s, size_t max,
+                         report_schedule **out, size_t *n, cv_error *err)
+{
+    char now[24], limit[24];
+    const char *params[2] = {now, limit};
+    PGresult *res;
+    int count;
+
+    *out = NULL;
+    *n = 0;
+    snprintf(now, sizeof(now), "%" PRId64, now_s);
+    snprintf(limit, sizeof(limit), "%zu", max);
+    if ((res = cv_db_exec(db, "report_due_schedules", 2, params, err)) == NULL)
+        return err->code;
+    if ((count = PQntuples(res)) == 0) {
+        PQclear(res);
+        return 0;
+    }
+    if ((*out = calloc((size_t)count, sizeof(**out))) == NULL) {
+        PQclear(res);
+        return cv_error_set(err, CV_INTERNAL, "out of memory");
+    }
+    for (int i = 0; i < count; i++) {
+        report_schedule *s = &(*out)[i];
+
+        snprintf(s->schedule_id, sizeof(s->schedule_id), "%s",
+                 PQgetvalue(res, i, 0));
+        s->interval_minutes = report_sql_i64(res, i, 1);
+        snprintf(s->cadence, sizeof(s->cadence), "%s", PQgetvalue(res, i, 2));
+        s->recovery_slo_minutes = report_sql_i64(res, i, 3);
+        s->enabled = true;
+        s->generated_by = strdup("scheduler");
+        *n = (size_t)i + 1;
+        if (s->generated_by == NULL) {
+            PQclear(res);
+            return cv_error_set(err, CV_INTERNAL, "out of memory");
+        }
+    }
+    PQclear(res);
+    return 0;
+}
+
+int
+report_sql_dashboard(cv_db *db, const char *now, Cv__Dashboard *d,
+                     cv_error *err)
+{
+    const char *params[1] = {now};
+    PGresult *res;
+    int rv;
+
+    if ((rv = report_sql_begin_snapshot(db, err)) != 0)
+        return rv;
+    if ((res = cv_db_exec(db, "report_dashboard", 1, params, err)) == NULL) {
+        cv_db_rollback(db);
+        return err->code;
+    }
+    if (PQntuples(res) != 1 || PQnfields(res) != 15) {
+        PQclear(res);
+        cv_db_rollback(db);
+        return cv_error_set(err, CV_INTERNAL, "report_dashboard: no row");
+    }
+    CV_SET(d, acknowledgement_audit_delivery_recovery_escalation_plan_count,
+           report_sql_i64(res, 0, 0));
+    CV_SET(d, acknowledgement_audit_delivery_recovery_escalation_ack_count,
+           report_sql_i64(res, 0, 1));
+    CV_SET(d,
+           acknowledgement_audit_delivery_recovery_escalation_retry_plan_count,
+           report_sql_i64(res, 0, 2));
+    CV_SET(d,
+           acknowledgement_audit_delivery_recovery_escalation_retryable_count,
+           report_sql_i64(res, 0, 3));
+    CV_SET(
+        d,
+        acknowledgement_audit_delivery_recovery_executive_report_schedule_run_count,
+        report_sql_i64(res, 0, 4));
+    CV_SET(d, acknowledgement_audit_delivery_recovery_executive_report_count,
+           report_sql_i64(res, 0, 5));
+    CV_SET(d, delivery_attempt_count, report_sql_i64(res, 0, 6));
+    CV_SET(d, failed_delivery_count, report_sql_i64(res, 0, 7));
+    CV_SET(d, evidence_event_count, report_sql_i64(res, 0, 8));
+    CV_SET(d, report_schedule_count, report_sql_i64(res, 0, 9));
+    CV_SET(d, escalation_count, report_sql_i64(res, 0, 10));
+    CV_SET(d, critical_escalation_count, report_sql_i64(res, 0, 11));
+    CV_SET(d, slo_breached_count, report_sql_i64(res, 0, 12));
+    CV_SET(d, open_recovery_count, report_sql_i64(res, 0, 13));
+    CV_SET(d, unacknowledged_count, report_sql_i64(res, 0, 14));
+    PQclear(res);
+    return cv_db_commit(db, err);
+}
+
+void
+report_sql_free_events(Cv__EvidenceEvent **items, size_t n)
+{
+    if (items == NULL)
+        return;
+    for (size_t i = 0; i < n; i++)
+        if (items[i] != NULL)
+            protobuf_c_message_free_unpacked(&items[i]->base, NULL);
+    free(items);
+}
+
+/* One evidence event from a row of REPORT_SQL_EVENT_COLS + record. */
+static Cv__EvidenceEvent *
+report_sql_event(const PGresult *res, int row)
+{
+    Cv__EvidenceEvent *e = malloc(sizeof(*e));
+    Cv__RawJson *raw;
+    char when[CV_TIME_MAX];
+    size_t len;
+
+    if (e == NULL)
+        return NULL;
+    cv__evidence_event__init(e);
+    CV_SET(e, position, report_sql_i64(res, row, 0));
+    e->kind = report_sql_text(res, row, 1);
+    e->record_id = report_sql_text(res, row, 2);
+    e->plan_id = report_sql_text(res, row, 3);
+    e->provider = report_sql_text(res, row, 4);
+    e->actor = report_sql_text(res, row, 5);
+    e->request_id = report_sql_text(res, row, 6);
+    cv_time_format(report_sql_i64(res, row, 7), when);
+    e->created_at = strdup(when);
+    if ((raw = malloc(sizeof(*raw))) == NULL) {
+        protobuf_c_message_free_unpacked(&e->base, NULL);
+        return NULL;
+    }
+    cv__raw_json__init(raw);
+    e->record = raw;
+    /* A page must fit in one RPC reply: a huge record stays in the store
+     * and the event says so (its record id names it). */
+    len = (size_t)PQgetlength(res, row, 8);
+    if (len > REPORT_SQL_RECORD_INLINE_MAX) {
+        char stub[128];
+
+        snprintf(stub, sizeof(stub),
+                 "{\"record_omitted\":true,\"record_bytes\":%zu}", len);
+        raw->json = strdup(stub);
+    } else {
+        raw->json = report_sql_text(res, row, 8);
+    }
+    if (e->kind == NULL || e->record_id == NULL || e->created_at == NULL ||
+        raw->json == NULL) {
+        protobuf_c_message_free_unpacked(&e->base, NULL);
+        return NULL;
+    }
+    return e;
+}
+
+/* Turns every row of an event query into a malloc'd array of events. */
+static int
+report_sql_events(PGresult *res, Cv__EvidenceEvent ***items, size_t *n,
+                  cv_error *err)
+{
+    int count = PQntuples(res);
+
+    *items = NULL;
+    *n = 0;
+    if (count == 0)
+        return 0;
+    if ((*items = calloc((size_t)count, sizeof(**items))) == NULL)
+        return cv_error_set(err, CV_INTERNAL, "out of memory");
+    for (int i = 0; i < count; i++) {
+        if (((*items)[i] = report_sql_event(res, i)) == NULL) {
+            report_sql_free_events(*items, (size_t)i);
+            *items = NULL;
+            return cv_error_set(err, CV_INTERNAL, "out of memory");
+        }
+    }
+    *n = (size_t)count;
+    return 0;
+}
+
+int
+report_sql_list(cv_db *db, const report_list_filter *f,
+                Cv__EvidenceEvent ***items, size_t *n, cv_error *err)
+{
+    char name[32], before[24], limit[24];
+    const char *params[5] = {before, limit};
+    int nparams = 2, mask = 0, rv;
+    PGresult *res;
+
+    *items = NULL;
+    *n = 0;
+    snprintf(before, sizeof(before), "%" PRId64, f->after_id);
+    snprintf(limit, sizeof(limit), "%" PRId64, f->limit + 1);
+    if (f->kind != NULL) {
+        mask |= 1;
+        params[nparams++] = f->kind;
+    }
+    if (f->plan_id != NULL) {
+        mask |= 2;
+        params[nparams++] = f->plan_id;
+    }
+    if (f->provider != NULL) {
+        mask |= 4;
+        params[nparams++] = f->provider;
+    }
+    snprintf(name, sizeof(name), "report_list_%d", mask);
+    if ((res = cv_db_exec(db, name, nparams, params, err)) == NULL)
+        return err->code;
+    rv = report_sql_events(res, items, n, err);
+    PQclear(res);
+    return rv;
+}
+
+int
+report_sql_plan_exists(cv_db *db, const char *plan_id, cv_error *err)
+{
+    const char *params[1] = {plan_id};
+    PGresult *res;
+    int found;
+
+    if ((res = cv_db_exec(db, "report_plan_exists", 1, params, err)) == NULL)
+        return err->code;
+    found = PQntuples(res) > 0;
+    PQclear(res);
+    return found ? 0
+                 : cv_error_set(err, CV_NOT_FOUND,
+                                "recovery escalation plan not found");
+}
+
+int
+report_sql_trace(cv_db *db, const char *plan_id, int64_t after_id,
+                 int64_t limit, Cv__EvidenceEvent ***items, size_t *n,
+                 cv_error *err)
+{
+    char after[24], lim[24];
+    const char *params[3] = {plan_id, after, lim};
+    PGresult *res;
+    int rv;
+
+    *items = NULL;
+    *n = 0;
+    snprintf(after, sizeof(after), "%" PRId64, after_id);
+    snprintf(lim, sizeof(lim), "%" PRId64, limit + 1);
+    if ((res = cv_db_exec(db, "report_trace", 3, params, err)) == NULL)
+        return err->code;
+    rv = report_sql_events(res, items, n, err);
+    PQclear(res);
+    return rv;
+}

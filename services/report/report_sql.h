@@ -1,12 +1,106 @@
 /*
- * report_sql.h -- all SQL of the reporting service.
+ * report_sql.h -- all SQL of the reporting service: schedules, the
+ * aggregate queries an executive report is computed from, storing runs,
+ * and the read side (dashboard, evidence pages, trace). No PGresult
+ * leaves report_sql.c.
  */
 #ifndef REPORT_SQL_H
 #define REPORT_SQL_H
 
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
 #include "cv_db.h"
+#include "report.pb-c.h"
+#include "report_plan.h"
 
 extern const cv_db_statement report_sql_statements[];
 extern const size_t report_sql_statement_count;
+
+/* Inserts or updates the schedule (autocommit). now is RFC 3339. */
+int report_sql_upsert_schedule(cv_db *db, const report_schedule *s,
+                               const char *now, cv_error *err);
+
+/*
+ * Loads the stored run of (schedule_id, window_start). Returns 0 with the
+ * JSON texts of the run, its metadata and its report metadata (each
+ * malloc'd; caller frees with free()), or CV_NOT_FOUND when the window
+ * has no run yet.
+ */
+int report_sql_find_run(cv_db *db, const char *schedule_id,
+                        const char *window_start, char **record,
+                        char **metadata, char **report_metadata, cv_error *err);
+
+/* BEGIN with a REPEATABLE READ snapshot, so every count of one report or
+ * dashboard comes from the same instant. */
+int report_sql_begin_snapshot(cv_db *db, cv_error *err);
+
+/* Inside a transaction: tries the schedule's advisory lock, held to the
+ * end of the transaction. *got is false when another replica holds it. */
+int report_sql_try_lock(cv_db *db, const char *schedule_id, bool *got,
+                        cv_error *err);
+
+/* The counts of an executive report: open escalations at now (an
+ * escalation is past the SLO when flagged or older than slo_minutes),
+ * activity in [window_start, window_end). */
+int report_sql_counts(cv_db *db, const char *now, int64_t slo_minutes,
+                      const char *window_start, const char *window_end,
+                      report_counts *out, cv_error *err);
+
+/* The provider rows of the same report, sorted by provider, at most
+ * REPORT_PROVIDER_ROWS_MAX. *rows is malloc'd (caller frees with free()),
+ * NULL when there are none. */
+int report_sql_providers(cv_db *db, const char *now, int64_t slo_minutes,
+                         const char *window_start, const char *window_end,
+                         report_provider_row **rows, size_t *n, cv_error *err);
+
+/*
+ * Inside the generating transaction: stores the run unless its window
+ * already has one (*inserted false, nothing else written); otherwise its
+ * executive report, the plans it counted and its evidence event.
+ * The JSON texts are the run, its metadata, its report metadata and the
+ * report record. The caller commits.
+ */
+int report_sql_store_run(cv_db *db, const Cv__ScheduleRun *run,
+                         const char *record, const char *metadata,
+                         const char *report_metadata, const char *report,
+                         const char *request_id, bool *inserted, cv_error *err);
+
+/*
+ * The enabled schedules whose current window (at now_s, epoch seconds)
+ * has no run yet, at most max. *out is a malloc'd array (free each with
+ * report_schedule_fini, then the array with free()); generated_by is
+ * "scheduler".
+ */
+int report_sql_due_schedules(cv_db *db, int64_t now_s, size_t max,
+                             report_schedule **out, size_t *n, cv_error *err);
+
+/* Fills the counts of a dashboard (one snapshot, exact COUNT(*)s). */
+int report_sql_dashboard(cv_db *db, const char *now, Cv__Dashboard *d,
+                         cv_error *err);
+
+/*
+ * One page of the evidence stream, newest first: at most f->limit + 1
+ * events (one more than asked, so the caller knows whether another page
+ * follows). *items is a malloc'd array of events (free each with
+ * protobuf_c_message_free_unpacked, then the array with free()).
+ */
+int report_sql_list(cv_db *db, const report_list_filter *f,
+                    Cv__EvidenceEvent ***items, size_t *n, cv_error *err);
+
+/* 0 when the plan exists, else CV_NOT_FOUND "recovery escalation plan not
+ * found". */
+int report_sql_plan_exists(cv_db *db, const char *plan_id, cv_error *err);
+
+/* The events about one plan in evidence order after after_id, at most
+ * limit + 1 (ownership as report_sql_list). Retry plans come reduced to
+ * the decisions that name the plan. */
+int report_sql_trace(cv_db *db, const char *plan_id, int64_t after_id,
+                     int64_t limit, Cv__EvidenceEvent ***items, size_t *n,
+                     cv_error *err);
+
+/* Frees an array of events from report_sql_list/trace; NULL-safe. */
+void report_sql_free_events(Cv__EvidenceEvent **items, size_t n);
 
 #endif

@@ -1,0 +1,48 @@
+/*
+ * report_sched.h -- the reporting service's scheduler: a background
+ * thread that generates the run of every enabled schedule at each of its
+ * window boundaries (SPEC 5.3), started and stopped through
+ * cv_service_hooks.
+ *
+ * Environment: CAVRA_SCHEDULER_TICK_MS (1..1000, default 1000): how often
+ * the thread wakes to look for due schedules.
+ */
+#ifndef REPORT_SCHED_H
+#define REPORT_SCHED_H
+
+#include <pthread.h>
+#include <stdbool.h>
+
+#include "cv_db.h"
+#include "cv_error.h"
+
+#define REPORT_SCHED_TICK_ENV     "CAVRA_SCHEDULER_TICK_MS"
+#define REPORT_SCHED_TICK_DEFAULT 1000
+#define REPORT_SCHED_TICK_MAX     1000
+
+/* The scheduler's state; zero it, then pass it as cv_rpc_server_config
+ * .service and use report_sched_hooks. */
+typedef struct report_sched {
+    pthread_t thread;
+    pthread_mutex_t mtx;
+    pthread_cond_t cond; /* signalled on stop; waits use CLOCK_MONOTONIC */
+    bool running;
+    bool stopping;
+    bool db_down; /* last tick could not reach the database */
+    int tick_ms;
+    cv_db db; /* the thread's own connection */
+} report_sched;
+
+/* Starts the thread (hook signature: service is a report_sched). Returns
+ * 0 or CV_INTERNAL. */
+int report_sched_start(void *service, cv_error *err);
+
+/* Stops the thread: wakes it, waits for the run it may be generating,
+ * joins it and closes its connection. Safe when not started. */
+void report_sched_stop(void *service);
+
+/* One pass: generates the runs due at now (used by the thread; exposed
+ * for tests). Returns how many runs it stored. */
+int report_sched_tick(report_sched *sc);
+
+#endif

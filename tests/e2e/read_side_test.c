@@ -1,0 +1,1039 @@
+/*
+ * read_side_test.c -- end-to-end tests of the read side (SPEC 6) through
+ * the REST gateway: the dashboard's exact counts, the evidence stream's
+ * filters and cursor pages, and the trace of one plan.
+ *
+ * Needs CAVRA_DATABASE_URL pointing at a migrated database (scripts/test.sh
+ * sets it). The group setup starts the whole stack once. Records are made
+ * quickly over the services' RPCs (several threads); everything is read
+ * back over HTTP. The store is shared with other tests, so assertions are
+ * deltas, or scoped to the plans and providers this run made (their names
+ * carry a random tag). The scheduler of the stack may add report runs at
+ * a window boundary while a test runs; the run counts allow for exactly
+ * the runs it made (generated_by "scheduler").
+ *
+ * Run: ctest -R e2e.read_side, or the binary alone.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ack.pb-c.h"
+#include "cv_rpc.h"
+#include "cv_test_http.h"
+#include "cv_test_stack.h"
+#include "cv_time.h"
+#include "report.pb-c.h"
+#include "retry.pb-c.h"
+
+#define P                                                                      \
+    "/runtime/go-pilot/rollback-drill-notifications/acknowledgements/"         \
+    "audit-delivery"
+#define E2E_STREAM    "/runtime/go-pilot/rollback-drill-notifications"
+#define E2E_DASHBOARD E2E_STREAM "/dashboard"
+#define E2E_DASH_SCHEMA                                                        \
+    "cavra.go-backend-pilot.rollback-drill-notification-dashboard.v1"
+#define E2E_NOT_FOUND "recovery escalation plan not found"
+
+/* More than the 500 records the original kept of each kind. */
+#define E2E_BULK    501
+#define E2E_THREADS 8
+
+static cv_test_stack e2e_stack;
+static cv_rpc_client *e2e_ack, *e2e_retry, *e2e_report;
+static char e2e_tag[20];
+
+/* ---- JSON and HTTP helpers -------------------------------------------- */
+
+static json_t *
+e2e_get(json_t *root, const char *path)
+{
+    json_t *cur = root;
+    const char *p = path;
+    char key[128];
+
+    while (cur != NULL && *p != '\0') {
+        if (*p == '.') {
+            p++;
+            continue;
+        }
+        if (*p == '[') {
+            cur = json_array_get(cur, strtoul(p + 1, NULL, 10));
+            p = strchr(p, ']');
+            if (p == NULL)
+                return NULL;
+            p++;
+            continue;
+        }
+        {
+            size_t n = strcspn(p, ".[");
+
+            if (n >= sizeof(key))
+                return NULL;
+            memcpy(key, p, n);
+            key[n] = '\0';
+            p += n;
+            cur = json_object_get(cur, key);
+        }
+    }
+    return cur;
+}
+
+static const char *
+e2e_str(json_t *root, const char *path)
+{
+    json_t *v = e2e_get(root, path);
+
+    if (!json_is_string(v))
+        fail_msg("%s is not a string", path);
+    return json_string_value(v);
+}
+
+static long long
+e2e_int(json_t *root, const char *path)
+{
+    json_t *v = e2e_get(root, path);
+
+    if (!json_is_integer(v))
+        fail_msg("%s is not an integer", path);
+    return (long long)json_integer_value(v);
+}
+
+static char *
+e2e_url(const char *path)
+{
+    static char url[2048];
+
+    snprintf(url, sizeof(url), "%s%s", e2e_stack.base_url, path);
+    return url;
+}
+
+/* GETs path and expects status; the body must be a JSON object. */
+static void
+e2e_get_json(const char *path, long status, cv_http_response *r)
+{
+    if (cv_http_request("GET", e2e_url(path), NULL, NULL, NULL, r) != 0)
+        fail_msg("GET %s: no response", path);
+    if (r->request_id[0] == '\0')
+        fail_msg("GET %s: no X-Request-Id", path);
+    if (r->status != status)
+        fail_msg("GET %s: expected %ld, got %ld: %s", path, status, r->status,
+                 r->body);
+    if (!json_is_object(r->json))
+        fail_msg("GET %s: not a JSON object: %s", path, r->body);
+}
+
+static void
+e2e_expect_error(const char *path, long status, const char *detail)
+{
+    cv_http_response r;
+
+    e2e_get_json(path, status, &r);
+    if (strcmp(e2e_str(r.json, "detail"), detail) != 0)
+        fail_msg("GET %s: detail \"%s\", expected \"%s\"", path,
+                 e2e_str(r.json, "detail"), detail);
+    if (strcmp(e2e_str(r.json, "request_id"), r.request_id) != 0)
+        fail_msg("GET %s: request_id differs from X-Request-Id", path);
+    cv_http_response_free(&r);
+}
+
+static long
+e2e_count(const char *sql, const char *param)
+{
+    long n = cv_test_db_scalar(sql, param);
+
+    if (n < 0)
+        fail_msg("query failed: %s", sql);
+    return n;
+}
+
+/* ---- RPC helpers (thread-safe: no cmocka calls, they return codes) ---- */
+
+static int
+e2e_rpc_plan(const char *provider, int critical, char *id, size_t idlen)
+{
+    Cv__RecordPlanRequest req = CV__RECORD_PLAN_REQUEST__INIT;
+    Cv__EscalationRoute route = CV__ESCALATION_ROUTE__INIT;
+    Cv__EscalationRoute *ptrs[1] = {&route};
+    ProtobufCMessage *rep = NULL;
+    cv_error err;
+    int rv;
+
+    route.provider = (char *)provider;
+    route.has_severity = 1;
+    route.severity = critical ? CV__SEVERITY__SEVERITY_CRITICAL
+                              : CV__SEVERITY__SEVERITY_WARNING;
+    req.generated_by = "read-side-test";
+    req.n_escalation_routes = 1;
+    req.escalation_routes = ptrs;
+    cv_error_clear(&err);
+    rv = cv_rpc_call(e2e_ack, "ack.RecordPlan", &req.base,
+                     &cv__record_plan_reply__descriptor, &rep, NULL, &err);
+    if (rv == 0) {
+        snprintf(id, idlen, "%s", ((Cv__RecordPlanReply *)rep)->plan->plan_id);
+        protobuf_c_message_free_unpacked(rep, NULL);
+    }
+    return rv;
+}
+
+static int
+e2e_rpc_ack(const char *plan_id, const char *provider, int state)
+{
+    Cv__AcknowledgeRequest req = CV__ACKNOWLEDGE_REQUEST__INIT;
+    ProtobufCMessage *rep = NULL;
+    cv_error err;
+    int rv;
+
+    req.plan_id = (char *)plan_id;
+    req.provider = (char *)provider;
+    req.acknowledged_by = "read-side";
+    req.has_acknowledgement_state = 1;
+    req.acknowledgement_state = state;
+    cv_error_clear(&err);
+    rv = cv_rpc_call(e2e_ack, "ack.Acknowledge", &req.base,
+                     &cv__acknowledge_reply__descriptor, &rep, NULL, &err);
+    if (rv == 0)
+        protobuf_c_message_free_unpacked(rep, NULL);
+    return rv;
+}
+
+static int
+e2e_rpc_delivery(const char *plan_id, const char *provider, int success)
+{
+    Cv__RecordDeliveryRequest req = CV__RECORD_DELIVERY_REQUEST__INIT;
+    ProtobufCMessage *rep = NULL;
+    cv_error err;
+    int rv;
+
+    req.plan_id = (char *)plan_id;
+    req.provider = (char *)provider;
+    req.has_success = 1;
+    req.success = success;
+    req.has_status_code = 1;
+    req.status_code = success ? 200 : 503;
+    cv_error_clear(&err);
+    rv = cv_rpc_call(e2e_retry, "retry.RecordDelivery", &req.base,
+                     &cv__record_delivery_reply__descriptor, &rep, NULL, &err);
+    if (rv == 0)
+        protobuf_c_message_free_unpacked(rep, NULL);
+    return rv;
+}
+
+/* A retry plan (plan_id NULL: over every plan); *retryable and the id are
+ * copied out. */
+static int
+e2e_rpc_retry_plan(const char *plan_id, int64_t *retryable, char *id,
+                   size_t idlen)
+{
+    Cv__RetryPlanRequest req = CV__RETRY_PLAN_REQUEST__INIT;
+    Cv__RetryPolicy pol = CV__RETRY_POLICY__INIT;
+    ProtobufCMessage *rep = NULL;
+    cv_error err;
+    int rv;
+
+    pol.has_allow_immediate_retry = 1;
+    pol.allow_immediate_retry = 1;
+    req.plan_id = (char *)plan_id;
+    req.retry_policy = &pol;
+    cv_error_clear(&err);
+    rv = cv_rpc_call(e2e_retry, "retry.PlanRetries", &req.base,
+                     &cv__retry_plan_reply__descriptor, &rep, NULL, &err);
+    if (rv == 0) {
+        Cv__RetryPlan *p = ((Cv__RetryPlanReply *)rep)->plan;
+
+        if (retryable != NULL)
+            *retryable = p->retryable_count;
+        if (id != NULL)
+            snprintf(id, idlen, "%s", p->retry_plan_id);
+        protobuf_c_message_free_unpacked(rep, NULL);
+    }
+    return rv;
+}
+
+static int
+e2e_rpc_run(const char *schedule_id, char *run_id, size_t idlen)
+{
+    Cv__ScheduleRunRequest req = CV__SCHEDULE_RUN_REQUEST__INIT;
+    Cv__ScheduleSpec spec = CV__SCHEDULE_SPEC__INIT;
+    ProtobufCMessage *rep = NULL;
+    cv_error err;
+    int rv;
+
+    spec.schedule_id = (char *)schedule_id;
+    spec.has_interval_minutes = 1;
+    spec.interval_minutes = 10080;
+    spec.has_enabled = 1;
+    spec.enabled = 0;
+    req.schedule = &spec;
+    cv_error_clear(&err);
+    rv = cv_rpc_call(e2e_report, "report.ScheduleRun", &req.base,
+                     &cv__schedule_run_reply__descriptor, &rep, NULL, &err);
+    if (rv == 0) {
+        if (run_id != NULL)
+            snprintf(run_id, idlen, "%s",
+                     ((Cv__ScheduleRunReply *)rep)->run->run_id);
+        protobuf_c_message_free_unpacked(rep, NULL);
+    }
+    return rv;
+}
+
+/* ---- setup ------------------------------------------------------------ */
+
+static void e2e_live_stop(void);
+
+static int
+e2e_setup(void **state)
+{
+    char rid[32];
+    cv_error err;
+
+    (void)state;
+    cv_rpc_new_request_id(rid, sizeof(rid));
+    snprintf(e2e_tag, sizeof(e2e_tag), "%.10s", rid + 4);
+    if (cv_test_stack_start(&e2e_stack, CV_STACK_ALL) != 0)
+        return -1;
+    cv_error_clear(&err);
+    if (cv_rpc_client_open(e2e_stack.ack_url, &e2e_ack, &err) != 0 ||
+        cv_rpc_client_open(e2e_stack.retry_url, &e2e_retry, &err) != 0 ||
+        cv_rpc_client_open(e2e_stack.report_url, &e2e_report, &err) != 0) {
+        fprintf(stderr, "cannot open RPC clients: %s\n", err.msg);
+        cv_test_stack_stop(&e2e_stack);
+        return -1;
+    }
+    return 0;
+}
+
+static int
+e2e_teardown(void **state)
+{
+    int rv;
+
+    (void)state;
+    e2e_live_stop();
+    cv_rpc_client_close(e2e_ack);
+    cv_rpc_client_close(e2e_retry);
+    cv_rpc_client_close(e2e_report);
+    rv = cv_test_stack_stop(&e2e_stack);
+    if (rv != 0)
+        fprintf(stderr, "the stack did not stop cleanly\n");
+    return rv;
+}
+
+/* ---- dashboard -------------------------------------------------------- */
+
+/* The dashboard's counters, by JSON name. */
+static const char *const e2e_dash_fields[] = {
+    "acknowledgement_audit_delivery_recovery_escalation_plan_count",
+    "acknowledgement_audit_delivery_recovery_escalation_ack_count",
+    "acknowledgement_audit_delivery_recovery_escalation_retry_plan_count",
+    "acknowledgement_audit_delivery_recovery_escalation_retryable_count",
+    "acknowledgement_audit_delivery_recovery_executive_report_schedule_run_"
+    "count",
+    "delivery_attempt_count",
+    "failed_delivery_count",
+    "open_recovery_count",
+    "unacknowledged_count",
+    "evidence_event_count",
+};
+#define E2E_N_DASH (sizeof(e2e_dash_fields) / sizeof(e2e_dash_fields[0]))
+
+/* The same numbers straight from the store. */
+static const char *const e2e_dash_sql[E2E_N_DASH] = {
+    "SELECT count(*) FROM escalation_plans",
+    "SELECT count(*) FROM acknowledgements",
+    "SELECT count(*) FROM retry_plans",
+    "SELECT coalesce(sum(retryable_count), 0) FROM retry_plans",
+    "SELECT count(*) FROM report_runs",
+    "SELECT count(*) FROM delivery_attempts",
+    "SELECT count(*) FROM delivery_attempts WHERE NOT success",
+    "SELECT count(*) FROM plan_routes r LEFT JOIN ack_current c ON "
+    "c.plan_id = r.plan_id AND c.provider = r.provider WHERE "
+    "(c.acknowledgement_state IS NULL OR c.acknowledgement_state NOT IN "
+    "('resolved', 'dismissed')) AND r.closure_state NOT IN ('resolved', "
+    "'mitigated')",
+    "SELECT count(DISTINCT (r.plan_id, r.provider)) FROM plan_routes r LEFT "
+    "JOIN ack_current c ON c.plan_id = r.plan_id AND c.provider = "
+    "r.provider WHERE c.acknowledgement_state IS NULL",
+    "SELECT count(*) FROM evidence_events",
+};
+
+static void
+e2e_dashboard(long long out[E2E_N_DASH])
+{
+    cv_http_response r;
+
+    e2e_get_json(E2E_DASHBOARD, 200, &r);
+    if (strcmp(e2e_str(r.json, "schema"), E2E_DASH_SCHEMA) != 0)
+        fail_msg("dashboard schema %s", e2e_str(r.json, "schema"));
+    (void)e2e_str(r.json, "alert_level");
+    (void)e2e_str(r.json, "generated_at");
+    if (!json_is_null(e2e_get(r.json, "actor")))
+        fail_msg("dashboard actor is not null in sandbox mode");
+    for (size_t i = 0; i < E2E_N_DASH; i++)
+        out[i] = e2e_int(r.json, e2e_dash_fields[i]);
+    cv_http_response_free(&r);
+}
+
+static void
+e2e_sql_counts(long long out[E2E_N_DASH])
+{
+    for (size_t i = 0; i < E2E_N_DASH; i++)
+        out[i] = e2e_count(e2e_dash_sql[i], NULL);
+}
+
+typedef struct e2e_bulk {
+    int first, step;
+    int failures;
+    int code; /* first failure */
+    const char *what;
+    int64_t retryable; /* sum over this worker's retry plans */
+    int failed_deliveries;
+    int open_pairs;
+} e2e_bulk;
+
+/* One worker: plans i = first, first + step, ... < E2E_BULK, each with an
+ * ack, a delivery, a retry plan and a report run of its own schedule.
+ * Every 100th plan keeps a failed, retryable delivery and stays open. */
+static void *
+e2e_bulk_main(void *arg)
+{
+    e2e_bulk *b = arg;
+    char provider[64], plan[96], sid[96];
+
+    snprintf(provider, sizeof(provider), "00%s-bulk", e2e_tag);
+    for (int i = b->first; i < E2E_BULK && b->code == 0; i += b->step) {
+        int special = i % 100 == 0;
+        int64_t retryable = 0;
+        int rv;
+
+        snprintf(sid, sizeof(sid), "rs-%s-dash-%d", e2e_tag, i);
+        if ((rv = e2e_rpc_plan(provider, 0, plan, sizeof(plan))) != 0) {
+            b->what = "plan";
+        } else if ((rv = e2e_rpc_ack(
+                        plan, provider,
+                        special ? CV__ACK_STATE__ACK_STATE_ACKNOWLEDGED
+                                : CV__ACK_STATE__ACK_STATE_RESOLVED)) != 0) {
+            b->what = "ack";
+        } else if ((rv = e2e_rpc_delivery(plan, provider, !special)) != 0) {
+            b->what = "delivery";
+        } else if ((rv = e2e_rpc_retry_plan(plan, &retryable, NULL, 0)) != 0) {
+            b->what = "retry plan";
+        } else if ((rv = e2e_rpc_run(sid, NULL, 0)) != 0) {
+            b->what = "report run";
+        }
+        if (rv != 0) {
+            b->code = rv;
+            break;
+        }
+        b->retryable += retryable;
+        b->failed_deliveries += special;
+        b->open_pairs += special;
+    }
+    return NULL;
+}
+
+static void
+test_read_side_dashboard_exact(void **state)
+{
+    long long before[E2E_N_DASH], after[E2E_N_DASH], sql[E2E_N_DASH];
+    long long sql2[E2E_N_DASH];
+    pthread_t th[E2E_THREADS];
+    e2e_bulk work[E2E_THREADS];
+    long seq_before;
+    long long scheduler_runs;
+    int64_t retryable = 0;
+    int failed = 0, open = 0;
+    int stable = 0;
+
+    (void)state;
+    seq_before =
+        e2e_count("SELECT coalesce(max(seq), 0) FROM report_runs", NULL);
+    e2e_dashboard(before);
+    for (int t = 0; t < E2E_THREADS; t++) {
+        memset(&work[t], 0, sizeof(work[t]));
+        work[t].first = t;
+        work[t].step = E2E_THREADS;
+        pthread_create(&th[t], NULL, e2e_bulk_main, &work[t]);
+    }
+    for (int t = 0; t < E2E_THREADS; t++)
+        pthread_join(th[t], NULL);
+    for (int t = 0; t < E2E_THREADS; t++) {
+        if (work[t].code != 0)
+            fail_msg("worker %d: %s failed with code %d", t, work[t].what,
+                     work[t].code);
+        retryable += work[t].retryable;
+        failed += work[t].failed_deliveries;
+        open += work[t].open_pairs;
+    }
+    assert_int_equal(failed, 6);
+    e2e_dashboard(after);
+    {
+        char sql_runs[200];
+
+        snprintf(sql_runs, sizeof(sql_runs),
+                 "SELECT count(*) FROM report_runs WHERE seq > %ld AND "
+                 "generated_by = 'scheduler'",
+                 seq_before);
+        scheduler_runs = e2e_count(sql_runs, NULL);
+    }
+    /* Deltas: exactly what this test made (no cap at 500). */
+    assert_int_equal(after[0] - before[0], E2E_BULK);
+    assert_int_equal(after[1] - before[1], E2E_BULK);
+    assert_int_equal(after[2] - before[2], E2E_BULK);
+    assert_int_equal(after[3] - before[3], retryable);
+    assert_int_equal(after[4] - before[4], E2E_BULK + scheduler_runs);
+    assert_int_equal(after[5] - before[5], E2E_BULK);
+    assert_int_equal(after[6] - before[6], failed);
+    assert_int_equal(after[7] - before[7], open);
+    assert_int_equal(after[8] - before[8], 0);
+    assert_int_equal(after[9] - before[9], 5 * E2E_BULK + scheduler_runs);
+    assert_true(after[0] > 500 && after[1] > 500 && after[2] > 500 &&
+                after[4] > 500 && after[5] > 500);
+
+    /* Exactness: equal to COUNT(*) over the store at the same moment
+     * (retried if something was written around the dashboard call). */
+    for (int attempt = 0; attempt < 5 && !stable; attempt++) {
+        e2e_sql_counts(sql);
+        e2e_dashboard(after);
+        e2e_sql_counts(sql2);
+        stable = memcmp(sql, sql2, sizeof(sql)) == 0;
+    }
+    assert_true(stable);
+    for (size_t i = 0; i < E2E_N_DASH; i++)
+        if (after[i] != sql[i])
+            fail_msg("dashboard %s is %lld, the store holds %lld",
+                     e2e_dash_fields[i], after[i], sql[i]);
+}
+
+/* ---- evidence stream -------------------------------------------------- */
+
+typedef struct e2e_inserter {
+    pthread_mutex_t mtx;
+    int stop;
+    int made;
+    int code;
+    char provider[64];
+} e2e_inserter;
+
+/* The writer of the paging test; global so that the teardown can stop it
+ * when a failed assertion left the test early. */
+static e2e_inserter e2e_live;
+static pthread_t e2e_live_thread;
+static int e2e_live_running;
+
+/* Keeps recording plans until told to stop (one at a time, so ids and
+ * commits come in the same order). */
+static void *
+e2e_inserter_main(void *arg)
+{
+    e2e_inserter *in = arg;
+    char plan[96];
+
+    for (;;) {
+        int stop, rv;
+
+        pthread_mutex_lock(&in->mtx);
+        stop = in->stop;
+        pthread_mutex_unlock(&in->mtx);
+        if (stop)
+            break;
+        if ((rv = e2e_rpc_plan(in->provider, 0, plan, sizeof(plan))) != 0) {
+            in->code = rv;
+            break;
+        }
+        in->made++;
+    }
+    return NULL;
+}
+
+/* The position of the only plan event of plan_id, over HTTP. */
+static long long
+e2e_plan_position(const char *plan_id)
+{
+    cv_http_response r;
+    char path[400];
+    long long pos;
+
+    snprintf(path, sizeof(path),
+             E2E_STREAM "?kind=recovery_escalation_plan&plan_id=%s", plan_id);
+    e2e_get_json(path, 200, &r);
+    assert_int_equal(json_array_size(e2e_get(r.json, "items")), 1);
+    pos = e2e_int(r.json, "items[0].position");
+    cv_http_response_free(&r);
+    return pos;
+}
+
+static void
+e2e_live_start(const char *provider)
+{
+    memset(&e2e_live, 0, sizeof(e2e_live));
+    pthread_mutex_init(&e2e_live.mtx, NULL);
+    snprintf(e2e_live.provider, sizeof(e2e_live.provider), "%s", provider);
+    pthread_create(&e2e_live_thread, NULL, e2e_inserter_main, &e2e_live);
+    e2e_live_running = 1;
+}
+
+static void
+e2e_live_stop(void)
+{
+    if (!e2e_live_running)
+        return;
+    pthread_mutex_lock(&e2e_live.mtx);
+    e2e_live.stop = 1;
+    pthread_mutex_unlock(&e2e_live.mtx);
+    pthread_join(e2e_live_thread, NULL);
+    pthread_mutex_destroy(&e2e_live.mtx);
+    e2e_live_running = 0;
+}
+
+static void
+test_read_side_pages_while_writing(void **state)
+{
+    char provider[64], marker[96], plan[96];
+    long long marker_pos, top = -1, last = -1;
+    long long *seen = NULL;
+    size_t n_seen = 0, cap = 0;
+    char cursor[128] = "", live[64];
+    int pages = 0, done = 0;
+
+    (void)state;
+    snprintf(provider, sizeof(provider), "00%s-page", e2e_tag);
+    assert_int_equal(e2e_rpc_plan(provider, 0, marker, sizeof(marker)), 0);
+    marker_pos = e2e_plan_position(marker);
+    for (int i = 0; i < 60; i++) {
+        assert_int_equal(e2e_rpc_plan(provider, i % 3 == 0, plan, sizeof(plan)),
+                         0);
+        assert_int_equal(
+            e2e_rpc_ack(plan, provider, CV__ACK_STATE__ACK_STATE_ACCEPTED), 0);
+    }
+
+    snprintf(live, sizeof(live), "00%s-live", e2e_tag);
+    e2e_live_start(live);
+    /* Walk from the newest event down past the marker, 7 per page. */
+    while (!done) {
+        cv_http_response r;
+        char path[400];
+        json_t *items, *it;
+        size_t i;
+
+        snprintf(path, sizeof(path), E2E_STREAM "?limit=7%s%s",
+                 cursor[0] != '\0' ? "&cursor=" : "", cursor);
+        e2e_get_json(path, 200, &r);
+        items = e2e_get(r.json, "items");
+        if (json_array_size(items) == 0 || json_array_size(items) > 7)
+            fail_msg("page %d has %zu items", pages, json_array_size(items));
+        json_array_foreach(items, i, it)
+        {
+            long long pos = e2e_int(it, "position");
+
+            if (top < 0)
+                top = pos;
+            /* Strictly newest first, across pages too: no overlap. */
+            if (last >= 0 && pos >= last)
+                fail_msg("position %lld after %lld on page %d", pos, last,
+                         pages);
+            last = pos;
+            if (pos < marker_pos) {
+                done = 1;
+                break;
+            }
+            if (n_seen == cap) {
+                cap = cap ? cap * 2 : 256;
+                seen = realloc(seen, cap * sizeof(*seen));
+                assert_non_null(seen);
+            }
+            seen[n_seen++] = pos;
+        }
+        if (!done) {
+            if (!json_is_string(e2e_get(r.json, "next_cursor")))
+                fail_msg("page %d: no next_cursor before the marker", pages);
+            snprintf(cursor, sizeof(cursor), "%s",
+                     e2e_str(r.json, "next_cursor"));
+        }
+        cv_http_response_free(&r);
+        pages++;
+    }
+    e2e_live_stop();
+    assert_int_equal(e2e_live.code, 0);
+    assert_true(e2e_live.made > 0);
+    assert_true(pages >= 18);
+
+    /* No skip: every event from the marker up to the first page's top is
+     * there, exactly once. */
+    {
+        char sql[256];
+        long expected;
+
+        snprintf(sql, sizeof(sql),
+                 "SELECT count(*) FROM evidence_events WHERE id >= %lld AND "
+                 "id <= %lld",
+                 marker_pos, top);
+        expected = e2e_count(sql, NULL);
+        assert_int_equal((long)n_seen, expected);
+        assert_int_equal(seen[0], top);
+        assert_int_equal(seen[n_seen - 1], marker_pos);
+        /* Records did arrive while the walk went on (after its top). */
+        snprintf(sql, sizeof(sql),
+                 "SELECT count(*) FROM evidence_events e JOIN plan_routes r "
+                 "ON r.plan_id = e.plan_id WHERE e.kind = "
+                 "'recovery_escalation_plan' AND r.provider = $1 AND e.id > "
+                 "%lld",
+                 top);
+        assert_true(e2e_count(sql, live) > 0);
+    }
+    free(seen);
+}
+
+/* Collects every item of a filtered stream (following next_cursor);
+ * returns the count and checks each item with want_* (NULL: any). */
+static size_t
+e2e_walk(const char *query, int limit, const char *want_kind,
+         const char *want_plan, const char *want_provider)
+{
+    char cursor[128] = "";
+    size_t total = 0;
+    long long last = -1;
+
+    for (;;) {
+        cv_http_response r;
+        char path[600];
+        json_t *items, *it;
+        size_t i;
+        int more;
+
+        snprintf(path, sizeof(path), E2E_STREAM "?%s&limit=%d%s%s", query,
+                 limit, cursor[0] != '\0' ? "&cursor=" : "", cursor);
+        e2e_get_json(path, 200, &r);
+        items = e2e_get(r.json, "items");
+        assert_true(json_array_size(items) <= (size_t)limit);
+        json_array_foreach(items, i, it)
+        {
+            long long pos = e2e_int(it, "position");
+
+            if (last >= 0 && pos >= last)
+                fail_msg("%s: position %lld after %lld", query, pos, last);
+            last = pos;
+            if (want_kind != NULL &&
+                strcmp(e2e_str(it, "kind"), want_kind) != 0)
+                fail_msg("%s: kind %s", query, e2e_str(it, "kind"));
+            if (want_plan != NULL &&
+                strcmp(e2e_str(it, "plan_id"), want_plan) != 0)
+                fail_msg("%s: plan %s", query, e2e_str(it, "plan_id"));
+            if (want_provider != NULL &&
+                strcmp(e2e_str(it, "provider"), want_provider) != 0)
+                fail_msg("%s: provider %s", query, e2e_str(it, "provider"));
+            (void)e2e_str(it, "record_id");
+            (void)e2e_str(it, "created_at");
+            if (!json_is_object(e2e_get(it, "record")))
+                fail_msg("%s: record is not an object", query);
+            total++;
+        }
+        more = json_is_string(e2e_get(r.json, "next_cursor"));
+        if (!more && !json_is_null(e2e_get(r.json, "next_cursor")))
+            fail_msg("%s: next_cursor is neither a string nor null", query);
+        if (more)
+            snprintf(cursor, sizeof(cursor), "%s",
+                     e2e_str(r.json, "next_cursor"));
+        cv_http_response_free(&r);
+        if (!more)
+            break;
+    }
+    return total;
+}
+
+static void
+test_read_side_filters(void **state)
+{
+    char provider[64], other[64], plan[96], plan2[96], query[400];
+    cv_http_response r;
+
+    (void)state;
+    snprintf(provider, sizeof(provider), "00%s-filter", e2e_tag);
+    snprintf(other, sizeof(other), "00%s-other", e2e_tag);
+    assert_int_equal(e2e_rpc_plan(provider, 1, plan, sizeof(plan)), 0);
+    assert_int_equal(e2e_rpc_plan(other, 0, plan2, sizeof(plan2)), 0);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(
+            e2e_rpc_ack(plan, provider, CV__ACK_STATE__ACK_STATE_DEFERRED), 0);
+        assert_int_equal(e2e_rpc_delivery(plan, provider, i == 2), 0);
+    }
+    assert_int_equal(
+        e2e_rpc_ack(plan2, other, CV__ACK_STATE__ACK_STATE_ACCEPTED), 0);
+
+    /* plan_id alone: the plan, 3 acks, 3 deliveries; pages of 2. */
+    snprintf(query, sizeof(query), "plan_id=%s", plan);
+    assert_int_equal(e2e_walk(query, 2, NULL, plan, NULL), 7);
+    assert_int_equal(e2e_walk(query, 500, NULL, plan, NULL), 7);
+    /* Combined with kind and with provider. */
+    snprintf(query, sizeof(query), "plan_id=%s&kind=recovery_escalation_ack",
+             plan);
+    assert_int_equal(
+        e2e_walk(query, 2, "recovery_escalation_ack", plan, provider), 3);
+    snprintf(query, sizeof(query), "plan_id=%s&kind=connector_delivery", plan);
+    assert_int_equal(e2e_walk(query, 1, "connector_delivery", plan, provider),
+                     3);
+    snprintf(query, sizeof(query), "provider=%s", provider);
+    assert_int_equal(e2e_walk(query, 4, NULL, plan, provider), 6);
+    snprintf(query, sizeof(query),
+             "provider=%s&kind=recovery_escalation_ack&plan_id=%s", provider,
+             plan);
+    assert_int_equal(
+        e2e_walk(query, 50, "recovery_escalation_ack", plan, provider), 3);
+    snprintf(query, sizeof(query), "provider=%s&plan_id=%s", other, plan);
+    assert_int_equal(e2e_walk(query, 50, NULL, NULL, NULL), 0);
+    /* Providers are normalised like on intake. */
+    snprintf(query, sizeof(query), "provider=%%20%s%%20&plan_id=%s", other,
+             plan2);
+    assert_int_equal(e2e_walk(query, 50, NULL, plan2, other), 1);
+    /* kind alone: newest first, only that kind. */
+    e2e_get_json(E2E_STREAM "?kind=recovery_escalation_plan&limit=3", 200, &r);
+    assert_int_equal(json_array_size(e2e_get(r.json, "items")), 3);
+    if (strcmp(e2e_str(r.json, "items[0].kind"), "recovery_escalation_plan") !=
+        0)
+        fail_msg("kind filter returned %s", e2e_str(r.json, "items[0].kind"));
+    assert_true(json_is_string(e2e_get(r.json, "next_cursor")));
+    cv_http_response_free(&r);
+    /* The default page size is 50. */
+    e2e_get_json(E2E_STREAM, 200, &r);
+    assert_int_equal(json_array_size(e2e_get(r.json, "items")), 50);
+    assert_true(json_is_string(e2e_get(r.json, "next_cursor")));
+    assert_true(json_is_null(e2e_get(r.json, "actor")));
+    cv_http_response_free(&r);
+    /* A plan that does not exist: an empty last page. */
+    e2e_get_json(E2E_STREAM "?plan_id=gordackrecoveryesc-0000000000000000", 200,
+                 &r);
+    assert_int_equal(json_array_size(e2e_get(r.json, "items")), 0);
+    assert_true(json_is_null(e2e_get(r.json, "next_cursor")));
+    cv_http_response_free(&r);
+}
+
+static void
+test_read_side_stream_errors(void **state)
+{
+    (void)state;
+    e2e_expect_error(E2E_STREAM "?limit=0", 400,
+                     "limit must be between 1 and 500");
+    e2e_expect_error(E2E_STREAM "?limit=501", 400,
+                     "limit must be between 1 and 500");
+    e2e_expect_error(E2E_STREAM "?limit=-3", 400,
+                     "limit must be between 1 and 500");
+    e2e_expect_error(E2E_STREAM "?limit=ten", 400, "limit must be an integer");
+    e2e_expect_error(E2E_STREAM "?limit=1.5", 400, "limit must be an integer");
+    e2e_expect_error(E2E_STREAM "?cursor=abc", 400, "cursor is invalid");
+    e2e_expect_error(E2E_STREAM "?cursor=djE6MA", 400, "cursor is invalid");
+    e2e_expect_error(E2E_STREAM "?cursor=%27%3B--", 400, "cursor is invalid");
+    e2e_expect_error(E2E_STREAM "?kind=plans", 400,
+                     "kind must be one of recovery_escalation_plan, "
+                     "connector_delivery, recovery_escalation_ack, "
+                     "recovery_escalation_retry_plan, "
+                     "executive_report_schedule_run");
+    e2e_expect_error(E2E_STREAM "?provider=a%2Fb", 400,
+                     "provider must use only a-z, 0-9, '.', '_' and '-'");
+    {
+        char path[400];
+
+        snprintf(path, sizeof(path), E2E_STREAM "?plan_id=%0*d", 129, 7);
+        e2e_expect_error(path, 400, "plan_id must be at most 128 characters");
+    }
+    /* Wrong method. */
+    {
+        cv_http_response r;
+
+        assert_int_equal(cv_http_request("POST", e2e_url(E2E_DASHBOARD), NULL,
+                                         "{}", NULL, &r),
+                         0);
+        assert_int_equal(r.status, 405);
+        cv_http_response_free(&r);
+    }
+}
+
+/* ---- trace ------------------------------------------------------------ */
+
+static void
+test_read_side_trace_order(void **state)
+{
+    static const char *const kinds[] = {
+        "recovery_escalation_plan",
+        "connector_delivery",
+        "connector_delivery",
+        "recovery_escalation_ack",
+        "recovery_escalation_retry_plan",
+        "executive_report_schedule_run",
+    };
+    char provider[64], plan[96], other[96], retry_id[96], run_id[96];
+    char sid[96], path[512];
+    cv_http_response r;
+    json_t *items, *it;
+    long long last = -1;
+    int64_t retryable = 0;
+    int over_all;
+    size_t i;
+
+    (void)state;
+    snprintf(provider, sizeof(provider), "00%s-trace", e2e_tag);
+    assert_int_equal(e2e_rpc_plan(provider, 1, plan, sizeof(plan)), 0);
+    /* Another plan with a failure, so a retry plan over every plan holds
+     * decisions that do not name ours. */
+    assert_int_equal(e2e_rpc_plan(provider, 0, other, sizeof(other)), 0);
+    assert_int_equal(e2e_rpc_delivery(other, provider, 0), 0);
+    assert_int_equal(e2e_rpc_delivery(plan, provider, 0), 0);
+    assert_int_equal(e2e_rpc_delivery(plan, provider, 0), 0);
+    assert_int_equal(
+        e2e_rpc_ack(plan, provider, CV__ACK_STATE__ACK_STATE_ESCALATED), 0);
+    /* Over every plan when the store is small enough for one reply;
+     * otherwise over ours only. */
+    over_all =
+        e2e_rpc_retry_plan(NULL, &retryable, retry_id, sizeof(retry_id)) == 0;
+    if (!over_all)
+        assert_int_equal(
+            e2e_rpc_retry_plan(plan, &retryable, retry_id, sizeof(retry_id)),
+            0);
+    snprintf(sid, sizeof(sid), "rs-%s-trace", e2e_tag);
+    assert_int_equal(e2e_rpc_run(sid, run_id, sizeof(run_id)), 0);
+
+    snprintf(path, sizeof(path), P "/recovery-escalations/%s/trace", plan);
+    e2e_get_json(path, 200, &r);
+    if (strcmp(e2e_str(r.json, "plan_id"), plan) != 0)
+        fail_msg("trace of %s says plan_id %s", plan,
+                 e2e_str(r.json, "plan_id"));
+    items = e2e_get(r.json, "items");
+    if (json_array_size(items) != 6)
+        fail_msg("trace has %zu items: %s", json_array_size(items), r.body);
+    json_array_foreach(items, i, it)
+    {
+        long long pos = e2e_int(it, "position");
+
+        if (strcmp(e2e_str(it, "kind"), kinds[i]) != 0)
+            fail_msg("trace item %zu is %s, expected %s", i,
+                     e2e_str(it, "kind"), kinds[i]);
+        if (pos <= last)
+            fail_msg("trace item %zu at %lld after %lld", i, pos, last);
+        last = pos;
+        (void)e2e_str(it, "created_at");
+        if (!json_is_object(e2e_get(it, "record")))
+            fail_msg("trace item %zu has no record", i);
+    }
+    if (strcmp(e2e_str(items, "[0].record_id"), plan) != 0 ||
+        strcmp(e2e_str(items, "[0].record.plan_id"), plan) != 0)
+        fail_msg("first trace item is not the plan");
+    if (strcmp(e2e_str(items, "[1].record.plan_id"), plan) != 0 ||
+        strncmp(e2e_str(items, "[1].record_id"), "rcd-", 4) != 0)
+        fail_msg("second trace item is not a delivery of the plan");
+    if (strcmp(e2e_str(items, "[3].record.acknowledgement_state"),
+               "escalated") != 0)
+        fail_msg("fourth trace item is not the acknowledgement");
+    if (strcmp(e2e_str(items, "[4].record_id"), retry_id) != 0)
+        fail_msg("fifth trace item is not the retry plan %s", retry_id);
+    if (strcmp(e2e_str(items, "[5].record_id"), run_id) != 0)
+        fail_msg("last trace item is not the report run %s", run_id);
+    /* The retry plan is shown with the decisions that name this plan. */
+    {
+        json_t *ds = e2e_get(items, "[4].record.retry_decisions");
+        json_t *d;
+        size_t k;
+
+        assert_true(json_array_size(ds) >= 1);
+        json_array_foreach(ds, k, d)
+        {
+            if (strcmp(e2e_str(d, "plan_id"), plan) != 0)
+                fail_msg("trace retry plan names %s", e2e_str(d, "plan_id"));
+        }
+        if (over_all)
+            assert_true(e2e_int(items, "[4].record.decision_count") >
+                        (long long)json_array_size(ds));
+    }
+    assert_true(json_is_null(e2e_get(r.json, "next_cursor")));
+    cv_http_response_free(&r);
+
+    /* In pages of two, with the same order and nothing lost. */
+    {
+        char cursor[128] = "";
+        size_t seen = 0;
+
+        for (int page = 0; page < 5; page++) {
+            snprintf(path, sizeof(path),
+                     P "/recovery-escalations/%s/trace?limit=2%s%s", plan,
+                     cursor[0] != '\0' ? "&cursor=" : "", cursor);
+            e2e_get_json(path, 200, &r);
+            items = e2e_get(r.json, "items");
+            json_array_foreach(items, i, it)
+            {
+                if (strcmp(e2e_str(it, "kind"), kinds[seen]) != 0)
+                    fail_msg("paged trace item %zu is %s", seen,
+                             e2e_str(it, "kind"));
+                seen++;
+            }
+            if (!json_is_string(e2e_get(r.json, "next_cursor"))) {
+                cv_http_response_free(&r);
+                break;
+            }
+            snprintf(cursor, sizeof(cursor), "%s",
+                     e2e_str(r.json, "next_cursor"));
+            cv_http_response_free(&r);
+        }
+        assert_int_equal(seen, 6);
+    }
+    /* The other plan's trace does not hold our deliveries or ack. */
+    snprintf(path, sizeof(path), P "/recovery-escalations/%s/trace", other);
+    e2e_get_json(path, 200, &r);
+    json_array_foreach(e2e_get(r.json, "items"), i, it)
+    {
+        if (strcmp(e2e_str(it, "kind"), "connector_delivery") == 0 ||
+            strcmp(e2e_str(it, "kind"), "recovery_escalation_plan") == 0)
+            if (strcmp(e2e_str(it, "plan_id"), other) != 0)
+                fail_msg("the other plan's trace holds %s",
+                         e2e_str(it, "record_id"));
+        if (strcmp(e2e_str(it, "kind"), "recovery_escalation_ack") == 0)
+            fail_msg("the other plan's trace holds an acknowledgement");
+    }
+    cv_http_response_free(&r);
+}
+
+static void
+test_read_side_trace_errors(void **state)
+{
+    char path[512];
+
+    (void)state;
+    e2e_expect_error(P "/recovery-escalations/"
+                       "gordackrecoveryesc-0000000000000000/trace",
+                     404, E2E_NOT_FOUND);
+    snprintf(path, sizeof(path), P "/recovery-escalations/%0*d/trace", 200, 1);
+    e2e_expect_error(path, 404, E2E_NOT_FOUND);
+    {
+        char provider[64], plan[96];
+
+        snprintf(provider, sizeof(provider), "00%s-trerr", e2e_tag);
+        assert_int_equal(e2e_rpc_plan(provider, 0, plan, sizeof(plan)), 0);
+        snprintf(path, sizeof(path),
+                 P "/recovery-escalations/%s/trace?cursor=nope", plan);
+        e2e_expect_error(path, 400, "cursor is invalid");
+        snprintf(path, sizeof(path), P "/recovery-escalations/%s/trace?limit=0",
+                 plan);
+        e2e_expect_error(path, 400, "limit must be between 1 and 500");
+    }
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_read_side_dashboard_exact),
+        cmocka_unit_test(test_read_side_pages_while_writing),
+        cmocka_unit_test(test_read_side_filters),
+        cmocka_unit_test(test_read_side_stream_errors),
+        cmocka_unit_test(test_read_side_trace_order),
+        cmocka_unit_test(test_read_side_trace_errors),
+    };
+
+    return cmocka_run_group_tests_name("read_side", tests, e2e_setup,
+                                       e2e_teardown);
+}

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "ack.pb-c.h"
+#include "evidence.pb-c.h"
 #include "gw_auth.h"
 #include "report.pb-c.h"
 #include "retry.pb-c.h"
@@ -53,6 +54,10 @@ const gw_route gw_routes[] = {
      "report.ListEvidence", &cv__list_evidence_request__descriptor,
      &cv__evidence_page__descriptor, 200, GW_ROLE_ANY,
      "The evidence stream, newest first, filtered and paginated"},
+    {"GET", "/runtime/evidence/verify", GW_SVC_REPORT, "report.VerifyEvidence",
+     &cv__verify_evidence_request__descriptor,
+     &cv__evidence_verification__descriptor, 200, GW_ROLE_ANY,
+     "Recompute the evidence hash chain and say where it first breaks"},
 };
 const size_t gw_route_count = sizeof(gw_routes) / sizeof(gw_routes[0]);
 

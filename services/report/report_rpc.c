@@ -23,10 +23,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cv_chain.h"
 #include "cv_record.h"
 #include "cv_time.h"
 #include "cv_transcode.h"
 #include "cv_validate.h"
+#include "evidence.pb-c.h"
 #include "report_sql.h"
 
 /* Internal outcomes of report_rpc_create (cv codes are positive). */
@@ -442,7 +444,37 @@ report_rpc_trace(cv_rpc_ctx *call, const ProtobufCMessage *request,
     return 0;
 }
 
+/* report.VerifyEvidence: recomputes the evidence hash chain (SPEC 6, 9). */
+static int
+report_rpc_verify(cv_rpc_ctx *call, const ProtobufCMessage *request,
+                  ProtobufCMessage **reply, cv_error *err)
+{
+    Cv__EvidenceVerification *v;
+    cv_chain_report report;
+    int rv;
+
+    (void)request;
+    if ((rv = cv_chain_verify_db(call->db, &report, err)) != 0)
+        return rv;
+    if ((v = malloc(sizeof(*v))) == NULL)
+        return cv_error_set(err, CV_INTERNAL, "out of memory");
+    cv__evidence_verification__init(v);
+    CV_SET(v, valid, report.valid);
+    CV_SET(v, events, report.events);
+    CV_SET(v, pending, report.pending);
+    v->head = strdup(report.head);
+    v->algorithm = strdup(CV_CHAIN_ALGORITHM);
+    if (!report.valid) {
+        CV_SET(v, first_invalid_seq, report.first_invalid_seq);
+        v->reason = strdup(report.reason);
+    }
+    *reply = &v->base;
+    return 0;
+}
+
 const cv_rpc_method report_rpc_methods[] = {
+    {"report.VerifyEvidence", &cv__verify_evidence_request__descriptor,
+     &cv__evidence_verification__descriptor, report_rpc_verify},
     {"report.ScheduleRun", &cv__schedule_run_request__descriptor,
      &cv__schedule_run_reply__descriptor, report_rpc_schedule_run},
     {"report.Dashboard", &cv__dashboard_request__descriptor,

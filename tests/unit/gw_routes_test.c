@@ -163,6 +163,8 @@ test_gw_routes_table_documented(void **state)
          "report.Dashboard", 200, GW_ROLE_ANY},
         {"GET", "/runtime/go-pilot/rollback-drill-notifications",
          "report.ListEvidence", 200, GW_ROLE_ANY},
+        {"GET", "/runtime/evidence/verify", "report.VerifyEvidence", 200,
+         GW_ROLE_ANY},
     };
     const size_t n = sizeof(want) / sizeof(want[0]);
 

@@ -63,6 +63,7 @@ typedef struct cv_tc_path {
 typedef struct cv_tc_ctx {
     cv_tc_path path;
     cv_error *err;
+    bool null_enum_unset; /* stored records: a null enum is unset */
 } cv_tc_ctx;
 
 /* One enum's JSON names, parallel to desc->values; never freed. */
@@ -953,7 +954,8 @@ cv_tc_read_message(const ProtobufCMessageDescriptor *desc, json_t *obj,
 
         /* null is "not given", except for enums whose error lists the
          * accepted names. */
-        if (v == NULL || (json_is_null(v) && f->type != PROTOBUF_C_TYPE_ENUM)) {
+        if (v == NULL || (json_is_null(v) && (f->type != PROTOBUF_C_TYPE_ENUM ||
+                                              ctx->null_enum_unset))) {
             if (f->label == PROTOBUF_C_LABEL_REQUIRED)
                 rc = cv_tc_fail(ctx, "is required");
         } else {
@@ -997,7 +999,34 @@ cv_json_to_message(const ProtobufCMessageDescriptor *desc, json_t *json,
     ctx.path.buf[0] = '\0';
     ctx.path.len = 0;
     ctx.err = err;
+    ctx.null_enum_unset = false;
     return cv_tc_read_message(desc, json, out, &ctx, 0);
+}
+
+int
+cv_json_record_to_message(const ProtobufCMessageDescriptor *desc,
+                          const char *text, ProtobufCMessage **out,
+                          cv_error *err)
+{
+    json_t *json;
+    cv_tc_ctx ctx;
+    int rc;
+
+    *out = NULL;
+    if (text == NULL || (json = json_loads(text, 0, NULL)) == NULL)
+        return cv_error_set(err, CV_DATA_LOSS, "stored record is not JSON");
+    if (!json_is_object(json)) {
+        json_decref(json);
+        return cv_error_set(err, CV_DATA_LOSS,
+                            "stored record is not a JSON object");
+    }
+    ctx.path.buf[0] = '\0';
+    ctx.path.len = 0;
+    ctx.err = err;
+    ctx.null_enum_unset = true;
+    rc = cv_tc_read_message(desc, json, out, &ctx, 0);
+    json_decref(json);
+    return rc;
 }
 
 int

@@ -57,6 +57,16 @@ int cv_json_text_to_message(const ProtobufCMessageDescriptor *desc,
                             const char *text, size_t len,
                             ProtobufCMessage **out, cv_error *err);
 
+/*
+ * Reads back a record this codebase stored (its own JSON output): the
+ * same rules, except that null means "unset" for enums too, so every
+ * record written by cv_message_to_json round-trips. Returns 0 with *out,
+ * or CV_DATA_LOSS / CV_INVALID_ARGUMENT when the text does not fit desc.
+ */
+int cv_json_record_to_message(const ProtobufCMessageDescriptor *desc,
+                              const char *text, ProtobufCMessage **out,
+                              cv_error *err);
+
 /* Returns a new JSON object (caller json_decref's it), or NULL when out of
  * memory. */
 json_t *cv_message_to_json(const ProtobufCMessage *msg);

@@ -144,8 +144,8 @@ ack_rpc_get_plan(cv_rpc_ctx *call, const ProtobufCMessage *request,
     if ((rv = ack_rpc_plan_id_ok(req->plan_id, err)) != 0 ||
         (rv = ack_sql_plan_record(call->db, req->plan_id, &json, err)) != 0)
         return rv;
-    rv = cv_json_text_to_message(&cv__escalation_plan__descriptor, json,
-                                 strlen(json), &plan, err);
+    rv = cv_json_record_to_message(&cv__escalation_plan__descriptor, json,
+                                   &plan, err);
     free(json);
     if (rv != 0)
         return cv_error_set(err, CV_DATA_LOSS, "stored plan is unreadable");

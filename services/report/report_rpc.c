@@ -38,53 +38,6 @@
  * reply always fits in one RPC message (CV_RPC_RECV_MAX). */
 #define REPORT_PAGE_BYTES (640 * 1024)
 
-/*
- * Removes every null member, recursively. The transcoder writes an unset
- * optional field as null but reads a null enum as an error (a null
- * acknowledgement_state is a 400), so stored records are read back
- * without their nulls: both mean "not set".
- */
-static void
-report_rpc_strip_nulls(json_t *v)
-{
-    const char *key;
-    json_t *member;
-    void *tmp;
-    size_t i;
-
-    if (json_is_object(v)) {
-        json_object_foreach_safe(v, tmp, key, member)
-        {
-            if (json_is_null(member))
-                json_object_del(v, key);
-            else
-                report_rpc_strip_nulls(member);
-        }
-    } else if (json_is_array(v)) {
-        json_array_foreach(v, i, member)
-        {
-            report_rpc_strip_nulls(member);
-        }
-    }
-}
-
-/* Reads one stored JSON record into a message of type desc. */
-static int
-report_rpc_parse_stored(const ProtobufCMessageDescriptor *desc,
-                        const char *text, ProtobufCMessage **out, cv_error *err)
-{
-    json_t *doc = json_loads(text, 0, NULL);
-    int rv;
-
-    *out = NULL;
-    if (doc == NULL)
-        return cv_error_set(err, CV_DATA_LOSS, "stored run is unreadable");
-    report_rpc_strip_nulls(doc);
-    rv = cv_json_to_message(desc, doc, out, err);
-    json_decref(doc);
-    return rv;
-}
-
 /* Parses the stored JSON of a run into a reply. */
 static int
 report_rpc_load_run(cv_db *db, const char *schedule_id,
@@ -105,7 +58,8 @@ report_rpc_load_run(cv_db *db, const char *schedule_id,
                                   &texts[1], &texts[2], err)) != 0)
         return rv;
     for (int i = 0; i < 3; i++) {
-        if (report_rpc_parse_stored(descs[i], texts[i], &msgs[i], &perr) != 0) {
+        if (cv_json_record_to_message(descs[i], texts[i], &msgs[i], &perr) !=
+            0) {
             rv = cv_error_set(err, CV_DATA_LOSS, "stored run is unreadable");
             goto out;
         }

@@ -30,6 +30,7 @@ typedef struct gw_route {
     int status;          /* on success: 201 or 200 */
     unsigned int roles;  /* GW_ROLE_* bits that may call it (admin always) */
     const char *summary; /* one line, for OpenAPI */
+    int timeout_ms;      /* 0: the gateway default (CAVRA_RPC_TIMEOUT_MS) */
 } gw_route;
 
 extern const gw_route gw_routes[];

@@ -221,6 +221,9 @@ gw_start_rpc(gw_request *r, enum gw_service svc, const char *method,
     cv_error err;
     uint8_t *buf;
     size_t len = protobuf_c_message_get_packed_size(payload);
+    int timeout_ms = r->route != NULL && r->route->timeout_ms > 0
+                         ? r->route->timeout_ms
+                         : gw->cfg.rpc_timeout_ms;
     int rv;
 
     if (gw->clients[svc] == NULL)
@@ -232,7 +235,7 @@ gw_start_rpc(gw_request *r, enum gw_service svc, const char *method,
     env.method = (char *)method;
     env.request_id = r->request_id;
     env.has_deadline_unix_ms = 1;
-    env.deadline_unix_ms = cv_now_us() / 1000 + gw->cfg.rpc_timeout_ms;
+    env.deadline_unix_ms = cv_now_us() / 1000 + timeout_ms;
     env.idempotency_key = (char *)idem_key;
     env.actor = r->actor;
     env.has_payload = 1;
@@ -245,8 +248,8 @@ gw_start_rpc(gw_request *r, enum gw_service svc, const char *method,
     r->state = GW_REQ_WAITING;
     MHD_suspend_connection(r->conn);
     cv_error_clear(&err);
-    rv = cv_rpc_call_start(gw->clients[svc], &env, gw->cfg.rpc_timeout_ms, cb,
-                           cb_arg, &err);
+    rv =
+        cv_rpc_call_start(gw->clients[svc], &env, timeout_ms, cb, cb_arg, &err);
     free(buf);
     if (rv != 0) {
         /* The callback will never run: answer with the start error. */

@@ -20,8 +20,10 @@
  * Client design notes:
  *  - One REQ socket per client; every call opens its own context and aio,
  *    so any number of calls may be in flight from any threads.
- *  - A call has an explicit timeout; NNG_OPT_REQ_RESENDTIME is set so a
- *    request lost to a restarting service is sent again.
+ *  - A call has an explicit timeout and is never resent on a timer
+ *    (NNG_OPT_REQ_RESENDTIME is infinite): a slow call must not run twice.
+ *    A caller that must survive lost replies retries with the same
+ *    Idempotency-Key, which replays instead of repeating.
  */
 #ifndef CV_RPC_H
 #define CV_RPC_H

@@ -86,8 +86,9 @@ cv_rpc_client_open(const char *url, cv_rpc_client **out, cv_error *err)
                             nng_strerror(rv));
     }
     nng_socket_set_size(cli->sock, NNG_OPT_RECVMAXSZ, CV_RPC_REPLY_MAX);
-    /* Resend a request that a restarting service lost. */
-    nng_socket_set_ms(cli->sock, NNG_OPT_REQ_RESENDTIME, 5000);
+    /* No timed resends: REQ would send a slow request again and the
+     * service would store its record twice. */
+    nng_socket_set_ms(cli->sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
     nng_socket_set_ms(cli->sock, NNG_OPT_RECONNMINT, 50);
     nng_socket_set_ms(cli->sock, NNG_OPT_RECONNMAXT, 1000);
     nng_pipe_notify(cli->sock, NNG_PIPE_EV_ADD_POST, cv_rpc_pipe_cb, cli);

@@ -1,0 +1,636 @@
+#!/usr/bin/env bash
+# bench.sh -- `make bench`: how the read and write paths scale with the size
+# of the store, measured side by side in one run.
+#
+# What it does (everything on loopback, everything it starts is stopped on
+# exit, whatever the exit path):
+#   1. installs missing packages (scripts/deps.sh), builds the services, the
+#      gateway, cavra-migrate and cavra-verify in ./build (only those
+#      targets; log in build/bench/logs/build.log), and bench/bench_http (in
+#      ./build when the top-level CMakeLists.txt includes bench/, else in
+#      ./build-bench);
+#   2. unless CAVRA_BENCH_DATABASE_URL is set, starts a throwaway
+#      PostgreSQL in a mktemp folder on a free port (durable settings, plus
+#      log_min_duration_statement so slow statements are named), and
+#      migrates it;
+#   3. starts cavra-ack, cavra-retry, cavra-report (ipc:// sockets in the
+#      temporary folder) and cavra-gateway on a free port;
+#   4. measures on the (nearly) empty store: reads first (dashboard, evidence
+#      stream first page and a plan_id page, trace, retry-plan for one plan
+#      and over the whole store, schedule-run with a new schedule each call,
+#      /runtime/evidence/verify when that route answers, and the same check
+#      by tools/cavra-verify without the RPC deadline), then writes (POST
+#      plan and POST acknowledgement at concurrency 1 and 16);
+#   5. seeds CAVRA_BENCH_RECORDS (default 100000) plans, delivery attempts
+#      and acknowledgements with bench/seed.sql (timed), runs ANALYZE, and
+#      times how long the evidence sequencer takes to chain the backlog;
+#      then VACUUM ANALYZE, so the measurement sees a settled store (what
+#      autovacuum would leave) rather than one full of dead row versions;
+#   6. measures the same set again, prints a table of the empty and seeded
+#      medians with their ratio, and writes it with every raw line to
+#      build/bench/results.txt;
+#   7. (throwaway cluster only) restarts the services with auto_explain and
+#      calls each endpoint once more, so every statement slower than
+#      CAVRA_BENCH_EXPLAIN_MS gets its EXPLAIN ANALYZE in
+#      build/bench/explain.log.
+#
+# Environment:
+#   CAVRA_BENCH_RECORDS        records of each kind to seed (default 100000;
+#                              e.g. 2000 for a quick run)
+#   CAVRA_BENCH_DATABASE_URL   use this database instead of a throwaway one.
+#                              The seeded rows stay: evidence is append-only.
+#   CAVRA_BENCH_CHAIN_TIMEOUT  seconds to wait for the sequencer (default 300)
+#   CAVRA_BENCH_EXPLAIN_MS     auto_explain threshold (default 200; 0 = skip
+#                              the EXPLAIN pass)
+#   CAVRA_BENCH_PG_FAST=1      fsync/synchronous_commit off (default: durable)
+#   CAVRA_BENCH_BUILD_DIR      build tree of the services (default build)
+#   CAVRA_BENCH_CMAKE_ARGS     extra cmake arguments for that tree
+# Output: build/bench/results.txt (table + raw lines), build/bench/explain.log,
+# build/bench/logs/ (service and PostgreSQL logs of the last run).
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT=$(pwd -P)
+
+RECORDS=${CAVRA_BENCH_RECORDS:-100000}
+CHAIN_TIMEOUT=${CAVRA_BENCH_CHAIN_TIMEOUT:-300}
+EXPLAIN_MS=${CAVRA_BENCH_EXPLAIN_MS:-200}
+BUILD=${CAVRA_BENCH_BUILD_DIR:-build}
+read -r -a CMAKE_EXTRA <<<"${CAVRA_BENCH_CMAKE_ARGS:-}"
+OUT=$ROOT/build/bench
+P=/runtime/go-pilot/rollback-drill-notifications/acknowledgements/audit-delivery
+FEED=/runtime/go-pilot/rollback-drill-notifications
+JSON='Content-Type: application/json'
+TABLES="evidence_events, escalation_plans, plan_routes, acknowledgements, ack_current,
+    delivery_attempts, retry_plans, retry_decisions, report_schedules, report_runs,
+    executive_reports, report_run_plans, idempotency_keys"
+
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+TMP_DIR=
+PG_UP=0
+PIDS=()
+NAMES=()
+CLEANED=0
+
+bench_log() {
+    echo "bench.sh: $*" >&2
+}
+
+if [[ ! "$RECORDS" =~ ^[0-9]+$ ]] || ((RECORDS < 8 || RECORDS > 10000000)); then
+    bench_log "CAVRA_BENCH_RECORDS must be an integer in 8..10000000"
+    exit 2
+fi
+for v in CHAIN_TIMEOUT EXPLAIN_MS; do
+    if [[ ! "${!v}" =~ ^[0-9]+$ ]]; then
+        bench_log "CAVRA_BENCH_${v} must be a non-negative integer"
+        exit 2
+    fi
+done
+
+# Stops the services we started (TERM, then KILL after 10 s each).
+bench_stop_services() {
+    local i pid waited
+    for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
+        kill -TERM "${PIDS[i]}" 2>/dev/null || true
+    done
+    for pid in "${PIDS[@]}"; do
+        waited=0
+        while kill -0 "$pid" 2>/dev/null && ((waited < 100)); do
+            sleep 0.1
+            waited=$((waited + 1))
+        done
+        if kill -0 "$pid" 2>/dev/null; then
+            bench_log "process $pid ignored TERM for 10 s; killing it"
+            kill -KILL "$pid" 2>/dev/null || true
+        fi
+        wait "$pid" 2>/dev/null || true
+    done
+    PIDS=()
+    NAMES=()
+}
+
+# shellcheck disable=SC2317  # called from a trap
+bench_cleanup() {
+    local rc=$?
+    [[ $CLEANED -eq 0 ]] || return 0
+    CLEANED=1
+    trap - EXIT INT TERM
+    bench_stop_services
+    if [[ -n "$TMP_DIR" ]]; then
+        mkdir -p "$OUT/logs"
+        cp "$TMP_DIR"/*.log "$OUT/logs/" 2>/dev/null || true
+        cp "$TMP_DIR/pg/postgres.log" "$OUT/logs/postgres.log" 2>/dev/null || true
+    fi
+    if [[ $PG_UP -eq 1 ]]; then
+        bash scripts/pg.sh stop "$TMP_DIR/pg" || bench_log "could not stop the bench cluster"
+    fi
+    if [[ -n "$TMP_DIR" ]]; then
+        rm -rf "$TMP_DIR"
+    fi
+    exit "$rc"
+}
+trap bench_cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# True when something accepts TCP connections on 127.0.0.1:$1.
+bench_port_busy() {
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# Prints the first free port from $1 up.
+bench_free_port() {
+    local port=$1
+    while bench_port_busy "$port"; do
+        port=$((port + 1))
+        if ((port > 65000)); then
+            bench_log "no free port found from $1 up"
+            return 1
+        fi
+    done
+    echo "$port"
+}
+
+bench_now() {
+    date +%s.%N
+}
+
+# Seconds between two bench_now values, 1 decimal.
+bench_secs() {
+    awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'
+}
+
+bench_sql() {
+    psql "$CAVRA_DATABASE_URL" -X -q -At -v ON_ERROR_STOP=1 "$@"
+}
+
+# psql as the superuser of the throwaway cluster.
+bench_sql_admin() {
+    psql -X -q -At -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" -U postgres \
+        -d postgres "$@"
+}
+
+bench_tail_logs() {
+    local name
+    for name in "${NAMES[@]}"; do
+        echo "---- $name (last 20 lines) ----" >&2
+        tail -n 20 "$TMP_DIR/$name.log" >&2 2>/dev/null || true
+    done
+}
+
+# bench_start NAME BINARY
+bench_start() {
+    "$2" </dev/null >>"$TMP_DIR/$1.log" 2>&1 &
+    PIDS+=("$!")
+    NAMES+=("$1")
+}
+
+bench_start_services() {
+    local s i j
+    for s in ack retry report; do
+        bench_start "cavra-$s" "$BUILD/services/$s/cavra-$s"
+    done
+    bench_start cavra-gateway "$BUILD/gateway/cavra-gateway"
+    for ((i = 0; i < 60; i++)); do
+        if curl -fsS -o /dev/null --max-time 2 "$GW/readyz" 2>/dev/null; then
+            return 0
+        fi
+        for ((j = 0; j < ${#PIDS[@]}; j++)); do
+            if ! kill -0 "${PIDS[j]}" 2>/dev/null; then
+                bench_log "${NAMES[j]} exited during start-up"
+                bench_tail_logs
+                return 1
+            fi
+        done
+        sleep 0.5
+    done
+    bench_log "the gateway was not ready within 30 s"
+    bench_tail_logs
+    return 1
+}
+
+# Number of evidence events the sequencer has not chained yet.
+bench_pending() {
+    bench_sql -c "SELECT count(*) FROM evidence_events WHERE chain_seq IS NULL"
+}
+
+# bench_wait_chain LIMIT_SECONDS: waits until every event is chained.
+# Prints the seconds it took, or "timeout(N left)".
+bench_wait_chain() {
+    local limit=$1 t0 n deadline
+    t0=$(bench_now)
+    deadline=$(($(date +%s) + limit))
+    while :; do
+        n=$(bench_pending)
+        if [[ "$n" == 0 ]]; then
+            bench_secs "$t0" "$(bench_now)"
+            return 0
+        fi
+        if (($(date +%s) >= deadline)); then
+            echo "timeout(${n} left)"
+            return 0
+        fi
+        sleep 0.5
+    done
+}
+
+# bench_http NAME ARGS...: runs bench_http, keeps its line in RESULTS[NAME].
+declare -A RESULTS=()
+RAW_LINES=()
+bench_run() {
+    local name=$1 line
+    shift
+    if ! line=$("$BENCH_HTTP" --name "$name" "$@"); then
+        bench_log "$name had failures (see above)"
+    fi
+    [[ -n "$line" ]] || line="$name count=0 failures=? median_ms=nan p90_ms=nan p99_ms=nan max_ms=nan rps=nan"
+    echo "  $line" >&2
+    RESULTS[$name]=$line
+    RAW_LINES+=("$line")
+}
+
+# bench_field LINE KEY: the value of KEY=... in a bench_http line.
+bench_field() {
+    local tok
+    for tok in $1; do
+        if [[ "$tok" == "$2="* ]]; then
+            echo "${tok#*=}"
+            return 0
+        fi
+    done
+    echo "-"
+}
+
+# bench_post URL BODY: one POST with curl; prints the body (fails on non-2xx).
+bench_post() {
+    curl -fsS --max-time 120 -X POST "$1" -H "$JSON" -d "$2"
+}
+
+# bench_json_str TEXT KEY: the first "KEY":"value" of a JSON text.
+bench_json_str() {
+    grep -o "\"$2\":\"[^\"]*\"" <<<"$1" | head -n 1 | sed 's/.*:"\(.*\)"/\1/'
+}
+
+# bench_record NAME MS FAILURES NOTE: a single timed call as a result line.
+bench_record() {
+    local line="$1 count=1 failures=$3 median_ms=$2 p90_ms=$2 p99_ms=$2 max_ms=$2 rps=- $4"
+    echo "  $line" >&2
+    RESULTS[$1]=$line
+    RAW_LINES+=("$line")
+}
+
+# bench_ms_since T0: milliseconds since a bench_now value.
+bench_ms_since() {
+    awk -v a="$1" -v b="$(bench_now)" 'BEGIN { printf "%.2f", (b - a) * 1000 }'
+}
+
+# Waits (at most $1 s) until no other session of the database is working:
+# a request the gateway gave up on may still run in a service (and NNG
+# resends a request unanswered after 5 s), which would disturb the next
+# measurement.
+bench_wait_idle() {
+    local limit=$1 i n quiet=0
+    for ((i = 0; i < limit * 2; i++)); do
+        n=$(bench_sql -c "SELECT count(*) FROM pg_stat_activity
+            WHERE datname = current_database() AND pid <> pg_backend_pid()
+            AND backend_type = 'client backend'
+            AND state IN ('active', 'idle in transaction')")
+        if [[ "$n" == 0 ]]; then
+            quiet=$((quiet + 1))
+            ((quiet < 3)) || return 0
+        else
+            quiet=0
+        fi
+        sleep 0.5
+    done
+    bench_log "note: the services were still busy after ${limit} s"
+}
+
+# GET /runtime/evidence/verify: a probe first; when it answers 200 within
+# 5 s (before NNG's resend), three timed calls; else the probe is the result.
+# Then the same verification without the RPC deadline: tools/cavra-verify.
+bench_verify() {
+    local tag=$1 t0 code ms rc=0
+    t0=$(bench_now)
+    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 120 "$GW/runtime/evidence/verify") ||
+        code=000
+    ms=$(bench_ms_since "$t0")
+    if [[ "$code" == 200 ]] && awk -v m="$ms" 'BEGIN { exit !(m < 5000) }'; then
+        bench_run "verify@$tag" --url "$GW/runtime/evidence/verify" \
+            --requests 3 --timeout-ms 120000
+    else
+        bench_record "verify@$tag" "$ms" 1 "(one call: HTTP $code)"
+    fi
+    bench_wait_idle 300
+    t0=$(bench_now)
+    "$BUILD/tools/cavra-verify" --database-url "$CAVRA_DATABASE_URL" \
+        >"$TMP_DIR/verify-$tag.json" 2>&1 || rc=1
+    ms=$(bench_ms_since "$t0")
+    bench_record "verify-cli@$tag" "$ms" "$rc" \
+        "($(tr -d ' \n' <"$TMP_DIR/verify-$tag.json" | cut -c1-60))"
+}
+
+# bench_phase TAG PLAN_ID ACK_URL_FILE: one full measurement set; names are
+# <endpoint>@TAG.
+bench_phase() {
+    local tag=$1 plan=$2 ack_urls=$3
+    bench_log "measuring ($tag)"
+    bench_wait_idle 120
+
+    # Reads, concurrency 1.
+    bench_run "dashboard@$tag" --url "$GW$FEED/dashboard" \
+        --requests 20 --warmup 2
+    bench_run "stream-page@$tag" --url "$GW$FEED?limit=50" \
+        --requests 20 --warmup 2
+    bench_run "stream-plan-page@$tag" --url "$GW$FEED?plan_id=$plan&limit=50" \
+        --requests 20 --warmup 2
+    bench_run "trace@$tag" --url "$GW$P/recovery-escalations/$plan/trace" \
+        --requests 20 --warmup 2
+    bench_run "retry-plan-one@$tag" --url "$GW$P/recovery-escalations/retry-plan" \
+        --header "$JSON" --body "{\"generated_by\":\"bench\",\"plan_id\":\"$plan\"}" \
+        --requests 20 --warmup 2
+    bench_run "retry-plan-all@$tag" --url "$GW$P/recovery-escalations/retry-plan" \
+        --header "$JSON" --body '{"generated_by":"bench"}' \
+        --requests 5 --warmup 1
+    DECISIONS[$tag]=$(bench_sql -c "SELECT decision_count FROM retry_plans
+        WHERE plan_id IS NULL ORDER BY seq DESC LIMIT 1")
+    # The trace unpacks every retry plan that names the plan: again, now
+    # that the store holds 6 more retry plans over the whole store.
+    bench_run "trace-after-retry@$tag" --url "$GW$P/recovery-escalations/$plan/trace" \
+        --requests 20 --warmup 2
+    bench_run "schedule-run@$tag" \
+        --url "$GW$P/recovery-executive-report/schedule-run" --header "$JSON" \
+        --body '{"generated_by":"bench","schedule":{"schedule_id":"bench","interval_minutes":1440,"enabled":false}}' \
+        --vary-json-field schedule_id --requests 10 --warmup 1
+    [[ $VERIFY_OK -ne 1 ]] || bench_verify "$tag"
+    bench_wait_idle 300
+    bench_wait_chain 120 >/dev/null
+
+    # Writes: every request a new record.
+    bench_run "post-plan-c1@$tag" --url "$GW$P/recovery-escalation-plan" \
+        --header "$JSON" --body "$PLAN_BODY" --threads 1 --requests 200 --warmup 5
+    bench_run "post-plan-c16@$tag" --url "$GW$P/recovery-escalation-plan" \
+        --header "$JSON" --body "$PLAN_BODY" --threads 16 --requests 800 --warmup 16
+    bench_wait_chain 120 >/dev/null
+    bench_run "post-ack-c1@$tag" --url-file "$ack_urls" \
+        --header "$JSON" --body "$ACK_BODY" --threads 1 --requests 200 --warmup 5
+    bench_run "post-ack-c16@$tag" --url-file "$ack_urls" \
+        --header "$JSON" --body "$ACK_BODY" --threads 16 --requests 800 --warmup 16
+    CHAIN_AFTER[$tag]=$(bench_wait_chain 120)
+}
+
+declare -A DECISIONS=() CHAIN_AFTER=()
+PLAN_BODY='{"generated_by":"bench-{{run}}-{{n}}","recovery_slo_minutes":240,"escalation_routes":[{"provider":"slack","severity":"critical","category":"connector-recovery","reason":"webhook connector failed after rollback","slo_breached":true},{"provider":"jira","severity":"warning","category":"retry-execution","failure_count":3}]}'
+ACK_BODY='{"provider":"slack","acknowledged_by":"bench","acknowledgement_state":"accepted","external_ref":"CHG-{{n}}","notes":"bench run {{run}}"}'
+
+bench_die_build() {
+    tail -n 20 "$OUT/logs/build.log" >&2 || true
+    bench_log "could not build $1; see build/bench/logs/build.log"
+    exit 1
+}
+
+# ---------------------------------------------------------------------------
+# 1. Packages and builds.
+bash scripts/deps.sh
+mkdir -p "$OUT"
+mkdir -p "$OUT/logs"
+bench_log "building $BUILD (log: build/bench/logs/build.log)"
+if ! {
+    cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo "${CMAKE_EXTRA[@]}" &&
+        cmake --build "$BUILD" -j2 --target cavra-ack cavra-retry cavra-report \
+            cavra-gateway cavra-migrate cavra-verify
+} >"$OUT/logs/build.log" 2>&1; then
+    grep -E 'error|Error' "$OUT/logs/build.log" | head -n 20 >&2 || true
+    bench_log "the build of $BUILD failed. To benchmark anyway with a private tree:"
+    bench_log "  CAVRA_BENCH_BUILD_DIR=build-bench-stack" \
+        "CAVRA_BENCH_CMAKE_ARGS=-DCMAKE_C_FLAGS=-Wno-error make bench"
+    exit 1
+fi
+if grep -Eq '^[[:space:]]*add_subdirectory\(bench\)' CMakeLists.txt; then
+    cmake --build "$BUILD" -j2 --target bench_http >>"$OUT/logs/build.log" 2>&1 ||
+        bench_die_build bench_http
+    BENCH_HTTP=$ROOT/$BUILD/bench/bench_http
+else
+    {
+        cmake -S bench -B build-bench -DCMAKE_BUILD_TYPE=RelWithDebInfo &&
+            cmake --build build-bench -j2
+    } >>"$OUT/logs/build.log" 2>&1 || bench_die_build bench_http
+    BENCH_HTTP=$ROOT/build-bench/bench_http
+fi
+
+# 2. Database.
+TMP_DIR=$(mktemp -d /tmp/cavra-bench.XXXXXX)
+chmod 755 "$TMP_DIR" # the postgres user must traverse it
+PG_PORT=
+PG_MODE="caller's CAVRA_BENCH_DATABASE_URL"
+if [[ -n "${CAVRA_BENCH_DATABASE_URL:-}" ]]; then
+    export CAVRA_DATABASE_URL=$CAVRA_BENCH_DATABASE_URL
+    bench_log "using CAVRA_BENCH_DATABASE_URL; the seeded rows will stay there"
+else
+    started=0
+    PG_PORT=57432
+    for ((attempt = 0; attempt < 5; attempt++)); do
+        PG_PORT=$(bench_free_port "$PG_PORT")
+        PG_UP=1
+        if CAVRA_PG_FAST=${CAVRA_BENCH_PG_FAST:-0} bash scripts/pg.sh start "$TMP_DIR/pg" "$PG_PORT"; then
+            started=1
+            break
+        fi
+        bash scripts/pg.sh stop "$TMP_DIR/pg" || true
+        PG_PORT=$((PG_PORT + 1))
+    done
+    if [[ $started -ne 1 ]]; then
+        bench_log "could not start a throwaway PostgreSQL"
+        exit 1
+    fi
+    CAVRA_DATABASE_URL=$(bash scripts/pg.sh url "$PG_PORT")
+    export CAVRA_DATABASE_URL
+    PG_MODE="throwaway cluster 127.0.0.1:$PG_PORT"
+    if [[ "${CAVRA_BENCH_PG_FAST:-0}" == 1 ]]; then
+        PG_MODE+=" (fsync off)"
+    else
+        PG_MODE+=" (default durable settings)"
+    fi
+    slow_ms=$EXPLAIN_MS
+    ((slow_ms > 0)) || slow_ms=200
+    bench_sql_admin -c "ALTER SYSTEM SET log_min_duration_statement = '${slow_ms}ms'" \
+        -c "ALTER SYSTEM SET log_parameter_max_length = 64" \
+        -c "SELECT pg_reload_conf()" >/dev/null
+fi
+"$BUILD/tools/cavra-migrate" --dir db/migrations
+PG_VERSION=$(bench_sql -c "SHOW server_version")
+
+# 3. Services and gateway.
+export CAVRA_ACK_URL=ipc://$TMP_DIR/ack.ipc
+export CAVRA_RETRY_URL=ipc://$TMP_DIR/retry.ipc
+export CAVRA_REPORT_URL=ipc://$TMP_DIR/report.ipc
+export CAVRA_GATEWAY_HOST=127.0.0.1
+CAVRA_GATEWAY_PORT=$(bench_free_port 58000)
+export CAVRA_GATEWAY_PORT
+GW=http://127.0.0.1:$CAVRA_GATEWAY_PORT
+bench_start_services
+bench_log "stack up: gateway $GW, database $PG_MODE"
+
+VERIFY_OK=0
+if [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 120 "$GW/runtime/evidence/verify") == 200 ]]; then
+    VERIFY_OK=1
+fi
+if [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 30 -X POST -H "$JSON" -d '{}' \
+    "$GW$P/recovery-executive-report/schedule-run") != 201 ]]; then
+    bench_log "note: schedule-run does not answer 201 yet; its lines will show failures"
+fi
+
+# 4. The (nearly) empty store: one plan with failed deliveries for the
+# retry-plan, trace and stream-page measurements, and 64 plans to spread
+# the acknowledgements over.
+out=$(bench_post "$GW$P/recovery-escalation-plan" "${PLAN_BODY//\{\{n\}\}/0}")
+EMPTY_PLAN=$(bench_json_str "$out" plan_id)
+bench_post "$GW$P/recovery-escalations/$EMPTY_PLAN/delivery-attempts" \
+    '{"provider":"slack","success":false,"status_code":503}' >/dev/null
+bench_post "$GW$P/recovery-escalations/$EMPTY_PLAN/delivery-attempts" \
+    '{"provider":"jira","success":false,"status_code":429}' >/dev/null
+: >"$TMP_DIR/ack-urls-empty.txt"
+for ((i = 1; i <= 64; i++)); do
+    out=$(bench_post "$GW$P/recovery-escalation-plan" "${PLAN_BODY//\{\{n\}\}/$i}")
+    echo "$GW$P/recovery-escalations/$(bench_json_str "$out" plan_id)/acknowledgements" \
+        >>"$TMP_DIR/ack-urls-empty.txt"
+done
+EMPTY_EVENTS=$(bench_sql -c "SELECT count(*) FROM evidence_events")
+bench_phase empty "$EMPTY_PLAN" "$TMP_DIR/ack-urls-empty.txt"
+
+# 5. Seed, ANALYZE, sequencer catch-up, VACUUM ANALYZE.
+bench_log "seeding $RECORDS records of each kind"
+t0=$(bench_now)
+bench_sql -v records="$RECORDS" -f bench/seed.sql >/dev/null
+SEED_SECS=$(bench_secs "$t0" "$(bench_now)")
+# The sequencer starts on the backlog as soon as the seed commits; the
+# catch-up time counts from here (ANALYZE runs meanwhile).
+t_chain=$(bench_now)
+SEED_PENDING=$(bench_sql -c "SELECT count(*) FROM evidence_events WHERE request_id = 'bench-seed'")
+bench_log "seeded in ${SEED_SECS} s; waiting for the sequencer to chain the" \
+    "$SEED_PENDING seeded events (limit ${CHAIN_TIMEOUT} s)"
+t0=$(bench_now)
+bench_sql -c "ANALYZE $TABLES"
+ANALYZE_SECS=$(bench_secs "$t0" "$(bench_now)")
+CHAIN_LEFT=$(bench_wait_chain "$CHAIN_TIMEOUT")
+if [[ "$CHAIN_LEFT" == timeout* ]]; then
+    CHAIN_NOTE="did not finish within ${CHAIN_TIMEOUT} s: $CHAIN_LEFT"
+else
+    CHAIN_SECS=$(bench_secs "$t_chain" "$(bench_now)")
+    CHAIN_NOTE="${CHAIN_SECS} s for $SEED_PENDING seeded events ($(awk -v n="$SEED_PENDING" -v s="$CHAIN_SECS" \
+        'BEGIN { printf "%.0f", (s > 0 ? n / s : 0) }') events/s), counted from the seed's commit"
+fi
+bench_log "sequencer: $CHAIN_NOTE"
+t0=$(bench_now)
+bench_sql -c "VACUUM ANALYZE $TABLES"
+VACUUM_SECS=$(bench_secs "$t0" "$(bench_now)")
+TOTAL_EVENTS=$(bench_sql -c "SELECT count(*) FROM evidence_events")
+
+# A seeded plan whose deliveries end in failures, and 1000 seeded plans
+# that route to slack for the acknowledgements.
+SEED_PLAN=$(bench_sql -c "SELECT plan_id FROM delivery_attempts WHERE request_id = 'bench-seed'
+    GROUP BY plan_id, provider HAVING bool_and(NOT success) ORDER BY plan_id DESC LIMIT 1")
+bench_sql -c "SELECT '$GW$P/recovery-escalations/' || plan_id || '/acknowledgements'
+    FROM escalation_plans WHERE generated_by = 'bench-seed' AND 'slack' = ANY (providers)
+    ORDER BY seq DESC LIMIT 1000" >"$TMP_DIR/ack-urls-seeded.txt"
+TAG=$RECORDS
+bench_phase "$TAG" "$SEED_PLAN" "$TMP_DIR/ack-urls-seeded.txt"
+
+# 6. The table.
+mkdir -p "$OUT"
+{
+    echo "CAVRA Recovery benchmark, $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    echo "command:   CAVRA_BENCH_RECORDS=$RECORDS make bench   (scripts/bench.sh)"
+    echo "commit:    $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD 2>/dev/null || echo ' + uncommitted changes')"
+    echo "machine:   $(nproc) CPUs; load average at the start $LOAD_START, at the end $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "database:  PostgreSQL $PG_VERSION, $PG_MODE"
+    echo "services:  $BUILD (RelWithDebInfo), default CAVRA_DB_WORKERS/CAVRA_RPC_CONTEXTS/CAVRA_GATEWAY_THREADS"
+    echo "store:     'empty' = $EMPTY_EVENTS evidence events; '$TAG' = $RECORDS seeded plans (2 routes each),"
+    echo "           $RECORDS delivery attempts and $RECORDS acknowledgements, $TOTAL_EVENTS evidence events in all"
+    echo "seed:      ${SEED_SECS} s (bench/seed.sql), ANALYZE ${ANALYZE_SECS} s, VACUUM ANALYZE ${VACUUM_SECS} s"
+    echo "sequencer: chained the seeded backlog in $CHAIN_NOTE"
+    echo "           after the 1000 acknowledgement writes of each phase, the rest of the backlog took:"
+    echo "           empty ${CHAIN_AFTER[empty]} s, $TAG ${CHAIN_AFTER[$TAG]} s"
+    echo "retry plan over the whole store: ${DECISIONS[empty]} decisions (empty), ${DECISIONS[$TAG]} decisions ($TAG)"
+    echo "trace-after-retry: the same trace after the 6 retry-plan-all calls (each retry plan naming the plan is read)"
+    echo
+    printf '%-18s %5s %5s %12s %12s %8s %11s %11s %10s %10s\n' \
+        endpoint conc n "empty_med" "${TAG}_med" ratio "${TAG}_p90" "${TAG}_max" "empty_rps" "${TAG}_rps"
+    printf '%-18s %5s %5s %12s %12s %8s %11s %11s %10s %10s\n' \
+        "" "" "" "(ms)" "(ms)" "" "(ms)" "(ms)" "" ""
+    for ep in dashboard stream-page stream-plan-page trace retry-plan-one retry-plan-all \
+        trace-after-retry schedule-run verify verify-cli post-plan-c1 post-plan-c16 post-ack-c1 post-ack-c16; do
+        a=${RESULTS[$ep@empty]:-}
+        b=${RESULTS[$ep@$TAG]:-}
+        [[ -n "$a" || -n "$b" ]] || continue
+        conc=1
+        [[ "$ep" != *-c16 ]] || conc=16
+        am=$(bench_field "$a" median_ms)
+        bm=$(bench_field "$b" median_ms)
+        ratio=$(awk -v a="$am" -v b="$bm" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.1fx", b / a; else print "-" }')
+        printf '%-18s %5s %5s %12s %12s %8s %11s %11s %10s %10s\n' "$ep" "$conc" \
+            "$(bench_field "$b" count)" "$am" "$bm" "$ratio" \
+            "$(bench_field "$b" p90_ms)" "$(bench_field "$b" max_ms)" \
+            "$(bench_field "$a" rps)" "$(bench_field "$b" rps)"
+    done
+    if [[ $VERIFY_OK -ne 1 ]]; then
+        echo "(GET /runtime/evidence/verify did not answer 200: not measured)"
+    fi
+    echo
+    echo "Medians of n timed requests after a short warm-up; ratio = $TAG median / empty median."
+    echo "Reads and single-plan calls run at concurrency 1; c16 = 16 client threads."
+    echo "Any failures are counted in the raw lines below (failures=)."
+    echo "verify = GET /runtime/evidence/verify (one timed probe when it needs more than 5 s or"
+    echo "fails); verify-cli = the same chain check by tools/cavra-verify, without the RPC deadline."
+    echo
+    echo "raw (bench/bench_http):"
+    printf '  %s\n' "${RAW_LINES[@]}"
+} >"$OUT/results.txt"
+
+# 7. EXPLAIN ANALYZE of every statement slower than EXPLAIN_MS (throwaway
+# cluster only): restart the services with auto_explain loaded.
+if [[ $PG_UP -eq 1 && $EXPLAIN_MS -gt 0 ]]; then
+    bench_log "EXPLAIN pass: statements slower than ${EXPLAIN_MS} ms"
+    PG_LOG=$TMP_DIR/pg/postgres.log
+    log_mark=$(wc -l <"$PG_LOG")
+    bench_stop_services
+    bench_sql_admin -c "LOAD 'auto_explain'" \
+        -c "ALTER SYSTEM SET session_preload_libraries = 'auto_explain'" \
+        -c "ALTER SYSTEM SET auto_explain.log_min_duration = '${EXPLAIN_MS}ms'" \
+        -c "ALTER SYSTEM SET auto_explain.log_analyze = on" \
+        -c "ALTER SYSTEM SET auto_explain.log_buffers = on" \
+        -c "SELECT pg_reload_conf()" >/dev/null
+    bench_start_services
+    for url in "$FEED/dashboard" "$FEED?limit=50" "$FEED?plan_id=$SEED_PLAN&limit=50" \
+        "$P/recovery-escalations/$SEED_PLAN/trace"; do
+        curl -s -o /dev/null --max-time 300 "$GW$url" || true
+    done
+    bench_post "$GW$P/recovery-escalations/retry-plan" \
+        "{\"generated_by\":\"bench\",\"plan_id\":\"$SEED_PLAN\"}" >/dev/null || true
+    bench_post "$GW$P/recovery-escalations/retry-plan" '{"generated_by":"bench"}' >/dev/null || true
+    bench_post "$GW$P/recovery-executive-report/schedule-run" \
+        '{"generated_by":"bench","schedule":{"schedule_id":"bench-explain-'"$$"'","interval_minutes":1440,"enabled":false}}' \
+        >/dev/null || true
+    if [[ $VERIFY_OK -eq 1 ]]; then
+        curl -s -o /dev/null --max-time 600 "$GW/runtime/evidence/verify" || true
+    fi
+    sleep 1
+    bench_sql_admin -c "ALTER SYSTEM RESET session_preload_libraries" \
+        -c "SELECT pg_reload_conf()" >/dev/null
+    # Keep each "duration: ... plan:" entry up to the next log line.
+    tail -n +"$((log_mark + 1))" "$PG_LOG" | awk '
+        /^[0-9-]+ [0-9:.]+ [A-Z]+ \[[0-9]+\] / { keep = ($0 ~ /duration: .* ms  plan:/) }
+        keep { print }' >"$OUT/explain.log"
+    {
+        echo
+        echo "Statements slower than ${EXPLAIN_MS} ms in this run (postgres.log), by prepared-statement name:"
+        grep -o 'duration: [0-9.]* ms  execute [^:]*' "$PG_LOG" |
+            awk '{ n[$5]++; if ($2 + 0 > m[$5] + 0) m[$5] = $2 }
+                 END { for (k in n) printf "  %-32s %5d times, max %9.1f ms\n", k, n[k], m[k] }' |
+            sort || true
+        echo "EXPLAIN ANALYZE of each (one more call per endpoint, auto_explain): build/bench/explain.log"
+    } >>"$OUT/results.txt"
+fi
+
+cat "$OUT/results.txt"
+bench_log "results: $OUT/results.txt"

@@ -11,6 +11,7 @@
 
 #include "cv_chain.h"
 #include "cv_log.h"
+#include "cv_time.h"
 
 /*
  * The evidence sequencer runs in every service process; the chain lock
@@ -33,6 +34,7 @@ cv_sequencer_main(void *arg)
     cv_db db;
     cv_error err;
     int failing = 0;
+    int64_t last_expire_us = 0;
 
     if (cv_db_init(&db, seq->database_url, NULL, 0, &err) != 0)
         return NULL;
@@ -49,6 +51,13 @@ cv_sequencer_main(void *arg)
                 if (cv_chain_sequence(&db, 500, &chained, &err) != 0)
                     break;
             } while (chained > 0);
+            /* Housekeeping rides on the same thread: expired
+             * Idempotency-Keys go about once a minute. */
+            if (err.code == CV_OK &&
+                cv_now_us() - last_expire_us > 60 * 1000000LL) {
+                last_expire_us = cv_now_us();
+                cv_db_run(&db, "cv_idem_expire", 0, NULL, &err);
+            }
         }
         if (err.code != CV_OK && !failing)
             CV_LOG(CV_LOG_WARN, "SEQ-ROUND", "evidence sequencer: %s", err.msg);

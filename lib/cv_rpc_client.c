@@ -23,14 +23,17 @@
 
 #include "cv_time.h"
 
-/* Without a connected service a call waits this long for one to appear
- * (a service starting up) and then fails fast as UNAVAILABLE, instead of
- * queueing for its whole timeout. */
-#define CV_RPC_CONNECT_GRACE_MS 1000
+/* For this long after opening, a client has not had time to connect:
+ * calls queue until the service answers. Later, a call made while no
+ * service is connected fails at once as UNAVAILABLE (503) instead of
+ * waiting out its whole timeout; NNG keeps redialing, so the next call
+ * after the service is back goes through. */
+#define CV_RPC_CONNECT_GRACE_US (2 * 1000000LL)
 
 struct cv_rpc_client {
     nng_socket sock;
-    atomic_int pipes; /* connected service pipes */
+    atomic_int pipes;  /* connected service pipes */
+    int64_t opened_us; /* when the client was opened */
 };
 
 enum cv_rpc_pending_state {
@@ -44,7 +47,6 @@ typedef struct cv_rpc_pending {
     nng_aio *aio;
     cv_rpc_done_cb cb;
     void *arg;
-    bool unconnected; /* no service was connected when the call started */
 } cv_rpc_pending;
 
 void
@@ -80,6 +82,7 @@ cv_rpc_client_open(const char *url, cv_rpc_client **out, cv_error *err)
     *out = NULL;
     if ((cli = calloc(1, sizeof(*cli))) == NULL)
         return cv_error_set(err, CV_INTERNAL, "out of memory");
+    cli->opened_us = cv_now_us();
     if ((rv = nng_req0_open(&cli->sock)) != 0) {
         free(cli);
         return cv_error_set(err, CV_UNAVAILABLE, "cannot open REQ socket: %s",
@@ -148,8 +151,6 @@ cv_rpc_pending_cb(void *arg)
         if (p->state == CV_RPC_PENDING_SEND)
             nng_msg_free(nng_aio_get_msg(p->aio));
         res.code = cv_rpc_transport_code(rv);
-        if (res.code == CV_DEADLINE_EXCEEDED && p->unconnected)
-            res.code = CV_UNAVAILABLE;
         snprintf(res.message, sizeof(res.message), "service %s",
                  res.code == CV_DEADLINE_EXCEEDED ? "did not answer in time"
                                                   : "unavailable");
@@ -193,6 +194,9 @@ cv_rpc_call_start(cv_rpc_client *cli, const Cv__RpcRequest *req, int timeout_ms,
     nng_msg *msg;
     int rv;
 
+    if (atomic_load(&cli->pipes) == 0 &&
+        cv_now_us() - cli->opened_us > CV_RPC_CONNECT_GRACE_US)
+        return cv_error_set(err, CV_UNAVAILABLE, "service unavailable");
     if ((p = calloc(1, sizeof(*p))) == NULL)
         return cv_error_set(err, CV_INTERNAL, "out of memory");
     p->cb = cb;
@@ -215,13 +219,7 @@ cv_rpc_call_start(cv_rpc_client *cli, const Cv__RpcRequest *req, int timeout_ms,
         return cv_error_set(err, CV_INTERNAL, "out of memory");
     }
     cv__rpc_request__pack(req, nng_msg_body(msg));
-    if (timeout_ms <= 0)
-        timeout_ms = 10000;
-    if (atomic_load(&cli->pipes) == 0 && timeout_ms > CV_RPC_CONNECT_GRACE_MS) {
-        p->unconnected = true;
-        timeout_ms = CV_RPC_CONNECT_GRACE_MS;
-    }
-    nng_aio_set_timeout(p->aio, timeout_ms);
+    nng_aio_set_timeout(p->aio, timeout_ms > 0 ? timeout_ms : 10000);
     nng_aio_set_msg(p->aio, msg);
     p->state = CV_RPC_PENDING_SEND;
     nng_ctx_send(p->ctx, p->aio);

@@ -12,6 +12,7 @@
 #include "cv_chain.h"
 #include "cv_evidence.h"
 #include "cv_idempotency.h"
+#include "cv_plan_ref.h"
 
 #define CV_DB_DEFAULT_URL "postgresql://cavra@127.0.0.1:55432/cavra"
 
@@ -95,6 +96,8 @@ cv_db_ensure(cv_db *db, cv_error *err)
                                   cv_chain_statement_count, err)) != 0 ||
         (rv = cv_db_prepare_table(db, cv_idempotency_statements,
                                   cv_idempotency_statement_count, err)) != 0 ||
+        (rv = cv_db_prepare_table(db, cv_plan_ref_statements,
+                                  cv_plan_ref_statement_count, err)) != 0 ||
         (rv = cv_db_prepare_table(db, db->stmts, db->n_stmts, err)) != 0) {
         cv_db_disconnect(db);
         return rv;

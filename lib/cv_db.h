@@ -6,7 +6,8 @@
  *  - A PGconn belongs to exactly one thread at a time (one per RPC worker).
  *  - Statements are prepared right after connecting, from a table of
  *    {name, sql}; a service passes its own table, and the library's own
- *    statements (evidence) are always prepared as well.
+ *    statements (evidence, chain, idempotency, plan references) are
+ *    always prepared as well.
  *  - A broken connection is re-established on the next cv_db_ensure();
  *    until it is back, calls fail with CV_UNAVAILABLE so clients get 503
  *    and the service recovers by itself.

@@ -6,7 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cv_id.h"
 #include "cv_redact.h"
+#include "cv_transcode.h"
 #include "cv_validate.h"
 
 int
@@ -83,4 +85,41 @@ cv_actor_name(const Cv__Actor *actor, const char *declared)
     if (actor != NULL && actor->actor != NULL && actor->actor[0] != '\0')
         return actor->actor;
     return declared;
+}
+
+int
+cv_record_derive_id(const ProtobufCMessage *record, const char *request_id,
+                    const char *prefix, char **id)
+{
+    json_t *material = cv_message_to_json(record);
+    char buf[CV_ID_MAX];
+    int rv = -1;
+
+    if (material == NULL)
+        return -1;
+    json_object_set_new(material, "request_id",
+                        json_string(request_id != NULL ? request_id : ""));
+    if (cv_record_id(prefix, material, buf, sizeof(buf)) == 0 &&
+        (*id = strdup(buf)) != NULL)
+        rv = 0;
+    json_decref(material);
+    return rv;
+}
+
+int
+cv_record_json_texts(const ProtobufCMessage *record,
+                     const ProtobufCMessage *metadata, char **record_json,
+                     char **metadata_json, cv_error *err)
+{
+    *record_json = cv_message_to_json_text(record, CV_JSON_OUTPUT);
+    *metadata_json = metadata != NULL
+                         ? cv_message_to_json_text(metadata, CV_JSON_OUTPUT)
+                         : NULL;
+    if (*record_json == NULL || *metadata_json == NULL) {
+        free(*record_json);
+        free(*metadata_json);
+        *record_json = *metadata_json = NULL;
+        return cv_error_set(err, CV_INTERNAL, "out of memory");
+    }
+    return 0;
 }

@@ -1,6 +1,7 @@
 /*
  * cv_record.h -- small helpers every service uses to build records:
- * free-text intake (validate, trim, redact), actor copies, JSON text.
+ * free-text intake (validate, trim, redact), actor copies, record ids,
+ * JSON text.
  */
 #ifndef CV_RECORD_H
 #define CV_RECORD_H
@@ -46,5 +47,27 @@ Cv__Actor *cv_actor_dup(const Cv__Actor *actor);
 /* The name to record for a caller: the verified actor when there is one,
  * else `declared` (may be NULL). */
 const char *cv_actor_name(const Cv__Actor *actor, const char *declared);
+
+/*
+ * Derives a record's id: prefix + 16 hex of SHA-256 over the record's JSON
+ * (as built so far, without its id) plus "request_id" (request_id, "" when
+ * NULL), as cv_record_id serializes it. Two requests never share an id,
+ * and the id is reproducible from what is stored. Returns 0 with *id
+ * malloc'd (caller frees, or hands it to the record), or -1 when out of
+ * memory.
+ */
+int cv_record_derive_id(const ProtobufCMessage *record, const char *request_id,
+                        const char *prefix, char **id);
+
+/*
+ * The JSON texts (CV_JSON_OUTPUT) a stored record goes with: *record_json
+ * of record and *metadata_json of its metadata. metadata may be NULL (its
+ * builder ran out of memory), which counts as out of memory. Returns 0
+ * with both set (malloc'd; caller frees both with free()), or CV_INTERNAL
+ * with both NULL.
+ */
+int cv_record_json_texts(const ProtobufCMessage *record,
+                         const ProtobufCMessage *metadata, char **record_json,
+                         char **metadata_json, cv_error *err);
 
 #endif

@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cv_id.h"
 #include "cv_record.h"
 #include "cv_time.h"
 #include "cv_transcode.h"
@@ -222,28 +221,6 @@ ack_plan_summarise(Cv__EscalationPlan *p)
     return 0;
 }
 
-/* Sets *id to prefix + hash of the record (as built so far) and the
- * request id: two requests never share an id, and the id is reproducible
- * from what is stored. */
-static int
-ack_derive_id(const ProtobufCMessage *record, const char *request_id,
-              const char *prefix, char **id)
-{
-    json_t *material = cv_message_to_json(record);
-    char buf[CV_ID_MAX];
-    int rv = -1;
-
-    if (material == NULL)
-        return -1;
-    json_object_set_new(material, "request_id",
-                        json_string(request_id != NULL ? request_id : ""));
-    if (cv_record_id(prefix, material, buf, sizeof(buf)) == 0 &&
-        (*id = strdup(buf)) != NULL)
-        rv = 0;
-    json_decref(material);
-    return rv;
-}
-
 int
 ack_plan_build(const Cv__RecordPlanRequest *req, const char *actor_name,
                const char *request_id, int64_t now_us, Cv__EscalationPlan **out,
@@ -319,8 +296,8 @@ ack_plan_build(const Cv__RecordPlanRequest *req, const char *actor_name,
         ack_set_controls(&p->controls, &p->n_controls, ack_plan_controls,
                          sizeof(ack_plan_controls) /
                              sizeof(ack_plan_controls[0])) != 0 ||
-        ack_derive_id(&p->base, request_id, ACK_PLAN_ID_PREFIX, &p->plan_id) !=
-            0) {
+        cv_record_derive_id(&p->base, request_id, ACK_PLAN_ID_PREFIX,
+                            &p->plan_id) != 0) {
         rv = cv_error_set(err, CV_INTERNAL, "out of memory");
         goto fail;
     }
@@ -414,8 +391,8 @@ ack_ack_build(const Cv__AcknowledgeRequest *req, const char *actor_name,
                ? req->acknowledgement_state
                : CV__ACK_STATE__ACK_STATE_ACKNOWLEDGED);
     CV_SET(a, redaction_count, redactions);
-    if (ack_derive_id(&a->base, request_id, ACK_ACK_ID_PREFIX,
-                      &a->acknowledgement_id) != 0) {
+    if (cv_record_derive_id(&a->base, request_id, ACK_ACK_ID_PREFIX,
+                            &a->acknowledgement_id) != 0) {
         rv = cv_error_set(err, CV_INTERNAL, "out of memory");
         goto fail;
     }
@@ -446,28 +423,4 @@ ack_ack_metadata(const Cv__Acknowledgement *ack)
     m->recovery_escalation_acknowledgement =
         (Cv__Acknowledgement *)cv_message_dup(&ack->base);
     return m;
-}
-
-int
-ack_check_provider(const char *plan_id, const char *provider,
-                   char *const *providers, size_t n_providers, cv_error *err)
-{
-    char list[CV_ERROR_MSG_MAX / 2];
-    size_t used = 0;
-
-    for (size_t i = 0; i < n_providers; i++)
-        if (strcmp(providers[i], provider) == 0)
-            return 0;
-    list[0] = '\0';
-    for (size_t i = 0; i < n_providers && used < sizeof(list); i++) {
-        int n = snprintf(list + used, sizeof(list) - used, "%s%s",
-                         i > 0 ? ", " : "", providers[i]);
-        if (n < 0)
-            break;
-        used += (size_t)n;
-    }
-    return cv_error_set(err, CV_INVALID_ARGUMENT,
-                        "provider %s is not routed by recovery escalation "
-                        "plan %s; the plan's providers are %s",
-                        provider, plan_id, list);
 }

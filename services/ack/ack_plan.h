@@ -64,13 +64,4 @@ int ack_ack_build(const Cv__AcknowledgeRequest *req, const char *actor_name,
 /* Builds the acknowledgement's metadata (deep copy). NULL on OOM. */
 Cv__AckMetadata *ack_ack_metadata(const Cv__Acknowledgement *ack);
 
-/*
- * Checks that provider is one the plan routes to. Returns 0, or
- * CV_INVALID_ARGUMENT: "provider <p> is not routed by recovery escalation
- * plan <id>; the plan's providers are a, b".
- */
-int ack_check_provider(const char *plan_id, const char *provider,
-                       char *const *providers, size_t n_providers,
-                       cv_error *err);
-
 #endif

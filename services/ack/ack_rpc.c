@@ -9,15 +9,13 @@
 #include "ack_rpc.h"
 
 #include <stdlib.h>
-#include <string.h>
 
 #include "ack_plan.h"
 #include "ack_sql.h"
+#include "cv_plan_ref.h"
 #include "cv_record.h"
 #include "cv_time.h"
 #include "cv_transcode.h"
-
-#define ACK_PLAN_ID_MAX 128
 
 static int
 ack_rpc_record_plan(cv_rpc_ctx *call, const ProtobufCMessage *request,
@@ -39,17 +37,12 @@ ack_rpc_record_plan(cv_rpc_ctx *call, const ProtobufCMessage *request,
     cv__record_plan_reply__init(rep);
     rep->metadata = ack_plan_metadata(plan);
     rep->actor = cv_actor_dup(call->actor);
-    record = cv_message_to_json_text(&plan->base, CV_JSON_OUTPUT);
-    meta = rep->metadata != NULL
-               ? cv_message_to_json_text(&rep->metadata->base, CV_JSON_OUTPUT)
-               : NULL;
-    if (record == NULL || meta == NULL) {
-        rv = cv_error_set(err, CV_INTERNAL, "out of memory");
-        goto out;
-    }
-    if ((rv = ack_sql_insert_plan(call->db, plan, record, meta,
+    if ((rv = cv_record_json_texts(&plan->base,
+                                   (const ProtobufCMessage *)rep->metadata,
+                                   &record, &meta, err)) != 0 ||
+        (rv = ack_sql_insert_plan(call->db, plan, record, meta,
                                   plan->generated_by, call->request_id, err)) !=
-        0)
+            0)
         goto out;
     rep->plan = plan;
     plan = NULL;
@@ -65,17 +58,6 @@ out:
     return rv;
 }
 
-/* Plan ids come from paths: anything too long cannot exist. */
-static int
-ack_rpc_plan_id_ok(const char *plan_id, cv_error *err)
-{
-    if (plan_id == NULL || plan_id[0] == '\0' ||
-        strlen(plan_id) > ACK_PLAN_ID_MAX)
-        return cv_error_set(err, CV_NOT_FOUND,
-                            "recovery escalation plan not found");
-    return 0;
-}
-
 static int
 ack_rpc_acknowledge(cv_rpc_ctx *call, const ProtobufCMessage *request,
                     ProtobufCMessage **reply, cv_error *err)
@@ -83,19 +65,15 @@ ack_rpc_acknowledge(cv_rpc_ctx *call, const ProtobufCMessage *request,
     const Cv__AcknowledgeRequest *req = (const Cv__AcknowledgeRequest *)request;
     Cv__Acknowledgement *ack = NULL;
     Cv__AcknowledgeReply *rep = NULL;
-    char **providers = NULL, *record = NULL, *meta = NULL;
-    size_t n_providers = 0;
+    char *record = NULL, *meta = NULL;
     int rv;
 
     /* Input rules first (400), then the store (404, provider check). */
     if ((rv = ack_ack_build(req, cv_actor_name(call->actor, NULL),
                             call->request_id, cv_now_us(), &ack, err)) != 0)
         return rv;
-    if ((rv = ack_rpc_plan_id_ok(req->plan_id, err)) != 0 ||
-        (rv = ack_sql_plan_providers(call->db, req->plan_id, &providers,
-                                     &n_providers, err)) != 0 ||
-        (rv = ack_check_provider(req->plan_id, ack->provider, providers,
-                                 n_providers, err)) != 0)
+    if ((rv = cv_plan_ref_check_routed(call->db, req->plan_id, ack->provider,
+                                       err)) != 0)
         goto out;
     if ((rep = malloc(sizeof(*rep))) == NULL) {
         rv = cv_error_set(err, CV_INTERNAL, "out of memory");
@@ -104,15 +82,10 @@ ack_rpc_acknowledge(cv_rpc_ctx *call, const ProtobufCMessage *request,
     cv__acknowledge_reply__init(rep);
     rep->metadata = ack_ack_metadata(ack);
     rep->actor = cv_actor_dup(call->actor);
-    record = cv_message_to_json_text(&ack->base, CV_JSON_OUTPUT);
-    meta = rep->metadata != NULL
-               ? cv_message_to_json_text(&rep->metadata->base, CV_JSON_OUTPUT)
-               : NULL;
-    if (record == NULL || meta == NULL) {
-        rv = cv_error_set(err, CV_INTERNAL, "out of memory");
-        goto out;
-    }
-    if ((rv = ack_sql_insert_ack(call->db, ack, record, meta,
+    if ((rv = cv_record_json_texts(&ack->base,
+                                   (const ProtobufCMessage *)rep->metadata,
+                                   &record, &meta, err)) != 0 ||
+        (rv = ack_sql_insert_ack(call->db, ack, record, meta,
                                  ack->acknowledged_by, call->request_id,
                                  err)) != 0)
         goto out;
@@ -121,7 +94,6 @@ ack_rpc_acknowledge(cv_rpc_ctx *call, const ProtobufCMessage *request,
     *reply = &rep->base;
     rep = NULL;
 out:
-    ack_sql_free_providers(providers, n_providers);
     free(record);
     free(meta);
     if (ack != NULL)
@@ -141,7 +113,7 @@ ack_rpc_get_plan(cv_rpc_ctx *call, const ProtobufCMessage *request,
     char *json = NULL;
     int rv;
 
-    if ((rv = ack_rpc_plan_id_ok(req->plan_id, err)) != 0 ||
+    if ((rv = cv_plan_ref_check_id(req->plan_id, err)) != 0 ||
         (rv = ack_sql_plan_record(call->db, req->plan_id, &json, err)) != 0)
         return rv;
     rv = cv_json_record_to_message(&cv__escalation_plan__descriptor, json,

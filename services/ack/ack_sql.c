@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cv_evidence.h"
+#include "cv_plan_ref.h"
 #include "cv_transcode.h"
 
 const cv_db_statement ack_sql_statements[] = {
@@ -25,8 +26,6 @@ const cv_db_statement ack_sql_statements[] = {
      " severity, closure_state, age_minutes, failure_count, slo_breached)"
      " VALUES ($1, $2::int, $3, $4, $5, $6, $7::bigint, $8::bigint,"
      " $9::boolean)"},
-    {"ack_plan_providers",
-     "SELECT unnest(providers) FROM escalation_plans WHERE plan_id = $1"},
     {"ack_plan_record",
      "SELECT record::text FROM escalation_plans WHERE plan_id = $1"},
     {"ack_insert_ack",
@@ -158,45 +157,6 @@ out:
     return rv;
 }
 
-void
-ack_sql_free_providers(char **providers, size_t n)
-{
-    if (providers == NULL)
-        return;
-    for (size_t i = 0; i < n; i++)
-        free(providers[i]);
-    free(providers);
-}
-
-int
-ack_sql_plan_providers(cv_db *db, const char *plan_id, char ***providers,
-                       size_t *n, cv_error *err)
-{
-    const char *params[1] = {plan_id};
-    PGresult *res;
-    int rows;
-
-    *providers = NULL;
-    *n = 0;
-    if ((res = cv_db_exec(db, "ack_plan_providers", 1, params, err)) == NULL)
-        return err->code;
-    rows = PQntuples(res);
-    if (rows == 0) {
-        PQclear(res);
-        return cv_error_set(err, CV_NOT_FOUND,
-                            "recovery escalation plan not found");
-    }
-    if ((*providers = calloc((size_t)rows, sizeof(char *))) == NULL) {
-        PQclear(res);
-        return cv_error_set(err, CV_INTERNAL, "out of memory");
-    }
-    for (int i = 0; i < rows; i++)
-        (*providers)[i] = strdup(PQgetvalue(res, i, 0));
-    *n = (size_t)rows;
-    PQclear(res);
-    return 0;
-}
-
 int
 ack_sql_plan_record(cv_db *db, const char *plan_id, char **json, cv_error *err)
 {
@@ -208,8 +168,7 @@ ack_sql_plan_record(cv_db *db, const char *plan_id, char **json, cv_error *err)
         return err->code;
     if (PQntuples(res) == 0) {
         PQclear(res);
-        return cv_error_set(err, CV_NOT_FOUND,
-                            "recovery escalation plan not found");
+        return cv_error_set(err, CV_NOT_FOUND, CV_PLAN_NOT_FOUND);
     }
     *json = strdup(PQgetvalue(res, 0, 0));
     PQclear(res);

@@ -22,15 +22,6 @@ int ack_sql_insert_plan(cv_db *db, const Cv__EscalationPlan *plan,
                         const char *actor, const char *request_id,
                         cv_error *err);
 
-/*
- * Loads a plan's providers. Returns 0 with *providers (a malloc'd array of
- * malloc'd strings; free with ack_sql_free_providers) or CV_NOT_FOUND
- * "recovery escalation plan not found".
- */
-int ack_sql_plan_providers(cv_db *db, const char *plan_id, char ***providers,
-                           size_t *n, cv_error *err);
-void ack_sql_free_providers(char **providers, size_t n);
-
 /* Loads a stored plan record as JSON text (malloc'd; caller frees), or
  * CV_NOT_FOUND. */
 int ack_sql_plan_record(cv_db *db, const char *plan_id, char **json,

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "cv_error.h"
+#include "cv_plan_ref.h"
 #include "report.pb-c.h"
 
 #define REPORT_REPORT_SCHEMA                                                   \
@@ -41,7 +42,7 @@
 #define REPORT_CADENCE_MAX      64
 #define REPORT_SCHEDULE_ID_MAX  64
 #define REPORT_PROVIDER_MAX     64
-#define REPORT_PLAN_ID_MAX      128
+#define REPORT_PLAN_ID_MAX      CV_PLAN_ID_MAX
 /* provider_summary lists at most this many providers (sorted by name);
  * the executive summary's totals always cover all of them. */
 #define REPORT_PROVIDER_ROWS_MAX 200

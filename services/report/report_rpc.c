@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "cv_chain.h"
+#include "cv_plan_ref.h"
 #include "cv_record.h"
 #include "cv_time.h"
 #include "cv_transcode.h"
@@ -127,20 +128,12 @@ report_rpc_create(cv_db *db, const report_schedule *s, int64_t window_us,
         goto out;
     meta = report_run_metadata(run);
     rmeta = report_report_metadata(run);
-    run_json = cv_message_to_json_text(&run->base, CV_JSON_OUTPUT);
-    report_json =
-        cv_message_to_json_text(&run->executive_report->base, CV_JSON_OUTPUT);
-    meta_json = meta != NULL
-                    ? cv_message_to_json_text(&meta->base, CV_JSON_OUTPUT)
-                    : NULL;
-    rmeta_json = rmeta != NULL
-                     ? cv_message_to_json_text(&rmeta->base, CV_JSON_OUTPUT)
-                     : NULL;
-    if (run_json == NULL || report_json == NULL || meta_json == NULL ||
-        rmeta_json == NULL) {
-        rv = cv_error_set(err, CV_INTERNAL, "out of memory");
+    if ((rv = cv_record_json_texts(&run->base, (const ProtobufCMessage *)meta,
+                                   &run_json, &meta_json, err)) != 0 ||
+        (rv = cv_record_json_texts(&run->executive_report->base,
+                                   (const ProtobufCMessage *)rmeta,
+                                   &report_json, &rmeta_json, err)) != 0)
         goto out;
-    }
     rv = report_sql_store_run(db, run, run_json, meta_json, rmeta_json,
                               report_json, request_id, &inserted, err);
     if (rv == CV_ABORTED || rv == CV_ALREADY_EXISTS || (rv == 0 && !inserted)) {
@@ -360,11 +353,9 @@ report_rpc_trace(cv_rpc_ctx *call, const ProtobufCMessage *request,
     size_t n = 0;
     int rv;
 
-    /* Plan ids come from paths: anything too long cannot exist. */
-    if (req->plan_id == NULL || req->plan_id[0] == '\0' ||
-        strlen(req->plan_id) > REPORT_PLAN_ID_MAX)
-        return cv_error_set(err, CV_NOT_FOUND,
-                            "recovery escalation plan not found");
+    /* A plan id that cannot exist is 404 before any other rule. */
+    if ((rv = cv_plan_ref_check_id(req->plan_id, err)) != 0)
+        return rv;
     if (req->has_limit) {
         if ((rv = cv_validate_int_range("limit", req->limit, 1,
                                         REPORT_TRACE_LIMIT_MAX, err)) != 0)
@@ -374,7 +365,7 @@ report_rpc_trace(cv_rpc_ctx *call, const ProtobufCMessage *request,
     if (req->cursor != NULL && req->cursor[0] != '\0' &&
         (rv = report_cursor_decode(req->cursor, &after, err)) != 0)
         return rv;
-    if ((rv = report_sql_plan_exists(call->db, req->plan_id, err)) != 0 ||
+    if ((rv = cv_plan_ref_exists(call->db, req->plan_id, err)) != 0 ||
         (rv = report_sql_trace(call->db, req->plan_id, after, limit, &items, &n,
                                err)) != 0)
         return rv;

@@ -204,7 +204,6 @@ const cv_db_statement report_sql_statements[] = {
                                       " AND e.provider = $4")},
     {"report_list_7", REPORT_SQL_LIST(" AND e.kind = $3 AND e.plan_id = $4"
                                       " AND e.provider = $5")},
-    {"report_plan_exists", "SELECT 1 FROM escalation_plans WHERE plan_id = $1"},
     /* $1 plan, $2 after this id, $3 rows. Retry plans keep only the
      * decisions that name the plan. */
     {"report_trace",
@@ -668,22 +667,6 @@ report_sql_list(cv_db *db, const report_list_filter *f,
     rv = report_sql_events(res, items, n, err);
     PQclear(res);
     return rv;
-}
-
-int
-report_sql_plan_exists(cv_db *db, const char *plan_id, cv_error *err)
-{
-    const char *params[1] = {plan_id};
-    PGresult *res;
-    int found;
-
-    if ((res = cv_db_exec(db, "report_plan_exists", 1, params, err)) == NULL)
-        return err->code;
-    found = PQntuples(res) > 0;
-    PQclear(res);
-    return found ? 0
-                 : cv_error_set(err, CV_NOT_FOUND,
-                                "recovery escalation plan not found");
 }
 
 int

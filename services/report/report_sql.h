@@ -89,10 +89,6 @@ int report_sql_dashboard(cv_db *db, const char *now, Cv__Dashboard *d,
 int report_sql_list(cv_db *db, const report_list_filter *f,
                     Cv__EvidenceEvent ***items, size_t *n, cv_error *err);
 
-/* 0 when the plan exists, else CV_NOT_FOUND "recovery escalation plan not
- * found". */
-int report_sql_plan_exists(cv_db *db, const char *plan_id, cv_error *err);
-
 /* The events about one plan in evidence order after after_id, at most
  * limit + 1 (ownership as report_sql_list). Retry plans come reduced to
  * the decisions that name the plan. */

@@ -9,8 +9,8 @@
 #include "retry_rpc.h"
 
 #include <stdlib.h>
-#include <string.h>
 
+#include "cv_plan_ref.h"
 #include "cv_record.h"
 #include "cv_time.h"
 #include "cv_transcode.h"
@@ -23,17 +23,6 @@
  * be dropped by the client. */
 #define RETRY_REPLY_HEADROOM (16 * 1024)
 
-/* Plan ids come from paths and bodies: anything too long cannot exist. */
-static int
-retry_rpc_plan_id_ok(const char *plan_id, cv_error *err)
-{
-    if (plan_id == NULL || plan_id[0] == '\0' ||
-        strlen(plan_id) > RETRY_PLAN_ID_MAX)
-        return cv_error_set(err, CV_NOT_FOUND,
-                            "recovery escalation plan not found");
-    return 0;
-}
-
 static int
 retry_rpc_record_delivery(cv_rpc_ctx *call, const ProtobufCMessage *request,
                           ProtobufCMessage **reply, cv_error *err)
@@ -42,9 +31,8 @@ retry_rpc_record_delivery(cv_rpc_ctx *call, const ProtobufCMessage *request,
         (const Cv__RecordDeliveryRequest *)request;
     Cv__DeliveryRecord *rec = NULL;
     Cv__RecordDeliveryReply *rep = NULL;
-    char **providers = NULL, *record = NULL;
+    char *record = NULL;
     char attempt_at[CV_TIME_MAX];
-    size_t n_providers = 0;
     int64_t attempt_us = 0;
     int rv;
 
@@ -52,11 +40,8 @@ retry_rpc_record_delivery(cv_rpc_ctx *call, const ProtobufCMessage *request,
     if ((rv = retry_delivery_build(req, call->request_id, cv_now_us(), &rec,
                                    &attempt_us, err)) != 0)
         return rv;
-    if ((rv = retry_rpc_plan_id_ok(req->plan_id, err)) != 0 ||
-        (rv = retry_sql_plan_providers(call->db, req->plan_id, &providers,
-                                       &n_providers, err)) != 0 ||
-        (rv = retry_check_provider(req->plan_id, rec->provider, providers,
-                                   n_providers, err)) != 0)
+    if ((rv = cv_plan_ref_check_routed(call->db, req->plan_id, rec->provider,
+                                       err)) != 0)
         goto out;
     if ((rep = malloc(sizeof(*rep))) == NULL) {
         rv = cv_error_set(err, CV_INTERNAL, "out of memory");
@@ -79,7 +64,6 @@ retry_rpc_record_delivery(cv_rpc_ctx *call, const ProtobufCMessage *request,
     *reply = &rep->base;
     rep = NULL;
 out:
-    retry_sql_free_providers(providers, n_providers);
     free(record);
     if (rec != NULL)
         protobuf_c_message_free_unpacked(&rec->base, NULL);
@@ -155,8 +139,7 @@ retry_rpc_plan_retries(cv_rpc_ctx *call, const ProtobufCMessage *request,
         if (plan_id[0] == '\0') {
             free(plan_id);
             plan_id = NULL;
-        } else if ((rv = retry_rpc_plan_id_ok(plan_id, err)) != 0 ||
-                   (rv = retry_sql_plan_exists(call->db, plan_id, err)) != 0) {
+        } else if ((rv = cv_plan_ref_exists(call->db, plan_id, err)) != 0) {
             goto out;
         }
     }
@@ -176,14 +159,10 @@ retry_rpc_plan_retries(cv_rpc_ctx *call, const ProtobufCMessage *request,
     cv__retry_plan_reply__init(rep);
     rep->metadata = retry_plan_metadata(plan);
     rep->actor = cv_actor_dup(call->actor);
-    record = cv_message_to_json_text(&plan->base, CV_JSON_OUTPUT);
-    meta = rep->metadata != NULL
-               ? cv_message_to_json_text(&rep->metadata->base, CV_JSON_OUTPUT)
-               : NULL;
-    if (record == NULL || meta == NULL) {
-        rv = cv_error_set(err, CV_INTERNAL, "out of memory");
+    if ((rv = cv_record_json_texts(&plan->base,
+                                   (const ProtobufCMessage *)rep->metadata,
+                                   &record, &meta, err)) != 0)
         goto out;
-    }
     /* Refuse before storing a plan whose reply could not be delivered. */
     rep->plan = plan;
     size = protobuf_c_message_get_packed_size(&rep->base);

@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cv_id.h"
 #include "cv_record.h"
 #include "cv_time.h"
 #include "cv_transcode.h"
@@ -31,27 +30,6 @@ static const char *const retry_plan_controls[] = {
     "every stored record appends one event to the append-only evidence "
     "stream",
 };
-
-/* Sets *id to prefix + hash of the record (as built so far) and the
- * request id, as the acknowledgement service derives its ids. */
-static int
-retry_derive_id(const ProtobufCMessage *record, const char *request_id,
-                const char *prefix, char **id)
-{
-    json_t *material = cv_message_to_json(record);
-    char buf[CV_ID_MAX];
-    int rv = -1;
-
-    if (material == NULL)
-        return -1;
-    json_object_set_new(material, "request_id",
-                        json_string(request_id != NULL ? request_id : ""));
-    if (cv_record_id(prefix, material, buf, sizeof(buf)) == 0 &&
-        (*id = strdup(buf)) != NULL)
-        rv = 0;
-    json_decref(material);
-    return rv;
-}
 
 /* Parses an optional RFC 3339 field into *us and its normalised text.
  * Returns 0 (with *given false when absent) or CV_INVALID_ARGUMENT. */
@@ -141,8 +119,8 @@ retry_delivery_build(const Cv__RecordDeliveryRequest *req,
         (has_started && d->started_at == NULL) ||
         (has_completed && d->completed_at == NULL) ||
         (req->plan_id != NULL && d->plan_id == NULL) ||
-        retry_derive_id(&d->base, request_id, RETRY_DELIVERY_ID_PREFIX,
-                        &d->delivery_id) != 0) {
+        cv_record_derive_id(&d->base, request_id, RETRY_DELIVERY_ID_PREFIX,
+                            &d->delivery_id) != 0) {
         rv = cv_error_set(err, CV_INTERNAL, "out of memory");
         goto fail;
     }
@@ -155,30 +133,6 @@ retry_delivery_build(const Cv__RecordDeliveryRequest *req,
 fail:
     protobuf_c_message_free_unpacked(&d->base, NULL);
     return rv;
-}
-
-int
-retry_check_provider(const char *plan_id, const char *provider,
-                     char *const *providers, size_t n_providers, cv_error *err)
-{
-    char list[CV_ERROR_MSG_MAX / 2];
-    size_t used = 0;
-
-    for (size_t i = 0; i < n_providers; i++)
-        if (strcmp(providers[i], provider) == 0)
-            return 0;
-    list[0] = '\0';
-    for (size_t i = 0; i < n_providers && used < sizeof(list); i++) {
-        int n = snprintf(list + used, sizeof(list) - used, "%s%s",
-                         i > 0 ? ", " : "", providers[i]);
-        if (n < 0)
-            break;
-        used += (size_t)n;
-    }
-    return cv_error_set(err, CV_INVALID_ARGUMENT,
-                        "provider %s is not routed by recovery escalation "
-                        "plan %s; the plan's providers are %s",
-                        provider, plan_id, list);
 }
 
 /* ---- policy ----------------------------------------------------------- */
@@ -563,8 +517,8 @@ retry_plan_build(const retry_policy *policy, const char *generated_by,
     if (p->schema == NULL || p->product == NULL || p->generated_at == NULL ||
         p->generated_by == NULL || !controls_ok ||
         (plan_id != NULL && p->plan_id == NULL) ||
-        retry_derive_id(&p->base, request_id, RETRY_PLAN_ID_PREFIX,
-                        &p->retry_plan_id) != 0) {
+        cv_record_derive_id(&p->base, request_id, RETRY_PLAN_ID_PREFIX,
+                            &p->retry_plan_id) != 0) {
         protobuf_c_message_free_unpacked(&p->base, NULL);
         return cv_error_set(err, CV_INTERNAL, "out of memory");
     }

@@ -33,7 +33,6 @@
 #define RETRY_PROVIDER_MAX      64
 #define RETRY_ERROR_MAX         500
 #define RETRY_GENERATED_BY_MAX  128
-#define RETRY_PLAN_ID_MAX       128 /* longer ids cannot exist: 404 */
 #define RETRY_STATUS_CODE_MAX   599
 #define RETRY_ATTEMPT_COUNT_MAX 1000
 
@@ -65,16 +64,6 @@
 int retry_delivery_build(const Cv__RecordDeliveryRequest *req,
                          const char *request_id, int64_t now_us,
                          Cv__DeliveryRecord **out, int64_t *attempt_at_us,
-                         cv_error *err);
-
-/*
- * Checks that provider is one the plan routes to. Returns 0, or
- * CV_INVALID_ARGUMENT: "provider <p> is not routed by recovery escalation
- * plan <id>; the plan's providers are a, b" (the acknowledgement
- * service's wording).
- */
-int retry_check_provider(const char *plan_id, const char *provider,
-                         char *const *providers, size_t n_providers,
                          cv_error *err);
 
 /* A resolved retry policy: every value present and in range. */

@@ -52,9 +52,6 @@
     " ORDER BY p.plan_id, p.provider, f.attempt_at, f.seq"
 
 const cv_db_statement retry_sql_statements[] = {
-    {"retry_plan_providers",
-     "SELECT unnest(providers) FROM escalation_plans WHERE plan_id = $1"},
-    {"retry_plan_exists", "SELECT 1 FROM escalation_plans WHERE plan_id = $1"},
     {"retry_insert_delivery",
      "INSERT INTO delivery_attempts (delivery_id, plan_id, provider, success,"
      " status_code, attempt_count, started_at, completed_at, attempt_at,"
@@ -96,68 +93,6 @@ const cv_db_statement retry_sql_statements[] = {
 };
 const size_t retry_sql_statement_count =
     sizeof(retry_sql_statements) / sizeof(retry_sql_statements[0]);
-
-void
-retry_sql_free_providers(char **providers, size_t n)
-{
-    if (providers == NULL)
-        return;
-    for (size_t i = 0; i < n; i++)
-        free(providers[i]);
-    free(providers);
-}
-
-int
-retry_sql_plan_providers(cv_db *db, const char *plan_id, char ***providers,
-                         size_t *n, cv_error *err)
-{
-    const char *params[1] = {plan_id};
-    PGresult *res;
-    int rows;
-
-    *providers = NULL;
-    *n = 0;
-    if ((res = cv_db_exec(db, "retry_plan_providers", 1, params, err)) == NULL)
-        return err->code;
-    rows = PQntuples(res);
-    if (rows == 0) {
-        PQclear(res);
-        return cv_error_set(err, CV_NOT_FOUND,
-                            "recovery escalation plan not found");
-    }
-    if ((*providers = calloc((size_t)rows, sizeof(char *))) == NULL) {
-        PQclear(res);
-        return cv_error_set(err, CV_INTERNAL, "out of memory");
-    }
-    *n = (size_t)rows;
-    for (int i = 0; i < rows; i++)
-        if (((*providers)[i] = strdup(PQgetvalue(res, i, 0))) == NULL) {
-            PQclear(res);
-            retry_sql_free_providers(*providers, *n);
-            *providers = NULL;
-            *n = 0;
-            return cv_error_set(err, CV_INTERNAL, "out of memory");
-        }
-    PQclear(res);
-    return 0;
-}
-
-int
-retry_sql_plan_exists(cv_db *db, const char *plan_id, cv_error *err)
-{
-    const char *params[1] = {plan_id};
-    PGresult *res;
-    int rows;
-
-    if ((res = cv_db_exec(db, "retry_plan_exists", 1, params, err)) == NULL)
-        return err->code;
-    rows = PQntuples(res);
-    PQclear(res);
-    if (rows == 0)
-        return cv_error_set(err, CV_NOT_FOUND,
-                            "recovery escalation plan not found");
-    return 0;
-}
 
 int
 retry_sql_insert_delivery(cv_db *db, const Cv__DeliveryRecord *rec,

@@ -16,19 +16,6 @@ extern const cv_db_statement retry_sql_statements[];
 extern const size_t retry_sql_statement_count;
 
 /*
- * Loads a plan's providers. Returns 0 with *providers (a malloc'd array of
- * malloc'd strings; free with retry_sql_free_providers) or CV_NOT_FOUND
- * "recovery escalation plan not found".
- */
-int retry_sql_plan_providers(cv_db *db, const char *plan_id, char ***providers,
-                             size_t *n, cv_error *err);
-void retry_sql_free_providers(char **providers, size_t n);
-
-/* Returns 0 when the escalation plan exists, else CV_NOT_FOUND
- * "recovery escalation plan not found" (or a database error). */
-int retry_sql_plan_exists(cv_db *db, const char *plan_id, cv_error *err);
-
-/*
  * Stores a delivery attempt and its evidence event in one transaction.
  * attempt_at is the attempt's time (RFC 3339); record_json is the JSON
  * form of the record; actor may be NULL.

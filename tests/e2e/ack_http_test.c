@@ -25,13 +25,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cv_test_http.h"
-#include "cv_test_stack.h"
+#include "cv_test_api.h"
 
 #define P                                                                      \
     "/runtime/go-pilot/rollback-drill-notifications/acknowledgements/"         \
     "audit-delivery"
-#define E2E_PLAN_PATH P "/recovery-escalation-plan"
+#define E2E_PLAN_PATH CV_TEST_PLAN_PATH
 
 #define E2E_PLAN_SCHEMA                                                        \
     "cavra.go-backend-pilot.rollback-drill-acknowledgement-audit-delivery-"    \
@@ -55,257 +54,14 @@
 
 static cv_test_stack e2e_stack;
 
-/* ---- JSON helpers ----------------------------------------------------- */
-
-/* Looks up "a.b[2].c" in root; NULL when any step is missing. */
-static json_t *
-e2e_get(json_t *root, const char *path)
-{
-    json_t *cur = root;
-    const char *p = path;
-    char key[128];
-
-    while (cur != NULL && *p != '\0') {
-        if (*p == '.') {
-            p++;
-            continue;
-        }
-        if (*p == '[') {
-            cur = json_array_get(cur, strtoul(p + 1, NULL, 10));
-            p = strchr(p, ']');
-            if (p == NULL)
-                return NULL;
-            p++;
-            continue;
-        }
-        {
-            size_t n = strcspn(p, ".[");
-
-            if (n >= sizeof(key))
-                return NULL;
-            memcpy(key, p, n);
-            key[n] = '\0';
-            p += n;
-            cur = json_object_get(cur, key);
-        }
-    }
-    return cur;
-}
-
-static const char *
-e2e_str(json_t *root, const char *path)
-{
-    json_t *v = e2e_get(root, path);
-
-    if (!json_is_string(v))
-        fail_msg("%s is not a string", path);
-    return json_string_value(v);
-}
-
-static void
-e2e_assert_str(json_t *root, const char *path, const char *want)
-{
-    const char *got = e2e_str(root, path);
-
-    if (strcmp(got, want) != 0)
-        fail_msg("%s is \"%s\", expected \"%s\"", path, got, want);
-}
-
-static void
-e2e_assert_int(json_t *root, const char *path, long long want)
-{
-    json_t *v = e2e_get(root, path);
-
-    if (!json_is_integer(v))
-        fail_msg("%s is not an integer", path);
-    if (json_integer_value(v) != want)
-        fail_msg("%s is %lld, expected %lld", path,
-                 (long long)json_integer_value(v), want);
-}
-
-static void
-e2e_assert_null(json_t *root, const char *path)
-{
-    json_t *v = e2e_get(root, path);
-
-    if (v == NULL)
-        fail_msg("%s is missing (expected null)", path);
-    if (!json_is_null(v))
-        fail_msg("%s is not null", path);
-}
-
-static void
-e2e_assert_bool(json_t *root, const char *path, int want)
-{
-    json_t *v = e2e_get(root, path);
-
-    if (!json_is_boolean(v))
-        fail_msg("%s is not a boolean", path);
-    assert_int_equal(json_is_true(v), want);
-}
-
-/* prefix + exactly 16 lowercase hex digits. */
-static void
-e2e_assert_id(const char *id, const char *prefix)
-{
-    size_t pl = strlen(prefix);
-
-    if (strncmp(id, prefix, pl) != 0 || strlen(id) != pl + 16)
-        fail_msg("id \"%s\" is not %s + 16 hex", id, prefix);
-    for (size_t i = pl; i < pl + 16; i++)
-        if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f')))
-            fail_msg("id \"%s\" is not lowercase hex", id);
-}
-
-/* RFC 3339 UTC: "YYYY-MM-DDTHH:MM:SS[.frac](Z|+00:00)". */
-static void
-e2e_assert_time(const char *t)
-{
-    size_t n = strlen(t);
-
-    if (n < 20 || t[4] != '-' || t[7] != '-' || t[10] != 'T' || t[13] != ':' ||
-        t[16] != ':')
-        fail_msg("\"%s\" is not an RFC 3339 date-time", t);
-    if (!(t[n - 1] == 'Z' || (n > 6 && strcmp(t + n - 6, "+00:00") == 0)))
-        fail_msg("\"%s\" is not UTC", t);
-}
-
-/* ---- HTTP helpers ----------------------------------------------------- */
-
-static char *
-e2e_url(const char *path)
-{
-    static char url[2048];
-
-    snprintf(url, sizeof(url), "%s%s", e2e_stack.base_url, path);
-    return url;
-}
-
-/* Sends a request and fails the test when no response arrived; checks the
- * headers every response carries. */
-static void
-e2e_do(const char *method, const char *path, const char *ctype,
-       const char *body, const char *const *headers, cv_http_response *r)
-{
-    if (cv_http_request(method, e2e_url(path), ctype, body, headers, r) != 0)
-        fail_msg("%s %s: no response", method, path);
-    if (r->request_id[0] == '\0')
-        fail_msg("%s %s: %ld without X-Request-Id", method, path, r->status);
-    if (r->status >= 500)
-        fail_msg("%s %s: server error %ld: %s", method, path, r->status,
-                 r->body);
-}
-
-static void
-e2e_post(const char *path, const char *body, cv_http_response *r)
-{
-    e2e_do("POST", path, NULL, body, NULL, r);
-}
-
-/* Row counts of every table a request may write. */
-typedef struct e2e_counts {
-    long plans, routes, acks, current, events;
-} e2e_counts;
-
-static void
-e2e_counts_get(e2e_counts *c)
-{
-    c->plans = cv_test_db_scalar("SELECT count(*) FROM escalation_plans", NULL);
-    c->routes = cv_test_db_scalar("SELECT count(*) FROM plan_routes", NULL);
-    c->acks = cv_test_db_scalar("SELECT count(*) FROM acknowledgements", NULL);
-    c->current = cv_test_db_scalar("SELECT count(*) FROM ack_current", NULL);
-    c->events = cv_test_db_scalar("SELECT count(*) FROM evidence_events", NULL);
-    assert_true(c->plans >= 0 && c->routes >= 0 && c->acks >= 0 &&
-                c->current >= 0 && c->events >= 0);
-}
-
-static void
-e2e_counts_unchanged(const e2e_counts *b, const char *what)
-{
-    e2e_counts a;
-
-    e2e_counts_get(&a);
-    if (a.plans != b->plans || a.routes != b->routes || a.acks != b->acks ||
-        a.current != b->current || a.events != b->events)
-        fail_msg("%s stored something: plans %ld->%ld routes %ld->%ld acks "
-                 "%ld->%ld current %ld->%ld events %ld->%ld",
-                 what, b->plans, a.plans, b->routes, a.routes, b->acks, a.acks,
-                 b->current, a.current, b->events, a.events);
-}
-
-/* Checks an error response: status, JSON body {detail, code, request_id}
- * with request_id == the X-Request-Id header; code and detail compared
- * exactly unless NULL. */
-static void
-e2e_assert_error(const cv_http_response *r, long status, const char *code,
-                 const char *detail)
-{
-    json_t *j = r->json;
-
-    if (r->status != status)
-        fail_msg("expected %ld, got %ld: %s", status, r->status,
-                 r->body != NULL ? r->body : "");
-    if (strncmp(r->content_type, "application/json", 16) != 0)
-        fail_msg("error Content-Type is \"%s\"", r->content_type);
-    if (!json_is_object(j))
-        fail_msg("error body is not a JSON object: %s", r->body);
-    if (!json_is_string(json_object_get(j, "detail")) ||
-        e2e_str(j, "detail")[0] == '\0')
-        fail_msg("error body without detail: %s", r->body);
-    if (!json_is_string(json_object_get(j, "code")) ||
-        e2e_str(j, "code")[0] == '\0')
-        fail_msg("error body without code: %s", r->body);
-    e2e_assert_str(j, "request_id", r->request_id);
-    if (code != NULL)
-        e2e_assert_str(j, "code", code);
-    if (detail != NULL)
-        e2e_assert_str(j, "detail", detail);
-}
-
-/* Sends a request that must be rejected with status/code/detail and must
- * not store anything. */
-static void
-e2e_reject(const char *method, const char *path, const char *ctype,
-           const char *body, long status, const char *code, const char *detail)
-{
-    cv_http_response r;
-    e2e_counts before;
-    char what[256];
-
-    e2e_counts_get(&before);
-    e2e_do(method, path, ctype, body, NULL, &r);
-    e2e_assert_error(&r, status, code, detail);
-    cv_http_response_free(&r);
-    snprintf(what, sizeof(what), "rejected %s %s", method, path);
-    e2e_counts_unchanged(&before, what);
-}
-
-static void
-e2e_reject_400(const char *path, const char *body, const char *detail)
-{
-    e2e_reject("POST", path, NULL, body, 400, "INVALID_ARGUMENT", detail);
-}
-
-/* Records a plan from a JSON body; returns its plan_id (caller frees). */
-static char *
-e2e_record_plan(const char *body)
-{
-    cv_http_response r;
-    char *id;
-
-    e2e_post(E2E_PLAN_PATH, body, &r);
-    if (r.status != 201)
-        fail_msg("recording a plan: %ld %s", r.status, r.body);
-    id = strdup(e2e_str(r.json, "plan.plan_id"));
-    cv_http_response_free(&r);
-    return id;
-}
+/* ---- helpers (the shared ones are in tests/support/cv_test_api.h) ---- */
 
 /* A plan routing to slack (critical) and jira. */
 static char *
 e2e_plan_slack_jira(void)
 {
-    return e2e_record_plan(
+    return cv_test_record_plan_http(
+        &e2e_stack,
         "{\"escalation_routes\": [{\"provider\": \"slack\", \"severity\": "
         "\"critical\"}, {\"provider\": \"jira\"}]}");
 }
@@ -318,16 +74,6 @@ e2e_ack_path(const char *plan_id)
     snprintf(path, sizeof(path), P "/recovery-escalations/%s/acknowledgements",
              plan_id);
     return path;
-}
-
-static long
-e2e_count(const char *sql, const char *param)
-{
-    long n = cv_test_db_scalar(sql, param);
-
-    if (n < 0)
-        fail_msg("query failed: %s", sql);
-    return n;
 }
 
 /* ---- setup ------------------------------------------------------------ */
@@ -359,16 +105,16 @@ test_ack_http_healthz_readyz(void **state)
     cv_http_response r;
 
     (void)state;
-    e2e_do("GET", "/healthz", NULL, NULL, NULL, &r);
+    cv_test_request(&e2e_stack, "GET", "/healthz", NULL, NULL, NULL, &r);
     assert_int_equal(r.status, 200);
     assert_true(strncmp(r.content_type, "application/json", 16) == 0);
-    e2e_assert_str(r.json, "status", "ok");
+    cv_test_assert_str(r.json, "status", "ok");
     cv_http_response_free(&r);
 
-    e2e_do("GET", "/readyz", NULL, NULL, NULL, &r);
+    cv_test_request(&e2e_stack, "GET", "/readyz", NULL, NULL, NULL, &r);
     if (r.status != 200)
         fail_msg("/readyz: %ld %s", r.status, r.body);
-    e2e_assert_str(r.json, "status", "ready");
+    cv_test_assert_str(r.json, "status", "ready");
     cv_http_response_free(&r);
 }
 
@@ -380,22 +126,23 @@ test_ack_http_plan_created(void **state)
     const char *id;
 
     (void)state;
-    e2e_post(E2E_PLAN_PATH,
-             "{\"generated_by\": null, \"recovery_slo_minutes\": null,"
-             " \"unknown_key\": {\"x\": [1, 2]},"
-             " \"escalation_routes\": ["
-             "  {\"provider\": \"Jira\", \"closure_state\": \"resolved\","
-             "   \"failure_count\": 9, \"category\": \"retry-execution\"},"
-             "  {\"provider\": \" Slack \", \"severity\": \"critical\","
-             "   \"failure_count\": 2, \"age_minutes\": 10,"
-             "   \"category\": \"retry-execution\", \"reason\": null,"
-             "   \"extra\": true},"
-             "  {\"provider\": \"teams\", \"severity\": \"info\","
-             "   \"slo_breached\": true, \"closure_state\": \"mitigated\"},"
-             "  {\"provider\": \"slack\", \"severity\": \"WARNING\","
-             "   \"age_minutes\": 99}"
-             "]}",
-             &r);
+    cv_test_post_json(
+        &e2e_stack, E2E_PLAN_PATH,
+        "{\"generated_by\": null, \"recovery_slo_minutes\": null,"
+        " \"unknown_key\": {\"x\": [1, 2]},"
+        " \"escalation_routes\": ["
+        "  {\"provider\": \"Jira\", \"closure_state\": \"resolved\","
+        "   \"failure_count\": 9, \"category\": \"retry-execution\"},"
+        "  {\"provider\": \" Slack \", \"severity\": \"critical\","
+        "   \"failure_count\": 2, \"age_minutes\": 10,"
+        "   \"category\": \"retry-execution\", \"reason\": null,"
+        "   \"extra\": true},"
+        "  {\"provider\": \"teams\", \"severity\": \"info\","
+        "   \"slo_breached\": true, \"closure_state\": \"mitigated\"},"
+        "  {\"provider\": \"slack\", \"severity\": \"WARNING\","
+        "   \"age_minutes\": 99}"
+        "]}",
+        &r);
     if (r.status != 201)
         fail_msg("expected 201, got %ld: %s", r.status, r.body);
     assert_true(strncmp(r.content_type, "application/json", 16) == 0);
@@ -403,74 +150,77 @@ test_ack_http_plan_created(void **state)
     meta = json_object_get(r.json, "metadata");
     assert_non_null(plan);
     assert_non_null(meta);
-    e2e_assert_null(r.json, "actor");
+    cv_test_assert_null(r.json, "actor");
 
-    id = e2e_str(plan, "plan_id");
-    e2e_assert_id(id, "gordackrecoveryesc-");
-    e2e_assert_str(plan, "schema", E2E_PLAN_SCHEMA);
-    e2e_assert_str(plan, "generated_by", "console");
-    e2e_assert_time(e2e_str(plan, "generated_at"));
-    e2e_assert_int(plan, "recovery_slo_minutes", 240);
-    e2e_assert_str(plan, "alert_level", "critical");
-    e2e_assert_int(plan, "escalation_count", 4);
-    e2e_assert_int(plan, "critical_escalation_count", 1);
-    e2e_assert_int(plan, "slo_breached_count", 1);
-    e2e_assert_int(plan, "failed_execution_count", 11);
+    id = cv_test_json_str(plan, "plan_id");
+    cv_test_assert_id(id, "gordackrecoveryesc-");
+    cv_test_assert_str(plan, "schema", E2E_PLAN_SCHEMA);
+    cv_test_assert_str(plan, "generated_by", "console");
+    cv_test_assert_time(cv_test_json_str(plan, "generated_at"));
+    cv_test_assert_int(plan, "recovery_slo_minutes", 240);
+    cv_test_assert_str(plan, "alert_level", "critical");
+    cv_test_assert_int(plan, "escalation_count", 4);
+    cv_test_assert_int(plan, "critical_escalation_count", 1);
+    cv_test_assert_int(plan, "slo_breached_count", 1);
+    cv_test_assert_int(plan, "failed_execution_count", 11);
     /* slack (twice) open; jira resolved and teams mitigated are not. */
-    e2e_assert_int(plan, "open_recovery_count", 2);
-    e2e_assert_int(plan, "provider_count", 3);
+    cv_test_assert_int(plan, "open_recovery_count", 2);
+    cv_test_assert_int(plan, "provider_count", 3);
     assert_int_equal(
         json_array_size(json_object_get(plan, "selected_providers")), 3);
-    e2e_assert_str(plan, "selected_providers[0]", "jira");
-    e2e_assert_str(plan, "selected_providers[1]", "slack");
-    e2e_assert_str(plan, "selected_providers[2]", "teams");
+    cv_test_assert_str(plan, "selected_providers[0]", "jira");
+    cv_test_assert_str(plan, "selected_providers[1]", "slack");
+    cv_test_assert_str(plan, "selected_providers[2]", "teams");
     /* critical first, then failure_count desc, then age desc. */
     assert_int_equal(
         json_array_size(json_object_get(plan, "escalation_routes")), 4);
-    e2e_assert_str(plan, "escalation_routes[0].provider", "slack");
-    e2e_assert_str(plan, "escalation_routes[0].severity", "critical");
-    e2e_assert_int(plan, "escalation_routes[0].failure_count", 2);
-    e2e_assert_int(plan, "escalation_routes[0].age_minutes", 10);
-    e2e_assert_null(plan, "escalation_routes[0].reason");
-    e2e_assert_bool(plan, "escalation_routes[0].slo_breached", 0);
-    e2e_assert_str(plan, "escalation_routes[1].provider", "jira");
-    e2e_assert_str(plan, "escalation_routes[1].severity", "warning");
-    e2e_assert_str(plan, "escalation_routes[1].category", "retry-execution");
-    e2e_assert_str(plan, "escalation_routes[2].provider", "slack");
-    e2e_assert_str(plan, "escalation_routes[2].severity", "warning");
-    e2e_assert_int(plan, "escalation_routes[2].age_minutes", 99);
-    e2e_assert_str(plan, "escalation_routes[2].category", "connector-recovery");
-    e2e_assert_str(plan, "escalation_routes[2].closure_state", "open");
-    e2e_assert_str(plan, "escalation_routes[3].provider", "teams");
-    e2e_assert_str(plan, "escalation_routes[3].severity", "info");
-    e2e_assert_bool(plan, "escalation_routes[3].slo_breached", 1);
+    cv_test_assert_str(plan, "escalation_routes[0].provider", "slack");
+    cv_test_assert_str(plan, "escalation_routes[0].severity", "critical");
+    cv_test_assert_int(plan, "escalation_routes[0].failure_count", 2);
+    cv_test_assert_int(plan, "escalation_routes[0].age_minutes", 10);
+    cv_test_assert_null(plan, "escalation_routes[0].reason");
+    cv_test_assert_bool(plan, "escalation_routes[0].slo_breached", 0);
+    cv_test_assert_str(plan, "escalation_routes[1].provider", "jira");
+    cv_test_assert_str(plan, "escalation_routes[1].severity", "warning");
+    cv_test_assert_str(plan, "escalation_routes[1].category",
+                       "retry-execution");
+    cv_test_assert_str(plan, "escalation_routes[2].provider", "slack");
+    cv_test_assert_str(plan, "escalation_routes[2].severity", "warning");
+    cv_test_assert_int(plan, "escalation_routes[2].age_minutes", 99);
+    cv_test_assert_str(plan, "escalation_routes[2].category",
+                       "connector-recovery");
+    cv_test_assert_str(plan, "escalation_routes[2].closure_state", "open");
+    cv_test_assert_str(plan, "escalation_routes[3].provider", "teams");
+    cv_test_assert_str(plan, "escalation_routes[3].severity", "info");
+    cv_test_assert_bool(plan, "escalation_routes[3].slo_breached", 1);
     assert_null(json_object_get(
         json_array_get(json_object_get(plan, "escalation_routes"), 0),
         "extra"));
-    e2e_assert_str(plan, "executive_summary.status", "critical");
-    e2e_assert_int(plan, "executive_summary.tracked_provider_count", 3);
-    e2e_assert_int(plan, "executive_summary.failed_execution_count", 11);
-    e2e_assert_int(plan, "executive_summary.open_recovery_count", 2);
-    e2e_assert_int(plan, "executive_summary.slo_breached_count", 1);
+    cv_test_assert_str(plan, "executive_summary.status", "critical");
+    cv_test_assert_int(plan, "executive_summary.tracked_provider_count", 3);
+    cv_test_assert_int(plan, "executive_summary.failed_execution_count", 11);
+    cv_test_assert_int(plan, "executive_summary.open_recovery_count", 2);
+    cv_test_assert_int(plan, "executive_summary.slo_breached_count", 1);
     assert_true(json_array_size(json_object_get(plan, "controls")) > 0);
-    e2e_str(plan, "controls[0]");
+    cv_test_json_str(plan, "controls[0]");
     assert_null(json_object_get(plan, "unknown_key"));
 
-    e2e_assert_str(meta, "metadata_kind", E2E_PLAN_KIND);
-    e2e_assert_str(meta, "session_id", id);
-    e2e_assert_str(meta, "plan_id", id);
-    e2e_assert_str(meta, "created_at", e2e_str(plan, "generated_at"));
+    cv_test_assert_str(meta, "metadata_kind", E2E_PLAN_KIND);
+    cv_test_assert_str(meta, "session_id", id);
+    cv_test_assert_str(meta, "plan_id", id);
+    cv_test_assert_str(meta, "created_at",
+                       cv_test_json_str(plan, "generated_at"));
     assert_true(
         json_equal(json_object_get(meta, "recovery_escalation_plan"), plan));
 
     assert_int_equal(
-        e2e_count("SELECT count(*) FROM escalation_plans WHERE plan_id = $1",
-                  id),
+        cv_test_count(
+            "SELECT count(*) FROM escalation_plans WHERE plan_id = $1", id),
         1);
-    assert_int_equal(e2e_count("SELECT count(*) FROM evidence_events WHERE "
-                               "plan_id = $1 AND kind = "
-                               "'recovery_escalation_plan'",
-                               id),
+    assert_int_equal(cv_test_count("SELECT count(*) FROM evidence_events WHERE "
+                                   "plan_id = $1 AND kind = "
+                                   "'recovery_escalation_plan'",
+                                   id),
                      1);
     cv_http_response_free(&r);
 }
@@ -481,33 +231,37 @@ test_ack_http_plan_values_given(void **state)
     cv_http_response r;
 
     (void)state;
-    e2e_post(E2E_PLAN_PATH,
-             "{\"generated_by\": \" release-bot \", \"recovery_slo_minutes\": "
-             "43200, \"escalation_routes\": [{\"provider\": \"pagerduty\", "
-             "\"severity\": \"info\", \"reason\": \"webhook 503\", "
-             "\"recommended_action\": \"rerun\", \"playbook_id\": \"PB-1\", "
-             "\"slo_status\": \"at_risk\"}]}",
-             &r);
+    cv_test_post_json(
+        &e2e_stack, E2E_PLAN_PATH,
+        "{\"generated_by\": \" release-bot \", \"recovery_slo_minutes\": "
+        "43200, \"escalation_routes\": [{\"provider\": \"pagerduty\", "
+        "\"severity\": \"info\", \"reason\": \"webhook 503\", "
+        "\"recommended_action\": \"rerun\", \"playbook_id\": \"PB-1\", "
+        "\"slo_status\": \"at_risk\"}]}",
+        &r);
     if (r.status != 201)
         fail_msg("expected 201, got %ld: %s", r.status, r.body);
-    e2e_assert_str(r.json, "plan.generated_by", "release-bot");
-    e2e_assert_int(r.json, "plan.recovery_slo_minutes", 43200);
+    cv_test_assert_str(r.json, "plan.generated_by", "release-bot");
+    cv_test_assert_int(r.json, "plan.recovery_slo_minutes", 43200);
     /* An info-only plan still has a route: warning. */
-    e2e_assert_str(r.json, "plan.alert_level", "warning");
-    e2e_assert_str(r.json, "plan.escalation_routes[0].reason", "webhook 503");
-    e2e_assert_str(r.json, "plan.escalation_routes[0].recommended_action",
-                   "rerun");
-    e2e_assert_str(r.json, "plan.escalation_routes[0].playbook_id", "PB-1");
-    e2e_assert_str(r.json, "plan.escalation_routes[0].slo_status", "at_risk");
+    cv_test_assert_str(r.json, "plan.alert_level", "warning");
+    cv_test_assert_str(r.json, "plan.escalation_routes[0].reason",
+                       "webhook 503");
+    cv_test_assert_str(r.json, "plan.escalation_routes[0].recommended_action",
+                       "rerun");
+    cv_test_assert_str(r.json, "plan.escalation_routes[0].playbook_id", "PB-1");
+    cv_test_assert_str(r.json, "plan.escalation_routes[0].slo_status",
+                       "at_risk");
     cv_http_response_free(&r);
 
     /* Media type parameters are fine. */
-    e2e_do("POST", E2E_PLAN_PATH, "application/json; charset=utf-8",
-           "{\"recovery_slo_minutes\": 1, \"escalation_routes\": "
-           "[{\"provider\": \"x\"}]}",
-           NULL, &r);
+    cv_test_request(&e2e_stack, "POST", E2E_PLAN_PATH,
+                    "application/json; charset=utf-8",
+                    "{\"recovery_slo_minutes\": 1, \"escalation_routes\": "
+                    "[{\"provider\": \"x\"}]}",
+                    NULL, &r);
     assert_int_equal(r.status, 201);
-    e2e_assert_int(r.json, "plan.recovery_slo_minutes", 1);
+    cv_test_assert_int(r.json, "plan.recovery_slo_minutes", 1);
     cv_http_response_free(&r);
 }
 
@@ -518,15 +272,16 @@ test_ack_http_plan_rejected(void **state)
     size_t o;
 
     (void)state;
-    e2e_reject_400(E2E_PLAN_PATH, "{}",
-                   "escalation_routes is required: give 1 to 200 routes");
-    e2e_reject_400(E2E_PLAN_PATH, "{\"escalation_routes\": []}",
-                   "escalation_routes is required: give 1 to 200 routes");
-    e2e_reject_400(E2E_PLAN_PATH, "{\"escalation_routes\": null}",
-                   "escalation_routes is required: give 1 to 200 routes");
+    cv_test_reject_400(&e2e_stack, E2E_PLAN_PATH, "{}",
+                       "escalation_routes is required: give 1 to 200 routes");
+    cv_test_reject_400(&e2e_stack, E2E_PLAN_PATH, "{\"escalation_routes\": []}",
+                       "escalation_routes is required: give 1 to 200 routes");
+    cv_test_reject_400(&e2e_stack, E2E_PLAN_PATH,
+                       "{\"escalation_routes\": null}",
+                       "escalation_routes is required: give 1 to 200 routes");
     /* An empty body is the empty object. */
-    e2e_reject_400(E2E_PLAN_PATH, "",
-                   "escalation_routes is required: give 1 to 200 routes");
+    cv_test_reject_400(&e2e_stack, E2E_PLAN_PATH, "",
+                       "escalation_routes is required: give 1 to 200 routes");
 
     /* 201 routes. */
     big = malloc(201 * 24 + 64);
@@ -536,75 +291,83 @@ test_ack_http_plan_rejected(void **state)
         o += (size_t)sprintf(big + o, "%s{\"provider\": \"p%d\"}",
                              i > 0 ? "," : "", i);
     sprintf(big + o, "]}");
-    e2e_reject_400(E2E_PLAN_PATH, big,
-                   "escalation_routes must have at most 200 routes");
+    cv_test_reject_400(&e2e_stack, E2E_PLAN_PATH, big,
+                       "escalation_routes must have at most 200 routes");
     free(big);
 
-    e2e_reject_400(E2E_PLAN_PATH,
-                   "{\"recovery_slo_minutes\": 0, \"escalation_routes\": "
-                   "[{\"provider\": \"slack\"}]}",
-                   "recovery_slo_minutes must be between 1 and 43200");
-    e2e_reject_400(E2E_PLAN_PATH,
-                   "{\"recovery_slo_minutes\": 43201, \"escalation_routes\": "
-                   "[{\"provider\": \"slack\"}]}",
-                   "recovery_slo_minutes must be between 1 and 43200");
-    e2e_reject_400(E2E_PLAN_PATH,
-                   "{\"recovery_slo_minutes\": \"soon\", \"escalation_routes\":"
-                   " [{\"provider\": \"slack\"}]}",
-                   "recovery_slo_minutes must be an integer");
-    e2e_reject_400(E2E_PLAN_PATH,
-                   "{\"recovery_slo_minutes\": 1.5, \"escalation_routes\": "
-                   "[{\"provider\": \"slack\"}]}",
-                   "recovery_slo_minutes must be an integer");
-    e2e_reject_400(E2E_PLAN_PATH,
-                   "{\"escalation_routes\": [{\"provider\": \"slack\"}, "
-                   "{\"severity\": \"info\"}]}",
-                   "escalation_routes[1].provider is required");
-    e2e_reject_400(E2E_PLAN_PATH,
-                   "{\"escalation_routes\": [{\"provider\": \"sl ack\"}]}",
-                   "escalation_routes[0].provider must use only a-z, 0-9, "
-                   "'.', '_' and '-'");
-    e2e_reject_400(E2E_PLAN_PATH,
-                   "{\"escalation_routes\": [{\"provider\": \"slack\", "
-                   "\"age_minutes\": \"ten\"}]}",
-                   "escalation_routes[0].age_minutes must be an integer");
-    e2e_reject_400(E2E_PLAN_PATH,
-                   "{\"escalation_routes\": [{\"provider\": \"slack\"}, "
-                   "{\"provider\": \"jira\", \"failure_count\": -1}]}",
-                   "escalation_routes[1].failure_count must be between 0 and "
-                   "1000000000");
-    e2e_reject_400(E2E_PLAN_PATH,
-                   "{\"escalation_routes\": [{\"provider\": \"slack\", "
-                   "\"severity\": \"urgent\"}]}",
-                   "escalation_routes[0].severity must be critical, warning, "
-                   "or info");
+    cv_test_reject_400(&e2e_stack, E2E_PLAN_PATH,
+                       "{\"recovery_slo_minutes\": 0, \"escalation_routes\": "
+                       "[{\"provider\": \"slack\"}]}",
+                       "recovery_slo_minutes must be between 1 and 43200");
+    cv_test_reject_400(
+        &e2e_stack, E2E_PLAN_PATH,
+        "{\"recovery_slo_minutes\": 43201, \"escalation_routes\": "
+        "[{\"provider\": \"slack\"}]}",
+        "recovery_slo_minutes must be between 1 and 43200");
+    cv_test_reject_400(
+        &e2e_stack, E2E_PLAN_PATH,
+        "{\"recovery_slo_minutes\": \"soon\", \"escalation_routes\":"
+        " [{\"provider\": \"slack\"}]}",
+        "recovery_slo_minutes must be an integer");
+    cv_test_reject_400(&e2e_stack, E2E_PLAN_PATH,
+                       "{\"recovery_slo_minutes\": 1.5, \"escalation_routes\": "
+                       "[{\"provider\": \"slack\"}]}",
+                       "recovery_slo_minutes must be an integer");
+    cv_test_reject_400(&e2e_stack, E2E_PLAN_PATH,
+                       "{\"escalation_routes\": [{\"provider\": \"slack\"}, "
+                       "{\"severity\": \"info\"}]}",
+                       "escalation_routes[1].provider is required");
+    cv_test_reject_400(&e2e_stack, E2E_PLAN_PATH,
+                       "{\"escalation_routes\": [{\"provider\": \"sl ack\"}]}",
+                       "escalation_routes[0].provider must use only a-z, 0-9, "
+                       "'.', '_' and '-'");
+    cv_test_reject_400(&e2e_stack, E2E_PLAN_PATH,
+                       "{\"escalation_routes\": [{\"provider\": \"slack\", "
+                       "\"age_minutes\": \"ten\"}]}",
+                       "escalation_routes[0].age_minutes must be an integer");
+    cv_test_reject_400(
+        &e2e_stack, E2E_PLAN_PATH,
+        "{\"escalation_routes\": [{\"provider\": \"slack\"}, "
+        "{\"provider\": \"jira\", \"failure_count\": -1}]}",
+        "escalation_routes[1].failure_count must be between 0 and "
+        "1000000000");
+    cv_test_reject_400(
+        &e2e_stack, E2E_PLAN_PATH,
+        "{\"escalation_routes\": [{\"provider\": \"slack\", "
+        "\"severity\": \"urgent\"}]}",
+        "escalation_routes[0].severity must be critical, warning, "
+        "or info");
     /* null for an enum is a bad value, not "not given". */
-    e2e_reject_400(E2E_PLAN_PATH,
-                   "{\"escalation_routes\": [{\"provider\": \"slack\", "
-                   "\"severity\": null}]}",
-                   "escalation_routes[0].severity must be critical, warning, "
-                   "or info");
-    e2e_reject_400(E2E_PLAN_PATH,
-                   "{\"escalation_routes\": [{\"provider\": \"slack\", "
-                   "\"severity\": 1}]}",
-                   "escalation_routes[0].severity must be critical, warning, "
-                   "or info");
-    e2e_reject_400(E2E_PLAN_PATH,
-                   "{\"escalation_routes\": [{\"provider\": \"slack\", "
-                   "\"slo_breached\": \"yes\"}]}",
-                   "escalation_routes[0].slo_breached must be a boolean");
-    e2e_reject_400(E2E_PLAN_PATH,
-                   "{\"generated_by\": 7, \"escalation_routes\": "
-                   "[{\"provider\": \"slack\"}]}",
-                   "generated_by must be a string");
-    e2e_reject_400(E2E_PLAN_PATH,
-                   "{\"escalation_routes\": {\"provider\": \"slack\"}}",
-                   "escalation_routes must be an array");
-    e2e_reject_400(E2E_PLAN_PATH, "{\"escalation_routes\": [\"slack\"]}",
-                   "escalation_routes[0] must be an object");
-    e2e_reject_400(E2E_PLAN_PATH, "[]", "request body must be a JSON object");
-    e2e_reject_400(E2E_PLAN_PATH, "\"plan\"",
-                   "request body must be a JSON object");
+    cv_test_reject_400(
+        &e2e_stack, E2E_PLAN_PATH,
+        "{\"escalation_routes\": [{\"provider\": \"slack\", "
+        "\"severity\": null}]}",
+        "escalation_routes[0].severity must be critical, warning, "
+        "or info");
+    cv_test_reject_400(
+        &e2e_stack, E2E_PLAN_PATH,
+        "{\"escalation_routes\": [{\"provider\": \"slack\", "
+        "\"severity\": 1}]}",
+        "escalation_routes[0].severity must be critical, warning, "
+        "or info");
+    cv_test_reject_400(&e2e_stack, E2E_PLAN_PATH,
+                       "{\"escalation_routes\": [{\"provider\": \"slack\", "
+                       "\"slo_breached\": \"yes\"}]}",
+                       "escalation_routes[0].slo_breached must be a boolean");
+    cv_test_reject_400(&e2e_stack, E2E_PLAN_PATH,
+                       "{\"generated_by\": 7, \"escalation_routes\": "
+                       "[{\"provider\": \"slack\"}]}",
+                       "generated_by must be a string");
+    cv_test_reject_400(&e2e_stack, E2E_PLAN_PATH,
+                       "{\"escalation_routes\": {\"provider\": \"slack\"}}",
+                       "escalation_routes must be an array");
+    cv_test_reject_400(&e2e_stack, E2E_PLAN_PATH,
+                       "{\"escalation_routes\": [\"slack\"]}",
+                       "escalation_routes[0] must be an object");
+    cv_test_reject_400(&e2e_stack, E2E_PLAN_PATH, "[]",
+                       "request body must be a JSON object");
+    cv_test_reject_400(&e2e_stack, E2E_PLAN_PATH, "\"plan\"",
+                       "request body must be a JSON object");
 }
 
 static void
@@ -616,75 +379,78 @@ test_ack_http_ack_created(void **state)
     const char *aid;
 
     (void)state;
-    e2e_post(e2e_ack_path(pid),
-             "{\"provider\": \" Slack \", \"acknowledged_by\": \"alice\","
-             " \"acknowledgement_state\": \" Accepted \","
-             " \"external_ref\": \"INC-4711\", \"notes\": \"reviewed\","
-             " \"escalation_reason\": \"slo breach\", \"ignored\": [1]}",
-             &r);
+    cv_test_post_json(
+        &e2e_stack, e2e_ack_path(pid),
+        "{\"provider\": \" Slack \", \"acknowledged_by\": \"alice\","
+        " \"acknowledgement_state\": \" Accepted \","
+        " \"external_ref\": \"INC-4711\", \"notes\": \"reviewed\","
+        " \"escalation_reason\": \"slo breach\", \"ignored\": [1]}",
+        &r);
     if (r.status != 201)
         fail_msg("expected 201, got %ld: %s", r.status, r.body);
     ack = json_object_get(r.json, "acknowledgement");
     meta = json_object_get(r.json, "metadata");
     assert_non_null(ack);
     assert_non_null(meta);
-    e2e_assert_null(r.json, "actor");
+    cv_test_assert_null(r.json, "actor");
 
-    aid = e2e_str(ack, "acknowledgement_id");
-    e2e_assert_id(aid, "gordackrecoveryescack-");
-    e2e_assert_str(ack, "schema", E2E_ACK_SCHEMA);
-    e2e_assert_str(ack, "product", "CAVRA");
-    e2e_assert_str(ack, "plan_id", pid);
-    e2e_assert_str(ack, "provider", "slack");
-    e2e_assert_str(ack, "acknowledged_by", "alice");
-    e2e_assert_str(ack, "acknowledgement_state", "accepted");
-    e2e_assert_time(e2e_str(ack, "acknowledged_at"));
-    e2e_assert_str(ack, "external_ref", "INC-4711");
-    e2e_assert_str(ack, "notes", "reviewed");
-    e2e_assert_str(ack, "escalation_reason", "slo breach");
-    e2e_assert_int(ack, "redaction_count", 0);
+    aid = cv_test_json_str(ack, "acknowledgement_id");
+    cv_test_assert_id(aid, "gordackrecoveryescack-");
+    cv_test_assert_str(ack, "schema", E2E_ACK_SCHEMA);
+    cv_test_assert_str(ack, "product", "CAVRA");
+    cv_test_assert_str(ack, "plan_id", pid);
+    cv_test_assert_str(ack, "provider", "slack");
+    cv_test_assert_str(ack, "acknowledged_by", "alice");
+    cv_test_assert_str(ack, "acknowledgement_state", "accepted");
+    cv_test_assert_time(cv_test_json_str(ack, "acknowledged_at"));
+    cv_test_assert_str(ack, "external_ref", "INC-4711");
+    cv_test_assert_str(ack, "notes", "reviewed");
+    cv_test_assert_str(ack, "escalation_reason", "slo breach");
+    cv_test_assert_int(ack, "redaction_count", 0);
     assert_null(json_object_get(ack, "ignored"));
 
-    e2e_assert_str(meta, "metadata_kind", E2E_ACK_KIND);
-    e2e_assert_str(meta, "session_id", aid);
-    e2e_assert_str(meta, "acknowledgement_id", aid);
-    e2e_assert_str(meta, "created_at", e2e_str(ack, "acknowledged_at"));
-    assert_true(e2e_str(meta, "signer")[0] != '\0');
-    e2e_assert_str(meta, "plan_id", pid);
-    e2e_assert_str(meta, "provider", "slack");
-    e2e_assert_str(meta, "acknowledgement_state", "accepted");
+    cv_test_assert_str(meta, "metadata_kind", E2E_ACK_KIND);
+    cv_test_assert_str(meta, "session_id", aid);
+    cv_test_assert_str(meta, "acknowledgement_id", aid);
+    cv_test_assert_str(meta, "created_at",
+                       cv_test_json_str(ack, "acknowledged_at"));
+    assert_true(cv_test_json_str(meta, "signer")[0] != '\0');
+    cv_test_assert_str(meta, "plan_id", pid);
+    cv_test_assert_str(meta, "provider", "slack");
+    cv_test_assert_str(meta, "acknowledgement_state", "accepted");
     assert_true(json_equal(
         json_object_get(meta, "recovery_escalation_acknowledgement"), ack));
 
-    assert_int_equal(e2e_count("SELECT count(*) FROM acknowledgements WHERE "
-                               "acknowledgement_id = $1 AND "
-                               "acknowledgement_state = 'accepted'",
-                               aid),
-                     1);
     assert_int_equal(
-        e2e_count("SELECT count(*) FROM evidence_events WHERE plan_id = $1",
-                  pid),
+        cv_test_count("SELECT count(*) FROM acknowledgements WHERE "
+                      "acknowledgement_id = $1 AND "
+                      "acknowledgement_state = 'accepted'",
+                      aid),
+        1);
+    assert_int_equal(
+        cv_test_count("SELECT count(*) FROM evidence_events WHERE plan_id = $1",
+                      pid),
         2);
-    assert_int_equal(e2e_count("SELECT count(*) FROM evidence_events WHERE "
-                               "record_id = $1 AND kind = "
-                               "'recovery_escalation_ack'",
-                               aid),
+    assert_int_equal(cv_test_count("SELECT count(*) FROM evidence_events WHERE "
+                                   "record_id = $1 AND kind = "
+                                   "'recovery_escalation_ack'",
+                                   aid),
                      1);
     cv_http_response_free(&r);
 
     /* Optional fields left out are null; the default state applies. */
-    e2e_post(e2e_ack_path(pid),
-             "{\"provider\": \"JIRA\", \"acknowledged_by\": \"bob\", "
-             "\"notes\": null}",
-             &r);
+    cv_test_post_json(&e2e_stack, e2e_ack_path(pid),
+                      "{\"provider\": \"JIRA\", \"acknowledged_by\": \"bob\", "
+                      "\"notes\": null}",
+                      &r);
     if (r.status != 201)
         fail_msg("expected 201, got %ld: %s", r.status, r.body);
-    e2e_assert_str(r.json, "acknowledgement.provider", "jira");
-    e2e_assert_str(r.json, "acknowledgement.acknowledgement_state",
-                   "acknowledged");
-    e2e_assert_null(r.json, "acknowledgement.external_ref");
-    e2e_assert_null(r.json, "acknowledgement.notes");
-    e2e_assert_null(r.json, "acknowledgement.escalation_reason");
+    cv_test_assert_str(r.json, "acknowledgement.provider", "jira");
+    cv_test_assert_str(r.json, "acknowledgement.acknowledgement_state",
+                       "acknowledged");
+    cv_test_assert_null(r.json, "acknowledgement.external_ref");
+    cv_test_assert_null(r.json, "acknowledgement.notes");
+    cv_test_assert_null(r.json, "acknowledgement.escalation_reason");
     cv_http_response_free(&r);
 
     /* The plan comes from the path: a plan_id in the body is ignored. */
@@ -696,13 +462,13 @@ test_ack_http_ack_created(void **state)
                  "{\"provider\": \"slack\", \"acknowledged_by\": \"bob\", "
                  "\"plan_id\": \"%s\"}",
                  other);
-        e2e_post(e2e_ack_path(pid), body, &r);
+        cv_test_post_json(&e2e_stack, e2e_ack_path(pid), body, &r);
         if (r.status != 201)
             fail_msg("expected 201, got %ld: %s", r.status, r.body);
-        e2e_assert_str(r.json, "acknowledgement.plan_id", pid);
-        assert_int_equal(e2e_count("SELECT count(*) FROM acknowledgements "
-                                   "WHERE plan_id = $1",
-                                   other),
+        cv_test_assert_str(r.json, "acknowledgement.plan_id", pid);
+        assert_int_equal(cv_test_count("SELECT count(*) FROM acknowledgements "
+                                       "WHERE plan_id = $1",
+                                       other),
                          0);
         cv_http_response_free(&r);
         free(other);
@@ -743,12 +509,12 @@ test_ack_http_state_normalised(void **state)
                  "{\"provider\": \"slack\", \"acknowledged_by\": \"alice\", "
                  "\"acknowledgement_state\": %s}",
                  ok[i].in);
-        e2e_post(e2e_ack_path(pid), body, &r);
+        cv_test_post_json(&e2e_stack, e2e_ack_path(pid), body, &r);
         if (r.status != 201)
             fail_msg("state %s: %ld %s", ok[i].in, r.status, r.body);
-        e2e_assert_str(r.json, "acknowledgement.acknowledgement_state",
-                       ok[i].out);
-        e2e_assert_str(r.json, "metadata.acknowledgement_state", ok[i].out);
+        cv_test_assert_str(r.json, "acknowledgement.acknowledgement_state",
+                           ok[i].out);
+        cv_test_assert_str(r.json, "metadata.acknowledgement_state", ok[i].out);
         cv_http_response_free(&r);
     }
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -756,13 +522,13 @@ test_ack_http_state_normalised(void **state)
                  "{\"provider\": \"slack\", \"acknowledged_by\": \"alice\", "
                  "\"acknowledgement_state\": %s}",
                  bad[i]);
-        e2e_reject_400(e2e_ack_path(pid), body, E2E_STATE_RULE);
+        cv_test_reject_400(&e2e_stack, e2e_ack_path(pid), body, E2E_STATE_RULE);
     }
     /* The latest acknowledgement is the pair's current state. */
-    assert_int_equal(e2e_count("SELECT count(*) FROM ack_current WHERE "
-                               "plan_id = $1 AND provider = 'slack' AND "
-                               "acknowledgement_state = 'acknowledged'",
-                               pid),
+    assert_int_equal(cv_test_count("SELECT count(*) FROM ack_current WHERE "
+                                   "plan_id = $1 AND provider = 'slack' AND "
+                                   "acknowledgement_state = 'acknowledged'",
+                                   pid),
                      1);
     free(pid);
 }
@@ -777,58 +543,69 @@ test_ack_http_ack_rejected(void **state)
 
     (void)state;
     path = strdup(e2e_ack_path(pid));
-    e2e_reject_400(path, "{\"acknowledged_by\": \"alice\"}",
-                   "provider is required");
-    e2e_reject_400(path, "{\"provider\": null, \"acknowledged_by\": \"alice\"}",
-                   "provider is required");
-    e2e_reject_400(path, "{\"provider\": \"  \", \"acknowledged_by\": \"a\"}",
-                   "provider is required");
-    e2e_reject_400(path, "{}", "provider is required");
-    e2e_reject_400(path, "{\"provider\": \"slack\"}",
-                   "acknowledged_by is required");
-    e2e_reject_400(path, "{\"provider\": \"slack\", \"acknowledged_by\": \"\"}",
-                   "acknowledged_by is required");
-    e2e_reject_400(path, "{\"provider\": \"slack\", \"acknowledged_by\": null}",
-                   "acknowledged_by is required");
-    e2e_reject_400(path, "{\"provider\": 5, \"acknowledged_by\": \"alice\"}",
-                   "provider must be a string");
-    e2e_reject_400(path,
-                   "{\"provider\": \"slack\", \"acknowledged_by\": \"alice\", "
-                   "\"notes\": {\"text\": \"x\"}}",
-                   "notes must be a string");
-    e2e_reject_400(path,
-                   "{\"provider\": \"slack\", \"acknowledged_by\": [\"a\"]}",
-                   "acknowledged_by must be a string");
-    e2e_reject_400(path,
-                   "{\"provider\": \"pager duty\", \"acknowledged_by\": \"a\"}",
-                   "provider must use only a-z, 0-9, '.', '_' and '-'");
+    cv_test_reject_400(&e2e_stack, path, "{\"acknowledged_by\": \"alice\"}",
+                       "provider is required");
+    cv_test_reject_400(&e2e_stack, path,
+                       "{\"provider\": null, \"acknowledged_by\": \"alice\"}",
+                       "provider is required");
+    cv_test_reject_400(&e2e_stack, path,
+                       "{\"provider\": \"  \", \"acknowledged_by\": \"a\"}",
+                       "provider is required");
+    cv_test_reject_400(&e2e_stack, path, "{}", "provider is required");
+    cv_test_reject_400(&e2e_stack, path, "{\"provider\": \"slack\"}",
+                       "acknowledged_by is required");
+    cv_test_reject_400(&e2e_stack, path,
+                       "{\"provider\": \"slack\", \"acknowledged_by\": \"\"}",
+                       "acknowledged_by is required");
+    cv_test_reject_400(&e2e_stack, path,
+                       "{\"provider\": \"slack\", \"acknowledged_by\": null}",
+                       "acknowledged_by is required");
+    cv_test_reject_400(&e2e_stack, path,
+                       "{\"provider\": 5, \"acknowledged_by\": \"alice\"}",
+                       "provider must be a string");
+    cv_test_reject_400(
+        &e2e_stack, path,
+        "{\"provider\": \"slack\", \"acknowledged_by\": \"alice\", "
+        "\"notes\": {\"text\": \"x\"}}",
+        "notes must be a string");
+    cv_test_reject_400(
+        &e2e_stack, path,
+        "{\"provider\": \"slack\", \"acknowledged_by\": [\"a\"]}",
+        "acknowledged_by must be a string");
+    cv_test_reject_400(
+        &e2e_stack, path,
+        "{\"provider\": \"pager duty\", \"acknowledged_by\": \"a\"}",
+        "provider must use only a-z, 0-9, '.', '_' and '-'");
 
     /* Lengths: at the maximum accepted elsewhere, one more rejected. */
     body = malloc(2200);
     assert_non_null(body);
     snprintf(body, 2200,
              "{\"provider\": \"%065d\", \"acknowledged_by\": \"alice\"}", 0);
-    e2e_reject_400(path, body, "provider must be at most 64 characters");
+    cv_test_reject_400(&e2e_stack, path, body,
+                       "provider must be at most 64 characters");
     snprintf(body, 2200,
              "{\"provider\": \"slack\", \"acknowledged_by\": \"%0129d\"}", 0);
-    e2e_reject_400(path, body,
-                   "acknowledged_by must be at most 128 characters");
+    cv_test_reject_400(&e2e_stack, path, body,
+                       "acknowledged_by must be at most 128 characters");
     snprintf(body, 2200,
              "{\"provider\": \"slack\", \"acknowledged_by\": \"a\", "
              "\"external_ref\": \"%0129d\"}",
              0);
-    e2e_reject_400(path, body, "external_ref must be at most 128 characters");
+    cv_test_reject_400(&e2e_stack, path, body,
+                       "external_ref must be at most 128 characters");
     snprintf(body, 2200,
              "{\"provider\": \"slack\", \"acknowledged_by\": \"a\", "
              "\"escalation_reason\": \"%0501d\"}",
              0);
-    e2e_reject_400(path, body,
-                   "escalation_reason must be at most 500 characters");
+    cv_test_reject_400(&e2e_stack, path, body,
+                       "escalation_reason must be at most 500 characters");
     snprintf(body, 2200,
              "{\"provider\": \"slack\", \"acknowledged_by\": \"a\", "
              "\"notes\": \"%02001d\"}",
              0);
-    e2e_reject_400(path, body, "notes must be at most 2000 characters");
+    cv_test_reject_400(&e2e_stack, path, body,
+                       "notes must be at most 2000 characters");
     /* Exactly at the maxima: stored. */
     {
         cv_http_response r;
@@ -840,7 +617,7 @@ test_ack_http_ack_rejected(void **state)
                  "\"external_ref\": \"%0128d\", \"notes\": \"%02000d\", "
                  "\"escalation_reason\": \"%0500d\"}",
                  0, 0, 0, 0);
-        e2e_post(path, ok, &r);
+        cv_test_post_json(&e2e_stack, path, ok, &r);
         if (r.status != 201)
             fail_msg("fields at their maxima: %ld %s", r.status, r.body);
         cv_http_response_free(&r);
@@ -853,20 +630,22 @@ test_ack_http_ack_rejected(void **state)
              "provider teams is not routed by recovery escalation plan %s; "
              "the plan's providers are jira, slack",
              pid);
-    e2e_reject_400(
-        path, "{\"provider\": \"Teams\", \"acknowledged_by\": \"a\"}", msg);
+    cv_test_reject_400(&e2e_stack, path,
+                       "{\"provider\": \"Teams\", \"acknowledged_by\": \"a\"}",
+                       msg);
 
     /* Unknown plans. */
-    e2e_reject("POST", e2e_ack_path("gordackrecoveryesc-0000000000000000"),
-               NULL,
-               "{\"provider\": \"slack\", \"acknowledged_by\": \"alice\"}", 404,
-               "NOT_FOUND", E2E_NOT_FOUND);
-    e2e_reject("POST", e2e_ack_path("no-such-plan"), NULL,
-               "{\"provider\": \"slack\", \"acknowledged_by\": \"alice\"}", 404,
-               "NOT_FOUND", E2E_NOT_FOUND);
-    e2e_reject("POST", e2e_ack_path("x%27%20OR%20%271%27%3D%271"), NULL,
-               "{\"provider\": \"slack\", \"acknowledged_by\": \"alice\"}", 404,
-               "NOT_FOUND", E2E_NOT_FOUND);
+    cv_test_reject(&e2e_stack, "POST",
+                   e2e_ack_path("gordackrecoveryesc-0000000000000000"), NULL,
+                   "{\"provider\": \"slack\", \"acknowledged_by\": \"alice\"}",
+                   404, "NOT_FOUND", E2E_NOT_FOUND);
+    cv_test_reject(&e2e_stack, "POST", e2e_ack_path("no-such-plan"), NULL,
+                   "{\"provider\": \"slack\", \"acknowledged_by\": \"alice\"}",
+                   404, "NOT_FOUND", E2E_NOT_FOUND);
+    cv_test_reject(&e2e_stack, "POST",
+                   e2e_ack_path("x%27%20OR%20%271%27%3D%271"), NULL,
+                   "{\"provider\": \"slack\", \"acknowledged_by\": \"alice\"}",
+                   404, "NOT_FOUND", E2E_NOT_FOUND);
     free(path);
     free(pid);
 }
@@ -885,26 +664,27 @@ test_ack_http_secrets_redacted(void **state)
     const char *aid;
 
     (void)state;
-    e2e_post(e2e_ack_path(pid),
-             "{\"provider\": \"slack\", \"acknowledged_by\": \"alice\","
-             " \"notes\": \"rotated token=abcd1234secret after a call with "
-             "Authorization: Bearer zq81Kx09PlmQ\","
-             " \"escalation_reason\": \"key AKIAIOSFODNN7EXAMPLE leaked\","
-             " \"external_ref\": \"https://ops:hunter2pass@tickets.example/"
-             "T-1?sig=abc\"}",
-             &r);
+    cv_test_post_json(
+        &e2e_stack, e2e_ack_path(pid),
+        "{\"provider\": \"slack\", \"acknowledged_by\": \"alice\","
+        " \"notes\": \"rotated token=abcd1234secret after a call with "
+        "Authorization: Bearer zq81Kx09PlmQ\","
+        " \"escalation_reason\": \"key AKIAIOSFODNN7EXAMPLE leaked\","
+        " \"external_ref\": \"https://ops:hunter2pass@tickets.example/"
+        "T-1?sig=abc\"}",
+        &r);
     if (r.status != 201)
         fail_msg("expected 201, got %ld: %s", r.status, r.body);
     for (size_t i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++)
         if (strstr(r.body, secrets[i]) != NULL)
             fail_msg("response contains the secret %s: %s", secrets[i], r.body);
     assert_non_null(
-        strstr(e2e_str(r.json, "acknowledgement.notes"), "REDACTED"));
+        strstr(cv_test_json_str(r.json, "acknowledgement.notes"), "REDACTED"));
     assert_non_null(
-        strstr(e2e_str(r.json, "acknowledgement.notes"), "rotated"));
-    assert_true(json_integer_value(
-                    e2e_get(r.json, "acknowledgement.redaction_count")) >= 4);
-    aid = e2e_str(r.json, "acknowledgement.acknowledgement_id");
+        strstr(cv_test_json_str(r.json, "acknowledgement.notes"), "rotated"));
+    assert_true(json_integer_value(cv_test_json_get(
+                    r.json, "acknowledgement.redaction_count")) >= 4);
+    aid = cv_test_json_str(r.json, "acknowledgement.acknowledgement_id");
     for (size_t i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++) {
         char sql[256];
 
@@ -913,20 +693,20 @@ test_ack_http_secrets_redacted(void **state)
                  "acknowledgement_id = $1 AND (record::text LIKE '%%%s%%' OR "
                  "metadata::text LIKE '%%%s%%')",
                  secrets[i], secrets[i]);
-        assert_int_equal(e2e_count(sql, aid), 0);
+        assert_int_equal(cv_test_count(sql, aid), 0);
         snprintf(sql, sizeof(sql),
                  "SELECT count(*) FROM evidence_events WHERE record_id = $1 "
                  "AND record::text LIKE '%%%s%%'",
                  secrets[i]);
-        assert_int_equal(e2e_count(sql, aid), 0);
+        assert_int_equal(cv_test_count(sql, aid), 0);
     }
     cv_http_response_free(&r);
 
     /* A rejected request never echoes the secret either. */
-    e2e_post(e2e_ack_path(pid),
-             "{\"provider\": \"token=abcd1234secret\", "
-             "\"acknowledged_by\": \"a\"}",
-             &r);
+    cv_test_post_json(&e2e_stack, e2e_ack_path(pid),
+                      "{\"provider\": \"token=abcd1234secret\", "
+                      "\"acknowledged_by\": \"a\"}",
+                      &r);
     assert_int_equal(r.status, 400);
     assert_null(strstr(r.body, "abcd1234secret"));
     cv_http_response_free(&r);
@@ -937,34 +717,38 @@ static void
 test_ack_http_protocol_errors(void **state)
 {
     cv_http_response r;
-    e2e_counts before;
+    cv_test_counts before;
     char *big;
     const char *head = "{\"escalation_routes\": [{\"provider\": \"s\"}]";
     size_t hl = strlen(head);
 
     (void)state;
     /* 415: a body that is not declared JSON. */
-    e2e_reject("POST", E2E_PLAN_PATH, "text/plain",
-               "{\"escalation_routes\": [{\"provider\": \"slack\"}]}", 415,
-               NULL, NULL);
-    e2e_reject("POST", E2E_PLAN_PATH, "application/x-www-form-urlencoded",
-               "provider=slack", 415, NULL, NULL);
+    cv_test_reject(&e2e_stack, "POST", E2E_PLAN_PATH, "text/plain",
+                   "{\"escalation_routes\": [{\"provider\": \"slack\"}]}", 415,
+                   NULL, NULL);
+    cv_test_reject(&e2e_stack, "POST", E2E_PLAN_PATH,
+                   "application/x-www-form-urlencoded", "provider=slack", 415,
+                   NULL, NULL);
     /* A body without any Content-Type is not declared JSON either. */
-    e2e_reject("POST", E2E_PLAN_PATH, "",
-               "{\"escalation_routes\": [{\"provider\": \"slack\"}]}", 415,
-               NULL, NULL);
-    e2e_reject("POST", e2e_ack_path("gordackrecoveryesc-0000000000000000"),
-               "text/json-ish", "{\"provider\": \"slack\"}", 415, NULL, NULL);
+    cv_test_reject(&e2e_stack, "POST", E2E_PLAN_PATH, "",
+                   "{\"escalation_routes\": [{\"provider\": \"slack\"}]}", 415,
+                   NULL, NULL);
+    cv_test_reject(
+        &e2e_stack, "POST", e2e_ack_path("gordackrecoveryesc-0000000000000000"),
+        "text/json-ish", "{\"provider\": \"slack\"}", 415, NULL, NULL);
     /* 400: not JSON. */
-    e2e_counts_get(&before);
-    e2e_do("POST", E2E_PLAN_PATH, NULL, "{\"escalation_routes\": [", NULL, &r);
-    e2e_assert_error(&r, 400, "INVALID_ARGUMENT", NULL);
-    assert_true(strncmp(e2e_str(r.json, "detail"),
+    cv_test_counts_snapshot(&before);
+    cv_test_request(&e2e_stack, "POST", E2E_PLAN_PATH, NULL,
+                    "{\"escalation_routes\": [", NULL, &r);
+    cv_test_assert_error(&r, 400, "INVALID_ARGUMENT", NULL);
+    assert_true(strncmp(cv_test_json_str(r.json, "detail"),
                         "request body is not valid JSON", 30) == 0);
     cv_http_response_free(&r);
-    e2e_counts_unchanged(&before, "invalid JSON");
-    e2e_reject("POST", e2e_ack_path("gordackrecoveryesc-0000000000000000"),
-               NULL, "provider=slack", 400, "INVALID_ARGUMENT", NULL);
+    cv_test_counts_unchanged(&before, "invalid JSON");
+    cv_test_reject(&e2e_stack, "POST",
+                   e2e_ack_path("gordackrecoveryesc-0000000000000000"), NULL,
+                   "provider=slack", 400, "INVALID_ARGUMENT", NULL);
 
     /* 413 past 64 KiB; exactly 64 KiB is read (white space pads it). */
     big = malloc(E2E_BODY_MAX + 2);
@@ -973,7 +757,7 @@ test_ack_http_protocol_errors(void **state)
     memset(big + hl, ' ', E2E_BODY_MAX - hl - 1);
     big[E2E_BODY_MAX - 1] = '}';
     big[E2E_BODY_MAX] = '\0';
-    e2e_post(E2E_PLAN_PATH, big, &r);
+    cv_test_post_json(&e2e_stack, E2E_PLAN_PATH, big, &r);
     if (r.status != 201)
         fail_msg("a body of exactly %d bytes: %ld %s", E2E_BODY_MAX, r.status,
                  r.body);
@@ -981,37 +765,42 @@ test_ack_http_protocol_errors(void **state)
     memset(big + hl, ' ', E2E_BODY_MAX - hl);
     big[E2E_BODY_MAX] = '}';
     big[E2E_BODY_MAX + 1] = '\0';
-    e2e_reject("POST", E2E_PLAN_PATH, NULL, big, 413, NULL, NULL);
+    cv_test_reject(&e2e_stack, "POST", E2E_PLAN_PATH, NULL, big, 413, NULL,
+                   NULL);
     free(big);
 
     /* 404 / 405. */
-    e2e_reject("GET", "/no/such/path", NULL, NULL, 404, NULL, NULL);
-    e2e_reject("POST", P "/recovery-escalation-plans", NULL, "{}", 404, NULL,
-               NULL);
-    e2e_reject("POST", P "/recovery-escalations//acknowledgements", NULL,
-               "{\"provider\": \"slack\", \"acknowledged_by\": \"a\"}", 404,
-               NULL, NULL);
+    cv_test_reject(&e2e_stack, "GET", "/no/such/path", NULL, NULL, 404, NULL,
+                   NULL);
+    cv_test_reject(&e2e_stack, "POST", P "/recovery-escalation-plans", NULL,
+                   "{}", 404, NULL, NULL);
+    cv_test_reject(&e2e_stack, "POST",
+                   P "/recovery-escalations//acknowledgements", NULL,
+                   "{\"provider\": \"slack\", \"acknowledged_by\": \"a\"}", 404,
+                   NULL, NULL);
 
-    e2e_counts_get(&before);
-    e2e_do("GET", E2E_PLAN_PATH, NULL, NULL, NULL, &r);
-    e2e_assert_error(&r, 405, NULL, NULL);
+    cv_test_counts_snapshot(&before);
+    cv_test_request(&e2e_stack, "GET", E2E_PLAN_PATH, NULL, NULL, NULL, &r);
+    cv_test_assert_error(&r, 405, NULL, NULL);
     assert_non_null(strstr(r.allow, "POST"));
     cv_http_response_free(&r);
-    e2e_do("DELETE", e2e_ack_path("gordackrecoveryesc-0000000000000000"), NULL,
-           NULL, NULL, &r);
-    e2e_assert_error(&r, 405, NULL, NULL);
+    cv_test_request(&e2e_stack, "DELETE",
+                    e2e_ack_path("gordackrecoveryesc-0000000000000000"), NULL,
+                    NULL, NULL, &r);
+    cv_test_assert_error(&r, 405, NULL, NULL);
     assert_non_null(strstr(r.allow, "POST"));
     cv_http_response_free(&r);
-    e2e_do("PUT", E2E_PLAN_PATH, NULL,
-           "{\"escalation_routes\": [{\"provider\": \"slack\"}]}", NULL, &r);
-    e2e_assert_error(&r, 405, NULL, NULL);
+    cv_test_request(&e2e_stack, "PUT", E2E_PLAN_PATH, NULL,
+                    "{\"escalation_routes\": [{\"provider\": \"slack\"}]}",
+                    NULL, &r);
+    cv_test_assert_error(&r, 405, NULL, NULL);
     assert_non_null(strstr(r.allow, "POST"));
     cv_http_response_free(&r);
-    e2e_do("POST", "/healthz", NULL, "{}", NULL, &r);
-    e2e_assert_error(&r, 405, NULL, NULL);
+    cv_test_request(&e2e_stack, "POST", "/healthz", NULL, "{}", NULL, &r);
+    cv_test_assert_error(&r, 405, NULL, NULL);
     assert_non_null(strstr(r.allow, "GET"));
     cv_http_response_free(&r);
-    e2e_counts_unchanged(&before, "405s");
+    cv_test_counts_unchanged(&before, "405s");
 }
 
 static void
@@ -1028,41 +817,43 @@ test_ack_http_request_id(void **state)
 
     (void)state;
     /* Echoed on success and on errors, and in the error body. */
-    e2e_do("GET", "/healthz", NULL, NULL, echo, &r1);
+    cv_test_request(&e2e_stack, "GET", "/healthz", NULL, NULL, echo, &r1);
     assert_string_equal(r1.request_id, "test-123");
     cv_http_response_free(&r1);
-    e2e_do("POST", e2e_ack_path("gordackrecoveryesc-0000000000000000"), NULL,
-           "{\"provider\": \"slack\", \"acknowledged_by\": \"alice\"}", echo,
-           &r1);
-    e2e_assert_error(&r1, 404, "NOT_FOUND", E2E_NOT_FOUND);
+    cv_test_request(&e2e_stack, "POST",
+                    e2e_ack_path("gordackrecoveryesc-0000000000000000"), NULL,
+                    "{\"provider\": \"slack\", \"acknowledged_by\": \"alice\"}",
+                    echo, &r1);
+    cv_test_assert_error(&r1, 404, "NOT_FOUND", E2E_NOT_FOUND);
     assert_string_equal(r1.request_id, "test-123");
     cv_http_response_free(&r1);
 
     /* Stored with the evidence of the request. */
     snprintf(rid, sizeof(rid), "e2e-%ld-%ld", (long)getpid(), (long)time(NULL));
     snprintf(hdr, sizeof(hdr), "X-Request-Id: %s", rid);
-    e2e_do("POST", E2E_PLAN_PATH, NULL,
-           "{\"escalation_routes\": [{\"provider\": \"slack\"}]}", hdrs, &r1);
+    cv_test_request(&e2e_stack, "POST", E2E_PLAN_PATH, NULL,
+                    "{\"escalation_routes\": [{\"provider\": \"slack\"}]}",
+                    hdrs, &r1);
     assert_int_equal(r1.status, 201);
     assert_string_equal(r1.request_id, rid);
-    pid = e2e_str(r1.json, "plan.plan_id");
+    pid = cv_test_json_str(r1.json, "plan.plan_id");
     snprintf(sql, sizeof(sql),
              "SELECT count(*) FROM evidence_events WHERE record_id = $1 AND "
              "request_id = '%s'",
              rid);
-    assert_int_equal(e2e_count(sql, pid), 1);
+    assert_int_equal(cv_test_count(sql, pid), 1);
     cv_http_response_free(&r1);
 
     /* Generated when absent: non-empty and different per request. */
-    e2e_do("GET", "/healthz", NULL, NULL, NULL, &r1);
-    e2e_do("GET", "/healthz", NULL, NULL, NULL, &r2);
+    cv_test_request(&e2e_stack, "GET", "/healthz", NULL, NULL, NULL, &r1);
+    cv_test_request(&e2e_stack, "GET", "/healthz", NULL, NULL, NULL, &r2);
     assert_true(strlen(r1.request_id) >= 8);
     assert_string_not_equal(r1.request_id, r2.request_id);
     cv_http_response_free(&r1);
     cv_http_response_free(&r2);
 
     /* Not echoed when it is not sane. */
-    e2e_do("GET", "/healthz", NULL, NULL, insane, &r1);
+    cv_test_request(&e2e_stack, "GET", "/healthz", NULL, NULL, insane, &r1);
     assert_string_not_equal(r1.request_id, "bad id \"<script>\"");
     assert_null(strchr(r1.request_id, '<'));
     cv_http_response_free(&r1);
@@ -1073,7 +864,7 @@ test_ack_http_request_id(void **state)
     long_hdr[1014] = '\0';
     lh[0] = long_hdr;
     lh[1] = NULL;
-    e2e_do("GET", "/healthz", NULL, NULL, lh, &r1);
+    cv_test_request(&e2e_stack, "GET", "/healthz", NULL, NULL, lh, &r1);
     assert_true(strlen(r1.request_id) < 1000);
     cv_http_response_free(&r1);
     free(long_hdr);
@@ -1123,27 +914,29 @@ test_ack_http_bad_input_never_5xx(void **state)
     char *pid = e2e_plan_slack_jira();
     char *path;
     char *deep;
-    e2e_counts before;
+    cv_test_counts before;
 
     (void)state;
     path = strdup(e2e_ack_path(pid));
-    e2e_counts_get(&before);
+    cv_test_counts_snapshot(&before);
     for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
         cv_http_response r;
 
-        e2e_do("POST", E2E_PLAN_PATH, NULL, bodies[i], NULL, &r);
+        cv_test_request(&e2e_stack, "POST", E2E_PLAN_PATH, NULL, bodies[i],
+                        NULL, &r);
         if (r.status < 400 || r.status >= 500)
             fail_msg("plan body #%zu: %ld %s", i, r.status, r.body);
-        e2e_assert_error(&r, r.status, NULL, NULL);
+        cv_test_assert_error(&r, r.status, NULL, NULL);
         cv_http_response_free(&r);
     }
     for (size_t i = 0; i < sizeof(ack_bodies) / sizeof(ack_bodies[0]); i++) {
         cv_http_response r;
 
-        e2e_do("POST", path, NULL, ack_bodies[i], NULL, &r);
+        cv_test_request(&e2e_stack, "POST", path, NULL, ack_bodies[i], NULL,
+                        &r);
         if (r.status < 400 || r.status >= 500)
             fail_msg("ack body #%zu: %ld %s", i, r.status, r.body);
-        e2e_assert_error(&r, r.status, NULL, NULL);
+        cv_test_assert_error(&r, r.status, NULL, NULL);
         cv_http_response_free(&r);
     }
     /* 5000 nested arrays. */
@@ -1160,13 +953,14 @@ test_ack_http_bad_input_never_5xx(void **state)
     {
         cv_http_response r;
 
-        e2e_do("POST", E2E_PLAN_PATH, NULL, deep, NULL, &r);
+        cv_test_request(&e2e_stack, "POST", E2E_PLAN_PATH, NULL, deep, NULL,
+                        &r);
         if (r.status < 400 || r.status >= 500)
             fail_msg("deep body: %ld %s", r.status, r.body);
         cv_http_response_free(&r);
     }
     free(deep);
-    e2e_counts_unchanged(&before, "bad input");
+    cv_test_counts_unchanged(&before, "bad input");
     /* Everything still answers. */
     test_ack_http_healthz_readyz(state);
     free(path);

@@ -26,8 +26,7 @@
 #include <unistd.h>
 
 #include "cv_id.h"
-#include "cv_test_http.h"
-#include "cv_test_stack.h"
+#include "cv_test_api.h"
 
 #define P                                                                      \
     "/runtime/go-pilot/rollback-drill-notifications/acknowledgements/"         \
@@ -266,36 +265,6 @@ auth_assert_actor(const auth_response *r, int user)
     assert_int_equal(json_object_size(actor), 3);
 }
 
-/* Sum of row counts of every table a request may write. */
-static long
-auth_rows(void)
-{
-    long n =
-        cv_test_db_scalar("SELECT (SELECT count(*) FROM escalation_plans) + "
-                          "(SELECT count(*) FROM plan_routes) + "
-                          "(SELECT count(*) FROM acknowledgements) + "
-                          "(SELECT count(*) FROM ack_current) + "
-                          "(SELECT count(*) FROM delivery_attempts) + "
-                          "(SELECT count(*) FROM retry_plans) + "
-                          "(SELECT count(*) FROM report_runs) + "
-                          "(SELECT count(*) FROM evidence_events) + "
-                          "(SELECT count(*) FROM idempotency_keys)",
-                          NULL);
-
-    assert_true(n >= 0);
-    return n;
-}
-
-static long
-auth_count(const char *sql, const char *param)
-{
-    long n = cv_test_db_scalar(sql, param);
-
-    if (n < 0)
-        fail_msg("query failed: %s", sql);
-    return n;
-}
-
 /* A request that must be rejected with status/code/detail, storing
  * nothing. */
 static void
@@ -303,13 +272,15 @@ auth_reject(const char *method, const char *path, const char *authz,
             const char *body, long status, const char *code, const char *detail)
 {
     auth_response r;
-    long before = auth_rows();
+    cv_test_counts before;
+    char what[256];
 
+    cv_test_counts_snapshot(&before);
     auth_send_header(method, path, authz, body, &r);
     auth_assert_error(&r, status, code, detail);
     auth_response_free(&r);
-    if (auth_rows() != before)
-        fail_msg("rejected %s %s stored something", method, path);
+    snprintf(what, sizeof(what), "rejected %s %.200s", method, path);
+    cv_test_counts_unchanged(&before, what);
 }
 
 static const char *
@@ -491,18 +462,19 @@ test_auth_verified_actor_overrides_generated_by(void **state)
     auth_assert_actor(&r, PAUL);
     assert_string_equal(auth_str(r.json, "plan", "generated_by"), "paul");
     id = auth_str(r.json, "plan", "plan_id");
-    assert_int_equal(auth_count("SELECT count(*) FROM escalation_plans WHERE "
-                                "plan_id = $1 AND generated_by = 'paul'",
-                                id),
+    assert_int_equal(
+        cv_test_count("SELECT count(*) FROM escalation_plans WHERE "
+                      "plan_id = $1 AND generated_by = 'paul'",
+                      id),
+        1);
+    assert_int_equal(cv_test_count("SELECT count(*) FROM evidence_events WHERE "
+                                   "record_id = $1 AND actor = 'paul'",
+                                   id),
                      1);
-    assert_int_equal(auth_count("SELECT count(*) FROM evidence_events WHERE "
-                                "record_id = $1 AND actor = 'paul'",
-                                id),
-                     1);
-    assert_int_equal(auth_count("SELECT count(*) FROM evidence_events WHERE "
-                                "record_id = $1 AND record::text LIKE "
-                                "'%mallory%'",
-                                id),
+    assert_int_equal(cv_test_count("SELECT count(*) FROM evidence_events WHERE "
+                                   "record_id = $1 AND record::text LIKE "
+                                   "'%mallory%'",
+                                   id),
                      0);
     auth_response_free(&r);
 
@@ -534,9 +506,9 @@ test_auth_verified_actor_acknowledges(void **state)
     assert_string_equal(auth_str(r.json, "acknowledgement", "acknowledged_by"),
                         "rita");
     aid = auth_str(r.json, "acknowledgement", "acknowledgement_id");
-    assert_int_equal(auth_count("SELECT count(*) FROM evidence_events WHERE "
-                                "record_id = $1 AND actor = 'rita'",
-                                aid),
+    assert_int_equal(cv_test_count("SELECT count(*) FROM evidence_events WHERE "
+                                   "record_id = $1 AND actor = 'rita'",
+                                   aid),
                      1);
     auth_response_free(&r);
 
@@ -554,14 +526,16 @@ test_auth_verified_actor_acknowledges(void **state)
         auth_str(r.json, "acknowledgement", "acknowledgement_state"),
         "resolved");
     auth_response_free(&r);
-    assert_int_equal(auth_count("SELECT count(*) FROM acknowledgements WHERE "
-                                "plan_id = $1 AND acknowledged_by = 'rita'",
-                                plan_id),
-                     2);
-    assert_int_equal(auth_count("SELECT count(*) FROM acknowledgements WHERE "
-                                "plan_id = $1 AND acknowledged_by = 'mallory'",
-                                plan_id),
-                     0);
+    assert_int_equal(
+        cv_test_count("SELECT count(*) FROM acknowledgements WHERE "
+                      "plan_id = $1 AND acknowledged_by = 'rita'",
+                      plan_id),
+        2);
+    assert_int_equal(
+        cv_test_count("SELECT count(*) FROM acknowledgements WHERE "
+                      "plan_id = $1 AND acknowledged_by = 'mallory'",
+                      plan_id),
+        0);
 }
 
 static void

@@ -29,8 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cv_test_http.h"
-#include "cv_test_stack.h"
+#include "cv_test_api.h"
 #include "gw_routes.h"
 
 #define P                                                                      \
@@ -43,14 +42,6 @@
 static cv_test_stack gwt_stack;
 
 /* ---- helpers ---------------------------------------------------------- */
-
-static void
-gwt_sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-
-    nanosleep(&ts, NULL);
-}
 
 static char *
 gwt_url(const char *path)
@@ -120,27 +111,6 @@ gwt_assert_generated_id(const char *id)
     for (size_t i = 4; i < 20; i++)
         if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f')))
             fail_msg("\"%s\" is not a generated request id", id);
-}
-
-static long
-gwt_count(const char *sql, const char *param)
-{
-    long n = cv_test_db_scalar(sql, param);
-
-    if (n < 0)
-        fail_msg("query failed: %s", sql);
-    return n;
-}
-
-/* Row counts of the tables a request may write. */
-static long
-gwt_rows(void)
-{
-    return gwt_count("SELECT (SELECT count(*) FROM escalation_plans) + "
-                     "(SELECT count(*) FROM acknowledgements) + "
-                     "(SELECT count(*) FROM evidence_events) + "
-                     "(SELECT count(*) FROM idempotency_keys)",
-                     NULL);
 }
 
 /* Reads a whole file into a malloc'd string, NULL when missing. */
@@ -455,7 +425,7 @@ test_gateway_metrics_counters(void **state)
                 p400 + 2 &&
             gwt_metric(after, GWT_SERIES("unmatched", "404")) == u404 + 1)
             break;
-        gwt_sleep_ms(50);
+        cv_test_sleep_ms(50);
     }
     assert_int_equal(gwt_metric(after, GWT_SERIES("ack.RecordPlan", "201")),
                      p201 + 1);
@@ -505,9 +475,10 @@ test_gateway_wrong_method_405(void **state)
          "GET"},
         {"POST", "/runtime/go-pilot/rollback-drill-notifications", "GET"},
     };
-    long rows = gwt_rows();
+    cv_test_counts before;
 
     (void)state;
+    cv_test_counts_snapshot(&before);
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         cv_http_response r;
         int head = strcmp(cases[i].method, "HEAD") == 0;
@@ -526,7 +497,7 @@ test_gateway_wrong_method_405(void **state)
         cv_http_response_free(&r);
     }
     /* A 405 stores nothing (a PUT of a plan body is not a POST). */
-    assert_int_equal(gwt_rows(), rows);
+    cv_test_counts_unchanged(&before, "405s");
 }
 
 static void
@@ -644,12 +615,12 @@ test_gateway_request_id_sanitised(void **state)
         cv_http_response_free(&r);
     }
     assert_int_equal(
-        gwt_count("SELECT count(*) FROM escalation_plans WHERE request_id = $1",
-                  rid),
+        cv_test_count(
+            "SELECT count(*) FROM escalation_plans WHERE request_id = $1", rid),
         1);
     assert_int_equal(
-        gwt_count("SELECT count(*) FROM evidence_events WHERE request_id = $1",
-                  rid),
+        cv_test_count(
+            "SELECT count(*) FROM evidence_events WHERE request_id = $1", rid),
         1);
 }
 
@@ -809,15 +780,15 @@ test_gateway_verify_evidence(void **state)
 
     (void)state;
     for (int i = 0; i < 100; i++) {
-        pending = gwt_count(
+        pending = cv_test_count(
             "SELECT count(*) FROM evidence_events WHERE chain_seq IS NULL",
             NULL);
         if (pending == 0)
             break;
-        gwt_sleep_ms(100);
+        cv_test_sleep_ms(100);
     }
     assert_int_equal(pending, 0);
-    chained = gwt_count("SELECT count(*) FROM evidence_events", NULL);
+    chained = cv_test_count("SELECT count(*) FROM evidence_events", NULL);
     head = NULL;
     {
         PGconn *c = PQconnectdb(cv_test_database_url());
@@ -884,9 +855,10 @@ test_gateway_readyz_names_dead_service(void **state)
      * tell a dead service from a slow one, a 504 once the RPC timeout
      * passed): never a hang, a 500 or a stored record. */
     {
-        long rows = gwt_rows();
+        cv_test_counts before;
         char *m;
 
+        cv_test_counts_snapshot(&before);
         gwt_send("POST", GWT_PLAN_PATH, GWT_PLAN_BODY, NULL, 1, &r);
         if (r.status == 503) {
             gwt_assert_error(&r, 503, "UNAVAILABLE", "service unavailable");
@@ -897,7 +869,7 @@ test_gateway_readyz_names_dead_service(void **state)
             fail_msg("POST with ack down: %ld %s", r.status, r.body);
         }
         cv_http_response_free(&r);
-        assert_int_equal(gwt_rows(), rows);
+        cv_test_counts_unchanged(&before, "POST with ack down");
         m = gwt_metrics_text();
         assert_int_equal(gwt_metric(m, "cavra_rpc_unavailable_total"), 1);
         free(m);
@@ -909,7 +881,7 @@ test_gateway_readyz_names_dead_service(void **state)
         ready = r.status == 200;
         if (!ready) {
             cv_http_response_free(&r);
-            gwt_sleep_ms(100);
+            cv_test_sleep_ms(100);
         }
     }
     if (!ready)

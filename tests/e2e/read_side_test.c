@@ -28,8 +28,7 @@
 
 #include "ack.pb-c.h"
 #include "cv_rpc.h"
-#include "cv_test_http.h"
-#include "cv_test_stack.h"
+#include "cv_test_api.h"
 #include "cv_time.h"
 #include "report.pb-c.h"
 #include "retry.pb-c.h"
@@ -51,108 +50,24 @@ static cv_test_stack e2e_stack;
 static cv_rpc_client *e2e_ack, *e2e_retry, *e2e_report;
 static char e2e_tag[20];
 
-/* ---- JSON and HTTP helpers -------------------------------------------- */
-
-static json_t *
-e2e_get(json_t *root, const char *path)
-{
-    json_t *cur = root;
-    const char *p = path;
-    char key[128];
-
-    while (cur != NULL && *p != '\0') {
-        if (*p == '.') {
-            p++;
-            continue;
-        }
-        if (*p == '[') {
-            cur = json_array_get(cur, strtoul(p + 1, NULL, 10));
-            p = strchr(p, ']');
-            if (p == NULL)
-                return NULL;
-            p++;
-            continue;
-        }
-        {
-            size_t n = strcspn(p, ".[");
-
-            if (n >= sizeof(key))
-                return NULL;
-            memcpy(key, p, n);
-            key[n] = '\0';
-            p += n;
-            cur = json_object_get(cur, key);
-        }
-    }
-    return cur;
-}
-
-static const char *
-e2e_str(json_t *root, const char *path)
-{
-    json_t *v = e2e_get(root, path);
-
-    if (!json_is_string(v))
-        fail_msg("%s is not a string", path);
-    return json_string_value(v);
-}
-
-static long long
-e2e_int(json_t *root, const char *path)
-{
-    json_t *v = e2e_get(root, path);
-
-    if (!json_is_integer(v))
-        fail_msg("%s is not an integer", path);
-    return (long long)json_integer_value(v);
-}
-
-static char *
-e2e_url(const char *path)
-{
-    static char url[2048];
-
-    snprintf(url, sizeof(url), "%s%s", e2e_stack.base_url, path);
-    return url;
-}
+/* ---- HTTP helpers (the shared ones are in tests/support/cv_test_api.h) */
 
 /* GETs path and expects status; the body must be a JSON object. */
 static void
 e2e_get_json(const char *path, long status, cv_http_response *r)
 {
-    if (cv_http_request("GET", e2e_url(path), NULL, NULL, NULL, r) != 0)
-        fail_msg("GET %s: no response", path);
-    if (r->request_id[0] == '\0')
-        fail_msg("GET %s: no X-Request-Id", path);
-    if (r->status != status)
-        fail_msg("GET %s: expected %ld, got %ld: %s", path, status, r->status,
-                 r->body);
-    if (!json_is_object(r->json))
-        fail_msg("GET %s: not a JSON object: %s", path, r->body);
+    cv_test_request_json(&e2e_stack, "GET", path, NULL, status, r);
 }
 
+/* GETs path and expects the error answer status with detail. */
 static void
 e2e_expect_error(const char *path, long status, const char *detail)
 {
     cv_http_response r;
 
-    e2e_get_json(path, status, &r);
-    if (strcmp(e2e_str(r.json, "detail"), detail) != 0)
-        fail_msg("GET %s: detail \"%s\", expected \"%s\"", path,
-                 e2e_str(r.json, "detail"), detail);
-    if (strcmp(e2e_str(r.json, "request_id"), r.request_id) != 0)
-        fail_msg("GET %s: request_id differs from X-Request-Id", path);
+    cv_test_request(&e2e_stack, "GET", path, NULL, NULL, NULL, &r);
+    cv_test_assert_error(&r, status, NULL, detail);
     cv_http_response_free(&r);
-}
-
-static long
-e2e_count(const char *sql, const char *param)
-{
-    long n = cv_test_db_scalar(sql, param);
-
-    if (n < 0)
-        fail_msg("query failed: %s", sql);
-    return n;
 }
 
 /* ---- RPC helpers (thread-safe: no cmocka calls, they return codes) ---- */
@@ -160,10 +75,8 @@ e2e_count(const char *sql, const char *param)
 static int
 e2e_rpc_plan(const char *provider, int critical, char *id, size_t idlen)
 {
-    Cv__RecordPlanRequest req = CV__RECORD_PLAN_REQUEST__INIT;
     Cv__EscalationRoute route = CV__ESCALATION_ROUTE__INIT;
-    Cv__EscalationRoute *ptrs[1] = {&route};
-    ProtobufCMessage *rep = NULL;
+    Cv__RecordPlanReply *rep = NULL;
     cv_error err;
     int rv;
 
@@ -171,15 +84,11 @@ e2e_rpc_plan(const char *provider, int critical, char *id, size_t idlen)
     route.has_severity = 1;
     route.severity = critical ? CV__SEVERITY__SEVERITY_CRITICAL
                               : CV__SEVERITY__SEVERITY_WARNING;
-    req.generated_by = "read-side-test";
-    req.n_escalation_routes = 1;
-    req.escalation_routes = ptrs;
-    cv_error_clear(&err);
-    rv = cv_rpc_call(e2e_ack, "ack.RecordPlan", &req.base,
-                     &cv__record_plan_reply__descriptor, &rep, NULL, &err);
+    rv = cv_test_record_plan_call(e2e_ack, "read-side-test", &route, 1, NULL,
+                                  &rep, &err);
     if (rv == 0) {
-        snprintf(id, idlen, "%s", ((Cv__RecordPlanReply *)rep)->plan->plan_id);
-        protobuf_c_message_free_unpacked(rep, NULL);
+        snprintf(id, idlen, "%s", rep->plan->plan_id);
+        protobuf_c_message_free_unpacked(&rep->base, NULL);
     }
     return rv;
 }
@@ -187,22 +96,10 @@ e2e_rpc_plan(const char *provider, int critical, char *id, size_t idlen)
 static int
 e2e_rpc_ack(const char *plan_id, const char *provider, int state)
 {
-    Cv__AcknowledgeRequest req = CV__ACKNOWLEDGE_REQUEST__INIT;
-    ProtobufCMessage *rep = NULL;
     cv_error err;
-    int rv;
 
-    req.plan_id = (char *)plan_id;
-    req.provider = (char *)provider;
-    req.acknowledged_by = "read-side";
-    req.has_acknowledgement_state = 1;
-    req.acknowledgement_state = state;
-    cv_error_clear(&err);
-    rv = cv_rpc_call(e2e_ack, "ack.Acknowledge", &req.base,
-                     &cv__acknowledge_reply__descriptor, &rep, NULL, &err);
-    if (rv == 0)
-        protobuf_c_message_free_unpacked(rep, NULL);
-    return rv;
+    return cv_test_ack_call(e2e_ack, plan_id, provider, "read-side", state,
+                            NULL, NULL, &err);
 }
 
 static int
@@ -371,14 +268,14 @@ e2e_dashboard(long long out[E2E_N_DASH])
     cv_http_response r;
 
     e2e_get_json(E2E_DASHBOARD, 200, &r);
-    if (strcmp(e2e_str(r.json, "schema"), E2E_DASH_SCHEMA) != 0)
-        fail_msg("dashboard schema %s", e2e_str(r.json, "schema"));
-    (void)e2e_str(r.json, "alert_level");
-    (void)e2e_str(r.json, "generated_at");
-    if (!json_is_null(e2e_get(r.json, "actor")))
+    if (strcmp(cv_test_json_str(r.json, "schema"), E2E_DASH_SCHEMA) != 0)
+        fail_msg("dashboard schema %s", cv_test_json_str(r.json, "schema"));
+    (void)cv_test_json_str(r.json, "alert_level");
+    (void)cv_test_json_str(r.json, "generated_at");
+    if (!json_is_null(cv_test_json_get(r.json, "actor")))
         fail_msg("dashboard actor is not null in sandbox mode");
     for (size_t i = 0; i < E2E_N_DASH; i++)
-        out[i] = e2e_int(r.json, e2e_dash_fields[i]);
+        out[i] = cv_test_json_int(r.json, e2e_dash_fields[i]);
     cv_http_response_free(&r);
 }
 
@@ -386,7 +283,7 @@ static void
 e2e_sql_counts(long long out[E2E_N_DASH])
 {
     for (size_t i = 0; i < E2E_N_DASH; i++)
-        out[i] = e2e_count(e2e_dash_sql[i], NULL);
+        out[i] = cv_test_count(e2e_dash_sql[i], NULL);
 }
 
 typedef struct e2e_bulk {
@@ -455,7 +352,7 @@ test_read_side_dashboard_exact(void **state)
 
     (void)state;
     seq_before =
-        e2e_count("SELECT coalesce(max(seq), 0) FROM report_runs", NULL);
+        cv_test_count("SELECT coalesce(max(seq), 0) FROM report_runs", NULL);
     e2e_dashboard(before);
     for (int t = 0; t < E2E_THREADS; t++) {
         memset(&work[t], 0, sizeof(work[t]));
@@ -482,7 +379,7 @@ test_read_side_dashboard_exact(void **state)
                  "SELECT count(*) FROM report_runs WHERE seq > %ld AND "
                  "generated_by = 'scheduler'",
                  seq_before);
-        scheduler_runs = e2e_count(sql_runs, NULL);
+        scheduler_runs = cv_test_count(sql_runs, NULL);
     }
     /* Deltas: exactly what this test made (no cap at 500). */
     assert_int_equal(after[0] - before[0], E2E_BULK);
@@ -565,8 +462,8 @@ e2e_plan_position(const char *plan_id)
     snprintf(path, sizeof(path),
              E2E_STREAM "?kind=recovery_escalation_plan&plan_id=%s", plan_id);
     e2e_get_json(path, 200, &r);
-    assert_int_equal(json_array_size(e2e_get(r.json, "items")), 1);
-    pos = e2e_int(r.json, "items[0].position");
+    assert_int_equal(json_array_size(cv_test_json_get(r.json, "items")), 1);
+    pos = cv_test_json_int(r.json, "items[0].position");
     cv_http_response_free(&r);
     return pos;
 }
@@ -627,12 +524,12 @@ test_read_side_pages_while_writing(void **state)
         snprintf(path, sizeof(path), E2E_STREAM "?limit=7%s%s",
                  cursor[0] != '\0' ? "&cursor=" : "", cursor);
         e2e_get_json(path, 200, &r);
-        items = e2e_get(r.json, "items");
+        items = cv_test_json_get(r.json, "items");
         if (json_array_size(items) == 0 || json_array_size(items) > 7)
             fail_msg("page %d has %zu items", pages, json_array_size(items));
         json_array_foreach(items, i, it)
         {
-            long long pos = e2e_int(it, "position");
+            long long pos = cv_test_json_int(it, "position");
 
             if (top < 0)
                 top = pos;
@@ -653,10 +550,10 @@ test_read_side_pages_while_writing(void **state)
             seen[n_seen++] = pos;
         }
         if (!done) {
-            if (!json_is_string(e2e_get(r.json, "next_cursor")))
+            if (!json_is_string(cv_test_json_get(r.json, "next_cursor")))
                 fail_msg("page %d: no next_cursor before the marker", pages);
             snprintf(cursor, sizeof(cursor), "%s",
-                     e2e_str(r.json, "next_cursor"));
+                     cv_test_json_str(r.json, "next_cursor"));
         }
         cv_http_response_free(&r);
         pages++;
@@ -676,7 +573,7 @@ test_read_side_pages_while_writing(void **state)
                  "SELECT count(*) FROM evidence_events WHERE id >= %lld AND "
                  "id <= %lld",
                  marker_pos, top);
-        expected = e2e_count(sql, NULL);
+        expected = cv_test_count(sql, NULL);
         assert_int_equal((long)n_seen, expected);
         assert_int_equal(seen[0], top);
         assert_int_equal(seen[n_seen - 1], marker_pos);
@@ -687,7 +584,7 @@ test_read_side_pages_while_writing(void **state)
                  "'recovery_escalation_plan' AND r.provider = $1 AND e.id > "
                  "%lld",
                  top);
-        assert_true(e2e_count(sql, live) > 0);
+        assert_true(cv_test_count(sql, live) > 0);
     }
     free(seen);
 }
@@ -712,36 +609,37 @@ e2e_walk(const char *query, int limit, const char *want_kind,
         snprintf(path, sizeof(path), E2E_STREAM "?%s&limit=%d%s%s", query,
                  limit, cursor[0] != '\0' ? "&cursor=" : "", cursor);
         e2e_get_json(path, 200, &r);
-        items = e2e_get(r.json, "items");
+        items = cv_test_json_get(r.json, "items");
         assert_true(json_array_size(items) <= (size_t)limit);
         json_array_foreach(items, i, it)
         {
-            long long pos = e2e_int(it, "position");
+            long long pos = cv_test_json_int(it, "position");
 
             if (last >= 0 && pos >= last)
                 fail_msg("%s: position %lld after %lld", query, pos, last);
             last = pos;
             if (want_kind != NULL &&
-                strcmp(e2e_str(it, "kind"), want_kind) != 0)
-                fail_msg("%s: kind %s", query, e2e_str(it, "kind"));
+                strcmp(cv_test_json_str(it, "kind"), want_kind) != 0)
+                fail_msg("%s: kind %s", query, cv_test_json_str(it, "kind"));
             if (want_plan != NULL &&
-                strcmp(e2e_str(it, "plan_id"), want_plan) != 0)
-                fail_msg("%s: plan %s", query, e2e_str(it, "plan_id"));
+                strcmp(cv_test_json_str(it, "plan_id"), want_plan) != 0)
+                fail_msg("%s: plan %s", query, cv_test_json_str(it, "plan_id"));
             if (want_provider != NULL &&
-                strcmp(e2e_str(it, "provider"), want_provider) != 0)
-                fail_msg("%s: provider %s", query, e2e_str(it, "provider"));
-            (void)e2e_str(it, "record_id");
-            (void)e2e_str(it, "created_at");
-            if (!json_is_object(e2e_get(it, "record")))
+                strcmp(cv_test_json_str(it, "provider"), want_provider) != 0)
+                fail_msg("%s: provider %s", query,
+                         cv_test_json_str(it, "provider"));
+            (void)cv_test_json_str(it, "record_id");
+            (void)cv_test_json_str(it, "created_at");
+            if (!json_is_object(cv_test_json_get(it, "record")))
                 fail_msg("%s: record is not an object", query);
             total++;
         }
-        more = json_is_string(e2e_get(r.json, "next_cursor"));
-        if (!more && !json_is_null(e2e_get(r.json, "next_cursor")))
+        more = json_is_string(cv_test_json_get(r.json, "next_cursor"));
+        if (!more && !json_is_null(cv_test_json_get(r.json, "next_cursor")))
             fail_msg("%s: next_cursor is neither a string nor null", query);
         if (more)
             snprintf(cursor, sizeof(cursor), "%s",
-                     e2e_str(r.json, "next_cursor"));
+                     cv_test_json_str(r.json, "next_cursor"));
         cv_http_response_free(&r);
         if (!more)
             break;
@@ -795,23 +693,24 @@ test_read_side_filters(void **state)
     assert_int_equal(e2e_walk(query, 50, NULL, plan2, other), 1);
     /* kind alone: newest first, only that kind. */
     e2e_get_json(E2E_STREAM "?kind=recovery_escalation_plan&limit=3", 200, &r);
-    assert_int_equal(json_array_size(e2e_get(r.json, "items")), 3);
-    if (strcmp(e2e_str(r.json, "items[0].kind"), "recovery_escalation_plan") !=
-        0)
-        fail_msg("kind filter returned %s", e2e_str(r.json, "items[0].kind"));
-    assert_true(json_is_string(e2e_get(r.json, "next_cursor")));
+    assert_int_equal(json_array_size(cv_test_json_get(r.json, "items")), 3);
+    if (strcmp(cv_test_json_str(r.json, "items[0].kind"),
+               "recovery_escalation_plan") != 0)
+        fail_msg("kind filter returned %s",
+                 cv_test_json_str(r.json, "items[0].kind"));
+    assert_true(json_is_string(cv_test_json_get(r.json, "next_cursor")));
     cv_http_response_free(&r);
     /* The default page size is 50. */
     e2e_get_json(E2E_STREAM, 200, &r);
-    assert_int_equal(json_array_size(e2e_get(r.json, "items")), 50);
-    assert_true(json_is_string(e2e_get(r.json, "next_cursor")));
-    assert_true(json_is_null(e2e_get(r.json, "actor")));
+    assert_int_equal(json_array_size(cv_test_json_get(r.json, "items")), 50);
+    assert_true(json_is_string(cv_test_json_get(r.json, "next_cursor")));
+    assert_true(json_is_null(cv_test_json_get(r.json, "actor")));
     cv_http_response_free(&r);
     /* A plan that does not exist: an empty last page. */
     e2e_get_json(E2E_STREAM "?plan_id=gordackrecoveryesc-0000000000000000", 200,
                  &r);
-    assert_int_equal(json_array_size(e2e_get(r.json, "items")), 0);
-    assert_true(json_is_null(e2e_get(r.json, "next_cursor")));
+    assert_int_equal(json_array_size(cv_test_json_get(r.json, "items")), 0);
+    assert_true(json_is_null(cv_test_json_get(r.json, "next_cursor")));
     cv_http_response_free(&r);
 }
 
@@ -847,8 +746,9 @@ test_read_side_stream_errors(void **state)
     {
         cv_http_response r;
 
-        assert_int_equal(cv_http_request("POST", e2e_url(E2E_DASHBOARD), NULL,
-                                         "{}", NULL, &r),
+        assert_int_equal(cv_http_request("POST",
+                                         cv_test_url(&e2e_stack, E2E_DASHBOARD),
+                                         NULL, "{}", NULL, &r),
                          0);
         assert_int_equal(r.status, 405);
         cv_http_response_free(&r);
@@ -901,56 +801,57 @@ test_read_side_trace_order(void **state)
 
     snprintf(path, sizeof(path), P "/recovery-escalations/%s/trace", plan);
     e2e_get_json(path, 200, &r);
-    if (strcmp(e2e_str(r.json, "plan_id"), plan) != 0)
+    if (strcmp(cv_test_json_str(r.json, "plan_id"), plan) != 0)
         fail_msg("trace of %s says plan_id %s", plan,
-                 e2e_str(r.json, "plan_id"));
-    items = e2e_get(r.json, "items");
+                 cv_test_json_str(r.json, "plan_id"));
+    items = cv_test_json_get(r.json, "items");
     if (json_array_size(items) != 6)
         fail_msg("trace has %zu items: %s", json_array_size(items), r.body);
     json_array_foreach(items, i, it)
     {
-        long long pos = e2e_int(it, "position");
+        long long pos = cv_test_json_int(it, "position");
 
-        if (strcmp(e2e_str(it, "kind"), kinds[i]) != 0)
+        if (strcmp(cv_test_json_str(it, "kind"), kinds[i]) != 0)
             fail_msg("trace item %zu is %s, expected %s", i,
-                     e2e_str(it, "kind"), kinds[i]);
+                     cv_test_json_str(it, "kind"), kinds[i]);
         if (pos <= last)
             fail_msg("trace item %zu at %lld after %lld", i, pos, last);
         last = pos;
-        (void)e2e_str(it, "created_at");
-        if (!json_is_object(e2e_get(it, "record")))
+        (void)cv_test_json_str(it, "created_at");
+        if (!json_is_object(cv_test_json_get(it, "record")))
             fail_msg("trace item %zu has no record", i);
     }
-    if (strcmp(e2e_str(items, "[0].record_id"), plan) != 0 ||
-        strcmp(e2e_str(items, "[0].record.plan_id"), plan) != 0)
+    if (strcmp(cv_test_json_str(items, "[0].record_id"), plan) != 0 ||
+        strcmp(cv_test_json_str(items, "[0].record.plan_id"), plan) != 0)
         fail_msg("first trace item is not the plan");
-    if (strcmp(e2e_str(items, "[1].record.plan_id"), plan) != 0 ||
-        strncmp(e2e_str(items, "[1].record_id"), "rcd-", 4) != 0)
+    if (strcmp(cv_test_json_str(items, "[1].record.plan_id"), plan) != 0 ||
+        strncmp(cv_test_json_str(items, "[1].record_id"), "rcd-", 4) != 0)
         fail_msg("second trace item is not a delivery of the plan");
-    if (strcmp(e2e_str(items, "[3].record.acknowledgement_state"),
+    if (strcmp(cv_test_json_str(items, "[3].record.acknowledgement_state"),
                "escalated") != 0)
         fail_msg("fourth trace item is not the acknowledgement");
-    if (strcmp(e2e_str(items, "[4].record_id"), retry_id) != 0)
+    if (strcmp(cv_test_json_str(items, "[4].record_id"), retry_id) != 0)
         fail_msg("fifth trace item is not the retry plan %s", retry_id);
-    if (strcmp(e2e_str(items, "[5].record_id"), run_id) != 0)
+    if (strcmp(cv_test_json_str(items, "[5].record_id"), run_id) != 0)
         fail_msg("last trace item is not the report run %s", run_id);
     /* The retry plan is shown with the decisions that name this plan. */
     {
-        json_t *ds = e2e_get(items, "[4].record.retry_decisions");
+        json_t *ds = cv_test_json_get(items, "[4].record.retry_decisions");
         json_t *d;
         size_t k;
 
         assert_true(json_array_size(ds) >= 1);
         json_array_foreach(ds, k, d)
         {
-            if (strcmp(e2e_str(d, "plan_id"), plan) != 0)
-                fail_msg("trace retry plan names %s", e2e_str(d, "plan_id"));
+            if (strcmp(cv_test_json_str(d, "plan_id"), plan) != 0)
+                fail_msg("trace retry plan names %s",
+                         cv_test_json_str(d, "plan_id"));
         }
         if (over_all)
-            assert_true(e2e_int(items, "[4].record.decision_count") >
+            assert_true(cv_test_json_int(items, "[4].record.decision_count") >
                         (long long)json_array_size(ds));
     }
-    assert_true(json_is_null(e2e_get(r.json, "next_cursor")));
+    assert_true(json_is_null(cv_test_json_get(r.json, "next_cursor")));
     cv_http_response_free(&r);
 
     /* In pages of two, with the same order and nothing lost. */
@@ -963,20 +864,20 @@ test_read_side_trace_order(void **state)
                      P "/recovery-escalations/%s/trace?limit=2%s%s", plan,
                      cursor[0] != '\0' ? "&cursor=" : "", cursor);
             e2e_get_json(path, 200, &r);
-            items = e2e_get(r.json, "items");
+            items = cv_test_json_get(r.json, "items");
             json_array_foreach(items, i, it)
             {
-                if (strcmp(e2e_str(it, "kind"), kinds[seen]) != 0)
+                if (strcmp(cv_test_json_str(it, "kind"), kinds[seen]) != 0)
                     fail_msg("paged trace item %zu is %s", seen,
-                             e2e_str(it, "kind"));
+                             cv_test_json_str(it, "kind"));
                 seen++;
             }
-            if (!json_is_string(e2e_get(r.json, "next_cursor"))) {
+            if (!json_is_string(cv_test_json_get(r.json, "next_cursor"))) {
                 cv_http_response_free(&r);
                 break;
             }
             snprintf(cursor, sizeof(cursor), "%s",
-                     e2e_str(r.json, "next_cursor"));
+                     cv_test_json_str(r.json, "next_cursor"));
             cv_http_response_free(&r);
         }
         assert_int_equal(seen, 6);
@@ -984,14 +885,16 @@ test_read_side_trace_order(void **state)
     /* The other plan's trace does not hold our deliveries or ack. */
     snprintf(path, sizeof(path), P "/recovery-escalations/%s/trace", other);
     e2e_get_json(path, 200, &r);
-    json_array_foreach(e2e_get(r.json, "items"), i, it)
+    json_array_foreach(cv_test_json_get(r.json, "items"), i, it)
     {
-        if (strcmp(e2e_str(it, "kind"), "connector_delivery") == 0 ||
-            strcmp(e2e_str(it, "kind"), "recovery_escalation_plan") == 0)
-            if (strcmp(e2e_str(it, "plan_id"), other) != 0)
+        if (strcmp(cv_test_json_str(it, "kind"), "connector_delivery") == 0 ||
+            strcmp(cv_test_json_str(it, "kind"), "recovery_escalation_plan") ==
+                0)
+            if (strcmp(cv_test_json_str(it, "plan_id"), other) != 0)
                 fail_msg("the other plan's trace holds %s",
-                         e2e_str(it, "record_id"));
-        if (strcmp(e2e_str(it, "kind"), "recovery_escalation_ack") == 0)
+                         cv_test_json_str(it, "record_id"));
+        if (strcmp(cv_test_json_str(it, "kind"), "recovery_escalation_ack") ==
+            0)
             fail_msg("the other plan's trace holds an acknowledgement");
     }
     cv_http_response_free(&r);

@@ -25,8 +25,7 @@
 #include <string.h>
 
 #include "cv_rpc.h"
-#include "cv_test_http.h"
-#include "cv_test_stack.h"
+#include "cv_test_api.h"
 #include "cv_time.h"
 
 #define P                                                                      \
@@ -53,117 +52,13 @@
 static cv_test_stack e2e_stack;
 static char e2e_tag[20];
 
-/* ---- JSON helpers ----------------------------------------------------- */
-
-/* Looks up "a.b[2].c" in root; NULL when any step is missing. */
-static json_t *
-e2e_get(json_t *root, const char *path)
-{
-    json_t *cur = root;
-    const char *p = path;
-    char key[128];
-
-    while (cur != NULL && *p != '\0') {
-        if (*p == '.') {
-            p++;
-            continue;
-        }
-        if (*p == '[') {
-            cur = json_array_get(cur, strtoul(p + 1, NULL, 10));
-            p = strchr(p, ']');
-            if (p == NULL)
-                return NULL;
-            p++;
-            continue;
-        }
-        {
-            size_t n = strcspn(p, ".[");
-
-            if (n >= sizeof(key))
-                return NULL;
-            memcpy(key, p, n);
-            key[n] = '\0';
-            p += n;
-            cur = json_object_get(cur, key);
-        }
-    }
-    return cur;
-}
-
-static const char *
-e2e_str(json_t *root, const char *path)
-{
-    json_t *v = e2e_get(root, path);
-
-    if (!json_is_string(v))
-        fail_msg("%s is not a string", path);
-    return json_string_value(v);
-}
-
-static void
-e2e_assert_str(json_t *root, const char *path, const char *want)
-{
-    const char *got = e2e_str(root, path);
-
-    if (strcmp(got, want) != 0)
-        fail_msg("%s is \"%s\", expected \"%s\"", path, got, want);
-}
-
-static long long
-e2e_int(json_t *root, const char *path)
-{
-    json_t *v = e2e_get(root, path);
-
-    if (!json_is_integer(v))
-        fail_msg("%s is not an integer", path);
-    return (long long)json_integer_value(v);
-}
-
-static void
-e2e_assert_int(json_t *root, const char *path, long long want)
-{
-    long long got = e2e_int(root, path);
-
-    if (got != want)
-        fail_msg("%s is %lld, expected %lld", path, got, want);
-}
-
-static void
-e2e_assert_bool(json_t *root, const char *path, int want)
-{
-    json_t *v = e2e_get(root, path);
-
-    if (!json_is_boolean(v))
-        fail_msg("%s is not a boolean", path);
-    assert_int_equal(json_is_true(v), want);
-}
-
-static void
-e2e_assert_null(json_t *root, const char *path)
-{
-    json_t *v = e2e_get(root, path);
-
-    if (v == NULL || !json_is_null(v))
-        fail_msg("%s is not null", path);
-}
-
-static void
-e2e_assert_id(const char *id, const char *prefix)
-{
-    size_t pl = strlen(prefix);
-
-    if (strncmp(id, prefix, pl) != 0 || strlen(id) != pl + 16)
-        fail_msg("id \"%s\" is not %s + 16 hex", id, prefix);
-    for (size_t i = pl; i < pl + 16; i++)
-        if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f')))
-            fail_msg("id \"%s\" is not lowercase hex", id);
-}
+/* ---- helpers (the shared ones are in tests/support/cv_test_api.h) ---- */
 
 /* An RFC 3339 UTC time; returns it in microseconds. */
 static int64_t
 e2e_time(json_t *root, const char *path)
 {
-    const char *t = e2e_str(root, path);
+    const char *t = cv_test_json_str(root, path);
     size_t n = strlen(t);
     int64_t us;
 
@@ -174,112 +69,11 @@ e2e_time(json_t *root, const char *path)
     return us;
 }
 
-/* ---- HTTP helpers ----------------------------------------------------- */
-
-static char *
-e2e_url(const char *path)
-{
-    static char url[2048];
-
-    snprintf(url, sizeof(url), "%s%s", e2e_stack.base_url, path);
-    return url;
-}
-
-static void
-e2e_do(const char *method, const char *path, const char *ctype,
-       const char *body, const char *const *headers, cv_http_response *r)
-{
-    if (cv_http_request(method, e2e_url(path), ctype, body, headers, r) != 0)
-        fail_msg("%s %s: no response", method, path);
-    if (r->request_id[0] == '\0')
-        fail_msg("%s %s: %ld without X-Request-Id", method, path, r->status);
-    if (r->status >= 500)
-        fail_msg("%s %s: server error %ld: %s", method, path, r->status,
-                 r->body);
-}
-
 /* POSTs body to the schedule-run path and expects status. */
 static void
 e2e_run(const char *body, long status, cv_http_response *r)
 {
-    e2e_do("POST", E2E_RUN_PATH, NULL, body, NULL, r);
-    if (r->status != status)
-        fail_msg("schedule-run %s: expected %ld, got %ld: %s", body, status,
-                 r->status, r->body);
-    if (!json_is_object(r->json))
-        fail_msg("schedule-run answer is not a JSON object: %s", r->body);
-}
-
-static long
-e2e_count(const char *sql, const char *param)
-{
-    long n = cv_test_db_scalar(sql, param);
-
-    if (n < 0)
-        fail_msg("query failed: %s", sql);
-    return n;
-}
-
-typedef struct e2e_counts {
-    long schedules, runs, reports, events;
-} e2e_counts;
-
-static void
-e2e_counts_get(e2e_counts *c)
-{
-    c->schedules = e2e_count("SELECT count(*) FROM report_schedules", NULL);
-    c->runs = e2e_count("SELECT count(*) FROM report_runs", NULL);
-    c->reports = e2e_count("SELECT count(*) FROM executive_reports", NULL);
-    c->events = e2e_count("SELECT count(*) FROM evidence_events", NULL);
-}
-
-/* Checks an error answer: status, {detail, code, request_id}. detail is
- * compared exactly, or (when it starts with '~') must contain the rest. */
-static void
-e2e_assert_error(const cv_http_response *r, long status, const char *code,
-                 const char *detail)
-{
-    json_t *j = r->json;
-
-    if (r->status != status)
-        fail_msg("expected %ld, got %ld: %s", status, r->status,
-                 r->body != NULL ? r->body : "");
-    if (!json_is_object(j))
-        fail_msg("error body is not a JSON object: %s", r->body);
-    e2e_assert_str(j, "request_id", r->request_id);
-    if (code != NULL)
-        e2e_assert_str(j, "code", code);
-    if (detail != NULL && detail[0] == '~') {
-        if (strstr(e2e_str(j, "detail"), detail + 1) == NULL)
-            fail_msg("detail \"%s\" does not mention \"%s\"",
-                     e2e_str(j, "detail"), detail + 1);
-    } else if (detail != NULL) {
-        e2e_assert_str(j, "detail", detail);
-    }
-}
-
-/* Sends a request that must be rejected and must store nothing. */
-static void
-e2e_reject(const char *method, const char *ctype, const char *body, long status,
-           const char *code, const char *detail)
-{
-    cv_http_response r;
-    e2e_counts before, after;
-
-    e2e_counts_get(&before);
-    e2e_do(method, E2E_RUN_PATH, ctype, body, NULL, &r);
-    e2e_assert_error(&r, status, code, detail);
-    cv_http_response_free(&r);
-    e2e_counts_get(&after);
-    if (after.schedules != before.schedules || after.runs != before.runs ||
-        after.reports != before.reports || after.events != before.events)
-        fail_msg("rejected %s stored something", body != NULL ? body : "");
-}
-
-static void
-e2e_reject_400(const char *body, const char *detail)
-{
-    e2e_reject("POST", NULL, body, 400, "INVALID_ARGUMENT", detail);
+    cv_test_request_json(&e2e_stack, "POST", E2E_RUN_PATH, body, status, r);
 }
 
 /* A schedule id unique to this run. */
@@ -293,16 +87,17 @@ e2e_sid(char *out, size_t outlen, const char *what)
 static void
 e2e_assert_run_shape(json_t *j)
 {
-    const char *run_id = e2e_str(j, "run.run_id");
-    const char *report_id = e2e_str(j, "run.executive_report.report_id");
+    const char *run_id = cv_test_json_str(j, "run.run_id");
+    const char *report_id =
+        cv_test_json_str(j, "run.executive_report.report_id");
     int64_t ws, we, interval;
 
-    e2e_assert_str(j, "run.schema", E2E_RUN_SCHEMA);
-    e2e_assert_id(run_id, "gordackexecsched-");
+    cv_test_assert_str(j, "run.schema", E2E_RUN_SCHEMA);
+    cv_test_assert_id(run_id, "gordackexecsched-");
     e2e_time(j, "run.generated_at");
-    (void)e2e_str(j, "run.generated_by");
-    (void)e2e_str(j, "run.alert_level");
-    interval = e2e_int(j, "run.schedule.interval_minutes");
+    (void)cv_test_json_str(j, "run.generated_by");
+    (void)cv_test_json_str(j, "run.alert_level");
+    interval = cv_test_json_int(j, "run.schedule.interval_minutes");
     ws = e2e_time(j, "run.schedule.window_start");
     we = e2e_time(j, "run.schedule.window_end");
     /* Aligned to the UTC epoch, one interval long, holding generated_at. */
@@ -310,24 +105,25 @@ e2e_assert_run_shape(json_t *j)
     assert_int_equal(we - ws, interval * 60000000LL);
     assert_true(e2e_time(j, "run.generated_at") >= ws);
     assert_true(e2e_time(j, "run.generated_at") < we);
-    (void)e2e_str(j, "run.schedule.cadence");
-    (void)e2e_str(j, "run.schedule.schedule_id");
-    e2e_assert_int(j, "run.summary.executive_report_count", 1);
-    (void)e2e_int(j, "run.summary.escalation_count");
-    (void)e2e_int(j, "run.summary.failed_execution_count");
-    (void)e2e_int(j, "run.summary.open_recovery_count");
-    (void)e2e_int(j, "run.summary.slo_breached_count");
-    assert_true(json_array_size(e2e_get(j, "run.controls")) > 0);
+    (void)cv_test_json_str(j, "run.schedule.cadence");
+    (void)cv_test_json_str(j, "run.schedule.schedule_id");
+    cv_test_assert_int(j, "run.summary.executive_report_count", 1);
+    (void)cv_test_json_int(j, "run.summary.escalation_count");
+    (void)cv_test_json_int(j, "run.summary.failed_execution_count");
+    (void)cv_test_json_int(j, "run.summary.open_recovery_count");
+    (void)cv_test_json_int(j, "run.summary.slo_breached_count");
+    assert_true(json_array_size(cv_test_json_get(j, "run.controls")) > 0);
 
-    e2e_assert_str(j, "run.executive_report.schema", E2E_REPORT_SCHEMA);
-    e2e_assert_id(report_id, "gordackexecreport-");
-    assert_string_equal(e2e_str(j, "run.executive_report.alert_level"),
-                        e2e_str(j, "run.alert_level"));
+    cv_test_assert_str(j, "run.executive_report.schema", E2E_REPORT_SCHEMA);
+    cv_test_assert_id(report_id, "gordackexecreport-");
+    assert_string_equal(cv_test_json_str(j, "run.executive_report.alert_level"),
+                        cv_test_json_str(j, "run.alert_level"));
     assert_string_equal(
-        e2e_str(j, "run.executive_report.executive_summary.status"),
-        e2e_str(j, "run.alert_level"));
-    (void)e2e_str(j, "run.executive_report.executive_summary.business_impact");
-    (void)e2e_int(j, "run.executive_report.recovery_slo_minutes");
+        cv_test_json_str(j, "run.executive_report.executive_summary.status"),
+        cv_test_json_str(j, "run.alert_level"));
+    (void)cv_test_json_str(
+        j, "run.executive_report.executive_summary.business_impact");
+    (void)cv_test_json_int(j, "run.executive_report.recovery_slo_minutes");
     {
         static const char *const counts[] = {
             "escalation_count",       "critical_escalation_count",
@@ -341,26 +137,28 @@ e2e_assert_run_shape(json_t *j)
         for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++) {
             snprintf(path, sizeof(path),
                      "run.executive_report.executive_summary.%s", counts[i]);
-            assert_true(e2e_int(j, path) >= 0);
+            assert_true(cv_test_json_int(j, path) >= 0);
         }
     }
-    assert_true(json_is_array(e2e_get(j, "run.executive_report.key_risks")));
     assert_true(
-        json_is_array(e2e_get(j, "run.executive_report.provider_summary")));
-    assert_true(json_array_size(e2e_get(
+        json_is_array(cv_test_json_get(j, "run.executive_report.key_risks")));
+    assert_true(json_is_array(
+        cv_test_json_get(j, "run.executive_report.provider_summary")));
+    assert_true(json_array_size(cv_test_json_get(
                     j, "run.executive_report.recommended_actions")) > 0);
-    assert_true(json_array_size(e2e_get(j, "run.executive_report.controls")) >
-                0);
+    assert_true(json_array_size(
+                    cv_test_json_get(j, "run.executive_report.controls")) > 0);
 
-    e2e_assert_str(j, "metadata.metadata_kind", E2E_RUN_KIND);
-    e2e_assert_str(j, "metadata.session_id", run_id);
-    e2e_assert_str(j, "metadata.signer", E2E_SIGNER);
-    e2e_assert_str(j, "metadata.created_at", e2e_str(j, "run.generated_at"));
-    e2e_assert_str(j, "report_metadata.metadata_kind", E2E_REPORT_KIND);
-    e2e_assert_str(j, "report_metadata.session_id", report_id);
-    e2e_assert_str(j, "report_metadata.signer", E2E_SIGNER);
-    e2e_assert_str(j, "report_metadata.run_id", run_id);
-    e2e_assert_null(j, "actor");
+    cv_test_assert_str(j, "metadata.metadata_kind", E2E_RUN_KIND);
+    cv_test_assert_str(j, "metadata.session_id", run_id);
+    cv_test_assert_str(j, "metadata.signer", E2E_SIGNER);
+    cv_test_assert_str(j, "metadata.created_at",
+                       cv_test_json_str(j, "run.generated_at"));
+    cv_test_assert_str(j, "report_metadata.metadata_kind", E2E_REPORT_KIND);
+    cv_test_assert_str(j, "report_metadata.session_id", report_id);
+    cv_test_assert_str(j, "report_metadata.signer", E2E_SIGNER);
+    cv_test_assert_str(j, "report_metadata.run_id", run_id);
+    cv_test_assert_null(j, "actor");
 }
 
 /* ---- setup ------------------------------------------------------------ */
@@ -395,7 +193,7 @@ test_report_http_created_then_200(void **state)
 {
     cv_http_response a, b;
     char sid[80], body[256];
-    e2e_counts before, after;
+    cv_test_counts before, after;
     const char *run_id;
 
     (void)state;
@@ -404,35 +202,37 @@ test_report_http_created_then_200(void **state)
              "{\"schedule\": {\"schedule_id\": \"%s\", \"interval_minutes\": "
              "60, \"enabled\": false}}",
              sid);
-    e2e_counts_get(&before);
+    cv_test_counts_snapshot(&before);
     e2e_run(body, 201, &a);
     e2e_assert_run_shape(a.json);
-    run_id = e2e_str(a.json, "run.run_id");
-    e2e_assert_str(a.json, "run.schedule.schedule_id", sid);
-    e2e_assert_int(a.json, "run.schedule.interval_minutes", 60);
-    e2e_assert_bool(a.json, "run.schedule.enabled", 0);
-    e2e_assert_str(a.json, "run.schedule.cadence", "every_60_minutes");
-    e2e_assert_str(a.json, "run.generated_by", "console");
-    e2e_assert_int(a.json, "run.executive_report.recovery_slo_minutes", 240);
+    run_id = cv_test_json_str(a.json, "run.run_id");
+    cv_test_assert_str(a.json, "run.schedule.schedule_id", sid);
+    cv_test_assert_int(a.json, "run.schedule.interval_minutes", 60);
+    cv_test_assert_bool(a.json, "run.schedule.enabled", 0);
+    cv_test_assert_str(a.json, "run.schedule.cadence", "every_60_minutes");
+    cv_test_assert_str(a.json, "run.generated_by", "console");
+    cv_test_assert_int(a.json, "run.executive_report.recovery_slo_minutes",
+                       240);
 
     /* The same window again: the stored run, 200, nothing new. */
     e2e_run(body, 200, &b);
-    e2e_assert_str(b.json, "run.run_id", run_id);
-    e2e_assert_str(b.json, "run.generated_at",
-                   e2e_str(a.json, "run.generated_at"));
-    e2e_assert_str(b.json, "run.executive_report.report_id",
-                   e2e_str(a.json, "run.executive_report.report_id"));
-    e2e_assert_str(b.json, "metadata.session_id", run_id);
+    cv_test_assert_str(b.json, "run.run_id", run_id);
+    cv_test_assert_str(b.json, "run.generated_at",
+                       cv_test_json_str(a.json, "run.generated_at"));
+    cv_test_assert_str(
+        b.json, "run.executive_report.report_id",
+        cv_test_json_str(a.json, "run.executive_report.report_id"));
+    cv_test_assert_str(b.json, "metadata.session_id", run_id);
     {
         /* The stored run comes back exactly as it was first answered. */
-        char *x = json_dumps(e2e_get(a.json, "run"), JSON_SORT_KEYS);
-        char *y = json_dumps(e2e_get(b.json, "run"), JSON_SORT_KEYS);
+        char *x = json_dumps(cv_test_json_get(a.json, "run"), JSON_SORT_KEYS);
+        char *y = json_dumps(cv_test_json_get(b.json, "run"), JSON_SORT_KEYS);
 
         assert_string_equal(x, y);
         free(x);
         free(y);
     }
-    e2e_counts_get(&after);
+    cv_test_counts_snapshot(&after);
     assert_int_equal(after.runs, before.runs + 1);
     assert_int_equal(after.reports, before.reports + 1);
     assert_int_equal(after.events, before.events + 1);
@@ -445,14 +245,14 @@ test_report_http_created_then_200(void **state)
                  "'executive_report_schedule_run' AND record_id = $1 AND "
                  "request_id = '%s'",
                  a.request_id);
-        assert_int_equal(e2e_count(sql, run_id), 1);
+        assert_int_equal(cv_test_count(sql, run_id), 1);
     }
     /* Both metadata documents are persisted with the run. */
     assert_int_equal(
-        e2e_count("SELECT count(*) FROM report_runs WHERE run_id = "
-                  "$1 AND metadata->>'session_id' = run_id AND "
-                  "report_metadata->>'run_id' = run_id",
-                  run_id),
+        cv_test_count("SELECT count(*) FROM report_runs WHERE run_id = "
+                      "$1 AND metadata->>'session_id' = run_id AND "
+                      "report_metadata->>'run_id' = run_id",
+                      run_id),
         1);
     cv_http_response_free(&a);
     cv_http_response_free(&b);
@@ -466,18 +266,20 @@ test_report_http_defaults(void **state)
     (void)state;
     /* The default schedule may already have today's run (the store is
      * shared): 201 or 200 first, 200 with the same run after. */
-    e2e_do("POST", E2E_RUN_PATH, NULL, "{}", NULL, &a);
+    cv_test_request(&e2e_stack, "POST", E2E_RUN_PATH, NULL, "{}", NULL, &a);
     if (a.status != 201 && a.status != 200)
         fail_msg("{}: %ld %s", a.status, a.body);
     e2e_assert_run_shape(a.json);
-    e2e_assert_str(a.json, "run.schedule.schedule_id",
-                   "every_1440_minutes-1440");
-    e2e_assert_int(a.json, "run.schedule.interval_minutes", 1440);
-    e2e_assert_str(a.json, "run.schedule.cadence", "every_1440_minutes");
-    e2e_assert_bool(a.json, "run.schedule.enabled", 1);
-    e2e_assert_int(a.json, "run.executive_report.recovery_slo_minutes", 240);
+    cv_test_assert_str(a.json, "run.schedule.schedule_id",
+                       "every_1440_minutes-1440");
+    cv_test_assert_int(a.json, "run.schedule.interval_minutes", 1440);
+    cv_test_assert_str(a.json, "run.schedule.cadence", "every_1440_minutes");
+    cv_test_assert_bool(a.json, "run.schedule.enabled", 1);
+    cv_test_assert_int(a.json, "run.executive_report.recovery_slo_minutes",
+                       240);
     e2e_run("{\"generated_by\": \"someone\"}", 200, &b);
-    e2e_assert_str(b.json, "run.run_id", e2e_str(a.json, "run.run_id"));
+    cv_test_assert_str(b.json, "run.run_id",
+                       cv_test_json_str(a.json, "run.run_id"));
     cv_http_response_free(&a);
     cv_http_response_free(&b);
 }
@@ -498,18 +300,21 @@ test_report_http_values_given(void **state)
              sid);
     e2e_run(body, 201, &r);
     e2e_assert_run_shape(r.json);
-    e2e_assert_str(r.json, "run.generated_by", "Exec Board");
-    e2e_assert_str(r.json, "run.executive_report.generated_by", "Exec Board");
-    e2e_assert_int(r.json, "run.executive_report.recovery_slo_minutes", 43200);
-    e2e_assert_str(r.json, "run.schedule.schedule_id", sid);
-    e2e_assert_int(r.json, "run.schedule.interval_minutes", 10080);
-    e2e_assert_str(r.json, "run.schedule.cadence", "weekly");
-    e2e_assert_bool(r.json, "run.schedule.enabled", 0);
+    cv_test_assert_str(r.json, "run.generated_by", "Exec Board");
+    cv_test_assert_str(r.json, "run.executive_report.generated_by",
+                       "Exec Board");
+    cv_test_assert_int(r.json, "run.executive_report.recovery_slo_minutes",
+                       43200);
+    cv_test_assert_str(r.json, "run.schedule.schedule_id", sid);
+    cv_test_assert_int(r.json, "run.schedule.interval_minutes", 10080);
+    cv_test_assert_str(r.json, "run.schedule.cadence", "weekly");
+    cv_test_assert_bool(r.json, "run.schedule.enabled", 0);
     assert_int_equal(
-        e2e_count("SELECT count(*) FROM report_schedules WHERE schedule_id = "
-                  "$1 AND interval_minutes = 10080 AND cadence = 'weekly' AND "
-                  "NOT enabled AND recovery_slo_minutes = 43200",
-                  sid),
+        cv_test_count(
+            "SELECT count(*) FROM report_schedules WHERE schedule_id = "
+            "$1 AND interval_minutes = 10080 AND cadence = 'weekly' AND "
+            "NOT enabled AND recovery_slo_minutes = 43200",
+            sid),
         1);
     cv_http_response_free(&r);
 
@@ -524,11 +329,11 @@ test_report_http_values_given(void **state)
         char want[100];
 
         snprintf(want, sizeof(want), "%s-7", sid);
-        e2e_assert_str(r.json, "run.schedule.schedule_id", want);
+        cv_test_assert_str(r.json, "run.schedule.schedule_id", want);
     }
-    e2e_assert_str(r.json, "run.schedule.cadence", sid);
-    e2e_assert_int(r.json, "run.schedule.interval_minutes", 7);
-    e2e_assert_int(r.json, "run.executive_report.recovery_slo_minutes", 1);
+    cv_test_assert_str(r.json, "run.schedule.cadence", sid);
+    cv_test_assert_int(r.json, "run.schedule.interval_minutes", 7);
+    cv_test_assert_int(r.json, "run.executive_report.recovery_slo_minutes", 1);
     cv_http_response_free(&r);
 }
 
@@ -548,53 +353,55 @@ test_report_http_counts_a_plan(void **state)
              "10080, \"enabled\": false}}",
              sid_a);
     e2e_run(body, 201, &a);
-    before = e2e_int(a.json, "run.executive_report.executive_summary."
-                             "critical_escalation_count");
+    before = cv_test_json_int(a.json, "run.executive_report.executive_summary."
+                                      "critical_escalation_count");
     snprintf(body, sizeof(body),
              "{\"escalation_routes\": [{\"provider\": \"%s\", \"severity\": "
              "\"critical\"}]}",
              prov);
-    e2e_do("POST", E2E_PLAN_PATH, NULL, body, NULL, &plan);
+    cv_test_request(&e2e_stack, "POST", E2E_PLAN_PATH, NULL, body, NULL, &plan);
     assert_int_equal(plan.status, 201);
     snprintf(body, sizeof(body),
              "{\"schedule\": {\"schedule_id\": \"%s\", \"interval_minutes\": "
              "10080, \"enabled\": false}}",
              sid_b);
     e2e_run(body, 201, &b);
-    e2e_assert_int(b.json,
-                   "run.executive_report.executive_summary."
-                   "critical_escalation_count",
-                   before + 1);
-    e2e_assert_str(b.json, "run.alert_level", "critical");
+    cv_test_assert_int(b.json,
+                       "run.executive_report.executive_summary."
+                       "critical_escalation_count",
+                       before + 1);
+    cv_test_assert_str(b.json, "run.alert_level", "critical");
     {
-        json_t *ps = e2e_get(b.json, "run.executive_report.provider_summary");
+        json_t *ps =
+            cv_test_json_get(b.json, "run.executive_report.provider_summary");
         json_t *row;
         size_t i;
         int found = 0;
 
         json_array_foreach(ps, i, row)
         {
-            if (strcmp(e2e_str(row, "provider"), prov) == 0) {
+            if (strcmp(cv_test_json_str(row, "provider"), prov) == 0) {
                 found = 1;
-                e2e_assert_int(row, "critical_escalation_count", 1);
-                e2e_assert_int(row, "unacknowledged_count", 1);
-                e2e_assert_null(row, "latest_acknowledgement_state");
+                cv_test_assert_int(row, "critical_escalation_count", 1);
+                cv_test_assert_int(row, "unacknowledged_count", 1);
+                cv_test_assert_null(row, "latest_acknowledgement_state");
             }
         }
         assert_true(found);
     }
     {
-        json_t *risks = e2e_get(b.json, "run.executive_report.key_risks");
+        json_t *risks =
+            cv_test_json_get(b.json, "run.executive_report.key_risks");
         json_t *k;
         size_t i;
         int critical = 0;
 
         json_array_foreach(risks, i, k)
         {
-            (void)e2e_str(k, "risk");
-            (void)e2e_int(k, "count");
-            if (strcmp(e2e_str(k, "severity"), "critical") == 0 &&
-                strcmp(e2e_str(k, "owner"), "release_manager") == 0)
+            (void)cv_test_json_str(k, "risk");
+            (void)cv_test_json_int(k, "count");
+            if (strcmp(cv_test_json_str(k, "severity"), "critical") == 0 &&
+                strcmp(cv_test_json_str(k, "owner"), "release_manager") == 0)
                 critical = 1;
         }
         assert_true(critical);
@@ -606,9 +413,11 @@ test_report_http_counts_a_plan(void **state)
         snprintf(sql, sizeof(sql),
                  "SELECT count(*) FROM report_run_plans WHERE run_id = $1 AND "
                  "plan_id = '%s'",
-                 e2e_str(plan.json, "plan.plan_id"));
-        assert_int_equal(e2e_count(sql, e2e_str(b.json, "run.run_id")), 1);
-        assert_int_equal(e2e_count(sql, e2e_str(a.json, "run.run_id")), 0);
+                 cv_test_json_str(plan.json, "plan.plan_id"));
+        assert_int_equal(
+            cv_test_count(sql, cv_test_json_str(b.json, "run.run_id")), 1);
+        assert_int_equal(
+            cv_test_count(sql, cv_test_json_str(a.json, "run.run_id")), 0);
     }
     cv_http_response_free(&plan);
     cv_http_response_free(&a);
@@ -632,18 +441,20 @@ test_report_http_generated_by_redacted(void **state)
     e2e_run(body, 201, &r);
     if (strstr(r.body, secret) != NULL)
         fail_msg("the secret came back: %s", r.body);
-    assert_non_null(strstr(e2e_str(r.json, "run.generated_by"), "REDACTED"));
-    assert_true(e2e_int(r.json, "run.redaction_count") >= 1);
-    assert_int_equal(e2e_count("SELECT count(*) FROM evidence_events WHERE "
-                               "record_id = $1 AND (record::text LIKE "
-                               "'%AKIAIOSFODNN7EXAMPLE%' OR actor LIKE "
-                               "'%AKIAIOSFODNN7EXAMPLE%')",
-                               e2e_str(r.json, "run.run_id")),
+    assert_non_null(
+        strstr(cv_test_json_str(r.json, "run.generated_by"), "REDACTED"));
+    assert_true(cv_test_json_int(r.json, "run.redaction_count") >= 1);
+    assert_int_equal(cv_test_count("SELECT count(*) FROM evidence_events WHERE "
+                                   "record_id = $1 AND (record::text LIKE "
+                                   "'%AKIAIOSFODNN7EXAMPLE%' OR actor LIKE "
+                                   "'%AKIAIOSFODNN7EXAMPLE%')",
+                                   cv_test_json_str(r.json, "run.run_id")),
                      0);
-    assert_int_equal(e2e_count("SELECT count(*) FROM report_runs WHERE run_id "
-                               "= $1 AND generated_by NOT LIKE '%AKIA%'",
-                               e2e_str(r.json, "run.run_id")),
-                     1);
+    assert_int_equal(
+        cv_test_count("SELECT count(*) FROM report_runs WHERE run_id "
+                      "= $1 AND generated_by NOT LIKE '%AKIA%'",
+                      cv_test_json_str(r.json, "run.run_id")),
+        1);
     cv_http_response_free(&r);
 }
 
@@ -653,56 +464,83 @@ test_report_http_rejected(void **state)
     char long_text[200], body[512];
 
     (void)state;
-    e2e_reject_400("{\"recovery_slo_minutes\": 0}",
-                   "recovery_slo_minutes must be between 1 and 43200");
-    e2e_reject_400("{\"recovery_slo_minutes\": 43201}",
-                   "recovery_slo_minutes must be between 1 and 43200");
-    e2e_reject_400("{\"recovery_slo_minutes\": -1}",
-                   "recovery_slo_minutes must be between 1 and 43200");
-    e2e_reject_400("{\"recovery_slo_minutes\": \"soon\"}",
-                   "~recovery_slo_minutes");
-    e2e_reject_400("{\"recovery_slo_minutes\": 1.5}", "~recovery_slo_minutes");
-    e2e_reject_400("{\"schedule\": {\"interval_minutes\": 0}}",
-                   "schedule.interval_minutes must be between 1 and 10080");
-    e2e_reject_400("{\"schedule\": {\"interval_minutes\": 10081}}",
-                   "schedule.interval_minutes must be between 1 and 10080");
-    e2e_reject_400("{\"schedule\": {\"interval_minutes\": -60}}",
-                   "schedule.interval_minutes must be between 1 and 10080");
-    e2e_reject_400("{\"schedule\": {\"interval_minutes\": \"hourly\"}}",
-                   "~schedule.interval_minutes");
-    e2e_reject_400("{\"schedule\": {\"interval_minutes\": true}}",
-                   "~schedule.interval_minutes");
-    e2e_reject_400("{\"schedule\": {\"cadence\": \"every day\"}}",
-                   "schedule.cadence " E2E_IDENT_RULE);
-    e2e_reject_400("{\"schedule\": {\"cadence\": 7}}", "~schedule.cadence");
+    cv_test_reject_400(&e2e_stack, E2E_RUN_PATH,
+                       "{\"recovery_slo_minutes\": 0}",
+                       "recovery_slo_minutes must be between 1 and 43200");
+    cv_test_reject_400(&e2e_stack, E2E_RUN_PATH,
+                       "{\"recovery_slo_minutes\": 43201}",
+                       "recovery_slo_minutes must be between 1 and 43200");
+    cv_test_reject_400(&e2e_stack, E2E_RUN_PATH,
+                       "{\"recovery_slo_minutes\": -1}",
+                       "recovery_slo_minutes must be between 1 and 43200");
+    cv_test_reject_400(&e2e_stack, E2E_RUN_PATH,
+                       "{\"recovery_slo_minutes\": \"soon\"}",
+                       "~recovery_slo_minutes");
+    cv_test_reject_400(&e2e_stack, E2E_RUN_PATH,
+                       "{\"recovery_slo_minutes\": 1.5}",
+                       "~recovery_slo_minutes");
+    cv_test_reject_400(&e2e_stack, E2E_RUN_PATH,
+                       "{\"schedule\": {\"interval_minutes\": 0}}",
+                       "schedule.interval_minutes must be between 1 and 10080");
+    cv_test_reject_400(&e2e_stack, E2E_RUN_PATH,
+                       "{\"schedule\": {\"interval_minutes\": 10081}}",
+                       "schedule.interval_minutes must be between 1 and 10080");
+    cv_test_reject_400(&e2e_stack, E2E_RUN_PATH,
+                       "{\"schedule\": {\"interval_minutes\": -60}}",
+                       "schedule.interval_minutes must be between 1 and 10080");
+    cv_test_reject_400(&e2e_stack, E2E_RUN_PATH,
+                       "{\"schedule\": {\"interval_minutes\": \"hourly\"}}",
+                       "~schedule.interval_minutes");
+    cv_test_reject_400(&e2e_stack, E2E_RUN_PATH,
+                       "{\"schedule\": {\"interval_minutes\": true}}",
+                       "~schedule.interval_minutes");
+    cv_test_reject_400(&e2e_stack, E2E_RUN_PATH,
+                       "{\"schedule\": {\"cadence\": \"every day\"}}",
+                       "schedule.cadence " E2E_IDENT_RULE);
+    cv_test_reject_400(&e2e_stack, E2E_RUN_PATH,
+                       "{\"schedule\": {\"cadence\": 7}}", "~schedule.cadence");
     memset(long_text, 'c', 65);
     long_text[65] = '\0';
     snprintf(body, sizeof(body), "{\"schedule\": {\"cadence\": \"%s\"}}",
              long_text);
-    e2e_reject_400(body, "schedule.cadence must be at most 64 characters");
-    e2e_reject_400("{\"schedule\": {\"enabled\": \"yes\"}}",
-                   "~schedule.enabled");
-    e2e_reject_400("{\"schedule\": {\"schedule_id\": \"exec/board\"}}",
-                   "schedule.schedule_id " E2E_IDENT_RULE);
+    cv_test_reject_400(&e2e_stack, E2E_RUN_PATH, body,
+                       "schedule.cadence must be at most 64 characters");
+    cv_test_reject_400(&e2e_stack, E2E_RUN_PATH,
+                       "{\"schedule\": {\"enabled\": \"yes\"}}",
+                       "~schedule.enabled");
+    cv_test_reject_400(&e2e_stack, E2E_RUN_PATH,
+                       "{\"schedule\": {\"schedule_id\": \"exec/board\"}}",
+                       "schedule.schedule_id " E2E_IDENT_RULE);
     snprintf(body, sizeof(body), "{\"schedule\": {\"schedule_id\": \"%s\"}}",
              long_text);
-    e2e_reject_400(body, "schedule.schedule_id must be at most 64 characters");
-    e2e_reject_400("{\"schedule\": {\"schedule_id\": 12}}",
-                   "~schedule.schedule_id");
-    e2e_reject_400("{\"schedule\": 5}", "~schedule");
-    e2e_reject_400("{\"schedule\": [1]}", "~schedule");
+    cv_test_reject_400(&e2e_stack, E2E_RUN_PATH, body,
+                       "schedule.schedule_id must be at most 64 characters");
+    cv_test_reject_400(&e2e_stack, E2E_RUN_PATH,
+                       "{\"schedule\": {\"schedule_id\": 12}}",
+                       "~schedule.schedule_id");
+    cv_test_reject_400(&e2e_stack, E2E_RUN_PATH, "{\"schedule\": 5}",
+                       "~schedule");
+    cv_test_reject_400(&e2e_stack, E2E_RUN_PATH, "{\"schedule\": [1]}",
+                       "~schedule");
     memset(long_text, 'g', 129);
     long_text[129] = '\0';
     snprintf(body, sizeof(body), "{\"generated_by\": \"%s\"}", long_text);
-    e2e_reject_400(body, "generated_by must be at most 128 characters");
-    e2e_reject_400("{\"generated_by\": 42}", "~generated_by");
-    e2e_reject_400("{\"generated_by\": \"a\\u0001b\"}", "~generated_by");
+    cv_test_reject_400(&e2e_stack, E2E_RUN_PATH, body,
+                       "generated_by must be at most 128 characters");
+    cv_test_reject_400(&e2e_stack, E2E_RUN_PATH, "{\"generated_by\": 42}",
+                       "~generated_by");
+    cv_test_reject_400(&e2e_stack, E2E_RUN_PATH,
+                       "{\"generated_by\": \"a\\u0001b\"}", "~generated_by");
     /* Bodies that are not a JSON object. */
-    e2e_reject_400("[]", "request body must be a JSON object");
-    e2e_reject_400("{\"schedule\": ", "~request body is not valid JSON");
-    e2e_reject("POST", "text/plain", "{}", 415, NULL, NULL);
+    cv_test_reject_400(&e2e_stack, E2E_RUN_PATH, "[]",
+                       "request body must be a JSON object");
+    cv_test_reject_400(&e2e_stack, E2E_RUN_PATH,
+                       "{\"schedule\": ", "~request body is not valid JSON");
+    cv_test_reject(&e2e_stack, "POST", E2E_RUN_PATH, "text/plain", "{}", 415,
+                   NULL, NULL);
     /* Wrong method on the path. */
-    e2e_reject("GET", NULL, NULL, 405, NULL, NULL);
+    cv_test_reject(&e2e_stack, "GET", E2E_RUN_PATH, NULL, NULL, 405, NULL,
+                   NULL);
 }
 
 static void
@@ -731,17 +569,18 @@ test_report_http_windows_and_schedules_differ(void **state)
              "{\"schedule\": {\"schedule_id\": \"%s\", \"interval_minutes\": "
              "7, \"enabled\": false}}",
              s1);
-    e2e_do("POST", E2E_RUN_PATH, NULL, body, NULL, &c);
+    cv_test_request(&e2e_stack, "POST", E2E_RUN_PATH, NULL, body, NULL, &c);
     assert_true(c.status == 201 || c.status == 200);
-    assert_string_not_equal(e2e_str(a.json, "run.run_id"),
-                            e2e_str(b.json, "run.run_id"));
+    assert_string_not_equal(cv_test_json_str(a.json, "run.run_id"),
+                            cv_test_json_str(b.json, "run.run_id"));
     if (c.status == 201)
-        assert_string_not_equal(e2e_str(a.json, "run.run_id"),
-                                e2e_str(c.json, "run.run_id"));
+        assert_string_not_equal(cv_test_json_str(a.json, "run.run_id"),
+                                cv_test_json_str(c.json, "run.run_id"));
     assert_int_equal(
-        e2e_count("SELECT count(*) FROM report_schedules WHERE schedule_id = "
-                  "$1 AND interval_minutes = 7",
-                  s1),
+        cv_test_count(
+            "SELECT count(*) FROM report_schedules WHERE schedule_id = "
+            "$1 AND interval_minutes = 7",
+            s1),
         1);
     cv_http_response_free(&a);
     cv_http_response_free(&b);

@@ -18,8 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cv_test_http.h"
-#include "cv_test_stack.h"
+#include "cv_test_api.h"
 
 #define P                                                                      \
     "/runtime/go-pilot/rollback-drill-notifications/acknowledgements/"         \
@@ -73,16 +72,6 @@ rs_ack(const char *plan_id, const char *provider, const char *state)
     return id;
 }
 
-static long
-rs_count(const char *sql, const char *param)
-{
-    long n = cv_test_db_scalar(sql, param);
-
-    if (n < 0)
-        fail_msg("query failed: %s", sql);
-    return n;
-}
-
 static int
 rs_setup(void **state)
 {
@@ -120,8 +109,8 @@ test_restart_plan_survives(void **state)
     cv_http_response_free(&r);
     a1 = rs_ack(plan_id, "slack", "deferred");
     assert_int_equal(
-        rs_count("SELECT count(*) FROM evidence_events WHERE plan_id = $1",
-                 plan_id),
+        cv_test_count("SELECT count(*) FROM evidence_events WHERE plan_id = $1",
+                      plan_id),
         2);
 
     port_before = rs_stack.gateway_port;
@@ -139,19 +128,19 @@ test_restart_plan_survives(void **state)
     a2 = rs_ack(plan_id, "slack", "resolved");
     assert_string_not_equal(a1, a2);
     assert_int_equal(
-        rs_count("SELECT count(*) FROM evidence_events WHERE plan_id = $1",
-                 plan_id),
+        cv_test_count("SELECT count(*) FROM evidence_events WHERE plan_id = $1",
+                      plan_id),
         3);
-    assert_int_equal(rs_count("SELECT count(*) FROM evidence_events WHERE "
-                              "plan_id = $1 AND kind = "
-                              "'recovery_escalation_ack'",
-                              plan_id),
+    assert_int_equal(cv_test_count("SELECT count(*) FROM evidence_events WHERE "
+                                   "plan_id = $1 AND kind = "
+                                   "'recovery_escalation_ack'",
+                                   plan_id),
                      2);
     /* The pair's current state is the acknowledgement made after it. */
-    assert_int_equal(rs_count("SELECT count(*) FROM ack_current WHERE "
-                              "acknowledgement_id = $1 AND "
-                              "acknowledgement_state = 'resolved'",
-                              a2),
+    assert_int_equal(cv_test_count("SELECT count(*) FROM ack_current WHERE "
+                                   "acknowledgement_id = $1 AND "
+                                   "acknowledgement_state = 'resolved'",
+                                   a2),
                      1);
     free(a1);
     free(a2);

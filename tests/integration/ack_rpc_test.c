@@ -27,7 +27,7 @@
 
 #include "ack.pb-c.h"
 #include "cv_rpc.h"
-#include "cv_test_stack.h"
+#include "cv_test_api.h"
 
 #define IT_STATE_RULE                                                          \
     "acknowledgement_state must be acknowledged, accepted, deferred, "         \
@@ -40,69 +40,14 @@ static cv_rpc_client *it_cli;
 
 /* ---- helpers ---------------------------------------------------------- */
 
-/* Fails the test with the RPC error text when rv is not 0. */
-#define IT_PASS(rv, err)                                                       \
-    do {                                                                       \
-        int it_rv_ = (rv);                                                     \
-        if (it_rv_ != 0)                                                       \
-            fail_msg("RPC failed with code %d: %s", it_rv_, (err).msg);        \
-    } while (0)
-
-/* Row counts of every table a request may write. */
-typedef struct it_counts {
-    long plans, routes, acks, current, events;
-} it_counts;
-
-static void
-it_counts_get(it_counts *c)
-{
-    c->plans = cv_test_db_scalar("SELECT count(*) FROM escalation_plans", NULL);
-    c->routes = cv_test_db_scalar("SELECT count(*) FROM plan_routes", NULL);
-    c->acks = cv_test_db_scalar("SELECT count(*) FROM acknowledgements", NULL);
-    c->current = cv_test_db_scalar("SELECT count(*) FROM ack_current", NULL);
-    c->events = cv_test_db_scalar("SELECT count(*) FROM evidence_events", NULL);
-    assert_true(c->plans >= 0 && c->routes >= 0 && c->acks >= 0 &&
-                c->current >= 0 && c->events >= 0);
-}
-
-static void
-it_counts_unchanged(const it_counts *before)
-{
-    it_counts now;
-
-    it_counts_get(&now);
-    assert_int_equal(now.plans, before->plans);
-    assert_int_equal(now.routes, before->routes);
-    assert_int_equal(now.acks, before->acks);
-    assert_int_equal(now.current, before->current);
-    assert_int_equal(now.events, before->events);
-}
-
-static void
-it_assert_id(const char *id, const char *prefix)
-{
-    size_t pl = strlen(prefix);
-
-    assert_non_null(id);
-    if (strncmp(id, prefix, pl) != 0 || strlen(id) != pl + 16)
-        fail_msg("id %s is not %s + 16 hex", id, prefix);
-    for (size_t i = pl; i < pl + 16; i++)
-        if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f')))
-            fail_msg("id %s is not lowercase hex", id);
-}
-
 /* Records a plan routing to the given providers (all warning, except the
  * first, which is critical). Returns the reply; free it with
  * protobuf_c_message_free_unpacked. */
 static Cv__RecordPlanReply *
 it_record_plan(const char *const *providers, size_t n, const char *request_id)
 {
-    Cv__RecordPlanRequest req = CV__RECORD_PLAN_REQUEST__INIT;
     Cv__EscalationRoute routes[IT_THREADS + 1];
-    Cv__EscalationRoute *ptrs[IT_THREADS + 1];
     cv_rpc_call_opts opts = {.request_id = request_id};
-    ProtobufCMessage *rep = NULL;
-    cv_error err;
 
     assert_true(n >= 1 && n <= IT_THREADS + 1);
     for (size_t i = 0; i < n; i++) {
@@ -111,18 +56,9 @@ it_record_plan(const char *const *providers, size_t n, const char *request_id)
         routes[i].has_severity = 1;
         routes[i].severity = i == 0 ? CV__SEVERITY__SEVERITY_CRITICAL
                                     : CV__SEVERITY__SEVERITY_WARNING;
-        ptrs[i] = &routes[i];
     }
-    req.generated_by = "integration-test";
-    req.n_escalation_routes = n;
-    req.escalation_routes = ptrs;
-    cv_error_clear(&err);
-    IT_PASS(cv_rpc_call(it_cli, "ack.RecordPlan", &req.base,
-                        &cv__record_plan_reply__descriptor, &rep, &opts, &err),
-            err);
-    assert_non_null(rep);
-    assert_non_null(((Cv__RecordPlanReply *)rep)->plan);
-    return (Cv__RecordPlanReply *)rep;
+    return cv_test_record_plan_rpc(it_cli, "integration-test", routes, n,
+                                   &opts);
 }
 
 /* Acknowledges (plan, provider) as "alice" with state (0: not given).
@@ -131,61 +67,10 @@ static Cv__AcknowledgeReply *
 it_ack(const char *plan_id, const char *provider, int state,
        const cv_rpc_call_opts *opts)
 {
-    Cv__AcknowledgeRequest req = CV__ACKNOWLEDGE_REQUEST__INIT;
-    ProtobufCMessage *rep = NULL;
-    cv_error err;
+    Cv__AcknowledgeReply *rep;
 
-    req.plan_id = (char *)plan_id;
-    req.provider = (char *)provider;
-    req.acknowledged_by = "alice";
-    if (state != 0) {
-        req.has_acknowledgement_state = 1;
-        req.acknowledgement_state = state;
-    }
-    cv_error_clear(&err);
-    IT_PASS(cv_rpc_call(it_cli, "ack.Acknowledge", &req.base,
-                        &cv__acknowledge_reply__descriptor, &rep, opts, &err),
-            err);
-    assert_non_null(rep);
-    assert_non_null(((Cv__AcknowledgeReply *)rep)->acknowledgement);
-    return (Cv__AcknowledgeReply *)rep;
-}
-
-/* Calls method and asserts it fails with exactly code and msg, storing
- * nothing. */
-static void
-it_expect_error(const char *method, const ProtobufCMessage *req,
-                const ProtobufCMessageDescriptor *reply_desc, int code,
-                const char *msg)
-{
-    ProtobufCMessage *rep = NULL;
-    it_counts before;
-    cv_error err;
-    int rv;
-
-    it_counts_get(&before);
-    cv_error_clear(&err);
-    rv = cv_rpc_call(it_cli, method, req, reply_desc, &rep, NULL, &err);
-    if (rv == 0) {
-        protobuf_c_message_free_unpacked(rep, NULL);
-        fail_msg("%s: expected code %d \"%s\", got success", method, code, msg);
-    }
-    assert_null(rep);
-    if (rv != code)
-        fail_msg("%s: expected code %d, got %d: %s", method, code, rv, err.msg);
-    assert_string_equal(err.msg, msg);
-    it_counts_unchanged(&before);
-}
-
-/* count(*) with the parameter, for "SELECT count(*) ... = $1". */
-static long
-it_count(const char *sql, const char *param)
-{
-    long n = cv_test_db_scalar(sql, param);
-
-    if (n < 0)
-        fail_msg("query failed: %s", sql);
-    return n;
+    cv_test_ack_rpc(it_cli, plan_id, provider, "alice", state, opts, &rep);
+    return rep;
 }
 
 /* ---- setup ------------------------------------------------------------ */
@@ -233,9 +118,9 @@ test_ack_rpc_health(void **state)
 
     (void)state;
     cv_error_clear(&err);
-    IT_PASS(cv_rpc_call(it_cli, "ack.Health", &req.base,
-                        &cv__health_reply__descriptor, &rep, NULL, &err),
-            err);
+    CV_TEST_PASS(cv_rpc_call(it_cli, "ack.Health", &req.base,
+                             &cv__health_reply__descriptor, &rep, NULL, &err),
+                 err);
     h = (Cv__HealthReply *)rep;
     assert_string_equal(h->service, "ack");
     assert_true(h->has_database_ok);
@@ -251,16 +136,16 @@ test_ack_rpc_record_plan_stored(void **state)
     Cv__RecordPlanReply *rep;
     Cv__EscalationPlan *p;
     char rid[40], sql[256];
-    it_counts before, after;
+    cv_test_counts before, after;
     const char *id;
 
     (void)state;
-    it_counts_get(&before);
+    cv_test_counts_snapshot(&before);
     cv_rpc_new_request_id(rid, sizeof(rid));
     rep = it_record_plan(provs, 3, rid);
     p = rep->plan;
     id = p->plan_id;
-    it_assert_id(id, "gordackrecoveryesc-");
+    cv_test_assert_id(id, "gordackrecoveryesc-");
     assert_string_equal(p->generated_by, "integration-test");
     assert_int_equal(p->escalation_count, 3);
     assert_int_equal(p->critical_escalation_count, 1);
@@ -281,35 +166,41 @@ test_ack_rpc_record_plan_stored(void **state)
 
     /* One plan row, one row per route, one evidence event. */
     assert_int_equal(
-        it_count("SELECT count(*) FROM escalation_plans WHERE plan_id = $1",
-                 id),
+        cv_test_count(
+            "SELECT count(*) FROM escalation_plans WHERE plan_id = $1", id),
         1);
     assert_int_equal(
-        it_count("SELECT count(*) FROM plan_routes WHERE plan_id = $1", id), 3);
-    assert_int_equal(it_count("SELECT count(*) FROM evidence_events WHERE "
-                              "plan_id = $1 AND kind = "
-                              "'recovery_escalation_plan' AND record_id = $1",
-                              id),
-                     1);
+        cv_test_count("SELECT count(*) FROM plan_routes WHERE plan_id = $1",
+                      id),
+        3);
     assert_int_equal(
-        it_count("SELECT count(*) FROM evidence_events WHERE plan_id = $1", id),
+        cv_test_count("SELECT count(*) FROM evidence_events WHERE "
+                      "plan_id = $1 AND kind = "
+                      "'recovery_escalation_plan' AND record_id = $1",
+                      id),
+        1);
+    assert_int_equal(
+        cv_test_count("SELECT count(*) FROM evidence_events WHERE plan_id = $1",
+                      id),
         1);
     /* The request id and actor go with the event; the record is stored. */
     snprintf(sql, sizeof(sql),
              "SELECT count(*) FROM evidence_events WHERE record_id = $1 AND "
              "request_id = '%s' AND actor = 'integration-test'",
              rid);
-    assert_int_equal(it_count(sql, id), 1);
-    assert_int_equal(it_count("SELECT (record->>'escalation_count')::int FROM "
-                              "escalation_plans WHERE plan_id = $1",
-                              id),
-                     3);
-    assert_int_equal(it_count("SELECT count(*) FROM escalation_plans WHERE "
-                              "plan_id = $1 AND record->>'plan_id' = $1 AND "
-                              "providers = ARRAY['jira','slack']",
-                              id),
-                     1);
-    it_counts_get(&after);
+    assert_int_equal(cv_test_count(sql, id), 1);
+    assert_int_equal(
+        cv_test_count("SELECT (record->>'escalation_count')::int FROM "
+                      "escalation_plans WHERE plan_id = $1",
+                      id),
+        3);
+    assert_int_equal(
+        cv_test_count("SELECT count(*) FROM escalation_plans WHERE "
+                      "plan_id = $1 AND record->>'plan_id' = $1 AND "
+                      "providers = ARRAY['jira','slack']",
+                      id),
+        1);
+    cv_test_counts_snapshot(&after);
     assert_int_equal(after.plans, before.plans + 1);
     assert_int_equal(after.routes, before.routes + 3);
     assert_int_equal(after.events, before.events + 1);
@@ -336,7 +227,7 @@ test_ack_rpc_acknowledge_and_get_plan(void **state)
     pid = plan->plan->plan_id;
     ack = it_ack(pid, "  SLACK ", CV__ACK_STATE__ACK_STATE_ACCEPTED, NULL);
     aid = ack->acknowledgement->acknowledgement_id;
-    it_assert_id(aid, "gordackrecoveryescack-");
+    cv_test_assert_id(aid, "gordackrecoveryescack-");
     assert_string_equal(ack->acknowledgement->plan_id, pid);
     assert_string_equal(ack->acknowledgement->provider, "slack");
     assert_string_equal(ack->acknowledgement->acknowledged_by, "alice");
@@ -352,29 +243,31 @@ test_ack_rpc_acknowledge_and_get_plan(void **state)
     assert_null(ack->actor);
 
     assert_int_equal(
-        it_count("SELECT count(*) FROM acknowledgements WHERE "
-                 "acknowledgement_id = $1 AND provider = 'slack' AND "
-                 "acknowledgement_state = 'accepted' AND acknowledged_by = "
-                 "'alice'",
-                 aid),
+        cv_test_count(
+            "SELECT count(*) FROM acknowledgements WHERE "
+            "acknowledgement_id = $1 AND provider = 'slack' AND "
+            "acknowledgement_state = 'accepted' AND acknowledged_by = "
+            "'alice'",
+            aid),
         1);
-    assert_int_equal(it_count("SELECT count(*) FROM evidence_events WHERE "
-                              "kind = 'recovery_escalation_ack' AND "
-                              "record_id = $1 AND provider = 'slack'",
-                              aid),
+    assert_int_equal(cv_test_count("SELECT count(*) FROM evidence_events WHERE "
+                                   "kind = 'recovery_escalation_ack' AND "
+                                   "record_id = $1 AND provider = 'slack'",
+                                   aid),
                      1);
-    assert_int_equal(it_count("SELECT count(*) FROM ack_current WHERE "
-                              "acknowledgement_id = $1 AND "
-                              "acknowledgement_state = 'accepted'",
-                              aid),
+    assert_int_equal(cv_test_count("SELECT count(*) FROM ack_current WHERE "
+                                   "acknowledgement_id = $1 AND "
+                                   "acknowledgement_state = 'accepted'",
+                                   aid),
                      1);
 
     /* GetPlan returns the stored plan, exactly as recorded. */
     greq.plan_id = (char *)pid;
     cv_error_clear(&err);
-    IT_PASS(cv_rpc_call(it_cli, "ack.GetPlan", &greq.base,
-                        &cv__get_plan_reply__descriptor, &grep, NULL, &err),
-            err);
+    CV_TEST_PASS(cv_rpc_call(it_cli, "ack.GetPlan", &greq.base,
+                             &cv__get_plan_reply__descriptor, &grep, NULL,
+                             &err),
+                 err);
     got = ((Cv__GetPlanReply *)grep)->plan;
     assert_non_null(got);
     assert_string_equal(got->plan_id, pid);
@@ -415,25 +308,26 @@ test_ack_rpc_evidence_per_record(void **state)
     assert_int_equal(a1->acknowledgement->acknowledgement_state,
                      CV__ACK_STATE__ACK_STATE_ACKNOWLEDGED);
     assert_int_equal(
-        it_count("SELECT count(*) FROM evidence_events WHERE plan_id = $1",
-                 pid),
+        cv_test_count("SELECT count(*) FROM evidence_events WHERE plan_id = $1",
+                      pid),
         3);
-    assert_int_equal(it_count("SELECT count(*) FROM evidence_events WHERE "
-                              "plan_id = $1 AND kind = "
-                              "'recovery_escalation_plan'",
-                              pid),
+    assert_int_equal(cv_test_count("SELECT count(*) FROM evidence_events WHERE "
+                                   "plan_id = $1 AND kind = "
+                                   "'recovery_escalation_plan'",
+                                   pid),
                      1);
     /* Each ack event names its own record. */
     assert_int_equal(
-        it_count("SELECT count(*) FROM evidence_events e JOIN "
-                 "acknowledgements a ON a.acknowledgement_id = e.record_id "
-                 "WHERE e.plan_id = $1 AND a.plan_id = $1 AND e.kind = "
-                 "'recovery_escalation_ack'",
-                 pid),
+        cv_test_count(
+            "SELECT count(*) FROM evidence_events e JOIN "
+            "acknowledgements a ON a.acknowledgement_id = e.record_id "
+            "WHERE e.plan_id = $1 AND a.plan_id = $1 AND e.kind = "
+            "'recovery_escalation_ack'",
+            pid),
         2);
     assert_int_equal(
-        it_count("SELECT count(*) FROM acknowledgements WHERE plan_id = $1",
-                 pid),
+        cv_test_count(
+            "SELECT count(*) FROM acknowledgements WHERE plan_id = $1", pid),
         2);
     protobuf_c_message_free_unpacked(&a1->base, NULL);
     protobuf_c_message_free_unpacked(&a2->base, NULL);
@@ -451,35 +345,37 @@ test_ack_rpc_unknown_plan_not_found(void **state)
     req.plan_id = "gordackrecoveryesc-0000000000000000";
     req.provider = "slack";
     req.acknowledged_by = "alice";
-    it_expect_error("ack.Acknowledge", &req.base,
-                    &cv__acknowledge_reply__descriptor, CV_NOT_FOUND,
-                    IT_NOT_FOUND);
+    cv_test_rpc_expect_error(it_cli, "ack.Acknowledge", &req.base,
+                             &cv__acknowledge_reply__descriptor, CV_NOT_FOUND,
+                             IT_NOT_FOUND);
     req.plan_id = "";
-    it_expect_error("ack.Acknowledge", &req.base,
-                    &cv__acknowledge_reply__descriptor, CV_NOT_FOUND,
-                    IT_NOT_FOUND);
+    cv_test_rpc_expect_error(it_cli, "ack.Acknowledge", &req.base,
+                             &cv__acknowledge_reply__descriptor, CV_NOT_FOUND,
+                             IT_NOT_FOUND);
     req.plan_id = NULL;
-    it_expect_error("ack.Acknowledge", &req.base,
-                    &cv__acknowledge_reply__descriptor, CV_NOT_FOUND,
-                    IT_NOT_FOUND);
+    cv_test_rpc_expect_error(it_cli, "ack.Acknowledge", &req.base,
+                             &cv__acknowledge_reply__descriptor, CV_NOT_FOUND,
+                             IT_NOT_FOUND);
     memset(longid, 'a', sizeof(longid) - 1);
     longid[sizeof(longid) - 1] = '\0';
     req.plan_id = longid;
-    it_expect_error("ack.Acknowledge", &req.base,
-                    &cv__acknowledge_reply__descriptor, CV_NOT_FOUND,
-                    IT_NOT_FOUND);
+    cv_test_rpc_expect_error(it_cli, "ack.Acknowledge", &req.base,
+                             &cv__acknowledge_reply__descriptor, CV_NOT_FOUND,
+                             IT_NOT_FOUND);
     /* SQL text in the id is only a parameter. */
     req.plan_id = "x' OR '1'='1";
-    it_expect_error("ack.Acknowledge", &req.base,
-                    &cv__acknowledge_reply__descriptor, CV_NOT_FOUND,
-                    IT_NOT_FOUND);
+    cv_test_rpc_expect_error(it_cli, "ack.Acknowledge", &req.base,
+                             &cv__acknowledge_reply__descriptor, CV_NOT_FOUND,
+                             IT_NOT_FOUND);
 
     greq.plan_id = "gordackrecoveryesc-0000000000000000";
-    it_expect_error("ack.GetPlan", &greq.base, &cv__get_plan_reply__descriptor,
-                    CV_NOT_FOUND, IT_NOT_FOUND);
+    cv_test_rpc_expect_error(it_cli, "ack.GetPlan", &greq.base,
+                             &cv__get_plan_reply__descriptor, CV_NOT_FOUND,
+                             IT_NOT_FOUND);
     greq.plan_id = NULL;
-    it_expect_error("ack.GetPlan", &greq.base, &cv__get_plan_reply__descriptor,
-                    CV_NOT_FOUND, IT_NOT_FOUND);
+    cv_test_rpc_expect_error(it_cli, "ack.GetPlan", &greq.base,
+                             &cv__get_plan_reply__descriptor, CV_NOT_FOUND,
+                             IT_NOT_FOUND);
 }
 
 static void
@@ -495,66 +391,73 @@ test_ack_rpc_invalid_arguments(void **state)
 
     (void)state;
     /* Plans. */
-    it_expect_error("ack.RecordPlan", &preq.base,
-                    &cv__record_plan_reply__descriptor, CV_INVALID_ARGUMENT,
-                    "escalation_routes is required: give 1 to 200 routes");
+    cv_test_rpc_expect_error(
+        it_cli, "ack.RecordPlan", &preq.base,
+        &cv__record_plan_reply__descriptor, CV_INVALID_ARGUMENT,
+        "escalation_routes is required: give 1 to 200 routes");
     preq.n_escalation_routes = 1;
     preq.escalation_routes = &rptr;
-    it_expect_error("ack.RecordPlan", &preq.base,
-                    &cv__record_plan_reply__descriptor, CV_INVALID_ARGUMENT,
-                    "escalation_routes[0].provider is required");
+    cv_test_rpc_expect_error(it_cli, "ack.RecordPlan", &preq.base,
+                             &cv__record_plan_reply__descriptor,
+                             CV_INVALID_ARGUMENT,
+                             "escalation_routes[0].provider is required");
     route.provider = "slack";
     preq.has_recovery_slo_minutes = 1;
     preq.recovery_slo_minutes = 43201;
-    it_expect_error("ack.RecordPlan", &preq.base,
-                    &cv__record_plan_reply__descriptor, CV_INVALID_ARGUMENT,
-                    "recovery_slo_minutes must be between 1 and 43200");
+    cv_test_rpc_expect_error(
+        it_cli, "ack.RecordPlan", &preq.base,
+        &cv__record_plan_reply__descriptor, CV_INVALID_ARGUMENT,
+        "recovery_slo_minutes must be between 1 and 43200");
     preq.recovery_slo_minutes = 60;
     route.has_severity = 1;
     route.severity = 42;
-    it_expect_error("ack.RecordPlan", &preq.base,
-                    &cv__record_plan_reply__descriptor, CV_INVALID_ARGUMENT,
-                    "escalation_routes[0].severity must be critical, warning, "
-                    "or info");
+    cv_test_rpc_expect_error(
+        it_cli, "ack.RecordPlan", &preq.base,
+        &cv__record_plan_reply__descriptor, CV_INVALID_ARGUMENT,
+        "escalation_routes[0].severity must be critical, warning, "
+        "or info");
 
     /* Acknowledgements, in SPEC 5.1 order. */
     plan = it_record_plan(provs, 2, NULL);
     req.plan_id = plan->plan->plan_id;
     req.acknowledged_by = "alice";
-    it_expect_error("ack.Acknowledge", &req.base,
-                    &cv__acknowledge_reply__descriptor, CV_INVALID_ARGUMENT,
-                    "provider is required");
+    cv_test_rpc_expect_error(it_cli, "ack.Acknowledge", &req.base,
+                             &cv__acknowledge_reply__descriptor,
+                             CV_INVALID_ARGUMENT, "provider is required");
     req.provider = "   ";
-    it_expect_error("ack.Acknowledge", &req.base,
-                    &cv__acknowledge_reply__descriptor, CV_INVALID_ARGUMENT,
-                    "provider is required");
+    cv_test_rpc_expect_error(it_cli, "ack.Acknowledge", &req.base,
+                             &cv__acknowledge_reply__descriptor,
+                             CV_INVALID_ARGUMENT, "provider is required");
     req.provider = "slack";
     req.acknowledged_by = NULL;
-    it_expect_error("ack.Acknowledge", &req.base,
-                    &cv__acknowledge_reply__descriptor, CV_INVALID_ARGUMENT,
-                    "acknowledged_by is required");
+    cv_test_rpc_expect_error(it_cli, "ack.Acknowledge", &req.base,
+                             &cv__acknowledge_reply__descriptor,
+                             CV_INVALID_ARGUMENT,
+                             "acknowledged_by is required");
     req.acknowledged_by = "alice";
     req.has_acknowledgement_state = 1;
     req.acknowledgement_state = 99;
-    it_expect_error("ack.Acknowledge", &req.base,
-                    &cv__acknowledge_reply__descriptor, CV_INVALID_ARGUMENT,
-                    IT_STATE_RULE);
+    cv_test_rpc_expect_error(it_cli, "ack.Acknowledge", &req.base,
+                             &cv__acknowledge_reply__descriptor,
+                             CV_INVALID_ARGUMENT, IT_STATE_RULE);
     req.acknowledgement_state = 0;
-    it_expect_error("ack.Acknowledge", &req.base,
-                    &cv__acknowledge_reply__descriptor, CV_INVALID_ARGUMENT,
-                    IT_STATE_RULE);
+    cv_test_rpc_expect_error(it_cli, "ack.Acknowledge", &req.base,
+                             &cv__acknowledge_reply__descriptor,
+                             CV_INVALID_ARGUMENT, IT_STATE_RULE);
     req.has_acknowledgement_state = 0;
     memset(notes, 'n', 2001);
     notes[2001] = '\0';
     req.notes = notes;
-    it_expect_error("ack.Acknowledge", &req.base,
-                    &cv__acknowledge_reply__descriptor, CV_INVALID_ARGUMENT,
-                    "notes must be at most 2000 characters");
+    cv_test_rpc_expect_error(it_cli, "ack.Acknowledge", &req.base,
+                             &cv__acknowledge_reply__descriptor,
+                             CV_INVALID_ARGUMENT,
+                             "notes must be at most 2000 characters");
     req.notes = NULL;
     req.acknowledged_by = "\xff\xfe";
-    it_expect_error("ack.Acknowledge", &req.base,
-                    &cv__acknowledge_reply__descriptor, CV_INVALID_ARGUMENT,
-                    "acknowledged_by must be valid UTF-8");
+    cv_test_rpc_expect_error(it_cli, "ack.Acknowledge", &req.base,
+                             &cv__acknowledge_reply__descriptor,
+                             CV_INVALID_ARGUMENT,
+                             "acknowledged_by must be valid UTF-8");
     req.acknowledged_by = "alice";
 
     /* A provider the plan does not route to names the plan's providers. */
@@ -563,17 +466,17 @@ test_ack_rpc_invalid_arguments(void **state)
              "provider teams is not routed by recovery escalation plan %s; "
              "the plan's providers are jira, slack",
              plan->plan->plan_id);
-    it_expect_error("ack.Acknowledge", &req.base,
-                    &cv__acknowledge_reply__descriptor, CV_INVALID_ARGUMENT,
-                    msg);
+    cv_test_rpc_expect_error(it_cli, "ack.Acknowledge", &req.base,
+                             &cv__acknowledge_reply__descriptor,
+                             CV_INVALID_ARGUMENT, msg);
 
     /* Input rules come before the store: a bad request for an unknown
      * plan is a 400, not a 404. */
     req.plan_id = "gordackrecoveryesc-0000000000000000";
     req.provider = NULL;
-    it_expect_error("ack.Acknowledge", &req.base,
-                    &cv__acknowledge_reply__descriptor, CV_INVALID_ARGUMENT,
-                    "provider is required");
+    cv_test_rpc_expect_error(it_cli, "ack.Acknowledge", &req.base,
+                             &cv__acknowledge_reply__descriptor,
+                             CV_INVALID_ARGUMENT, "provider is required");
     protobuf_c_message_free_unpacked(&plan->base, NULL);
 }
 
@@ -604,9 +507,10 @@ test_ack_rpc_actor_and_redaction(void **state)
     req.acknowledged_by = "mallory";
     req.notes = "rotated token=abcd1234secret; called with Bearer zq81Kx09PlmQ";
     cv_error_clear(&err);
-    IT_PASS(cv_rpc_call(it_cli, "ack.Acknowledge", &req.base,
-                        &cv__acknowledge_reply__descriptor, &rep, &opts, &err),
-            err);
+    CV_TEST_PASS(cv_rpc_call(it_cli, "ack.Acknowledge", &req.base,
+                             &cv__acknowledge_reply__descriptor, &rep, &opts,
+                             &err),
+                 err);
     ack = (Cv__AcknowledgeReply *)rep;
     aid = ack->acknowledgement->acknowledgement_id;
     assert_string_equal(ack->acknowledgement->acknowledged_by,
@@ -616,29 +520,31 @@ test_ack_rpc_actor_and_redaction(void **state)
     assert_int_equal(ack->acknowledgement->redaction_count, 2);
     assert_null(strstr(ack->acknowledgement->notes, "abcd1234secret"));
     assert_null(strstr(ack->acknowledgement->notes, "zq81Kx09PlmQ"));
-    assert_int_equal(it_count("SELECT count(*) FROM acknowledgements WHERE "
-                              "acknowledgement_id = $1 AND acknowledged_by = "
-                              "'release-manager-alice'",
-                              aid),
-                     1);
-    assert_int_equal(it_count("SELECT count(*) FROM evidence_events WHERE "
-                              "record_id = $1 AND actor = "
-                              "'release-manager-alice'",
-                              aid),
+    assert_int_equal(
+        cv_test_count("SELECT count(*) FROM acknowledgements WHERE "
+                      "acknowledgement_id = $1 AND acknowledged_by = "
+                      "'release-manager-alice'",
+                      aid),
+        1);
+    assert_int_equal(cv_test_count("SELECT count(*) FROM evidence_events WHERE "
+                                   "record_id = $1 AND actor = "
+                                   "'release-manager-alice'",
+                                   aid),
                      1);
     /* The secrets are nowhere in the store. */
     assert_int_equal(
-        it_count("SELECT count(*) FROM acknowledgements WHERE "
-                 "acknowledgement_id = $1 AND (record::text LIKE "
-                 "'%abcd1234secret%' OR metadata::text LIKE "
-                 "'%abcd1234secret%' OR record::text LIKE '%zq81Kx09PlmQ%')",
-                 aid),
+        cv_test_count(
+            "SELECT count(*) FROM acknowledgements WHERE "
+            "acknowledgement_id = $1 AND (record::text LIKE "
+            "'%abcd1234secret%' OR metadata::text LIKE "
+            "'%abcd1234secret%' OR record::text LIKE '%zq81Kx09PlmQ%')",
+            aid),
         0);
     assert_int_equal(
-        it_count("SELECT count(*) FROM evidence_events WHERE record::text "
-                 "LIKE '%abcd1234secret%' OR record::text LIKE "
-                 "'%zq81Kx09PlmQ%'",
-                 NULL),
+        cv_test_count("SELECT count(*) FROM evidence_events WHERE record::text "
+                      "LIKE '%abcd1234secret%' OR record::text LIKE "
+                      "'%zq81Kx09PlmQ%'",
+                      NULL),
         0);
     protobuf_c_message_free_unpacked(rep, NULL);
     protobuf_c_message_free_unpacked(&plan->base, NULL);
@@ -671,27 +577,30 @@ test_ack_rpc_ack_current_latest(void **state)
     protobuf_c_message_free_unpacked(&a->base, NULL);
 
     assert_int_equal(
-        it_count("SELECT count(*) FROM ack_current WHERE plan_id = $1", pid),
+        cv_test_count("SELECT count(*) FROM ack_current WHERE plan_id = $1",
+                      pid),
         2);
-    assert_int_equal(it_count("SELECT count(*) FROM ack_current WHERE "
-                              "plan_id = $1 AND provider = 'slack' AND "
-                              "acknowledgement_state = 'resolved'",
-                              pid),
+    assert_int_equal(cv_test_count("SELECT count(*) FROM ack_current WHERE "
+                                   "plan_id = $1 AND provider = 'slack' AND "
+                                   "acknowledgement_state = 'resolved'",
+                                   pid),
                      1);
-    assert_int_equal(it_count("SELECT count(*) FROM ack_current WHERE "
-                              "acknowledgement_id = $1 AND provider = 'slack'",
-                              last),
-                     1);
-    assert_int_equal(it_count("SELECT count(*) FROM ack_current WHERE "
-                              "plan_id = $1 AND provider = 'jira' AND "
-                              "acknowledgement_state = 'deferred'",
-                              pid),
+    assert_int_equal(
+        cv_test_count("SELECT count(*) FROM ack_current WHERE "
+                      "acknowledgement_id = $1 AND provider = 'slack'",
+                      last),
+        1);
+    assert_int_equal(cv_test_count("SELECT count(*) FROM ack_current WHERE "
+                                   "plan_id = $1 AND provider = 'jira' AND "
+                                   "acknowledgement_state = 'deferred'",
+                                   pid),
                      1);
     /* History is kept: every ack stays. */
-    assert_int_equal(it_count("SELECT count(*) FROM acknowledgements WHERE "
-                              "plan_id = $1 AND provider = 'slack'",
-                              pid),
-                     3);
+    assert_int_equal(
+        cv_test_count("SELECT count(*) FROM acknowledgements WHERE "
+                      "plan_id = $1 AND provider = 'slack'",
+                      pid),
+        3);
     protobuf_c_message_free_unpacked(&plan->base, NULL);
 }
 
@@ -710,25 +619,17 @@ static void *
 it_worker_main(void *arg)
 {
     it_worker *w = arg;
-    Cv__AcknowledgeRequest req = CV__ACKNOWLEDGE_REQUEST__INIT;
-    ProtobufCMessage *rep = NULL;
+    Cv__AcknowledgeReply *rep = NULL;
     cv_error err;
 
-    req.plan_id = (char *)w->plan_id;
-    req.provider = (char *)w->provider;
-    req.acknowledged_by = "concurrent-tester";
-    req.has_acknowledgement_state = 1;
-    req.acknowledgement_state = w->state;
-    cv_error_clear(&err);
     pthread_barrier_wait(w->barrier);
-    w->rv = cv_rpc_call(it_cli, "ack.Acknowledge", &req.base,
-                        &cv__acknowledge_reply__descriptor, &rep, NULL, &err);
+    w->rv = cv_test_ack_call(it_cli, w->plan_id, w->provider,
+                             "concurrent-tester", w->state, NULL, &rep, &err);
     snprintf(w->msg, sizeof(w->msg), "%s", err.msg);
     if (w->rv == 0) {
-        snprintf(
-            w->id, sizeof(w->id), "%s",
-            ((Cv__AcknowledgeReply *)rep)->acknowledgement->acknowledgement_id);
-        protobuf_c_message_free_unpacked(rep, NULL);
+        snprintf(w->id, sizeof(w->id), "%s",
+                 rep->acknowledgement->acknowledgement_id);
+        protobuf_c_message_free_unpacked(&rep->base, NULL);
     }
     return NULL;
 }
@@ -758,7 +659,7 @@ it_run_concurrent(const char *plan_id, const char *const *providers,
         if (w[i].rv != 0)
             fail_msg("concurrent ack %d failed with %d: %s", i, w[i].rv,
                      w[i].msg);
-        it_assert_id(w[i].id, "gordackrecoveryescack-");
+        cv_test_assert_id(w[i].id, "gordackrecoveryescack-");
         for (int j = 0; j < i; j++)
             assert_string_not_equal(w[i].id, w[j].id);
     }
@@ -782,29 +683,31 @@ test_ack_rpc_concurrent_distinct_pairs(void **state)
     pid = plan->plan->plan_id;
     it_run_concurrent(pid, provs, w);
     assert_int_equal(
-        it_count("SELECT count(*) FROM acknowledgements WHERE plan_id = $1",
-                 pid),
+        cv_test_count(
+            "SELECT count(*) FROM acknowledgements WHERE plan_id = $1", pid),
         IT_THREADS);
     assert_int_equal(
-        it_count("SELECT count(DISTINCT provider) FROM acknowledgements "
-                 "WHERE plan_id = $1",
-                 pid),
+        cv_test_count("SELECT count(DISTINCT provider) FROM acknowledgements "
+                      "WHERE plan_id = $1",
+                      pid),
         IT_THREADS);
     assert_int_equal(
-        it_count("SELECT count(*) FROM ack_current WHERE plan_id = $1", pid),
+        cv_test_count("SELECT count(*) FROM ack_current WHERE plan_id = $1",
+                      pid),
         IT_THREADS);
     /* Each pair's current row is that pair's only ack. */
     assert_int_equal(
-        it_count("SELECT count(*) FROM ack_current c JOIN acknowledgements a "
-                 "ON a.acknowledgement_id = c.acknowledgement_id AND "
-                 "a.provider = c.provider AND a.acknowledgement_state = "
-                 "c.acknowledgement_state WHERE c.plan_id = $1",
-                 pid),
+        cv_test_count(
+            "SELECT count(*) FROM ack_current c JOIN acknowledgements a "
+            "ON a.acknowledgement_id = c.acknowledgement_id AND "
+            "a.provider = c.provider AND a.acknowledgement_state = "
+            "c.acknowledgement_state WHERE c.plan_id = $1",
+            pid),
         IT_THREADS);
-    assert_int_equal(it_count("SELECT count(*) FROM evidence_events WHERE "
-                              "plan_id = $1 AND kind = "
-                              "'recovery_escalation_ack'",
-                              pid),
+    assert_int_equal(cv_test_count("SELECT count(*) FROM evidence_events WHERE "
+                                   "plan_id = $1 AND kind = "
+                                   "'recovery_escalation_ack'",
+                                   pid),
                      IT_THREADS);
     protobuf_c_message_free_unpacked(&plan->base, NULL);
 }
@@ -825,24 +728,26 @@ test_ack_rpc_concurrent_same_pair(void **state)
     pid = plan->plan->plan_id;
     it_run_concurrent(pid, provs, w);
     assert_int_equal(
-        it_count("SELECT count(*) FROM acknowledgements WHERE plan_id = $1",
-                 pid),
+        cv_test_count(
+            "SELECT count(*) FROM acknowledgements WHERE plan_id = $1", pid),
         IT_THREADS);
     assert_int_equal(
-        it_count("SELECT count(*) FROM ack_current WHERE plan_id = $1", pid),
+        cv_test_count("SELECT count(*) FROM ack_current WHERE plan_id = $1",
+                      pid),
         1);
     /* No lost update: the current row is the ack stored last. */
     assert_int_equal(
-        it_count("SELECT count(*) FROM ack_current c JOIN acknowledgements a "
-                 "ON a.acknowledgement_id = c.acknowledgement_id WHERE "
-                 "c.plan_id = $1 AND c.acknowledgement_state = "
-                 "a.acknowledgement_state AND a.seq = (SELECT max(seq) FROM "
-                 "acknowledgements WHERE plan_id = $1)",
-                 pid),
+        cv_test_count(
+            "SELECT count(*) FROM ack_current c JOIN acknowledgements a "
+            "ON a.acknowledgement_id = c.acknowledgement_id WHERE "
+            "c.plan_id = $1 AND c.acknowledgement_state = "
+            "a.acknowledgement_state AND a.seq = (SELECT max(seq) FROM "
+            "acknowledgements WHERE plan_id = $1)",
+            pid),
         1);
     assert_int_equal(
-        it_count("SELECT count(*) FROM evidence_events WHERE plan_id = $1",
-                 pid),
+        cv_test_count("SELECT count(*) FROM evidence_events WHERE plan_id = $1",
+                      pid),
         IT_THREADS + 1);
     protobuf_c_message_free_unpacked(&plan->base, NULL);
 }
@@ -853,12 +758,15 @@ test_ack_rpc_unknown_method(void **state)
     Cv__HealthRequest req = CV__HEALTH_REQUEST__INIT;
 
     (void)state;
-    it_expect_error("ack.Nope", &req.base, &cv__health_reply__descriptor,
-                    CV_UNIMPLEMENTED, "unknown method");
-    it_expect_error("retry.Health", &req.base, &cv__health_reply__descriptor,
-                    CV_UNIMPLEMENTED, "unknown method");
-    it_expect_error("", &req.base, &cv__health_reply__descriptor,
-                    CV_UNIMPLEMENTED, "unknown method");
+    cv_test_rpc_expect_error(it_cli, "ack.Nope", &req.base,
+                             &cv__health_reply__descriptor, CV_UNIMPLEMENTED,
+                             "unknown method");
+    cv_test_rpc_expect_error(it_cli, "retry.Health", &req.base,
+                             &cv__health_reply__descriptor, CV_UNIMPLEMENTED,
+                             "unknown method");
+    cv_test_rpc_expect_error(it_cli, "", &req.base,
+                             &cv__health_reply__descriptor, CV_UNIMPLEMENTED,
+                             "unknown method");
 }
 
 typedef struct it_raw_wait {
@@ -965,11 +873,11 @@ test_ack_rpc_garbage_payload(void **state)
     static const char *const provs[] = {"slack"};
     Cv__RecordPlanReply *plan;
     Cv__AcknowledgeReply *ack;
-    it_counts before;
+    cv_test_counts before;
     char msg[CV_ERROR_MSG_MAX];
 
     (void)state;
-    it_counts_get(&before);
+    cv_test_counts_snapshot(&before);
     assert_int_equal(it_call_raw_payload("ack.RecordPlan", truncated,
                                          sizeof(truncated), msg, sizeof(msg)),
                      CV_INVALID_ARGUMENT);
@@ -982,7 +890,7 @@ test_ack_rpc_garbage_payload(void **state)
         it_call_raw_envelope(envelope, sizeof(envelope), msg, sizeof(msg)),
         CV_INVALID_ARGUMENT);
     assert_string_equal(msg, "malformed RPC envelope");
-    it_counts_unchanged(&before);
+    cv_test_counts_unchanged(&before, "malformed calls");
 
     /* The service keeps serving. */
     test_ack_rpc_health(state);

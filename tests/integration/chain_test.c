@@ -40,7 +40,7 @@
 #include "cv_chain.h"
 #include "cv_db.h"
 #include "cv_rpc.h"
-#include "cv_test_stack.h"
+#include "cv_test_api.h"
 
 #define IT_VERIFY_BIN  CV_TEST_BUILD_DIR "/tools/cavra-verify"
 #define IT_CHAIN_MS    10000
@@ -75,34 +75,6 @@ static char *it_tampered_record;
         if (it_rv_ != 0)                                                       \
             fail_msg("failed with code %d: %s", it_rv_, (err).msg);            \
     } while (0)
-
-static void
-it_sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
-
-static long
-it_now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static long
-it_scalar(const char *sql, const char *param)
-{
-    long n = cv_test_db_scalar(sql, param);
-
-    if (n < 0)
-        fail_msg("query failed: %s", sql);
-    return n;
-}
 
 static PGconn *
 it_connect(void)
@@ -172,25 +144,18 @@ it_exec_refused(PGconn *conn, const char *sql, const char *param)
 static int
 it_try_record_plan(cv_rpc_client *cli, char *plan_id, size_t len, cv_error *err)
 {
-    Cv__RecordPlanRequest req = CV__RECORD_PLAN_REQUEST__INIT;
     Cv__EscalationRoute route = CV__ESCALATION_ROUTE__INIT;
-    Cv__EscalationRoute *ptr = &route;
-    ProtobufCMessage *rep = NULL;
+    Cv__RecordPlanReply *rep = NULL;
     int rv;
 
     route.provider = "slack";
     route.has_severity = 1;
     route.severity = CV__SEVERITY__SEVERITY_CRITICAL;
-    req.generated_by = "chain-test";
-    req.n_escalation_routes = 1;
-    req.escalation_routes = &ptr;
-    cv_error_clear(err);
-    rv = cv_rpc_call(cli, "ack.RecordPlan", &req.base,
-                     &cv__record_plan_reply__descriptor, &rep, NULL, err);
+    rv =
+        cv_test_record_plan_call(cli, "chain-test", &route, 1, NULL, &rep, err);
     if (rv == 0) {
-        snprintf(plan_id, len, "%s",
-                 ((Cv__RecordPlanReply *)rep)->plan->plan_id);
-        protobuf_c_message_free_unpacked(rep, NULL);
+        snprintf(plan_id, len, "%s", rep->plan->plan_id);
+        protobuf_c_message_free_unpacked(&rep->base, NULL);
     }
     return rv;
 }
@@ -206,31 +171,20 @@ it_record_plan(char *plan_id, size_t len)
 static void
 it_ack(const char *plan_id, const char *by)
 {
-    Cv__AcknowledgeRequest req = CV__ACKNOWLEDGE_REQUEST__INIT;
-    ProtobufCMessage *rep = NULL;
-    cv_error err;
-
-    req.plan_id = (char *)plan_id;
-    req.provider = "slack";
-    req.acknowledged_by = (char *)by;
-    cv_error_clear(&err);
-    IT_PASS(cv_rpc_call(it_cli, "ack.Acknowledge", &req.base,
-                        &cv__acknowledge_reply__descriptor, &rep, NULL, &err),
-            err);
-    protobuf_c_message_free_unpacked(rep, NULL);
+    cv_test_ack_rpc(it_cli, plan_id, "slack", by, 0, NULL, NULL);
 }
 
 /* Waits (IT_CHAIN_MS at most) until every event is chained. */
 static void
 it_wait_chained(void)
 {
-    long until = it_now_ms() + IT_CHAIN_MS, pending;
+    long until = cv_test_now_ms() + IT_CHAIN_MS, pending;
 
-    while ((pending = it_scalar("SELECT count(*) FROM evidence_events "
-                                "WHERE chain_seq IS NULL",
-                                NULL)) > 0 &&
-           it_now_ms() < until)
-        it_sleep_ms(20);
+    while ((pending = cv_test_count("SELECT count(*) FROM evidence_events "
+                                    "WHERE chain_seq IS NULL",
+                                    NULL)) > 0 &&
+           cv_test_now_ms() < until)
+        cv_test_sleep_ms(20);
     if (pending != 0)
         fail_msg("%ld events still unchained after %d ms", pending,
                  IT_CHAIN_MS);
@@ -241,27 +195,28 @@ it_wait_chained(void)
 static long
 it_assert_gap_free(void)
 {
-    long n = it_scalar("SELECT count(*) FROM evidence_events", NULL);
+    long n = cv_test_count("SELECT count(*) FROM evidence_events", NULL);
 
     assert_true(n > 0);
-    assert_int_equal(it_scalar("SELECT count(*) FROM evidence_events WHERE "
-                               "chain_seq IS NOT NULL",
-                               NULL),
+    assert_int_equal(cv_test_count("SELECT count(*) FROM evidence_events WHERE "
+                                   "chain_seq IS NOT NULL",
+                                   NULL),
                      n);
     assert_int_equal(
-        it_scalar("SELECT min(chain_seq) FROM evidence_events", NULL), 1);
+        cv_test_count("SELECT min(chain_seq) FROM evidence_events", NULL), 1);
     assert_int_equal(
-        it_scalar("SELECT max(chain_seq) FROM evidence_events", NULL), n);
+        cv_test_count("SELECT max(chain_seq) FROM evidence_events", NULL), n);
     assert_int_equal(
-        it_scalar("SELECT count(*) FROM evidence_events WHERE chain_seq = 1 "
-                  "AND prev_hash = decode(repeat('00', 32), 'hex')",
-                  NULL),
+        cv_test_count(
+            "SELECT count(*) FROM evidence_events WHERE chain_seq = 1 "
+            "AND prev_hash = decode(repeat('00', 32), 'hex')",
+            NULL),
         1);
     assert_int_equal(
-        it_scalar("SELECT count(*) FROM evidence_events e JOIN "
-                  "evidence_events p ON p.chain_seq = e.chain_seq - 1 "
-                  "WHERE e.prev_hash = p.hash AND length(e.hash) = 32",
-                  NULL),
+        cv_test_count("SELECT count(*) FROM evidence_events e JOIN "
+                      "evidence_events p ON p.chain_seq = e.chain_seq - 1 "
+                      "WHERE e.prev_hash = p.hash AND length(e.hash) = 32",
+                      NULL),
         n - 1);
     return n;
 }
@@ -569,7 +524,7 @@ test_chain_sequencer_chains_everything(void **state)
     long before, n;
 
     (void)state;
-    before = it_scalar("SELECT count(*) FROM evidence_events", NULL);
+    before = cv_test_count("SELECT count(*) FROM evidence_events", NULL);
     for (int i = 0; i < 3; i++) {
         it_record_plan(plans[i], sizeof(plans[i]));
         it_ack(plans[i], "alice");
@@ -579,9 +534,9 @@ test_chain_sequencer_chains_everything(void **state)
     n = it_assert_gap_free();
     assert_int_equal(n, before + 7);
     /* Our events are in the chain, after what was there before. */
-    assert_int_equal(it_scalar("SELECT count(*) FROM evidence_events WHERE "
-                               "plan_id = $1 AND chain_seq > 0",
-                               plans[0]),
+    assert_int_equal(cv_test_count("SELECT count(*) FROM evidence_events WHERE "
+                                   "plan_id = $1 AND chain_seq > 0",
+                                   plans[0]),
                      3);
     it_assert_db_valid(n);
 }
@@ -596,9 +551,9 @@ test_chain_append_only(void **state)
     (void)state;
     it_record_plan(plan, sizeof(plan));
     it_wait_chained();
-    snprintf(
-        id, sizeof(id), "%ld",
-        it_scalar("SELECT id FROM evidence_events WHERE plan_id = $1", plan));
+    snprintf(id, sizeof(id), "%ld",
+             cv_test_count("SELECT id FROM evidence_events WHERE plan_id = $1",
+                           plan));
     conn = it_connect();
     it_exec_refused(conn,
                     "UPDATE evidence_events SET record = jsonb_set(record, "
@@ -623,11 +578,12 @@ test_chain_append_only(void **state)
     it_exec_refused(conn, "TRUNCATE evidence_events", NULL);
     PQfinish(conn);
     /* Nothing changed. */
-    assert_int_equal(it_scalar("SELECT count(*) FROM evidence_events WHERE id "
-                               "= $1::bigint AND record->>'generated_by' = "
-                               "'chain-test' AND hash IS NOT NULL",
-                               id),
-                     1);
+    assert_int_equal(
+        cv_test_count("SELECT count(*) FROM evidence_events WHERE id "
+                      "= $1::bigint AND record->>'generated_by' = "
+                      "'chain-test' AND hash IS NOT NULL",
+                      id),
+        1);
     n = it_assert_gap_free();
     it_assert_db_valid(n);
 }
@@ -799,10 +755,10 @@ test_chain_tamper_detected(void **state)
                NULL);
     it_exec_ok(conn, "COMMIT", NULL);
     PQfinish(conn);
-    assert_int_equal(it_scalar("SELECT count(*) FROM evidence_events WHERE "
-                               "chain_seq = $1::bigint AND "
-                               "record->>'generated_by' = 'mallory'",
-                               seqtext),
+    assert_int_equal(cv_test_count("SELECT count(*) FROM evidence_events WHERE "
+                                   "chain_seq = $1::bigint AND "
+                                   "record->>'generated_by' = 'mallory'",
+                                   seqtext),
                      1);
 
     /* The library names the changed event. */
@@ -833,10 +789,10 @@ test_chain_tamper_detected(void **state)
 
     /* Put the original back: the chain is valid again. */
     assert_int_equal(it_restore_tampered(), 0);
-    assert_int_equal(it_scalar("SELECT count(*) FROM evidence_events WHERE "
-                               "chain_seq = $1::bigint AND "
-                               "record->>'generated_by' = 'chain-test'",
-                               seqtext),
+    assert_int_equal(cv_test_count("SELECT count(*) FROM evidence_events WHERE "
+                                   "chain_seq = $1::bigint AND "
+                                   "record->>'generated_by' = 'chain-test'",
+                                   seqtext),
                      1);
     it_wait_chained();
     n = it_assert_gap_free();
@@ -886,7 +842,7 @@ it_concurrent_writes(cv_rpc_client *const clis[2])
     it_writer w[IT_THREADS];
     long before, n;
 
-    before = it_scalar("SELECT count(*) FROM evidence_events", NULL);
+    before = cv_test_count("SELECT count(*) FROM evidence_events", NULL);
     pthread_barrier_init(&barrier, NULL, IT_THREADS);
     for (int i = 0; i < IT_THREADS; i++) {
         memset(&w[i], 0, sizeof(w[i]));
@@ -960,10 +916,10 @@ test_chain_sequencer_off_then_backlog(void **state)
     cv_error_clear(&err);
     IT_PASS(cv_rpc_client_open(it_stack.ack_url, &it_cli, &err), err);
     it_record_plan(plan, sizeof(plan));
-    it_sleep_ms(500); /* ten sequencer periods */
-    assert_int_equal(it_scalar("SELECT count(*) FROM evidence_events WHERE "
-                               "plan_id = $1 AND chain_seq IS NULL",
-                               plan),
+    cv_test_sleep_ms(500); /* ten sequencer periods */
+    assert_int_equal(cv_test_count("SELECT count(*) FROM evidence_events WHERE "
+                                   "plan_id = $1 AND chain_seq IS NULL",
+                                   plan),
                      1);
 
     /* A process with the sequencer on chains the backlog. */

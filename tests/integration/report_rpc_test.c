@@ -37,7 +37,7 @@
 
 #include "ack.pb-c.h"
 #include "cv_rpc.h"
-#include "cv_test_stack.h"
+#include "cv_test_api.h"
 #include "cv_time.h"
 #include "report.pb-c.h"
 #include "retry.pb-c.h"
@@ -59,41 +59,6 @@ static cv_rpc_client *it_replica_cli;
 static char it_sched_on[80];
 
 /* ---- helpers ---------------------------------------------------------- */
-
-#define IT_PASS(rv, err)                                                       \
-    do {                                                                       \
-        int it_rv_ = (rv);                                                     \
-        if (it_rv_ != 0)                                                       \
-            fail_msg("RPC failed with code %d: %s", it_rv_, (err).msg);        \
-    } while (0)
-
-static long
-it_now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void
-it_sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
-
-static long
-it_count(const char *sql, const char *param)
-{
-    long n = cv_test_db_scalar(sql, param);
-
-    if (n < 0)
-        fail_msg("query failed: %s", sql);
-    return n;
-}
 
 /* A name unique to this run: "<prefix>-<tag>-<suffix>". */
 static void
@@ -250,11 +215,8 @@ typedef struct it_route {
 static char *
 it_record_plan(const it_route *routes, size_t n)
 {
-    Cv__RecordPlanRequest req = CV__RECORD_PLAN_REQUEST__INIT;
     Cv__EscalationRoute r[8];
-    Cv__EscalationRoute *ptrs[8];
-    ProtobufCMessage *rep = NULL;
-    cv_error err;
+    Cv__RecordPlanReply *rep;
     char *id;
 
     assert_true(n <= 8);
@@ -273,37 +235,12 @@ it_record_plan(const it_route *routes, size_t n)
         r[i].age_minutes = routes[i].age_minutes;
         r[i].has_slo_breached = 1;
         r[i].slo_breached = routes[i].slo_breached;
-        ptrs[i] = &r[i];
     }
-    req.generated_by = "report-integration-test";
-    req.n_escalation_routes = n;
-    req.escalation_routes = ptrs;
-    cv_error_clear(&err);
-    IT_PASS(cv_rpc_call(it_ack_cli, "ack.RecordPlan", &req.base,
-                        &cv__record_plan_reply__descriptor, &rep, NULL, &err),
-            err);
-    id = strdup(((Cv__RecordPlanReply *)rep)->plan->plan_id);
-    protobuf_c_message_free_unpacked(rep, NULL);
+    rep = cv_test_record_plan_rpc(it_ack_cli, "report-integration-test", r, n,
+                                  NULL);
+    id = strdup(rep->plan->plan_id);
+    protobuf_c_message_free_unpacked(&rep->base, NULL);
     return id;
-}
-
-static void
-it_ack(const char *plan_id, const char *provider, int state)
-{
-    Cv__AcknowledgeRequest req = CV__ACKNOWLEDGE_REQUEST__INIT;
-    ProtobufCMessage *rep = NULL;
-    cv_error err;
-
-    req.plan_id = (char *)plan_id;
-    req.provider = (char *)provider;
-    req.acknowledged_by = "alice";
-    req.has_acknowledgement_state = 1;
-    req.acknowledgement_state = state;
-    cv_error_clear(&err);
-    IT_PASS(cv_rpc_call(it_ack_cli, "ack.Acknowledge", &req.base,
-                        &cv__acknowledge_reply__descriptor, &rep, NULL, &err),
-            err);
-    protobuf_c_message_free_unpacked(rep, NULL);
 }
 
 static void
@@ -321,10 +258,10 @@ it_delivery(const char *plan_id, const char *provider, int success,
     req.has_status_code = 1;
     req.status_code = status;
     cv_error_clear(&err);
-    IT_PASS(cv_rpc_call(it_retry_cli, "retry.RecordDelivery", &req.base,
-                        &cv__record_delivery_reply__descriptor, &rep, NULL,
-                        &err),
-            err);
+    CV_TEST_PASS(cv_rpc_call(it_retry_cli, "retry.RecordDelivery", &req.base,
+                             &cv__record_delivery_reply__descriptor, &rep, NULL,
+                             &err),
+                 err);
     protobuf_c_message_free_unpacked(rep, NULL);
 }
 
@@ -344,53 +281,21 @@ it_retry_plan(const char *plan_id)
     req.plan_id = (char *)plan_id;
     req.retry_policy = &pol;
     cv_error_clear(&err);
-    IT_PASS(cv_rpc_call(it_retry_cli, "retry.PlanRetries", &req.base,
-                        &cv__retry_plan_reply__descriptor, &rep, NULL, &err),
-            err);
+    CV_TEST_PASS(cv_rpc_call(it_retry_cli, "retry.PlanRetries", &req.base,
+                             &cv__retry_plan_reply__descriptor, &rep, NULL,
+                             &err),
+                 err);
     n = ((Cv__RetryPlanReply *)rep)->plan->retryable_count;
     protobuf_c_message_free_unpacked(rep, NULL);
     return n;
-}
-
-/* Row counts of every table a schedule run may write. */
-typedef struct it_counts {
-    long schedules, runs, reports, events;
-} it_counts;
-
-static void
-it_counts_get(it_counts *c)
-{
-    c->schedules = it_count("SELECT count(*) FROM report_schedules", NULL);
-    c->runs = it_count("SELECT count(*) FROM report_runs", NULL);
-    c->reports = it_count("SELECT count(*) FROM executive_reports", NULL);
-    c->events = it_count("SELECT count(*) FROM evidence_events", NULL);
 }
 
 /* Expects report.ScheduleRun to fail with code and msg, storing nothing. */
 static void
 it_expect_error(const ProtobufCMessage *req, int code, const char *msg)
 {
-    ProtobufCMessage *rep = NULL;
-    it_counts before, after;
-    char got[CV_ERROR_MSG_MAX];
-    int rv;
-
-    it_counts_get(&before);
-    rv = it_call(it_report_cli, "report.ScheduleRun", req,
-                 &cv__schedule_run_reply__descriptor, NULL, &rep, NULL, got,
-                 sizeof(got));
-    if (rv == 0) {
-        protobuf_c_message_free_unpacked(rep, NULL);
-        fail_msg("expected \"%s\", got success", msg);
-    }
-    if (rv != code)
-        fail_msg("expected code %d \"%s\", got %d \"%s\"", code, msg, rv, got);
-    assert_string_equal(got, msg);
-    it_counts_get(&after);
-    assert_int_equal(after.schedules, before.schedules);
-    assert_int_equal(after.runs, before.runs);
-    assert_int_equal(after.reports, before.reports);
-    assert_int_equal(after.events, before.events);
+    cv_test_rpc_expect_error(it_report_cli, "report.ScheduleRun", req,
+                             &cv__schedule_run_reply__descriptor, code, msg);
 }
 
 /* The provider row of p in a report, or NULL. */
@@ -442,13 +347,14 @@ it_spawn_report(const char *url, const char *log)
 static int
 it_stop_process(pid_t pid)
 {
-    long deadline = it_now_ms() + 10000;
+    long deadline = cv_test_now_ms() + 10000;
     int status = 0;
     pid_t r;
 
     kill(pid, SIGTERM);
-    while ((r = waitpid(pid, &status, WNOHANG)) == 0 && it_now_ms() < deadline)
-        it_sleep_ms(10);
+    while ((r = waitpid(pid, &status, WNOHANG)) == 0 &&
+           cv_test_now_ms() < deadline)
+        cv_test_sleep_ms(10);
     if (r != pid) {
         kill(pid, SIGKILL);
         waitpid(pid, &status, 0);
@@ -461,9 +367,9 @@ it_stop_process(pid_t pid)
 static int
 it_wait_ready(cv_rpc_client *cli)
 {
-    long deadline = it_now_ms() + 20000;
+    long deadline = cv_test_now_ms() + 20000;
 
-    while (it_now_ms() < deadline) {
+    while (cv_test_now_ms() < deadline) {
         Cv__HealthRequest hreq = CV__HEALTH_REQUEST__INIT;
         ProtobufCMessage *rep = NULL;
         cv_rpc_call_opts opts = {.timeout_ms = 1000};
@@ -479,7 +385,7 @@ it_wait_ready(cv_rpc_client *cli)
         }
         if (ok)
             return 0;
-        it_sleep_ms(50);
+        cv_test_sleep_ms(50);
     }
     return -1;
 }
@@ -557,12 +463,12 @@ test_report_rpc_created_then_existing(void **state)
 {
     Cv__ScheduleRunReply *a, *b;
     char sid[80], sql[256];
-    it_counts before, after;
+    cv_test_counts before, after;
     int existing = -1;
 
     (void)state;
     it_name(sid, sizeof(sid), "it-once", "a");
-    it_counts_get(&before);
+    cv_test_counts_snapshot(&before);
     a = it_schedule_run(sid, 10080, 0, 0, &existing);
     assert_int_equal(existing, 0);
     assert_string_equal(a->run->schedule->schedule_id, sid);
@@ -585,30 +491,31 @@ test_report_rpc_created_then_existing(void **state)
     assert_string_equal(b->metadata->run_id, a->run->run_id);
 
     /* One run, one report, one evidence event; the schedule is kept. */
-    it_counts_get(&after);
+    cv_test_counts_snapshot(&after);
     assert_int_equal(after.runs, before.runs + 1);
     assert_int_equal(after.reports, before.reports + 1);
     assert_int_equal(after.events, before.events + 1);
     assert_int_equal(after.schedules, before.schedules + 1);
     assert_int_equal(
-        it_count("SELECT count(*) FROM report_runs WHERE schedule_id = $1",
-                 sid),
+        cv_test_count("SELECT count(*) FROM report_runs WHERE schedule_id = $1",
+                      sid),
         1);
-    assert_int_equal(it_count("SELECT count(*) FROM evidence_events WHERE "
-                              "kind = 'executive_report_schedule_run' AND "
-                              "record_id = $1 AND plan_id IS NULL",
-                              a->run->run_id),
+    assert_int_equal(cv_test_count("SELECT count(*) FROM evidence_events WHERE "
+                                   "kind = 'executive_report_schedule_run' AND "
+                                   "record_id = $1 AND plan_id IS NULL",
+                                   a->run->run_id),
                      1);
-    assert_int_equal(it_count("SELECT count(*) FROM report_schedules WHERE "
-                              "schedule_id = $1 AND NOT enabled AND "
-                              "interval_minutes = 10080",
-                              sid),
-                     1);
+    assert_int_equal(
+        cv_test_count("SELECT count(*) FROM report_schedules WHERE "
+                      "schedule_id = $1 AND NOT enabled AND "
+                      "interval_minutes = 10080",
+                      sid),
+        1);
     snprintf(sql, sizeof(sql),
              "SELECT count(*) FROM executive_reports WHERE run_id = $1 AND "
              "report_id = '%s'",
              a->run->executive_report->report_id);
-    assert_int_equal(it_count(sql, a->run->run_id), 1);
+    assert_int_equal(cv_test_count(sql, a->run->run_id), 1);
     protobuf_c_message_free_unpacked(&a->base, NULL);
     protobuf_c_message_free_unpacked(&b->base, NULL);
 }
@@ -656,9 +563,12 @@ test_report_rpc_counts_exact(void **state)
         p1 = it_record_plan(r1, 3);
         p2 = it_record_plan(r2, 2);
     }
-    it_ack(p1, slack, CV__ACK_STATE__ACK_STATE_RESOLVED);
-    it_ack(p1, jira, CV__ACK_STATE__ACK_STATE_ACCEPTED);
-    it_ack(p2, hook, CV__ACK_STATE__ACK_STATE_DISMISSED);
+    cv_test_ack_rpc(it_ack_cli, p1, slack, "alice",
+                    CV__ACK_STATE__ACK_STATE_RESOLVED, NULL, NULL);
+    cv_test_ack_rpc(it_ack_cli, p1, jira, "alice",
+                    CV__ACK_STATE__ACK_STATE_ACCEPTED, NULL, NULL);
+    cv_test_ack_rpc(it_ack_cli, p2, hook, "alice",
+                    CV__ACK_STATE__ACK_STATE_DISMISSED, NULL, NULL);
     it_delivery(p1, jira, 0, 503);
     it_delivery(p1, jira, 0, 500);
     it_delivery(p2, pd, 1, 200);
@@ -734,8 +644,8 @@ test_report_rpc_counts_exact(void **state)
                  "SELECT count(*) FROM report_run_plans WHERE run_id = $1 "
                  "AND plan_id IN ('%s', '%s')",
                  p1, p2);
-        assert_int_equal(it_count(sql, b->run->run_id), 2);
-        assert_int_equal(it_count(sql, a->run->run_id), 0);
+        assert_int_equal(cv_test_count(sql, b->run->run_id), 2);
+        assert_int_equal(cv_test_count(sql, a->run->run_id), 0);
     }
     free(p1);
     free(p2);
@@ -805,9 +715,9 @@ test_report_rpc_actor_overrides(void **state)
     assert_string_equal(r->run->executive_report->generated_by, "erin");
     assert_non_null(r->actor);
     assert_string_equal(r->actor->actor, "erin");
-    assert_int_equal(it_count("SELECT count(*) FROM evidence_events WHERE "
-                              "record_id = $1 AND actor = 'erin'",
-                              r->run->run_id),
+    assert_int_equal(cv_test_count("SELECT count(*) FROM evidence_events WHERE "
+                                   "record_id = $1 AND actor = 'erin'",
+                                   r->run->run_id),
                      1);
     protobuf_c_message_free_unpacked(rep, NULL);
 }
@@ -841,8 +751,9 @@ test_report_rpc_invalid_arguments(void **state)
     it_expect_error(&t.req.base, CV_INVALID_ARGUMENT,
                     "generated_by must be at most 128 characters");
     assert_int_equal(
-        it_count("SELECT count(*) FROM report_schedules WHERE schedule_id = $1",
-                 sid),
+        cv_test_count(
+            "SELECT count(*) FROM report_schedules WHERE schedule_id = $1",
+            sid),
         0);
 }
 
@@ -907,16 +818,17 @@ it_race(cv_rpc_client *const *clis, size_t n_clis, const char *sid)
     }
     assert_int_equal(created, 1);
     assert_int_equal(
-        it_count("SELECT count(*) FROM report_runs WHERE schedule_id = $1",
-                 sid),
+        cv_test_count("SELECT count(*) FROM report_runs WHERE schedule_id = $1",
+                      sid),
         1);
-    assert_int_equal(it_count("SELECT count(*) FROM executive_reports WHERE "
-                              "run_id = $1",
-                              r[0].run_id),
-                     1);
-    assert_int_equal(it_count("SELECT count(*) FROM evidence_events WHERE "
-                              "record_id = $1",
-                              r[0].run_id),
+    assert_int_equal(
+        cv_test_count("SELECT count(*) FROM executive_reports WHERE "
+                      "run_id = $1",
+                      r[0].run_id),
+        1);
+    assert_int_equal(cv_test_count("SELECT count(*) FROM evidence_events WHERE "
+                                   "record_id = $1",
+                                   r[0].run_id),
                      1);
 }
 
@@ -956,7 +868,7 @@ test_report_rpc_scheduler_and_replicas(void **state)
     it_replica_pid = it_spawn_report(url, log);
     assert_true(it_replica_pid > 0);
     cv_error_clear(&err);
-    IT_PASS(cv_rpc_client_open(url, &it_replica_cli, &err), err);
+    CV_TEST_PASS(cv_rpc_client_open(url, &it_replica_cli, &err), err);
     if (it_wait_ready(it_replica_cli) != 0)
         fail_msg("the second cavra-report did not become ready (log %s)", log);
 
@@ -969,7 +881,7 @@ test_report_rpc_scheduler_and_replicas(void **state)
     /* Too close to a boundary: the schedule's first run could land on
      * either side of it. Wait for the next minute to begin. */
     if (it_ms_to_next_minute() < 5000)
-        it_sleep_ms(it_ms_to_next_minute() + 200);
+        cv_test_sleep_ms(it_ms_to_next_minute() + 200);
     it_name(s_on, sizeof(s_on), "it-sched", "on");
     it_name(s_off, sizeof(s_off), "it-sched", "off");
     snprintf(it_sched_on, sizeof(it_sched_on), "%s", s_on);
@@ -989,7 +901,7 @@ test_report_rpc_scheduler_and_replicas(void **state)
     /* Both replicas tick every 50 ms; give them 3 s past the boundary. */
     wait_ms = (long)((boundary - cv_now_us()) / 1000) + 3000;
     if (wait_ms > 0)
-        it_sleep_ms(wait_ms);
+        cv_test_sleep_ms(wait_ms);
     {
         char sql[400];
 
@@ -997,37 +909,39 @@ test_report_rpc_scheduler_and_replicas(void **state)
                  "SELECT count(*) FROM report_runs WHERE schedule_id = $1 "
                  "AND window_start = '%s'::timestamptz",
                  boundary_text);
-        assert_int_equal(it_count(sql, s_on), 1);
-        assert_int_equal(it_count(sql, s_off), 0);
+        assert_int_equal(cv_test_count(sql, s_on), 1);
+        assert_int_equal(cv_test_count(sql, s_off), 0);
         snprintf(sql, sizeof(sql),
                  "SELECT count(*) FROM report_runs WHERE schedule_id = $1 "
                  "AND window_start = '%s'::timestamptz AND generated_by = "
                  "'scheduler' AND request_id LIKE 'scheduler-%%' AND "
                  "generated_at - window_start < interval '3 seconds'",
                  boundary_text);
-        assert_int_equal(it_count(sql, s_on), 1);
+        assert_int_equal(cv_test_count(sql, s_on), 1);
         snprintf(sql, sizeof(sql),
                  "SELECT count(*) FROM evidence_events e JOIN report_runs r "
                  "ON e.record_id = r.run_id WHERE r.schedule_id = $1 AND "
                  "r.window_start = '%s'::timestamptz AND e.actor = "
                  "'scheduler'",
                  boundary_text);
-        assert_int_equal(it_count(sql, s_on), 1);
+        assert_int_equal(cv_test_count(sql, s_on), 1);
     }
     /* Every run of the schedule so far: the caller's and the boundary's,
      * never two for one window. */
-    assert_int_equal(it_count("SELECT count(*) - count(DISTINCT window_start) "
-                              "FROM report_runs WHERE schedule_id = $1",
-                              s_on),
-                     0);
+    assert_int_equal(
+        cv_test_count("SELECT count(*) - count(DISTINCT window_start) "
+                      "FROM report_runs WHERE schedule_id = $1",
+                      s_on),
+        0);
 
     /* Disable it again; a disabled schedule is left alone. */
     r = it_schedule_run(s_on, 1, 0, 0, NULL);
     protobuf_c_message_free_unpacked(&r->base, NULL);
-    assert_int_equal(it_count("SELECT count(*) FROM report_schedules WHERE "
-                              "schedule_id = $1 AND NOT enabled",
-                              s_on),
-                     1);
+    assert_int_equal(
+        cv_test_count("SELECT count(*) FROM report_schedules WHERE "
+                      "schedule_id = $1 AND NOT enabled",
+                      s_on),
+        1);
     it_sched_on[0] = '\0';
     cv_rpc_client_close(it_replica_cli);
     it_replica_cli = NULL;

@@ -31,7 +31,7 @@
 
 #include "ack.pb-c.h"
 #include "cv_rpc.h"
-#include "cv_test_stack.h"
+#include "cv_test_api.h"
 #include "cv_time.h"
 #include "retry.pb-c.h"
 #include "retry_sql.h"
@@ -46,69 +46,6 @@ static cv_rpc_client *it_ack_cli, *it_retry_cli;
 
 /* ---- helpers ---------------------------------------------------------- */
 
-/* Fails the test with the RPC error text when rv is not 0. */
-#define IT_PASS(rv, err)                                                       \
-    do {                                                                       \
-        int it_rv_ = (rv);                                                     \
-        if (it_rv_ != 0)                                                       \
-            fail_msg("RPC failed with code %d: %s", it_rv_, (err).msg);        \
-    } while (0)
-
-/* Row counts of every table a retry-service request may write. */
-typedef struct it_counts {
-    long deliveries, retry_plans, decisions, events;
-} it_counts;
-
-static void
-it_counts_get(it_counts *c)
-{
-    c->deliveries =
-        cv_test_db_scalar("SELECT count(*) FROM delivery_attempts", NULL);
-    c->retry_plans =
-        cv_test_db_scalar("SELECT count(*) FROM retry_plans", NULL);
-    c->decisions =
-        cv_test_db_scalar("SELECT count(*) FROM retry_decisions", NULL);
-    c->events = cv_test_db_scalar("SELECT count(*) FROM evidence_events", NULL);
-    assert_true(c->deliveries >= 0 && c->retry_plans >= 0 &&
-                c->decisions >= 0 && c->events >= 0);
-}
-
-static void
-it_counts_unchanged(const it_counts *before)
-{
-    it_counts now;
-
-    it_counts_get(&now);
-    assert_int_equal(now.deliveries, before->deliveries);
-    assert_int_equal(now.retry_plans, before->retry_plans);
-    assert_int_equal(now.decisions, before->decisions);
-    assert_int_equal(now.events, before->events);
-}
-
-static void
-it_assert_id(const char *id, const char *prefix)
-{
-    size_t pl = strlen(prefix);
-
-    assert_non_null(id);
-    if (strncmp(id, prefix, pl) != 0 || strlen(id) != pl + 16)
-        fail_msg("id %s is not %s + 16 hex", id, prefix);
-    for (size_t i = pl; i < pl + 16; i++)
-        if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f')))
-            fail_msg("id %s is not lowercase hex", id);
-}
-
-/* count(*) with the parameter, for "SELECT count(*) ... = $1". */
-static long
-it_count(const char *sql, const char *param)
-{
-    long n = cv_test_db_scalar(sql, param);
-
-    if (n < 0)
-        fail_msg("query failed: %s", sql);
-    return n;
-}
-
 /* RFC 3339 text of now minus `minutes` (may be fractional). */
 static const char *
 it_ago(double minutes, char buf[CV_TIME_MAX])
@@ -122,48 +59,20 @@ it_ago(double minutes, char buf[CV_TIME_MAX])
 static char *
 it_record_plan(const char *const *providers, size_t n)
 {
-    Cv__RecordPlanRequest req = CV__RECORD_PLAN_REQUEST__INIT;
     Cv__EscalationRoute routes[8];
-    Cv__EscalationRoute *ptrs[8];
-    ProtobufCMessage *rep = NULL;
-    cv_error err;
+    Cv__RecordPlanReply *rep;
     char *id;
 
     assert_true(n >= 1 && n <= 8);
     for (size_t i = 0; i < n; i++) {
         cv__escalation_route__init(&routes[i]);
         routes[i].provider = (char *)providers[i];
-        ptrs[i] = &routes[i];
     }
-    req.generated_by = "integration-test";
-    req.n_escalation_routes = n;
-    req.escalation_routes = ptrs;
-    cv_error_clear(&err);
-    IT_PASS(cv_rpc_call(it_ack_cli, "ack.RecordPlan", &req.base,
-                        &cv__record_plan_reply__descriptor, &rep, NULL, &err),
-            err);
-    id = strdup(((Cv__RecordPlanReply *)rep)->plan->plan_id);
-    protobuf_c_message_free_unpacked(rep, NULL);
+    rep = cv_test_record_plan_rpc(it_ack_cli, "integration-test", routes, n,
+                                  NULL);
+    id = strdup(rep->plan->plan_id);
+    protobuf_c_message_free_unpacked(&rep->base, NULL);
     return id;
-}
-
-static void
-it_ack(const char *plan_id, const char *provider, int state)
-{
-    Cv__AcknowledgeRequest req = CV__ACKNOWLEDGE_REQUEST__INIT;
-    ProtobufCMessage *rep = NULL;
-    cv_error err;
-
-    req.plan_id = (char *)plan_id;
-    req.provider = (char *)provider;
-    req.acknowledged_by = "alice";
-    req.has_acknowledgement_state = 1;
-    req.acknowledgement_state = state;
-    cv_error_clear(&err);
-    IT_PASS(cv_rpc_call(it_ack_cli, "ack.Acknowledge", &req.base,
-                        &cv__acknowledge_reply__descriptor, &rep, NULL, &err),
-            err);
-    protobuf_c_message_free_unpacked(rep, NULL);
 }
 
 /* Records one delivery attempt completed `ago` minutes ago (started one
@@ -188,10 +97,10 @@ it_delivery_opts(const char *plan_id, const char *provider, bool success,
     req.started_at = (char *)it_ago(ago + 1, started);
     req.completed_at = (char *)it_ago(ago, completed);
     cv_error_clear(&err);
-    IT_PASS(cv_rpc_call(it_retry_cli, "retry.RecordDelivery", &req.base,
-                        &cv__record_delivery_reply__descriptor, &rep, opts,
-                        &err),
-            err);
+    CV_TEST_PASS(cv_rpc_call(it_retry_cli, "retry.RecordDelivery", &req.base,
+                             &cv__record_delivery_reply__descriptor, &rep, opts,
+                             &err),
+                 err);
     assert_non_null(rep);
     assert_non_null(((Cv__RecordDeliveryReply *)rep)->delivery);
     return (Cv__RecordDeliveryReply *)rep;
@@ -219,39 +128,13 @@ it_plan(const char *plan_id, Cv__RetryPolicy *policy,
     req.plan_id = (char *)plan_id;
     req.retry_policy = policy;
     cv_error_clear(&err);
-    IT_PASS(cv_rpc_call(it_retry_cli, "retry.PlanRetries", &req.base,
-                        &cv__retry_plan_reply__descriptor, &rep, opts, &err),
-            err);
+    CV_TEST_PASS(cv_rpc_call(it_retry_cli, "retry.PlanRetries", &req.base,
+                             &cv__retry_plan_reply__descriptor, &rep, opts,
+                             &err),
+                 err);
     assert_non_null(rep);
     assert_non_null(((Cv__RetryPlanReply *)rep)->plan);
     return (Cv__RetryPlanReply *)rep;
-}
-
-/* Calls a retry method and asserts it fails with exactly code and msg,
- * storing nothing. */
-static void
-it_expect_error(const char *method, const ProtobufCMessage *req,
-                const ProtobufCMessageDescriptor *reply_desc, int code,
-                const char *msg)
-{
-    ProtobufCMessage *rep = NULL;
-    it_counts before;
-    cv_error err;
-    int rv;
-
-    it_counts_get(&before);
-    cv_error_clear(&err);
-    rv = cv_rpc_call(it_retry_cli, method, req, reply_desc, &rep, NULL, &err);
-    if (rv == 0) {
-        protobuf_c_message_free_unpacked(rep, NULL);
-        fail_msg("%s: expected code %d \"%s\", got success", method, code, msg);
-    }
-    assert_null(rep);
-    if (rv != code)
-        fail_msg("%s: expected code %d, got %d: %s", method, code, rv, err.msg);
-    if (strcmp(err.msg, msg) != 0)
-        fail_msg("%s: expected \"%s\", got \"%s\"", method, msg, err.msg);
-    it_counts_unchanged(&before);
 }
 
 static const Cv__RetryDecision *
@@ -326,9 +209,9 @@ test_retry_rpc_health(void **state)
 
     (void)state;
     cv_error_clear(&err);
-    IT_PASS(cv_rpc_call(it_retry_cli, "retry.Health", &req.base,
-                        &cv__health_reply__descriptor, &rep, NULL, &err),
-            err);
+    CV_TEST_PASS(cv_rpc_call(it_retry_cli, "retry.Health", &req.base,
+                             &cv__health_reply__descriptor, &rep, NULL, &err),
+                 err);
     h = (Cv__HealthReply *)rep;
     assert_string_equal(h->service, "retry");
     assert_true(h->database_ok);
@@ -343,14 +226,14 @@ test_retry_rpc_delivery_stored(void **state)
     cv_rpc_call_opts opts = {.request_id = NULL};
     ProtobufCMessage *rep = NULL;
     Cv__DeliveryRecord *d;
-    it_counts before, after;
+    cv_test_counts before, after;
     char rid[40], sql[512];
     cv_error err;
     char *pid;
 
     (void)state;
     pid = it_record_plan(provs, 2);
-    it_counts_get(&before);
+    cv_test_counts_snapshot(&before);
     cv_rpc_new_request_id(rid, sizeof(rid));
     opts.request_id = rid;
     req.plan_id = pid;
@@ -365,12 +248,12 @@ test_retry_rpc_delivery_stored(void **state)
     req.completed_at = "2025-11-27T05:30:23Z";
     req.error = "timeout calling https://ops:pw@hooks.example.com/h?sig=abc";
     cv_error_clear(&err);
-    IT_PASS(cv_rpc_call(it_retry_cli, "retry.RecordDelivery", &req.base,
-                        &cv__record_delivery_reply__descriptor, &rep, &opts,
-                        &err),
-            err);
+    CV_TEST_PASS(cv_rpc_call(it_retry_cli, "retry.RecordDelivery", &req.base,
+                             &cv__record_delivery_reply__descriptor, &rep,
+                             &opts, &err),
+                 err);
     d = ((Cv__RecordDeliveryReply *)rep)->delivery;
-    it_assert_id(d->delivery_id, "rcd-");
+    cv_test_assert_id(d->delivery_id, "rcd-");
     assert_string_equal(d->plan_id, pid);
     assert_string_equal(d->provider, "jira");
     assert_false(d->delivery_success);
@@ -390,20 +273,21 @@ test_retry_rpc_delivery_stored(void **state)
 
     /* One row (attempt_at = completed_at) and one evidence event. */
     assert_int_equal(
-        it_count("SELECT count(*) FROM delivery_attempts WHERE delivery_id = "
-                 "$1 AND provider = 'jira' AND NOT success AND status_code = "
-                 "503 AND attempt_count = 3 AND attempt_at = "
-                 "'2025-11-27T05:30:23Z' AND started_at = "
-                 "'2025-11-27T05:29:23Z' AND record->>'delivery_id' = $1",
-                 d->delivery_id),
+        cv_test_count(
+            "SELECT count(*) FROM delivery_attempts WHERE delivery_id = "
+            "$1 AND provider = 'jira' AND NOT success AND status_code = "
+            "503 AND attempt_count = 3 AND attempt_at = "
+            "'2025-11-27T05:30:23Z' AND started_at = "
+            "'2025-11-27T05:29:23Z' AND record->>'delivery_id' = $1",
+            d->delivery_id),
         1);
     snprintf(sql, sizeof(sql),
              "SELECT count(*) FROM evidence_events WHERE kind = "
              "'connector_delivery' AND record_id = $1 AND provider = 'jira' "
              "AND request_id = '%s' AND plan_id = '%s'",
              rid, pid);
-    assert_int_equal(it_count(sql, d->delivery_id), 1);
-    it_counts_get(&after);
+    assert_int_equal(cv_test_count(sql, d->delivery_id), 1);
+    cv_test_counts_snapshot(&after);
     assert_int_equal(after.deliveries, before.deliveries + 1);
     assert_int_equal(after.events, before.events + 1);
     assert_int_equal(after.retry_plans, before.retry_plans);
@@ -416,18 +300,19 @@ test_retry_rpc_delivery_stored(void **state)
     req.has_success = 1;
     req.success = 1;
     cv_error_clear(&err);
-    IT_PASS(cv_rpc_call(it_retry_cli, "retry.RecordDelivery", &req.base,
-                        &cv__record_delivery_reply__descriptor, &rep, NULL,
-                        &err),
-            err);
+    CV_TEST_PASS(cv_rpc_call(it_retry_cli, "retry.RecordDelivery", &req.base,
+                             &cv__record_delivery_reply__descriptor, &rep, NULL,
+                             &err),
+                 err);
     d = ((Cv__RecordDeliveryReply *)rep)->delivery;
     assert_int_equal(d->n_status_codes, 0);
     assert_int_equal(d->attempt_count, 1);
     assert_int_equal(
-        it_count("SELECT count(*) FROM delivery_attempts WHERE delivery_id = "
-                 "$1 AND success AND status_code IS NULL AND attempt_at = "
-                 "created_at AND started_at IS NULL AND completed_at IS NULL",
-                 d->delivery_id),
+        cv_test_count(
+            "SELECT count(*) FROM delivery_attempts WHERE delivery_id = "
+            "$1 AND success AND status_code IS NULL AND attempt_at = "
+            "created_at AND started_at IS NULL AND completed_at IS NULL",
+            d->delivery_id),
         1);
     protobuf_c_message_free_unpacked(rep, NULL);
     free(pid);
@@ -446,41 +331,48 @@ test_retry_rpc_delivery_rejected(void **state)
     (void)state;
     pid = it_record_plan(provs, 2);
     req.plan_id = pid;
-    it_expect_error("retry.RecordDelivery", &req.base, rd, CV_INVALID_ARGUMENT,
-                    "provider is required");
+    cv_test_rpc_expect_error(it_retry_cli, "retry.RecordDelivery", &req.base,
+                             rd, CV_INVALID_ARGUMENT, "provider is required");
     req.provider = "slack";
-    it_expect_error("retry.RecordDelivery", &req.base, rd, CV_INVALID_ARGUMENT,
-                    "success is required");
+    cv_test_rpc_expect_error(it_retry_cli, "retry.RecordDelivery", &req.base,
+                             rd, CV_INVALID_ARGUMENT, "success is required");
     req.has_success = 1;
     req.has_status_code = 1;
     req.status_code = 600;
-    it_expect_error("retry.RecordDelivery", &req.base, rd, CV_INVALID_ARGUMENT,
-                    "status_code must be between 0 and 599");
+    cv_test_rpc_expect_error(it_retry_cli, "retry.RecordDelivery", &req.base,
+                             rd, CV_INVALID_ARGUMENT,
+                             "status_code must be between 0 and 599");
     req.status_code = -1;
-    it_expect_error("retry.RecordDelivery", &req.base, rd, CV_INVALID_ARGUMENT,
-                    "status_code must be between 0 and 599");
+    cv_test_rpc_expect_error(it_retry_cli, "retry.RecordDelivery", &req.base,
+                             rd, CV_INVALID_ARGUMENT,
+                             "status_code must be between 0 and 599");
     req.status_code = 500;
     req.has_attempt_count = 1;
     req.attempt_count = 0;
-    it_expect_error("retry.RecordDelivery", &req.base, rd, CV_INVALID_ARGUMENT,
-                    "attempt_count must be between 1 and 1000");
+    cv_test_rpc_expect_error(it_retry_cli, "retry.RecordDelivery", &req.base,
+                             rd, CV_INVALID_ARGUMENT,
+                             "attempt_count must be between 1 and 1000");
     req.attempt_count = 2;
     req.started_at = "not a time";
-    it_expect_error("retry.RecordDelivery", &req.base, rd, CV_INVALID_ARGUMENT,
-                    "started_at must be an RFC 3339 timestamp");
+    cv_test_rpc_expect_error(it_retry_cli, "retry.RecordDelivery", &req.base,
+                             rd, CV_INVALID_ARGUMENT,
+                             "started_at must be an RFC 3339 timestamp");
     req.started_at = "2025-11-27T05:30:00Z";
     req.completed_at = "2025-11-27";
-    it_expect_error("retry.RecordDelivery", &req.base, rd, CV_INVALID_ARGUMENT,
-                    "completed_at must be an RFC 3339 timestamp");
+    cv_test_rpc_expect_error(it_retry_cli, "retry.RecordDelivery", &req.base,
+                             rd, CV_INVALID_ARGUMENT,
+                             "completed_at must be an RFC 3339 timestamp");
     req.completed_at = "2025-11-27T05:29:59Z";
-    it_expect_error("retry.RecordDelivery", &req.base, rd, CV_INVALID_ARGUMENT,
-                    "completed_at must not be before started_at");
+    cv_test_rpc_expect_error(it_retry_cli, "retry.RecordDelivery", &req.base,
+                             rd, CV_INVALID_ARGUMENT,
+                             "completed_at must not be before started_at");
     req.completed_at = "2025-11-27T05:30:01Z";
     memset(err_text, 'e', 501);
     err_text[501] = '\0';
     req.error = err_text;
-    it_expect_error("retry.RecordDelivery", &req.base, rd, CV_INVALID_ARGUMENT,
-                    "error must be at most 500 characters");
+    cv_test_rpc_expect_error(it_retry_cli, "retry.RecordDelivery", &req.base,
+                             rd, CV_INVALID_ARGUMENT,
+                             "error must be at most 500 characters");
     req.error = NULL;
 
     /* The store: a provider the plan does not route, unknown plans. */
@@ -492,24 +384,24 @@ test_retry_rpc_delivery_rejected(void **state)
                  "provider teams is not routed by recovery escalation plan "
                  "%s; the plan's providers are jira, slack",
                  pid);
-        it_expect_error("retry.RecordDelivery", &req.base, rd,
-                        CV_INVALID_ARGUMENT, msg);
+        cv_test_rpc_expect_error(it_retry_cli, "retry.RecordDelivery",
+                                 &req.base, rd, CV_INVALID_ARGUMENT, msg);
     }
     req.provider = "slack";
     req.plan_id = "gordackrecoveryesc-0000000000000000";
-    it_expect_error("retry.RecordDelivery", &req.base, rd, CV_NOT_FOUND,
-                    IT_NOT_FOUND);
+    cv_test_rpc_expect_error(it_retry_cli, "retry.RecordDelivery", &req.base,
+                             rd, CV_NOT_FOUND, IT_NOT_FOUND);
     req.plan_id = NULL;
-    it_expect_error("retry.RecordDelivery", &req.base, rd, CV_NOT_FOUND,
-                    IT_NOT_FOUND);
+    cv_test_rpc_expect_error(it_retry_cli, "retry.RecordDelivery", &req.base,
+                             rd, CV_NOT_FOUND, IT_NOT_FOUND);
     memset(longid, 'a', sizeof(longid) - 1);
     longid[sizeof(longid) - 1] = '\0';
     req.plan_id = longid;
-    it_expect_error("retry.RecordDelivery", &req.base, rd, CV_NOT_FOUND,
-                    IT_NOT_FOUND);
+    cv_test_rpc_expect_error(it_retry_cli, "retry.RecordDelivery", &req.base,
+                             rd, CV_NOT_FOUND, IT_NOT_FOUND);
     req.plan_id = "x' OR '1'='1";
-    it_expect_error("retry.RecordDelivery", &req.base, rd, CV_NOT_FOUND,
-                    IT_NOT_FOUND);
+    cv_test_rpc_expect_error(it_retry_cli, "retry.RecordDelivery", &req.base,
+                             rd, CV_NOT_FOUND, IT_NOT_FOUND);
     free(pid);
 }
 
@@ -522,7 +414,7 @@ test_retry_rpc_plan_decisions(void **state)
     cv_rpc_call_opts opts = {.request_id = NULL};
     Cv__RetryPlanReply *rep;
     const Cv__RetryPlan *p;
-    it_counts before, after;
+    cv_test_counts before, after;
     char rid[40], sql[512];
     char *pid;
 
@@ -546,18 +438,19 @@ test_retry_rpc_plan_decisions(void **state)
     it_delivery(pid, "webhook", false, 0, 70);
     /* servicenow: a 500, acknowledged resolved -> suppressed. */
     it_delivery(pid, "servicenow", false, 500, 60);
-    it_ack(pid, "servicenow", CV__ACK_STATE__ACK_STATE_RESOLVED);
+    cv_test_ack_rpc(it_ack_cli, pid, "servicenow", "alice",
+                    CV__ACK_STATE__ACK_STATE_RESOLVED, NULL, NULL);
     /* opsgenie: three failures -> the default cap of 3. */
     it_delivery(pid, "opsgenie", false, 500, 300);
     it_delivery(pid, "opsgenie", false, 500, 200);
     it_delivery(pid, "opsgenie", false, 429, 100);
 
-    it_counts_get(&before);
+    cv_test_counts_snapshot(&before);
     cv_rpc_new_request_id(rid, sizeof(rid));
     opts.request_id = rid;
     rep = it_plan(pid, NULL, &opts);
     p = rep->plan;
-    it_assert_id(p->retry_plan_id, "gordackrecoveryescretry-");
+    cv_test_assert_id(p->retry_plan_id, "gordackrecoveryescretry-");
     assert_string_equal(p->schema,
                         "cavra.go-backend-pilot.rollback-drill-"
                         "acknowledgement-audit-delivery-recovery-escalation-"
@@ -603,13 +496,14 @@ test_retry_rpc_plan_decisions(void **state)
         assert_int_equal(d->failed_status_codes[1], 502);
         assert_true(d->retry_delay_minutes == 30.0);
         assert_false(d->has_acknowledgement_state);
-        it_assert_id(d->latest_delivery_id, "rcd-");
+        cv_test_assert_id(d->latest_delivery_id, "rcd-");
         /* The latest failure is the 502. */
-        assert_int_equal(it_count("SELECT count(*) FROM delivery_attempts "
-                                  "WHERE delivery_id = $1 AND status_code = "
-                                  "502",
-                                  d->latest_delivery_id),
-                         1);
+        assert_int_equal(
+            cv_test_count("SELECT count(*) FROM delivery_attempts "
+                          "WHERE delivery_id = $1 AND status_code = "
+                          "502",
+                          d->latest_delivery_id),
+            1);
         d = it_find(p, "webhook");
         assert_int_equal(d->n_failed_status_codes, 1);
         assert_int_equal(d->failed_status_codes[0], 0);
@@ -642,10 +536,10 @@ test_retry_rpc_plan_decisions(void **state)
              "AND record->>'retry_plan_id' = $1 AND "
              "metadata->>'session_id' = $1",
              pid, rid);
-    assert_int_equal(it_count(sql, p->retry_plan_id), 1);
-    assert_int_equal(it_count("SELECT count(*) FROM retry_decisions WHERE "
-                              "retry_plan_id = $1",
-                              p->retry_plan_id),
+    assert_int_equal(cv_test_count(sql, p->retry_plan_id), 1);
+    assert_int_equal(cv_test_count("SELECT count(*) FROM retry_decisions WHERE "
+                                   "retry_plan_id = $1",
+                                   p->retry_plan_id),
                      6);
     snprintf(sql, sizeof(sql),
              "SELECT count(*) FROM retry_decisions WHERE retry_plan_id = $1 "
@@ -653,7 +547,7 @@ test_retry_rpc_plan_decisions(void **state)
              "'retry') OR (provider = 'jira' AND action = 'wait') OR "
              "(provider = 'teams' AND action = 'suppress'))",
              pid);
-    assert_int_equal(it_count(sql, p->retry_plan_id), 3);
+    assert_int_equal(cv_test_count(sql, p->retry_plan_id), 3);
     snprintf(sql, sizeof(sql),
              "SELECT count(*) FROM evidence_events WHERE kind = "
              "'recovery_escalation_retry_plan' AND record_id = $1 AND "
@@ -661,8 +555,8 @@ test_retry_rpc_plan_decisions(void **state)
              "request_id = '%s' AND "
              "jsonb_array_length(record->'retry_decisions') = 6",
              pid, rid);
-    assert_int_equal(it_count(sql, p->retry_plan_id), 1);
-    it_counts_get(&after);
+    assert_int_equal(cv_test_count(sql, p->retry_plan_id), 1);
+    cv_test_counts_snapshot(&after);
     assert_int_equal(after.retry_plans, before.retry_plans + 1);
     assert_int_equal(after.decisions, before.decisions + 6);
     assert_int_equal(after.events, before.events + 1);
@@ -707,10 +601,11 @@ test_retry_rpc_plan_ordering(void **state)
             req.provider = (char *)seq[i].prov;
             req.success = seq[i].ok;
             cv_error_clear(&err);
-            IT_PASS(cv_rpc_call(it_retry_cli, "retry.RecordDelivery", &req.base,
-                                &cv__record_delivery_reply__descriptor, &r,
-                                NULL, &err),
-                    err);
+            CV_TEST_PASS(cv_rpc_call(it_retry_cli, "retry.RecordDelivery",
+                                     &req.base,
+                                     &cv__record_delivery_reply__descriptor, &r,
+                                     NULL, &err),
+                         err);
             protobuf_c_message_free_unpacked(r, NULL);
         }
     }
@@ -727,13 +622,15 @@ test_retry_rpc_plan_ordering(void **state)
     protobuf_c_message_free_unpacked(&rep->base, NULL);
 
     /* Dismissing a: suppressed; re-opening (a later ack) un-suppresses. */
-    it_ack(pid, "a", CV__ACK_STATE__ACK_STATE_DISMISSED);
+    cv_test_ack_rpc(it_ack_cli, pid, "a", "alice",
+                    CV__ACK_STATE__ACK_STATE_DISMISSED, NULL, NULL);
     rep = it_plan(pid, NULL, NULL);
     it_assert_decision(rep->plan, "a", CV__RETRY_ACTION__RETRY_ACTION_SUPPRESS,
                        "acknowledgement state dismissed closes the escalation",
                        1);
     protobuf_c_message_free_unpacked(&rep->base, NULL);
-    it_ack(pid, "a", CV__ACK_STATE__ACK_STATE_ESCALATED);
+    cv_test_ack_rpc(it_ack_cli, pid, "a", "alice",
+                    CV__ACK_STATE__ACK_STATE_ESCALATED, NULL, NULL);
     rep = it_plan(pid, NULL, NULL);
     it_assert_decision(rep->plan, "a", CV__RETRY_ACTION__RETRY_ACTION_WAIT,
                        "retry delay 15 minutes has not elapsed", 1);
@@ -752,13 +649,13 @@ test_retry_rpc_plan_ordering(void **state)
         assert_int_equal(rep->plan->n_retry_decisions, 0);
         assert_int_equal(rep->plan->alert_level,
                          CV__ALERT_LEVEL__ALERT_LEVEL_HEALTHY);
-        assert_int_equal(it_count("SELECT count(*) FROM retry_decisions "
-                                  "WHERE retry_plan_id = $1",
-                                  rep->plan->retry_plan_id),
+        assert_int_equal(cv_test_count("SELECT count(*) FROM retry_decisions "
+                                       "WHERE retry_plan_id = $1",
+                                       rep->plan->retry_plan_id),
                          0);
-        assert_int_equal(it_count("SELECT count(*) FROM retry_plans WHERE "
-                                  "retry_plan_id = $1",
-                                  rep->plan->retry_plan_id),
+        assert_int_equal(cv_test_count("SELECT count(*) FROM retry_plans WHERE "
+                                       "retry_plan_id = $1",
+                                       rep->plan->retry_plan_id),
                          1);
         protobuf_c_message_free_unpacked(&rep->base, NULL);
         free(quiet);
@@ -823,17 +720,18 @@ test_retry_rpc_plan_policy(void **state)
         r2.plan_id = pid;
         r2.generated_by = "someone-else";
         cv_error_clear(&err);
-        IT_PASS(cv_rpc_call(it_retry_cli, "retry.PlanRetries", &r2.base, rd,
-                            &out, &opts, &err),
-                err);
+        CV_TEST_PASS(cv_rpc_call(it_retry_cli, "retry.PlanRetries", &r2.base,
+                                 rd, &out, &opts, &err),
+                     err);
         rep = (Cv__RetryPlanReply *)out;
         assert_string_equal(rep->plan->generated_by, "carol");
         assert_non_null(rep->actor);
         assert_string_equal(rep->actor->actor, "carol");
-        assert_int_equal(it_count("SELECT count(*) FROM evidence_events WHERE "
-                                  "record_id = $1 AND actor = 'carol'",
-                                  rep->plan->retry_plan_id),
-                         1);
+        assert_int_equal(
+            cv_test_count("SELECT count(*) FROM evidence_events WHERE "
+                          "record_id = $1 AND actor = 'carol'",
+                          rep->plan->retry_plan_id),
+            1);
         protobuf_c_message_free_unpacked(out, NULL);
     }
 
@@ -843,31 +741,36 @@ test_retry_rpc_plan_policy(void **state)
     cv__retry_policy__init(&pol);
     pol.has_max_retry_attempts = 1;
     pol.max_retry_attempts = 0;
-    it_expect_error("retry.PlanRetries", &req.base, rd, CV_INVALID_ARGUMENT,
-                    "retry_policy.max_retry_attempts must be between 1 and "
-                    "100");
+    cv_test_rpc_expect_error(
+        it_retry_cli, "retry.PlanRetries", &req.base, rd, CV_INVALID_ARGUMENT,
+        "retry_policy.max_retry_attempts must be between 1 and "
+        "100");
     pol.max_retry_attempts = 3;
     pol.has_max_retries = 1;
     pol.max_retries = 4;
-    it_expect_error("retry.PlanRetries", &req.base, rd, CV_INVALID_ARGUMENT,
-                    "retry_policy.max_retry_attempts and its alias "
-                    "retry_policy.max_retries must not differ");
+    cv_test_rpc_expect_error(it_retry_cli, "retry.PlanRetries", &req.base, rd,
+                             CV_INVALID_ARGUMENT,
+                             "retry_policy.max_retry_attempts and its alias "
+                             "retry_policy.max_retries must not differ");
     cv__retry_policy__init(&pol);
     pol.has_retry_delay_minutes = 1;
     pol.retry_delay_minutes = 0;
-    it_expect_error("retry.PlanRetries", &req.base, rd, CV_INVALID_ARGUMENT,
-                    "retry_policy.retry_delay_minutes must be between 1 and "
-                    "10080");
+    cv_test_rpc_expect_error(
+        it_retry_cli, "retry.PlanRetries", &req.base, rd, CV_INVALID_ARGUMENT,
+        "retry_policy.retry_delay_minutes must be between 1 and "
+        "10080");
     pol.retry_delay_minutes = 10081;
-    it_expect_error("retry.PlanRetries", &req.base, rd, CV_INVALID_ARGUMENT,
-                    "retry_policy.retry_delay_minutes must be between 1 and "
-                    "10080");
+    cv_test_rpc_expect_error(
+        it_retry_cli, "retry.PlanRetries", &req.base, rd, CV_INVALID_ARGUMENT,
+        "retry_policy.retry_delay_minutes must be between 1 and "
+        "10080");
     cv__retry_policy__init(&pol);
     pol.has_backoff_multiplier = 1;
     pol.backoff_multiplier = 0.5;
-    it_expect_error("retry.PlanRetries", &req.base, rd, CV_INVALID_ARGUMENT,
-                    "retry_policy.backoff_multiplier must be between 1 and "
-                    "10");
+    cv_test_rpc_expect_error(
+        it_retry_cli, "retry.PlanRetries", &req.base, rd, CV_INVALID_ARGUMENT,
+        "retry_policy.backoff_multiplier must be between 1 and "
+        "10");
     req.retry_policy = NULL;
     {
         char name[130];
@@ -875,8 +778,9 @@ test_retry_rpc_plan_policy(void **state)
         memset(name, 'g', 129);
         name[129] = '\0';
         req.generated_by = name;
-        it_expect_error("retry.PlanRetries", &req.base, rd, CV_INVALID_ARGUMENT,
-                        "generated_by must be at most 128 characters");
+        cv_test_rpc_expect_error(it_retry_cli, "retry.PlanRetries", &req.base,
+                                 rd, CV_INVALID_ARGUMENT,
+                                 "generated_by must be at most 128 characters");
         req.generated_by = NULL;
     }
     free(pid);
@@ -892,20 +796,21 @@ test_retry_rpc_plan_not_found(void **state)
 
     (void)state;
     req.plan_id = "gordackrecoveryesc-0000000000000000";
-    it_expect_error("retry.PlanRetries", &req.base, rd, CV_NOT_FOUND,
-                    IT_NOT_FOUND);
+    cv_test_rpc_expect_error(it_retry_cli, "retry.PlanRetries", &req.base, rd,
+                             CV_NOT_FOUND, IT_NOT_FOUND);
     memset(longid, 'b', sizeof(longid) - 1);
     longid[sizeof(longid) - 1] = '\0';
     req.plan_id = longid;
-    it_expect_error("retry.PlanRetries", &req.base, rd, CV_NOT_FOUND,
-                    IT_NOT_FOUND);
+    cv_test_rpc_expect_error(it_retry_cli, "retry.PlanRetries", &req.base, rd,
+                             CV_NOT_FOUND, IT_NOT_FOUND);
     /* Input rules come first: a bad policy is 400 even for a bad plan. */
     pol.has_max_retry_attempts = 1;
     pol.max_retry_attempts = 101;
     req.retry_policy = &pol;
-    it_expect_error("retry.PlanRetries", &req.base, rd, CV_INVALID_ARGUMENT,
-                    "retry_policy.max_retry_attempts must be between 1 and "
-                    "100");
+    cv_test_rpc_expect_error(
+        it_retry_cli, "retry.PlanRetries", &req.base, rd, CV_INVALID_ARGUMENT,
+        "retry_policy.max_retry_attempts must be between 1 and "
+        "100");
 }
 
 /* Without plan_id: every plan's pairs; the event has no plan_id. */
@@ -939,15 +844,16 @@ test_retry_rpc_plan_all(void **state)
     assert_int_equal(mine, 2);
     assert_int_equal(rep->plan->decision_count,
                      (int64_t)rep->plan->n_retry_decisions);
-    assert_int_equal(it_count("SELECT count(*) FROM retry_plans WHERE "
-                              "retry_plan_id = $1 AND plan_id IS NULL",
-                              rep->plan->retry_plan_id),
+    assert_int_equal(cv_test_count("SELECT count(*) FROM retry_plans WHERE "
+                                   "retry_plan_id = $1 AND plan_id IS NULL",
+                                   rep->plan->retry_plan_id),
                      1);
-    assert_int_equal(it_count("SELECT count(*) FROM evidence_events WHERE "
-                              "record_id = $1 AND plan_id IS NULL AND kind = "
-                              "'recovery_escalation_retry_plan'",
-                              rep->plan->retry_plan_id),
-                     1);
+    assert_int_equal(
+        cv_test_count("SELECT count(*) FROM evidence_events WHERE "
+                      "record_id = $1 AND plan_id IS NULL AND kind = "
+                      "'recovery_escalation_retry_plan'",
+                      rep->plan->retry_plan_id),
+        1);
     protobuf_c_message_free_unpacked(&rep->base, NULL);
     free(pid);
 }
@@ -1073,10 +979,11 @@ test_retry_rpc_streak_query_at_scale(void **state)
         fail_msg("the streak query over 100,000 attempts took %.2f s", t1 - t0);
     PQclear(it_pq(c, "ROLLBACK", NULL, PGRES_COMMAND_OK));
     PQfinish(c);
-    assert_int_equal(it_count("SELECT count(*) FROM delivery_attempts WHERE "
-                              "plan_id LIKE $1",
-                              "it-scale-%"),
-                     0);
+    assert_int_equal(
+        cv_test_count("SELECT count(*) FROM delivery_attempts WHERE "
+                      "plan_id LIKE $1",
+                      "it-scale-%"),
+        0);
 }
 
 /* Many deliveries of one pair: every one stored with its own id and
@@ -1094,14 +1001,16 @@ test_retry_rpc_many_deliveries(void **state)
     for (int i = 0; i < 40; i++)
         it_delivery(pid, "slack", false, 500 + i % 4, 100 - i);
     assert_int_equal(
-        it_count("SELECT count(DISTINCT delivery_id) FROM delivery_attempts "
-                 "WHERE plan_id = $1",
-                 pid),
+        cv_test_count(
+            "SELECT count(DISTINCT delivery_id) FROM delivery_attempts "
+            "WHERE plan_id = $1",
+            pid),
         40);
-    assert_int_equal(it_count("SELECT count(*) FROM evidence_events WHERE "
-                              "plan_id = $1 AND kind = 'connector_delivery'",
-                              pid),
-                     40);
+    assert_int_equal(
+        cv_test_count("SELECT count(*) FROM evidence_events WHERE "
+                      "plan_id = $1 AND kind = 'connector_delivery'",
+                      pid),
+        40);
     pol.has_max_retry_attempts = 1;
     pol.max_retry_attempts = 100;
     rep = it_plan(pid, &pol, NULL);

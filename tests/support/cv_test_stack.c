@@ -63,8 +63,8 @@ static const char *const cv_stack_env_names[] = {
 };
 #define CV_STACK_N_ENV (sizeof(cv_stack_env_names) / sizeof(char *))
 
-static long
-cv_stack_now_ms(void)
+long
+cv_test_now_ms(void)
 {
     struct timespec ts;
 
@@ -72,8 +72,8 @@ cv_stack_now_ms(void)
     return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void
-cv_stack_sleep_ms(long ms)
+void
+cv_test_sleep_ms(long ms)
 {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
 
@@ -290,7 +290,7 @@ cv_stack_wait_service(cv_test_stack *s, int i, long deadline)
                 err.msg);
         return -1;
     }
-    while (cv_stack_now_ms() < deadline) {
+    while (cv_test_now_ms() < deadline) {
         Cv__HealthRequest hreq = CV__HEALTH_REQUEST__INIT;
         ProtobufCMessage *rep = NULL;
         cv_rpc_call_opts opts = {.timeout_ms = 1000};
@@ -310,7 +310,7 @@ cv_stack_wait_service(cv_test_stack *s, int i, long deadline)
             }
             db_down = 1;
         }
-        cv_stack_sleep_ms(50);
+        cv_test_sleep_ms(50);
     }
     cv_rpc_client_close(cli);
     if (rv != 0)
@@ -345,7 +345,7 @@ cv_stack_wait_gateway(cv_test_stack *s, long deadline)
     char url[128];
 
     snprintf(url, sizeof(url), "%s/healthz", s->base_url);
-    while (cv_stack_now_ms() < deadline) {
+    while (cv_test_now_ms() < deadline) {
         cv_http_response r;
         int ok;
 
@@ -353,7 +353,7 @@ cv_stack_wait_gateway(cv_test_stack *s, long deadline)
             break;
         /* Not listening yet: wait quietly (the HTTP helper would log). */
         if (!cv_stack_port_open(s->gateway_port)) {
-            cv_stack_sleep_ms(20);
+            cv_test_sleep_ms(20);
             continue;
         }
         ok = cv_http_request("GET", url, NULL, NULL, NULL, &r) == 0 &&
@@ -361,7 +361,7 @@ cv_stack_wait_gateway(cv_test_stack *s, long deadline)
         cv_http_response_free(&r);
         if (ok)
             return 0;
-        cv_stack_sleep_ms(50);
+        cv_test_sleep_ms(50);
     }
     fprintf(stderr, "cv_test_stack: gateway did not answer %s\n", url);
     return -1;
@@ -371,7 +371,7 @@ cv_stack_wait_gateway(cv_test_stack *s, long deadline)
 static int
 cv_stack_kill(cv_test_stack *s, int i)
 {
-    long deadline = cv_stack_now_ms() + CV_STACK_STOP_MS;
+    long deadline = cv_test_now_ms() + CV_STACK_STOP_MS;
     int status = 0;
     pid_t r;
 
@@ -379,8 +379,8 @@ cv_stack_kill(cv_test_stack *s, int i)
         return 0;
     kill(s->pids[i], SIGTERM);
     while ((r = waitpid(s->pids[i], &status, WNOHANG)) == 0 &&
-           cv_stack_now_ms() < deadline)
-        cv_stack_sleep_ms(10);
+           cv_test_now_ms() < deadline)
+        cv_test_sleep_ms(10);
     if (r == 0) {
         fprintf(stderr,
                 "cv_test_stack: %s did not exit within %d ms of SIGTERM; "
@@ -427,7 +427,7 @@ cv_stack_kill_all(cv_test_stack *s)
 static int
 cv_stack_launch(cv_test_stack *s)
 {
-    long deadline = cv_stack_now_ms() + CV_STACK_START_MS;
+    long deadline = cv_test_now_ms() + CV_STACK_START_MS;
     char **env;
     int rv = 0;
 

@@ -21,12 +21,12 @@
 #define CV_STACK_ALL     0xf
 
 typedef struct cv_test_stack {
-    int   which;     /* CV_STACK_* bits started */
-    char  dir[256];  /* private temp folder (sockets, logs) */
-    char  ack_url[320], retry_url[320], report_url[320];
-    int   gateway_port;
-    char  base_url[64]; /* "http://127.0.0.1:<port>" */
-    pid_t pids[4];      /* ack, retry, report, gateway; 0 when not running */
+    int which;     /* CV_STACK_* bits started */
+    char dir[256]; /* private temp folder (sockets, logs) */
+    char ack_url[320], retry_url[320], report_url[320];
+    int gateway_port;
+    char base_url[64]; /* "http://127.0.0.1:<port>" */
+    pid_t pids[4];     /* ack, retry, report, gateway; 0 when not running */
 } cv_test_stack;
 
 /* CAVRA_DATABASE_URL, or NULL when unset (tests then fail loudly). */
@@ -46,6 +46,12 @@ int cv_test_stack_stop(cv_test_stack *s);
 /* Stops the processes (SIGTERM, wait) and starts them again with the same
  * URLs and port; returns 0 or -1. */
 int cv_test_stack_restart(cv_test_stack *s);
+
+/* Milliseconds of CLOCK_MONOTONIC, for timeouts. */
+long cv_test_now_ms(void);
+
+/* Sleeps ms milliseconds (resumed after signals). */
+void cv_test_sleep_ms(long ms);
 
 /* Runs a parameterised query (at most one text parameter, may be NULL) on
  * CAVRA_DATABASE_URL and returns the first column of the first row as a

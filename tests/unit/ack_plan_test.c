@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "ack_plan.h"
+#include "cv_plan_ref.h"
 
 /* 2025-11-27T05:29:23.123456Z */
 #define T_NOW_US   1764221363123456LL
@@ -1082,6 +1083,8 @@ test_ack_plan_ack_metadata(void **state)
     t_ack_free(a);
 }
 
+/* The provider check an acknowledgement passes before it is stored
+ * (cv_plan_ref_check_provider; delivery attempts pass the same one). */
 static void
 test_ack_plan_check_provider(void **state)
 {
@@ -1092,21 +1095,24 @@ test_ack_plan_check_provider(void **state)
 
     (void)state;
     cv_error_clear(&err);
-    assert_int_equal(ack_check_provider("gordackrecoveryesc-0123456789abcdef",
-                                        "slack", two, 2, &err),
-                     0);
+    assert_int_equal(
+        cv_plan_ref_check_provider("gordackrecoveryesc-0123456789abcdef",
+                                   "slack", two, 2, &err),
+        0);
     assert_int_equal(err.code, CV_OK);
-    assert_int_equal(ack_check_provider("gordackrecoveryesc-0123456789abcdef",
-                                        "teams", two, 2, &err),
-                     CV_INVALID_ARGUMENT);
+    assert_int_equal(
+        cv_plan_ref_check_provider("gordackrecoveryesc-0123456789abcdef",
+                                   "teams", two, 2, &err),
+        CV_INVALID_ARGUMENT);
     assert_string_equal(err.msg,
                         "provider teams is not routed by recovery escalation "
                         "plan gordackrecoveryesc-0123456789abcdef; the plan's "
                         "providers are jira, slack");
     cv_error_clear(&err);
-    assert_int_equal(ack_check_provider("gordackrecoveryesc-aaaaaaaaaaaaaaaa",
-                                        "jira", one, 1, &err),
-                     CV_INVALID_ARGUMENT);
+    assert_int_equal(
+        cv_plan_ref_check_provider("gordackrecoveryesc-aaaaaaaaaaaaaaaa",
+                                   "jira", one, 1, &err),
+        CV_INVALID_ARGUMENT);
     assert_string_equal(err.msg,
                         "provider jira is not routed by recovery escalation "
                         "plan gordackrecoveryesc-aaaaaaaaaaaaaaaa; the plan's "
@@ -1116,9 +1122,10 @@ test_ack_plan_check_provider(void **state)
     for (size_t i = 0; i < 40; i++)
         many[i] = t_repeat(i % 2 ? "x" : "y", 60);
     cv_error_clear(&err);
-    assert_int_equal(ack_check_provider("gordackrecoveryesc-aaaaaaaaaaaaaaaa",
-                                        "jira", many, 40, &err),
-                     CV_INVALID_ARGUMENT);
+    assert_int_equal(
+        cv_plan_ref_check_provider("gordackrecoveryesc-aaaaaaaaaaaaaaaa",
+                                   "jira", many, 40, &err),
+        CV_INVALID_ARGUMENT);
     assert_true(strncmp(err.msg, "provider jira is not routed", 27) == 0);
     assert_true(strlen(err.msg) < CV_ERROR_MSG_MAX);
     for (size_t i = 0; i < 40; i++)

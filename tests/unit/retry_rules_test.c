@@ -1026,22 +1026,6 @@ test_retry_rules_delivery_rejected(void **state)
     }
 }
 
-static void
-test_retry_rules_check_provider(void **state)
-{
-    char *provs[] = {"jira", "slack"};
-    cv_error err;
-
-    (void)state;
-    assert_int_equal(retry_check_provider("plan-1", "slack", provs, 2, &err),
-                     0);
-    assert_int_equal(retry_check_provider("plan-1", "teams", provs, 2, &err),
-                     CV_INVALID_ARGUMENT);
-    assert_string_equal(err.msg,
-                        "provider teams is not routed by recovery escalation "
-                        "plan plan-1; the plan's providers are jira, slack");
-}
-
 /* ---- plan assembly ---------------------------------------------------- */
 
 /* A decision for (plan, provider) with the given action, built by the
@@ -1174,7 +1158,6 @@ main(void)
         cmocka_unit_test(test_retry_rules_plan_request_check),
         cmocka_unit_test(test_retry_rules_delivery_record),
         cmocka_unit_test(test_retry_rules_delivery_rejected),
-        cmocka_unit_test(test_retry_rules_check_provider),
         cmocka_unit_test(test_retry_rules_plan_build),
     };
 

@@ -9,7 +9,7 @@
  *  - "Open" escalations: routes of a (plan, provider) pair whose latest
  *    acknowledgement (ack_current) is neither resolved nor dismissed, or
  *    that has none. One CTE (REPORT_SQL_OPEN_ROUTES) defines it for every
- *    query, so the report, the dashboard and report_run_plans agree.
+ *    query, so the report and the dashboard agree.
  *  - Exactly once per (schedule, window) is the UNIQUE (schedule_id,
  *    window_start) of report_runs: the run is inserted with ON CONFLICT DO
  *    NOTHING; whoever inserts nothing returns the stored run instead.
@@ -43,12 +43,12 @@
 // clang-format off
 #define REPORT_SQL_OPEN_ROUTES(slo)                                            \
     "WITH open_routes AS (SELECT r.plan_id, r.provider, r.severity,"           \
-    " r.category, r.closure_state, r.failure_count,"                           \
+    " r.category, r.closure_state, r.failure_count, r.first_of_pair,"          \
     " (r.slo_breached OR r.age_minutes * 60 +"                                 \
-    " extract(epoch FROM ($1::timestamptz - p.generated_at)) > " slo           \
+    " extract(epoch FROM ($1::timestamptz - r.plan_generated_at)) > " slo      \
     " * 60) AS breached,"                                                      \
     " c.acknowledgement_state AS state"                                        \
-    " FROM plan_routes r JOIN escalation_plans p ON p.plan_id = r.plan_id"     \
+    " FROM plan_routes r"                                                      \
     " LEFT JOIN ack_current c ON c.plan_id = r.plan_id"                        \
     " AND c.provider = r.provider"                                             \
     " WHERE c.acknowledgement_state IS NULL"                                   \
@@ -102,7 +102,7 @@ const cv_db_statement report_sql_statements[] = {
      " count(*) FILTER (WHERE closure_state NOT IN ('resolved', 'mitigated')),"
      " coalesce(sum(failure_count)"
      " FILTER (WHERE category = 'retry-execution'), 0),"
-     " count(DISTINCT (plan_id, provider)) FILTER (WHERE state IS NULL),"
+     " count(*) FILTER (WHERE state IS NULL AND first_of_pair),"
      " (SELECT count(*)" REPORT_SQL_FAILED_IN_WINDOW "),"
      " (SELECT count(*)" REPORT_SQL_ACKS_IN_WINDOW "),"
      " coalesce((SELECT retryable_count FROM retry_plans"
@@ -117,7 +117,7 @@ const cv_db_statement report_sql_statements[] = {
      " AS open_recovery,"
      " count(*) FILTER (WHERE severity = 'critical') AS critical,"
      " count(*) FILTER (WHERE breached) AS breached,"
-     " count(DISTINCT plan_id) FILTER (WHERE state IS NULL) AS unacked"
+     " count(*) FILTER (WHERE state IS NULL AND first_of_pair) AS unacked"
      " FROM open_routes GROUP BY provider)"
      ", pf AS (SELECT provider, count(*) AS n" REPORT_SQL_FAILED_IN_WINDOW
      " GROUP BY provider)"
@@ -127,8 +127,8 @@ const cv_db_statement report_sql_statements[] = {
      " FROM (SELECT provider, acknowledgement_state, seq"
      REPORT_SQL_ACKS_IN_WINDOW
      " UNION ALL SELECT c.provider, c.acknowledgement_state, c.seq"
-     " FROM ack_current c JOIN (SELECT DISTINCT plan_id, provider"
-     " FROM open_routes) o ON o.plan_id = c.plan_id"
+     " FROM ack_current c JOIN (SELECT plan_id, provider"
+     " FROM open_routes WHERE first_of_pair) o ON o.plan_id = c.plan_id"
      " AND o.provider = c.provider) x ORDER BY provider, seq DESC)"
      ", names AS (SELECT provider FROM po UNION SELECT provider FROM pf"
      " UNION SELECT provider FROM pa)"
@@ -151,20 +151,6 @@ const cv_db_statement report_sql_statements[] = {
     {"report_insert_report",
      "INSERT INTO executive_reports (report_id, run_id, generated_at, record)"
      " VALUES ($1, $2, $3::timestamptz, $4::jsonb)"},
-    /* The plans the report counted: open at generation time, or with a
-     * failed delivery or an acknowledgement in the window ($2/$3). */
-    {"report_insert_run_plans",
-     "INSERT INTO report_run_plans (run_id, plan_id)"
-     " SELECT $1, plan_id FROM ("
-     " SELECT r.plan_id FROM plan_routes r LEFT JOIN ack_current c"
-     " ON c.plan_id = r.plan_id AND c.provider = r.provider"
-     " WHERE c.acknowledgement_state IS NULL"
-     " OR c.acknowledgement_state NOT IN ('resolved', 'dismissed')"
-     " UNION SELECT plan_id FROM delivery_attempts WHERE NOT success"
-     " AND created_at >= $2::timestamptz AND created_at < $3::timestamptz"
-     " UNION SELECT plan_id FROM acknowledgements"
-     " WHERE acknowledged_at >= $2::timestamptz"
-     " AND acknowledged_at < $3::timestamptz) x"},
     /* $1 now in epoch seconds: the current window of each schedule. */
     {"report_due_schedules",
      "SELECT s.schedule_id, s.interval_minutes, s.cadence,"
@@ -176,7 +162,7 @@ const cv_db_statement report_sql_statements[] = {
      " ORDER BY s.schedule_id LIMIT $2::int"},
     /* Every count over the whole store; each plan's own SLO applies. */
     {"report_dashboard",
-     REPORT_SQL_OPEN_ROUTES("p.recovery_slo_minutes")
+     REPORT_SQL_OPEN_ROUTES("r.plan_slo_minutes")
      " SELECT (SELECT count(*) FROM escalation_plans),"
      " (SELECT count(*) FROM acknowledgements),"
      " (SELECT count(*) FROM retry_plans),"
@@ -190,7 +176,7 @@ const cv_db_statement report_sql_statements[] = {
      " count(*), count(*) FILTER (WHERE severity = 'critical'),"
      " count(*) FILTER (WHERE breached),"
      " count(*) FILTER (WHERE closure_state NOT IN ('resolved', 'mitigated')),"
-     " count(DISTINCT (plan_id, provider)) FILTER (WHERE state IS NULL)"
+     " count(*) FILTER (WHERE state IS NULL AND first_of_pair)"
      " FROM open_routes"},
     /* One statement per filter combination (bit 1 kind, 2 plan_id,
      * 4 provider) so each can use its index: $1 below this id, $2 rows. */
@@ -221,9 +207,26 @@ const cv_db_statement report_sql_statements[] = {
      " UNION ALL SELECT ev.id FROM retry_decisions d JOIN evidence_events ev"
      " ON ev.kind = '" CV_KIND_RETRY_PLAN "'"
      " AND ev.record_id = d.retry_plan_id WHERE d.plan_id = $1"
-     " UNION ALL SELECT ev.id FROM report_run_plans rp"
+     /* Runs whose report counted the plan: made after it, while one of
+      * its pairs was open (its latest acknowledgement then was not
+      * resolved or dismissed), or with its failed delivery or its
+      * acknowledgement inside the run's window. */
+     " UNION ALL SELECT ev.id FROM report_runs rr"
      " JOIN evidence_events ev ON ev.kind = '" CV_KIND_REPORT_RUN "'"
-     " AND ev.record_id = rp.run_id WHERE rp.plan_id = $1)"
+     " AND ev.record_id = rr.run_id"
+     " WHERE rr.generated_at >= (SELECT generated_at FROM escalation_plans"
+     " WHERE plan_id = $1) AND (EXISTS (SELECT 1 FROM plan_routes r"
+     " WHERE r.plan_id = $1 AND r.first_of_pair AND coalesce((SELECT"
+     " a.acknowledgement_state FROM acknowledgements a"
+     " WHERE a.plan_id = $1 AND a.provider = r.provider"
+     " AND a.acknowledged_at <= rr.generated_at ORDER BY a.seq DESC"
+     " LIMIT 1), 'open') NOT IN ('resolved', 'dismissed'))"
+     " OR EXISTS (SELECT 1 FROM delivery_attempts d WHERE d.plan_id = $1"
+     " AND NOT d.success AND d.created_at >= rr.window_start"
+     " AND d.created_at < rr.window_end)"
+     " OR EXISTS (SELECT 1 FROM acknowledgements a WHERE a.plan_id = $1"
+     " AND a.acknowledged_at >= rr.window_start"
+     " AND a.acknowledged_at < rr.window_end)))"
      " ORDER BY e.id LIMIT $3::int"},
 };
 // clang-format on
@@ -434,8 +437,6 @@ report_sql_store_run(cv_db *db, const Cv__ScheduleRun *run, const char *record,
                               report_metadata};
     const char *rparams[4] = {rep->report_id, run->run_id, rep->generated_at,
                               report};
-    const char *pparams[3] = {run->run_id, run->schedule->window_start,
-                              run->schedule->window_end};
     cv_evidence_event ev = {
         .kind = CV_KIND_REPORT_RUN,
         .record_id = run->run_id,
@@ -457,7 +458,6 @@ report_sql_store_run(cv_db *db, const Cv__ScheduleRun *run, const char *record,
     if (!*inserted)
         return 0;
     if ((rv = cv_db_run(db, "report_insert_report", 4, rparams, err)) != 0 ||
-        (rv = cv_db_run(db, "report_insert_run_plans", 3, pparams, err)) != 0 ||
         (rv = cv_evidence_append(db, &ev, err)) != 0)
         return rv;
     return 0;

@@ -406,18 +406,32 @@ test_report_http_counts_a_plan(void **state)
         }
         assert_true(critical);
     }
-    /* The run counted the plan (the trace finds the run through it). */
+    /* The run counted the plan: the plan's trace names run B, not run A
+     * (made before the plan existed). */
     {
-        char sql[300];
+        char path[300];
+        cv_http_response t;
+        json_t *items, *it;
+        size_t i;
+        int saw_a = 0, saw_b = 0;
 
-        snprintf(sql, sizeof(sql),
-                 "SELECT count(*) FROM report_run_plans WHERE run_id = $1 AND "
-                 "plan_id = '%s'",
+        snprintf(path, sizeof(path), P "/recovery-escalations/%s/trace",
                  cv_test_json_str(plan.json, "plan.plan_id"));
-        assert_int_equal(
-            cv_test_count(sql, cv_test_json_str(b.json, "run.run_id")), 1);
-        assert_int_equal(
-            cv_test_count(sql, cv_test_json_str(a.json, "run.run_id")), 0);
+        cv_test_request_json(&e2e_stack, "GET", path, NULL, 200, &t);
+        items = cv_test_json_get(t.json, "items");
+        json_array_foreach(items, i, it)
+        {
+            const char *id =
+                json_string_value(json_object_get(it, "record_id"));
+
+            saw_a |= id != NULL &&
+                     strcmp(id, cv_test_json_str(a.json, "run.run_id")) == 0;
+            saw_b |= id != NULL &&
+                     strcmp(id, cv_test_json_str(b.json, "run.run_id")) == 0;
+        }
+        assert_true(saw_b);
+        assert_false(saw_a);
+        cv_http_response_free(&t);
     }
     cv_http_response_free(&plan);
     cv_http_response_free(&a);

@@ -636,16 +636,27 @@ test_report_rpc_counts_exact(void **state)
     /* Run A came before our records: none of our providers in it. */
     assert_null(it_provider(a->run->executive_report, jira));
 
-    /* The run counted both plans; run A counted neither. */
-    {
-        char sql[300];
+    /* The run counted both plans, run A neither: the plans' traces name
+     * run B and not run A. */
+    for (int k = 0; k < 2; k++) {
+        Cv__TraceRequest treq = CV__TRACE_REQUEST__INIT;
+        ProtobufCMessage *out = NULL;
+        Cv__Trace *trace;
+        int saw_a = 0, saw_b = 0;
+        cv_error terr;
 
-        snprintf(sql, sizeof(sql),
-                 "SELECT count(*) FROM report_run_plans WHERE run_id = $1 "
-                 "AND plan_id IN ('%s', '%s')",
-                 p1, p2);
-        assert_int_equal(cv_test_count(sql, b->run->run_id), 2);
-        assert_int_equal(cv_test_count(sql, a->run->run_id), 0);
+        treq.plan_id = k == 0 ? p1 : p2;
+        CV_TEST_PASS(cv_rpc_call(it_report_cli, "report.Trace", &treq.base,
+                                 &cv__trace__descriptor, &out, NULL, &terr),
+                     terr);
+        trace = (Cv__Trace *)out;
+        for (size_t i = 0; i < trace->n_items; i++) {
+            saw_a |= strcmp(trace->items[i]->record_id, a->run->run_id) == 0;
+            saw_b |= strcmp(trace->items[i]->record_id, b->run->run_id) == 0;
+        }
+        assert_true(saw_b);
+        assert_false(saw_a);
+        protobuf_c_message_free_unpacked(out, NULL);
     }
     free(p1);
     free(p2);

@@ -280,7 +280,6 @@ static const struct {
     {"report_schedules", offsetof(cv_test_counts, schedules)},
     {"report_runs", offsetof(cv_test_counts, runs)},
     {"executive_reports", offsetof(cv_test_counts, reports)},
-    {"report_run_plans", offsetof(cv_test_counts, run_plans)},
     {"idempotency_keys", offsetof(cv_test_counts, idem_keys)},
     {"evidence_events", offsetof(cv_test_counts, events)},
 };

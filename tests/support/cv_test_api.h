@@ -117,7 +117,6 @@ typedef struct cv_test_counts {
     long schedules;   /* report_schedules */
     long runs;        /* report_runs */
     long reports;     /* executive_reports */
-    long run_plans;   /* report_run_plans */
     long idem_keys;   /* idempotency_keys */
     long events;      /* evidence_events */
 } cv_test_counts;

@@ -7,13 +7,13 @@
 #include <jansson.h>
 
 typedef struct cv_http_response {
-    long    status;            /* HTTP status, 0 when the request failed */
-    char   *body;              /* NUL-terminated body (malloc'd) */
-    json_t *json;              /* parsed body, NULL when not JSON */
-    char    request_id[160];   /* X-Request-Id response header */
-    char    content_type[160]; /* Content-Type response header */
-    char    allow[160];        /* Allow response header (405) */
-    char    replayed[32];      /* Idempotent-Replayed response header */
+    long status;            /* HTTP status, 0 when the request failed */
+    char *body;             /* NUL-terminated body (malloc'd) */
+    json_t *json;           /* parsed body, NULL when not JSON */
+    char request_id[160];   /* X-Request-Id response header */
+    char content_type[160]; /* Content-Type response header */
+    char allow[160];        /* Allow response header (405) */
+    char replayed[32];      /* Idempotent-Replayed response header */
 } cv_http_response;
 
 /*

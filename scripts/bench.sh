@@ -63,7 +63,7 @@ FEED=/runtime/go-pilot/rollback-drill-notifications
 JSON='Content-Type: application/json'
 TABLES="evidence_events, escalation_plans, plan_routes, acknowledgements, ack_current,
     delivery_attempts, retry_plans, retry_decisions, report_schedules, report_runs,
-    executive_reports, report_run_plans, idempotency_keys"
+    executive_reports, idempotency_keys"
 
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 TMP_DIR=

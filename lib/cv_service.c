@@ -5,6 +5,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -22,7 +23,7 @@ typedef struct cv_sequencer {
     pthread_t thread;
     pthread_mutex_t mtx;
     pthread_cond_t cond;
-    int stopping;
+    atomic_int stopping; /* read without the lock between batches */
     int interval_ms;
     const char *database_url;
 } cv_sequencer;
@@ -50,7 +51,7 @@ cv_sequencer_main(void *arg)
             do {
                 if (cv_chain_sequence(&db, 500, &chained, &err) != 0)
                     break;
-            } while (chained > 0);
+            } while (chained > 0 && !atomic_load(&seq->stopping));
             /* Housekeeping rides on the same thread: expired
              * Idempotency-Keys go about once a minute. */
             if (err.code == CV_OK &&

@@ -75,6 +75,32 @@ cv_db_prepare_table(cv_db *db, const cv_db_statement *stmts, size_t n,
     return 0;
 }
 
+/*
+ * Acts as $CAVRA_DB_ROLE for the rest of the session when it is set: the
+ * services log in as the database owner's member but work with the
+ * narrower grants of migration 0009 (append, never rewrite, evidence).
+ * set_config keeps the role name a parameter.
+ */
+static int
+cv_db_set_role(cv_db *db, cv_error *err)
+{
+    const char *role = getenv("CAVRA_DB_ROLE");
+    const char *params[1] = {role};
+    PGresult *res;
+    int ok;
+
+    if (role == NULL || role[0] == '\0')
+        return 0;
+    res = PQexecParams(db->conn, "SELECT set_config('role', $1, false)", 1,
+                       NULL, params, NULL, NULL, 0);
+    ok = PQresultStatus(res) == PGRES_TUPLES_OK;
+    PQclear(res);
+    if (!ok)
+        return cv_error_set(err, CV_UNAVAILABLE,
+                            "cannot act as database role %s", role);
+    return 0;
+}
+
 int
 cv_db_ensure(cv_db *db, cv_error *err)
 {
@@ -90,7 +116,8 @@ cv_db_ensure(cv_db *db, cv_error *err)
         cv_db_disconnect(db);
         return CV_UNAVAILABLE;
     }
-    if ((rv = cv_db_prepare_table(db, cv_evidence_statements,
+    if ((rv = cv_db_set_role(db, err)) != 0 ||
+        (rv = cv_db_prepare_table(db, cv_evidence_statements,
                                   cv_evidence_statement_count, err)) != 0 ||
         (rv = cv_db_prepare_table(db, cv_chain_statements,
                                   cv_chain_statement_count, err)) != 0 ||

@@ -122,13 +122,21 @@ cavra_pg_psql() {
         -h 127.0.0.1 -p "$port" -U postgres -d postgres "$@"
 }
 
-# Creates role and database `cavra` when missing.
+# Creates role and database `cavra` when missing, and the role
+# `cavra_app` the services act as (SET ROLE): the migrations grant it
+# INSERT/SELECT but never UPDATE or DELETE of evidence (SPEC 9).
 cavra_pg_ensure_db() {
     local bindir=$1 port=$2 out
     out=$(cavra_pg_psql "$bindir" "$port" \
         -c "SELECT 1 FROM pg_roles WHERE rolname = 'cavra'") || return 1
     if [[ "$out" != 1 ]]; then
         cavra_pg_psql "$bindir" "$port" -c "CREATE ROLE cavra LOGIN" || return 1
+    fi
+    out=$(cavra_pg_psql "$bindir" "$port" \
+        -c "SELECT 1 FROM pg_roles WHERE rolname = 'cavra_app'") || return 1
+    if [[ "$out" != 1 ]]; then
+        cavra_pg_psql "$bindir" "$port" -c "CREATE ROLE cavra_app NOLOGIN" \
+            -c "GRANT cavra_app TO cavra" || return 1
     fi
     out=$(cavra_pg_psql "$bindir" "$port" \
         -c "SELECT 1 FROM pg_database WHERE datname = 'cavra'") || return 1

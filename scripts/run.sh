@@ -132,6 +132,8 @@ if [[ -z "${CAVRA_DATABASE_URL:-}" ]]; then
     bash scripts/pg.sh start "$PG_DIR" "$pg_port"
     CAVRA_DATABASE_URL=$(bash scripts/pg.sh url "$pg_port")
     export CAVRA_DATABASE_URL
+    # pg.sh made cavra_app: the services append evidence, never rewrite it.
+    export CAVRA_DB_ROLE=${CAVRA_DB_ROLE:-cavra_app}
     run_log "PostgreSQL: 127.0.0.1:$pg_port (data in $PG_DIR/data, log $PG_DIR/postgres.log)"
 fi
 build/tools/cavra-migrate --dir db/migrations

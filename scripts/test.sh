@@ -86,6 +86,9 @@ else
     CAVRA_DATABASE_URL=$(bash scripts/pg.sh url "$port")
     export CAVRA_DATABASE_URL
     export CAVRA_TEST_PG_PORT=$port
+    # The services act as cavra_app (pg.sh made it): every test then runs
+    # with the grants production has (migration 0009).
+    export CAVRA_DB_ROLE=cavra_app
     test_log "throwaway PostgreSQL on 127.0.0.1:$port in $TMP_DIR"
 fi
 build/tools/cavra-migrate --dir db/migrations

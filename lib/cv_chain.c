@@ -145,6 +145,26 @@ cv_chain_value(PGresult *res, int row, int col)
     return PQgetisnull(res, row, col) ? NULL : PQgetvalue(res, row, col);
 }
 
+/* The event's fields from a row of cv_chain_unchained or cv_chain_page:
+ * columns 1..8 in both (column 0 is the id or the chain position). */
+static cv_chain_event
+cv_chain_row_event(PGresult *res, int row, int64_t seq)
+{
+    cv_chain_event ev = {
+        .seq = seq,
+        .kind = cv_chain_value(res, row, 1),
+        .record_id = cv_chain_value(res, row, 2),
+        .plan_id = cv_chain_value(res, row, 3),
+        .provider = cv_chain_value(res, row, 4),
+        .actor = cv_chain_value(res, row, 5),
+        .request_id = cv_chain_value(res, row, 6),
+        .created_at = cv_chain_value(res, row, 7),
+        .record = cv_chain_value(res, row, 8),
+    };
+
+    return ev;
+}
+
 int
 cv_chain_sequence(cv_db *db, int batch, int *chained, cv_error *err)
 {
@@ -181,17 +201,7 @@ cv_chain_sequence(cv_db *db, int batch, int *chained, cv_error *err)
             goto fail;
     }
     for (int i = 0; i < PQntuples(res); i++) {
-        cv_chain_event ev = {
-            .seq = seq + 1,
-            .kind = cv_chain_value(res, i, 1),
-            .record_id = cv_chain_value(res, i, 2),
-            .plan_id = cv_chain_value(res, i, 3),
-            .provider = cv_chain_value(res, i, 4),
-            .actor = cv_chain_value(res, i, 5),
-            .request_id = cv_chain_value(res, i, 6),
-            .created_at = cv_chain_value(res, i, 7),
-            .record = cv_chain_value(res, i, 8),
-        };
+        cv_chain_event ev = cv_chain_row_event(res, i, seq + 1);
         char *canonical = cv_chain_canonical(&ev);
         uint8_t hash[32];
         char seqtext[24], prevhex[65], hashhex[65];
@@ -302,112 +312,119 @@ cv_chain_report_init(cv_chain_report *report)
     report->valid = true;
 }
 
+/*
+ * Calls visit for every chained event in chain order, a page at a time,
+ * inside the caller's transaction (one snapshot). visit returns 0 to go
+ * on, 1 to stop, or an error code (with err set). Returns 0 or that code.
+ */
+typedef int (*cv_chain_visit_fn)(void *arg, const cv_chain_event *ev,
+                                 const char *prev_hex, const char *hash_hex,
+                                 cv_error *err);
+
+static int
+cv_chain_walk(cv_db *db, cv_chain_visit_fn visit, void *arg, cv_error *err)
+{
+    char after[24] = "0";
+    PGresult *res;
+    int rows, rv = 0;
+
+    do {
+        const char *p[1] = {after};
+
+        if ((res = cv_db_exec(db, "cv_chain_page", 1, p, err)) == NULL)
+            return err->code;
+        rows = PQntuples(res);
+        for (int i = 0; i < rows && rv == 0; i++) {
+            cv_chain_event ev = cv_chain_row_event(
+                res, i, strtoll(PQgetvalue(res, i, 0), NULL, 10));
+
+            rv = visit(arg, &ev, cv_chain_value(res, i, 9),
+                       cv_chain_value(res, i, 10), err);
+            snprintf(after, sizeof(after), "%" PRId64, ev.seq);
+        }
+        PQclear(res);
+    } while (rows > 0 && rv == 0);
+    return rv == 1 ? 0 : rv;
+}
+
+typedef struct cv_chain_verifier {
+    cv_chain_report *report;
+    uint8_t prev[32];
+} cv_chain_verifier;
+
+static int
+cv_chain_verify_cb(void *arg, const cv_chain_event *ev, const char *prev_hex,
+                   const char *hash_hex, cv_error *err)
+{
+    cv_chain_verifier *v = arg;
+
+    (void)err;
+    return cv_chain_check(v->report, v->prev, ev, prev_hex, hash_hex) ? 0 : 1;
+}
+
 int
 cv_chain_verify_db(cv_db *db, cv_chain_report *report, cv_error *err)
 {
-    uint8_t prev[32];
-    char after[24] = "0";
+    cv_chain_verifier v = {.report = report};
     PGresult *res;
-    int rows;
+    int rv;
 
     cv_chain_report_init(report);
-    memset(prev, 0, sizeof(prev));
     /* One snapshot for the whole walk, so concurrent chaining cannot make
      * the pages disagree. */
     if (cv_db_begin_snapshot(db, err) != 0)
         return err->code;
-    do {
-        const char *p[1] = {after};
-
-        if ((res = cv_db_exec(db, "cv_chain_page", 1, p, err)) == NULL) {
-            cv_db_rollback(db);
-            return err->code;
-        }
-        rows = PQntuples(res);
-        for (int i = 0; i < rows; i++) {
-            cv_chain_event ev = {
-                .seq = strtoll(PQgetvalue(res, i, 0), NULL, 10),
-                .kind = cv_chain_value(res, i, 1),
-                .record_id = cv_chain_value(res, i, 2),
-                .plan_id = cv_chain_value(res, i, 3),
-                .provider = cv_chain_value(res, i, 4),
-                .actor = cv_chain_value(res, i, 5),
-                .request_id = cv_chain_value(res, i, 6),
-                .created_at = cv_chain_value(res, i, 7),
-                .record = cv_chain_value(res, i, 8),
-            };
-            if (!cv_chain_check(report, prev, &ev, cv_chain_value(res, i, 9),
-                                cv_chain_value(res, i, 10))) {
-                PQclear(res);
-                cv_db_rollback(db);
-                return 0;
-            }
-            snprintf(after, sizeof(after), "%" PRId64, ev.seq);
-        }
+    if ((rv = cv_chain_walk(db, cv_chain_verify_cb, &v, err)) == 0 &&
+        report->valid) {
+        if ((res = cv_db_exec(db, "cv_chain_pending", 0, NULL, err)) == NULL)
+            rv = err->code;
+        else
+            report->pending = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
         PQclear(res);
-    } while (rows > 0);
-    if ((res = cv_db_exec(db, "cv_chain_pending", 0, NULL, err)) == NULL) {
-        cv_db_rollback(db);
-        return err->code;
     }
-    report->pending = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-    PQclear(res);
     cv_db_rollback(db); /* read-only */
+    return rv;
+}
+
+typedef struct cv_chain_exporter {
+    FILE *out;
+    int64_t written;
+} cv_chain_exporter;
+
+static int
+cv_chain_export_cb(void *arg, const cv_chain_event *ev, const char *prev_hex,
+                   const char *hash_hex, cv_error *err)
+{
+    cv_chain_exporter *x = arg;
+    json_t *line = json_object();
+    char *text;
+    int ok;
+
+    (void)prev_hex;
+    json_object_set_new(line, "event", cv_chain_event_json(ev));
+    json_object_set_new(line, "hash", cv_chain_str(hash_hex));
+    text = json_dumps(line, CV_CHAIN_CANONICAL_FLAGS);
+    json_decref(line);
+    ok = text != NULL && fprintf(x->out, "%s\n", text) >= 0;
+    free(text);
+    if (!ok)
+        return cv_error_set(err, CV_INTERNAL, "cannot write export");
+    x->written++;
     return 0;
 }
 
 int
 cv_chain_export(cv_db *db, FILE *out, int64_t *written, cv_error *err)
 {
-    char after[24] = "0";
-    PGresult *res;
-    int rows;
+    cv_chain_exporter x = {.out = out};
+    int rv;
 
-    *written = 0;
     if (cv_db_begin_snapshot(db, err) != 0)
         return err->code;
-    do {
-        const char *p[1] = {after};
-
-        if ((res = cv_db_exec(db, "cv_chain_page", 1, p, err)) == NULL) {
-            cv_db_rollback(db);
-            return err->code;
-        }
-        rows = PQntuples(res);
-        for (int i = 0; i < rows; i++) {
-            cv_chain_event ev = {
-                .seq = strtoll(PQgetvalue(res, i, 0), NULL, 10),
-                .kind = cv_chain_value(res, i, 1),
-                .record_id = cv_chain_value(res, i, 2),
-                .plan_id = cv_chain_value(res, i, 3),
-                .provider = cv_chain_value(res, i, 4),
-                .actor = cv_chain_value(res, i, 5),
-                .request_id = cv_chain_value(res, i, 6),
-                .created_at = cv_chain_value(res, i, 7),
-                .record = cv_chain_value(res, i, 8),
-            };
-            json_t *line = json_object();
-            char *text;
-
-            json_object_set_new(line, "event", cv_chain_event_json(&ev));
-            json_object_set_new(line, "hash",
-                                cv_chain_str(cv_chain_value(res, i, 10)));
-            text = json_dumps(line, CV_CHAIN_CANONICAL_FLAGS);
-            json_decref(line);
-            if (text == NULL || fprintf(out, "%s\n", text) < 0) {
-                free(text);
-                PQclear(res);
-                cv_db_rollback(db);
-                return cv_error_set(err, CV_INTERNAL, "cannot write export");
-            }
-            free(text);
-            (*written)++;
-            snprintf(after, sizeof(after), "%" PRId64, ev.seq);
-        }
-        PQclear(res);
-    } while (rows > 0);
+    rv = cv_chain_walk(db, cv_chain_export_cb, &x, err);
     cv_db_rollback(db);
-    return 0;
+    *written = x.written;
+    return rv;
 }
 
 static const char *

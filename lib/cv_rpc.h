@@ -109,6 +109,11 @@ typedef struct cv_rpc_client cv_rpc_client;
  * later). Returns 0 and *out, or an error. */
 int cv_rpc_client_open(const char *url, cv_rpc_client **out, cv_error *err);
 
+/* Waits up to ms for the client to connect to a service. Returns 0, or
+ * CV_UNAVAILABLE when none accepted in time (for tools that want to say
+ * "no service there" at once rather than after their call's timeout). */
+int cv_rpc_client_wait_connected(cv_rpc_client *cli, int ms, cv_error *err);
+
 /* Closes the socket (pending calls complete with CV_CANCELLED) and frees
  * the client. NULL-safe. */
 void cv_rpc_client_close(cv_rpc_client *cli);
@@ -143,6 +148,10 @@ typedef struct cv_rpc_call_opts {
     const Cv__Actor *actor;      /* NULL: none */
     const char *idempotency_key; /* NULL: none */
     int timeout_ms;              /* 0: 10000 */
+    /* Outputs, when not NULL: the reply's RpcReply.existing / .replayed
+     * flags (a record that already existed; an idempotent replay). */
+    bool *existing;
+    bool *replayed;
 } cv_rpc_call_opts;
 
 /*

@@ -13,6 +13,7 @@
 
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
+#include <nng/supplemental/util/platform.h>
 #include <openssl/rand.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -103,6 +104,21 @@ cv_rpc_client_open(const char *url, cv_rpc_client **out, cv_error *err)
                             nng_strerror(rv));
     }
     *out = cli;
+    return 0;
+}
+
+int
+cv_rpc_client_wait_connected(cv_rpc_client *cli, int ms, cv_error *err)
+{
+    /* Polling is plenty for a tool's one-off wait; nng_msleep is 10 ms. */
+    for (int waited = 0; atomic_load(&cli->pipes) == 0; waited += 10) {
+        if (waited >= ms)
+            return cv_error_set(err, CV_UNAVAILABLE,
+                                "no service accepted a connection within "
+                                "%d ms (is it running?)",
+                                ms);
+        nng_msleep(10);
+    }
     return 0;
 }
 
@@ -299,6 +315,10 @@ cv_rpc_call(cv_rpc_client *cli, const char *method, const ProtobufCMessage *req,
     } else {
         Cv__RpcReply *r = w.res.reply;
 
+        if (opts != NULL && opts->existing != NULL)
+            *opts->existing = r->has_existing && r->existing;
+        if (opts != NULL && opts->replayed != NULL)
+            *opts->replayed = r->has_replayed && r->replayed;
         *reply = protobuf_c_message_unpack(reply_desc, NULL,
                                            r->has_payload ? r->payload.len : 0,
                                            r->payload.data);

@@ -33,29 +33,21 @@
  *  - The methods are not listed here: they come from the gateway's route
  *    table (gw_routes[]: rpc, request and reply descriptors), plus
  *    "<service>.Health" that every service answers.
- *  - The call goes through cv_rpc_call_start so that RpcReply.existing and
- *    .replayed can be reported; main waits on a condition variable.
- *  - A freshly opened cv_rpc_client has no connected pipe yet, and a call
- *    started then gets only the library's connect grace (1 s) for its
- *    answer. So before calling, a probe REQ socket dials the same URL and
- *    waits (at most CV_CLI_CONNECT_MS) until a service accepts it: by
- *    then the client, which dialed first, is normally connected too, and a
- *    stopped service is reported at once as UNAVAILABLE.
+ *  - The call is the library's cv_rpc_call, which also reports the
+ *    reply's existing/replayed flags. Before it, the client waits (at most
+ *    CV_CLI_CONNECT_MS) to connect, so a stopped service is reported at
+ *    once as UNAVAILABLE instead of after the call's timeout.
  */
 #include <jansson.h>
 #include <nng/nng.h>
-#include <nng/protocol/reqrep0/req.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cv_error.h"
 #include "cv_rpc.h"
-#include "cv_time.h"
 #include "cv_transcode.h"
 #include "gw_routes.h"
 #include "rpc.pb-c.h"
@@ -104,22 +96,6 @@ typedef struct cv_cli_opts {
     bool list;
     bool help;
 } cv_cli_opts;
-
-/* The outcome of the one call, handed from the NNG callback to main. */
-typedef struct cv_cli_waiter {
-    pthread_mutex_t mtx;
-    pthread_cond_t cond;
-    bool done;
-    cv_rpc_result res;
-} cv_cli_waiter;
-
-/* The connection probe; static so that a late pipe callback never sees a
- * dead stack frame. */
-static struct {
-    pthread_mutex_t mtx;
-    pthread_cond_t cond;
-    bool up;
-} cv_cli_probe = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false};
 
 static void
 cv_cli_usage(FILE *f)
@@ -496,170 +472,58 @@ cv_cli_request(const cv_cli_method *m, const char *body, ProtobufCMessage **out,
 
 /* ---- the call ---- */
 
-static void
-cv_cli_probe_cb(nng_pipe pipe, nng_pipe_ev ev, void *arg)
-{
-    (void)pipe;
-    (void)ev;
-    (void)arg;
-    pthread_mutex_lock(&cv_cli_probe.mtx);
-    cv_cli_probe.up = true;
-    pthread_cond_broadcast(&cv_cli_probe.cond);
-    pthread_mutex_unlock(&cv_cli_probe.mtx);
-}
-
 /*
- * Waits up to ms for a service to accept a connection at url (see the
- * design notes). Returns 0, or CV_UNAVAILABLE.
+ * Connects to url and makes the call. Returns 0 with *reply (free with
+ * protobuf_c_message_free_unpacked), or the service's or the transport's
+ * code with err set.
  */
 static int
-cv_cli_wait_service(const char *url, int ms, cv_error *err)
-{
-    struct timespec until;
-    nng_socket sock;
-    int rv;
-
-    if ((rv = nng_req0_open(&sock)) != 0)
-        return cv_error_set(err, CV_UNAVAILABLE, "cannot open REQ socket: %s",
-                            nng_strerror(rv));
-    nng_socket_set_ms(sock, NNG_OPT_RECONNMINT, 50);
-    nng_socket_set_ms(sock, NNG_OPT_RECONNMAXT, 200);
-    nng_pipe_notify(sock, NNG_PIPE_EV_ADD_POST, cv_cli_probe_cb, NULL);
-    if ((rv = nng_dial(sock, url, NULL, NNG_FLAG_NONBLOCK)) != 0) {
-        nng_close(sock);
-        return cv_error_set(err, CV_UNAVAILABLE, "cannot dial %s: %s", url,
-                            nng_strerror(rv));
-    }
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += ms / 1000;
-    until.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
-    pthread_mutex_lock(&cv_cli_probe.mtx);
-    rv = 0;
-    while (!cv_cli_probe.up && rv == 0)
-        rv = pthread_cond_timedwait(&cv_cli_probe.cond, &cv_cli_probe.mtx,
-                                    &until);
-    rv = cv_cli_probe.up ? 0 : CV_UNAVAILABLE;
-    pthread_mutex_unlock(&cv_cli_probe.mtx);
-    nng_close(sock);
-    if (rv != 0)
-        return cv_error_set(err, CV_UNAVAILABLE,
-                            "no service accepted a connection at %s within "
-                            "%d ms (is it running?)",
-                            url, ms);
-    return 0;
-}
-
-static void
-cv_cli_done_cb(void *arg, cv_rpc_result *res)
-{
-    cv_cli_waiter *w = arg;
-
-    pthread_mutex_lock(&w->mtx);
-    w->res = *res;
-    res->reply = NULL; /* now owned by main */
-    w->done = true;
-    pthread_cond_signal(&w->cond);
-    pthread_mutex_unlock(&w->mtx);
-}
-
-/*
- * Sends env and waits for the outcome. Returns 0 with *reply set (free
- * with cv__rpc_reply__free_unpacked(*reply, NULL)), or the service's or
- * the transport's code with err set.
- */
-static int
-cv_cli_call(const char *url, const Cv__RpcRequest *env, int timeout_ms,
-            Cv__RpcReply **reply, cv_error *err)
+cv_cli_call(const char *url, const cv_cli_method *m,
+            const ProtobufCMessage *request, const cv_rpc_call_opts *opts,
+            ProtobufCMessage **reply, cv_error *err)
 {
     cv_rpc_client *cli = NULL;
-    cv_cli_waiter w;
+    int connect_ms = opts->timeout_ms < CV_CLI_CONNECT_MS ? opts->timeout_ms
+                                                          : CV_CLI_CONNECT_MS;
     int rv;
 
     *reply = NULL;
-    memset(&w, 0, sizeof(w));
-    pthread_mutex_init(&w.mtx, NULL);
-    pthread_cond_init(&w.cond, NULL);
-    if ((rv = cv_rpc_client_open(url, &cli, err)) != 0)
-        goto out;
-    if ((rv = cv_cli_wait_service(
-             url,
-             timeout_ms < CV_CLI_CONNECT_MS ? timeout_ms : CV_CLI_CONNECT_MS,
-             err)) != 0)
-        goto out;
-    if ((rv = cv_rpc_call_start(cli, env, timeout_ms, cv_cli_done_cb, &w,
-                                err)) != 0)
-        goto out;
-    pthread_mutex_lock(&w.mtx);
-    while (!w.done)
-        pthread_cond_wait(&w.cond, &w.mtx);
-    pthread_mutex_unlock(&w.mtx);
-    rv = w.res.code;
-    if (rv != CV_OK) {
-        cv_error_set(err, rv, "%s", w.res.message);
-        if (w.res.reply != NULL)
-            cv__rpc_reply__free_unpacked(w.res.reply, NULL);
-    } else {
-        *reply = w.res.reply;
-    }
-    w.res.reply = NULL;
-out:
+    if ((rv = cv_rpc_client_open(url, &cli, err)) == 0 &&
+        (rv = cv_rpc_client_wait_connected(cli, connect_ms, err)) == 0)
+        rv = cv_rpc_call(cli, m->name, request, m->reply, reply, opts, err);
     cv_rpc_client_close(cli);
-    pthread_mutex_destroy(&w.mtx);
-    pthread_cond_destroy(&w.cond);
     return rv;
 }
 
-/* Prints the reply payload as a message of type desc, as indented JSON on
- * stdout. Returns 0 or an error. */
+/* Prints msg as indented JSON on stdout. Returns 0 or an error. */
 static int
-cv_cli_print_reply(const ProtobufCMessageDescriptor *desc,
-                   const Cv__RpcReply *rep, cv_error *err)
+cv_cli_print_reply(const ProtobufCMessage *msg, cv_error *err)
 {
-    ProtobufCMessage *msg;
-    json_t *doc = NULL;
+    json_t *doc = cv_message_to_json(msg);
     int rv = 0;
 
-    msg = protobuf_c_message_unpack(
-        desc, NULL, rep->has_payload ? rep->payload.len : 0, rep->payload.data);
-    if (msg == NULL || !protobuf_c_message_check(msg)) {
-        rv = cv_error_set(err, CV_INTERNAL, "malformed reply payload (not %s)",
-                          desc->name);
-        goto out;
-    }
-    if ((doc = cv_message_to_json(msg)) == NULL) {
-        rv = cv_error_set(err, CV_INTERNAL, "out of memory");
-        goto out;
-    }
+    if (doc == NULL)
+        return cv_error_set(err, CV_INTERNAL, "out of memory");
     if (json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(15)) !=
             0 ||
         fputc('\n', stdout) == EOF || fflush(stdout) != 0)
         rv = cv_error_set(err, CV_INTERNAL, "cannot write the reply");
-out:
     json_decref(doc);
-    if (msg != NULL)
-        protobuf_c_message_free_unpacked(msg, NULL);
     return rv;
 }
 
 int
 main(int argc, char **argv)
 {
-    Cv__RpcRequest env = CV__RPC_REQUEST__INIT;
     Cv__Actor actor = CV__ACTOR__INIT;
-    ProtobufCMessage *request = NULL;
-    Cv__RpcReply *reply = NULL;
+    ProtobufCMessage *request = NULL, *reply = NULL;
+    bool existing = false, replayed = false;
     const cv_cli_service *svc;
     const char *url;
     cv_cli_method m;
     cv_cli_opts o;
     cv_error err;
     char rid[CV_CLI_REQUEST_ID_MAX + 1];
-    uint8_t *buf = NULL;
-    size_t len;
     int rv;
 
     if ((rv = cv_cli_parse(argc, argv, &o)) != 0)
@@ -685,49 +549,41 @@ main(int argc, char **argv)
     cv_error_clear(&err);
     if (cv_cli_request(&m, o.body, &request, &err) != 0)
         return cv_cli_fail(&err, NULL);
-    len = protobuf_c_message_get_packed_size(request);
-    if ((buf = malloc(len > 0 ? len : 1)) == NULL) {
-        cv_error_set(&err, CV_INTERNAL, "out of memory");
-        rv = cv_cli_fail(&err, NULL);
-        goto out;
-    }
-    protobuf_c_message_pack(request, buf);
-
     if (o.request_id != NULL)
         snprintf(rid, sizeof(rid), "%s", o.request_id);
     else
         cv_rpc_new_request_id(rid, sizeof(rid));
-    env.method = (char *)m.name;
-    env.request_id = rid;
-    env.has_deadline_unix_ms = 1;
-    env.deadline_unix_ms = cv_now_us() / 1000 + o.timeout_ms;
-    env.idempotency_key = (char *)o.idempotency_key;
     if (o.actor != NULL) {
         /* Trusted as-is: see "Trust" at the top of this file. */
         actor.actor = (char *)o.actor;
         actor.subject = "cli";
-        env.actor = &actor;
     }
-    env.has_payload = 1;
-    env.payload.data = buf;
-    env.payload.len = len;
+    {
+        cv_rpc_call_opts opts = {
+            .request_id = rid,
+            .actor = o.actor != NULL ? &actor : NULL,
+            .idempotency_key = o.idempotency_key,
+            .timeout_ms = o.timeout_ms,
+            .existing = &existing,
+            .replayed = &replayed,
+        };
 
-    if (cv_cli_call(url, &env, o.timeout_ms, &reply, &err) != 0 ||
-        cv_cli_print_reply(m.reply, reply, &err) != 0) {
-        rv = cv_cli_fail(&err, rid);
-        goto out;
+        if (cv_cli_call(url, &m, request, &opts, &reply, &err) != 0 ||
+            cv_cli_print_reply(reply, &err) != 0) {
+            rv = cv_cli_fail(&err, rid);
+            goto out;
+        }
     }
-    if (reply->has_existing && reply->existing)
+    if (existing)
         fprintf(stderr, "cavra-rpc: existing: the reply is a record that "
                         "already existed; nothing new was stored\n");
-    if (reply->has_replayed && reply->replayed)
+    if (replayed)
         fprintf(stderr, "cavra-rpc: replayed: the stored reply for this "
                         "idempotency key; nothing new was stored\n");
     rv = 0;
 out:
     if (reply != NULL)
-        cv__rpc_reply__free_unpacked(reply, NULL);
-    free(buf);
+        protobuf_c_message_free_unpacked(reply, NULL);
     protobuf_c_message_free_unpacked(request, NULL);
     return rv;
 }

@@ -67,87 +67,27 @@ it_name(char *out, size_t outlen, const char *prefix, const char *suffix)
     snprintf(out, outlen, "%s-%s-%s", prefix, it_tag, suffix);
 }
 
-typedef struct it_wait {
-    pthread_mutex_t mtx;
-    pthread_cond_t cond;
-    int done;
-    cv_rpc_result res;
-} it_wait;
-
-static void
-it_wait_cb(void *arg, cv_rpc_result *res)
-{
-    it_wait *w = arg;
-
-    pthread_mutex_lock(&w->mtx);
-    w->res = *res;
-    w->done = 1;
-    pthread_cond_signal(&w->cond);
-    pthread_mutex_unlock(&w->mtx);
-}
-
 /*
- * A blocking call that also reports the envelope's `existing` flag (the
- * convenience cv_rpc_call drops it). Returns the code; on success *reply
- * is the unpacked reply (free it). Safe from any thread: no cmocka calls.
+ * cv_rpc_call that also reports the envelope's `existing` flag and copies
+ * the error text into msg. Returns the code; on success *reply is the
+ * unpacked reply (free it). Safe from any thread: no cmocka calls.
  */
 static int
 it_call(cv_rpc_client *cli, const char *method, const ProtobufCMessage *req,
         const ProtobufCMessageDescriptor *reply_desc, const Cv__Actor *actor,
         ProtobufCMessage **reply, int *existing, char *msg, size_t msglen)
 {
-    Cv__RpcRequest env = CV__RPC_REQUEST__INIT;
-    size_t len = protobuf_c_message_get_packed_size(req);
-    uint8_t *buf = malloc(len > 0 ? len : 1);
-    char rid[32];
-    it_wait w;
+    bool was = false;
+    cv_rpc_call_opts opts = {
+        .actor = actor, .timeout_ms = 30000, .existing = &was};
     cv_error err;
     int code;
 
-    *reply = NULL;
-    if (existing != NULL)
-        *existing = 0;
-    if (buf == NULL)
-        return CV_INTERNAL;
-    protobuf_c_message_pack(req, buf);
-    cv_rpc_new_request_id(rid, sizeof(rid));
-    env.method = (char *)method;
-    env.request_id = rid;
-    env.actor = (Cv__Actor *)actor;
-    env.has_payload = 1;
-    env.payload.data = buf;
-    env.payload.len = len;
-    memset(&w, 0, sizeof(w));
-    pthread_mutex_init(&w.mtx, NULL);
-    pthread_cond_init(&w.cond, NULL);
     cv_error_clear(&err);
-    if (cv_rpc_call_start(cli, &env, 30000, it_wait_cb, &w, &err) != 0) {
-        free(buf);
-        snprintf(msg, msglen, "%s", err.msg);
-        return err.code;
-    }
-    free(buf);
-    pthread_mutex_lock(&w.mtx);
-    while (!w.done)
-        pthread_cond_wait(&w.cond, &w.mtx);
-    pthread_mutex_unlock(&w.mtx);
-    pthread_mutex_destroy(&w.mtx);
-    pthread_cond_destroy(&w.cond);
-    code = w.res.code;
-    snprintf(msg, msglen, "%s", w.res.message);
-    if (code == CV_OK) {
-        Cv__RpcReply *r = w.res.reply;
-
-        if (existing != NULL)
-            *existing = r->has_existing && r->existing;
-        *reply = protobuf_c_message_unpack(reply_desc, NULL,
-                                           r->has_payload ? r->payload.len : 0,
-                                           r->payload.data);
-        if (*reply == NULL)
-            code = CV_INTERNAL;
-    }
-    if (w.res.reply != NULL)
-        cv__rpc_reply__free_unpacked(w.res.reply, NULL);
+    code = cv_rpc_call(cli, method, req, reply_desc, reply, &opts, &err);
+    snprintf(msg, msglen, "%s", err.msg);
+    if (existing != NULL)
+        *existing = code == CV_OK && was;
     return code;
 }
 
@@ -418,8 +358,6 @@ it_setup(void **state)
 static int
 it_teardown(void **state)
 {
-    int rv;
-
     (void)state;
     cv_rpc_client_close(it_replica_cli);
     it_replica_cli = NULL;
@@ -443,10 +381,7 @@ it_teardown(void **state)
     cv_rpc_client_close(it_ack_cli);
     cv_rpc_client_close(it_retry_cli);
     cv_rpc_client_close(it_report_cli);
-    rv = cv_test_stack_stop(&it_stack);
-    if (rv != 0)
-        fprintf(stderr, "the services did not stop cleanly\n");
-    return rv;
+    return cv_test_stack_stop(&it_stack);
 }
 
 /* ---- tests ------------------------------------------------------------ */

@@ -228,13 +228,8 @@ gwt_setup(void **state)
 static int
 gwt_teardown(void **state)
 {
-    int rv;
-
     (void)state;
-    rv = cv_test_stack_stop(&gwt_stack);
-    if (rv != 0)
-        fprintf(stderr, "the stack did not stop cleanly\n");
-    return rv;
+    return cv_test_stack_stop(&gwt_stack);
 }
 
 /* ---- tests ------------------------------------------------------------ */

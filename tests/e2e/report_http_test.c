@@ -177,13 +177,8 @@ e2e_setup(void **state)
 static int
 e2e_teardown(void **state)
 {
-    int rv;
-
     (void)state;
-    rv = cv_test_stack_stop(&e2e_stack);
-    if (rv != 0)
-        fprintf(stderr, "the stack did not stop cleanly\n");
-    return rv;
+    return cv_test_stack_stop(&e2e_stack);
 }
 
 /* ---- tests ------------------------------------------------------------ */

@@ -82,13 +82,8 @@ rs_setup(void **state)
 static int
 rs_teardown(void **state)
 {
-    int rv;
-
     (void)state;
-    rv = cv_test_stack_stop(&rs_stack);
-    if (rv != 0)
-        fprintf(stderr, "the stack did not stop cleanly\n");
-    return rv;
+    return cv_test_stack_stop(&rs_stack);
 }
 
 static void

@@ -95,15 +95,10 @@ it_setup(void **state)
 static int
 it_teardown(void **state)
 {
-    int rv;
-
     (void)state;
     cv_rpc_client_close(it_cli);
     it_cli = NULL;
-    rv = cv_test_stack_stop(&it_stack);
-    if (rv != 0)
-        fprintf(stderr, "cavra-ack did not stop cleanly\n");
-    return rv;
+    return cv_test_stack_stop(&it_stack);
 }
 
 /* ---- tests ------------------------------------------------------------ */
@@ -111,22 +106,8 @@ it_teardown(void **state)
 static void
 test_ack_rpc_health(void **state)
 {
-    Cv__HealthRequest req = CV__HEALTH_REQUEST__INIT;
-    ProtobufCMessage *rep = NULL;
-    Cv__HealthReply *h;
-    cv_error err;
-
     (void)state;
-    cv_error_clear(&err);
-    CV_TEST_PASS(cv_rpc_call(it_cli, "ack.Health", &req.base,
-                             &cv__health_reply__descriptor, &rep, NULL, &err),
-                 err);
-    h = (Cv__HealthReply *)rep;
-    assert_string_equal(h->service, "ack");
-    assert_true(h->has_database_ok);
-    assert_true(h->database_ok);
-    assert_string_equal(h->status, "ok");
-    protobuf_c_message_free_unpacked(rep, NULL);
+    cv_test_assert_health(it_cli, "ack");
 }
 
 static void

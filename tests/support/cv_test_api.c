@@ -352,6 +352,28 @@ cv_test_counts_unchanged(const cv_test_counts *before, const char *what)
 /* ---- RPC -------------------------------------------------------------- */
 
 void
+cv_test_assert_health(cv_rpc_client *cli, const char *service)
+{
+    Cv__HealthRequest req = CV__HEALTH_REQUEST__INIT;
+    ProtobufCMessage *rep = NULL;
+    Cv__HealthReply *h;
+    char method[64];
+    cv_error err;
+
+    cv_error_clear(&err);
+    snprintf(method, sizeof(method), "%s.Health", service);
+    CV_TEST_PASS(cv_rpc_call(cli, method, &req.base,
+                             &cv__health_reply__descriptor, &rep, NULL, &err),
+                 err);
+    h = (Cv__HealthReply *)rep;
+    assert_string_equal(h->service, service);
+    assert_true(h->has_database_ok);
+    assert_true(h->database_ok);
+    assert_string_equal(h->status, "ok");
+    protobuf_c_message_free_unpacked(rep, NULL);
+}
+
+void
 cv_test_rpc_expect_error(cv_rpc_client *cli, const char *method,
                          const ProtobufCMessage *req,
                          const ProtobufCMessageDescriptor *reply_desc, int code,

@@ -140,6 +140,10 @@ void cv_test_counts_unchanged(const cv_test_counts *before, const char *what);
             fail_msg("RPC failed with code %d: %s", cv_test_rv_, (err).msg);   \
     } while (0)
 
+/* Calls "<service>.Health" and asserts the service names itself, is up
+ * and reaches its database. */
+void cv_test_assert_health(cv_rpc_client *cli, const char *service);
+
 /* Calls method and asserts it fails with exactly code and msg, without a
  * reply, storing nothing (cv_test_counts_unchanged). */
 void cv_test_rpc_expect_error(cv_rpc_client *cli, const char *method,

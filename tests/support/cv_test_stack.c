@@ -516,8 +516,10 @@ cv_test_stack_stop(cv_test_stack *s)
 {
     int rv = cv_stack_kill_all(s);
 
-    if (rv != 0)
+    if (rv != 0) {
+        fprintf(stderr, "cv_test_stack: a process did not exit cleanly\n");
         cv_stack_print_logs(s);
+    }
     cv_stack_remove_dir(s);
     return rv;
 }

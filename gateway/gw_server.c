@@ -50,6 +50,8 @@ struct gw_server {
     struct MHD_Daemon *daemon;
     cv_rpc_client *clients[GW_SVC_COUNT];
     gw_auth *auth; /* NULL in sandbox mode */
+    char *openapi; /* the OpenAPI document, rendered once at start-up */
+    size_t openapi_len;
     pthread_mutex_t mtx;
     pthread_cond_t drained;
     int in_flight; /* suspended connections */
@@ -533,8 +535,14 @@ gw_dispatch(gw_request *r, const char *url, const char *method)
                              NULL);
     }
     if (strcmp(method, "GET") == 0 && strcmp(url, "/openapi.json") == 0) {
+        char *copy = malloc(r->gw->openapi_len);
+
         r->builtin = GW_METRIC_OPENAPI;
-        return gw_queue_json(r, 200, gw_openapi_document(), NULL);
+        if (copy == NULL)
+            return MHD_NO;
+        memcpy(copy, r->gw->openapi, r->gw->openapi_len);
+        return gw_queue_text(r, 200, "application/json", copy,
+                             r->gw->openapi_len, NULL);
     }
     if (strcmp(url, "/healthz") == 0)
         r->builtin = GW_METRIC_HEALTHZ;
@@ -699,6 +707,17 @@ gw_server_start(const gw_config *cfg, gw_server **out, cv_error *err)
     if (cfg->token_file != NULL &&
         gw_auth_load(cfg->token_file, &gw->auth, err) != 0)
         goto fail;
+    {
+        json_t *doc = gw_openapi_document();
+
+        gw->openapi = doc != NULL ? json_dumps(doc, CV_JSON_OUTPUT) : NULL;
+        json_decref(doc);
+        if (gw->openapi == NULL) {
+            cv_error_set(err, CV_INTERNAL, "out of memory");
+            goto fail;
+        }
+        gw->openapi_len = strlen(gw->openapi);
+    }
     for (int i = 0; i < GW_SVC_COUNT; i++)
         if (cv_rpc_client_open(cfg->service_url[i], &gw->clients[i], err) != 0)
             goto fail;
@@ -770,5 +789,6 @@ gw_server_stop(gw_server *gw)
     pthread_mutex_destroy(&gw->mtx);
     pthread_cond_destroy(&gw->drained);
     gw_auth_free(gw->auth);
+    free(gw->openapi);
     free(gw);
 }

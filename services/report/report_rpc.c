@@ -36,8 +36,8 @@
 #define REPORT_RUN_TAKEN (-1) /* another caller stored the window's run */
 
 /* Evidence pages stop growing past this many bytes of records so that a
- * reply always fits in one RPC message (CV_RPC_RECV_MAX). */
-#define REPORT_PAGE_BYTES (640 * 1024)
+ * reply always fits in one RPC message (CV_RPC_REPLY_MAX). */
+#define REPORT_PAGE_BYTES (CV_RPC_REPLY_MAX / 4)
 
 /* Parses the stored JSON of a run into a reply. */
 static int

@@ -25,12 +25,14 @@
 
 #include "cv_evidence.h"
 #include "cv_record.h"
+#include "cv_rpc.h"
 #include "cv_time.h"
 #include "cv_transcode.h"
 
 /* A record larger than this is not inlined in an evidence page: the
- * page must fit in one RPC reply (CV_RPC_RECV_MAX). */
-#define REPORT_SQL_RECORD_INLINE_MAX (256 * 1024)
+ * page must fit in one RPC reply (CV_RPC_REPLY_MAX). A whole-store retry
+ * plan at 100k records is about 3.3 MB, well below. */
+#define REPORT_SQL_RECORD_INLINE_MAX (CV_RPC_REPLY_MAX / 8)
 
 /*
  * The statement table is laid out by hand (clang-format would split the

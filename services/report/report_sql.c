@@ -69,15 +69,10 @@
     "SELECT e.id, e.kind, e.record_id, e.plan_id, e.provider, e.actor,"        \
     " e.request_id, (extract(epoch FROM e.created_at) * 1000000)::bigint,"
 
-/* Only events of transactions older than every running one (0008): a
- * later commit can then never land below a cursor already handed out. */
-#define REPORT_SQL_SETTLED                                                     \
-    " AND e.txid < pg_snapshot_xmin(pg_current_snapshot())"
-
 #define REPORT_SQL_LIST(where)                                                 \
     REPORT_SQL_EVENT_COLS                                                      \
     " e.record::text FROM evidence_events e WHERE e.id < $1::bigint"           \
-    REPORT_SQL_SETTLED where                                                   \
+    where                                                                      \
     " ORDER BY e.id DESC LIMIT $2::int"
 
 const cv_db_statement report_sql_statements[] = {
@@ -208,8 +203,7 @@ const cv_db_statement report_sql_statements[] = {
      " '[]'::jsonb) FROM jsonb_array_elements(e.record->'retry_decisions')"
      " WITH ORDINALITY AS d WHERE d.value->>'plan_id' = $1))::text"
      " ELSE e.record::text END"
-     " FROM evidence_events e WHERE e.id > $2::bigint" REPORT_SQL_SETTLED
-     " AND e.id IN ("
+     " FROM evidence_events e WHERE e.id > $2::bigint AND e.id IN ("
      " SELECT id FROM evidence_events WHERE plan_id = $1 AND kind IN ('"
      CV_KIND_PLAN "', '" CV_KIND_DELIVERY "', '" CV_KIND_ACK "')"
      " UNION ALL SELECT ev.id FROM retry_decisions d JOIN evidence_events ev"

@@ -21,7 +21,6 @@
 #include <cmocka.h>
 
 #include <jansson.h>
-#include <libpq-fe.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -921,43 +920,6 @@ test_read_side_trace_errors(void **state)
     }
 }
 
-/* A page never shows an event above one a still-running transaction may
- * yet commit below it: while an older transaction holds an xid, newer
- * events wait; once it ends they appear. */
-static void
-test_read_side_waits_for_older_transactions(void **state)
-{
-    PGconn *holder = PQconnectdb(cv_test_database_url());
-    PGresult *res;
-    cv_http_response page;
-    char path[512], *plan_id;
-
-    (void)state;
-    assert_int_equal(PQstatus(holder), CONNECTION_OK);
-    res = PQexec(holder, "BEGIN");
-    PQclear(res);
-    /* Takes an xid, as a writer that got its id from the sequence does. */
-    res = PQexec(holder, "SELECT pg_current_xact_id()");
-    assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
-    PQclear(res);
-
-    plan_id = cv_test_record_plan_http(
-        &e2e_stack, "{\"escalation_routes\": [{\"provider\": \"slack\"}]}");
-    snprintf(path, sizeof(path), E2E_STREAM "?plan_id=%s", plan_id);
-    cv_test_request_json(&e2e_stack, "GET", path, NULL, 200, &page);
-    assert_int_equal(json_array_size(cv_test_json_get(page.json, "items")), 0);
-    cv_http_response_free(&page);
-
-    res = PQexec(holder, "COMMIT");
-    PQclear(res);
-    PQfinish(holder);
-    cv_test_request_json(&e2e_stack, "GET", path, NULL, 200, &page);
-    assert_int_equal(json_array_size(cv_test_json_get(page.json, "items")), 1);
-    cv_test_assert_str(page.json, "items[0].record_id", plan_id);
-    cv_http_response_free(&page);
-    free(plan_id);
-}
-
 int
 main(void)
 {
@@ -968,7 +930,6 @@ main(void)
         cmocka_unit_test(test_read_side_stream_errors),
         cmocka_unit_test(test_read_side_trace_order),
         cmocka_unit_test(test_read_side_trace_errors),
-        cmocka_unit_test(test_read_side_waits_for_older_transactions),
     };
 
     return cmocka_run_group_tests_name("read_side", tests, e2e_setup,

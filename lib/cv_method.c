@@ -1,0 +1,91 @@
+/*
+ * cv_method.c -- the method registry (see cv_method.h): one row per RPC.
+ */
+#include "cv_method.h"
+
+#include <string.h>
+
+#include "ack.pb-c.h"
+#include "evidence.pb-c.h"
+#include "report.pb-c.h"
+#include "retry.pb-c.h"
+
+#define CV_P                                                                   \
+    "/runtime/go-pilot/rollback-drill-notifications/acknowledgements/"         \
+    "audit-delivery"
+
+const cv_method_info cv_methods[] = {
+    {"ack.RecordPlan", CV_SVC_ACK, &cv__record_plan_request__descriptor,
+     &cv__record_plan_reply__descriptor,
+     CV_ROLE_PLATFORM_OWNER | CV_ROLE_SERVICE, CV_TX_WRITE, true, true,
+     "Record a recovery escalation plan", "POST",
+     CV_P "/recovery-escalation-plan", 0},
+    {"ack.Acknowledge", CV_SVC_ACK, &cv__acknowledge_request__descriptor,
+     &cv__acknowledge_reply__descriptor, CV_ROLE_RELEASE_MANAGER, CV_TX_WRITE,
+     true, true, "Acknowledge a recovery escalation for one provider", "POST",
+     CV_P "/recovery-escalations/{plan_id}/acknowledgements", 0},
+    {"ack.GetPlan", CV_SVC_ACK, &cv__get_plan_request__descriptor,
+     &cv__get_plan_reply__descriptor, CV_ROLE_ANY, CV_TX_READ, false, false,
+     "Read one recovery escalation plan", "GET",
+     CV_P "/recovery-escalations/{plan_id}", 0},
+    {"retry.RecordDelivery", CV_SVC_RETRY,
+     &cv__record_delivery_request__descriptor,
+     &cv__record_delivery_reply__descriptor,
+     CV_ROLE_PLATFORM_OWNER | CV_ROLE_SERVICE, CV_TX_WRITE, true, true,
+     "Record a connector's delivery attempt of an escalation", "POST",
+     CV_P "/recovery-escalations/{plan_id}/delivery-attempts", 0},
+    /* One snapshot: the decisions and the counts agree with each other. */
+    {"retry.PlanRetries", CV_SVC_RETRY, &cv__retry_plan_request__descriptor,
+     &cv__retry_plan_reply__descriptor, CV_ROLE_PLATFORM_OWNER,
+     CV_TX_WRITE_SNAPSHOT, true, true,
+     "Plan retries of failed escalation deliveries", "POST",
+     CV_P "/recovery-escalations/retry-plan", 0},
+    /* The report counts and the run insert see one snapshot; a window
+     * taken by a concurrent caller surfaces as a serialization failure,
+     * which the RPC layer retries (and then finds the stored run). */
+    {"report.ScheduleRun", CV_SVC_REPORT, &cv__schedule_run_request__descriptor,
+     &cv__schedule_run_reply__descriptor, CV_ROLE_EXECUTIVE,
+     CV_TX_WRITE_SNAPSHOT, true, true,
+     "Generate (once per window) the scheduled executive report run", "POST",
+     CV_P "/recovery-executive-report/schedule-run", 0},
+    {"report.Trace", CV_SVC_REPORT, &cv__trace_request__descriptor,
+     &cv__trace__descriptor, CV_ROLE_ANY, CV_TX_READ_SNAPSHOT, false, false,
+     "Everything the evidence stream holds about one plan, in order", "GET",
+     CV_P "/recovery-escalations/{plan_id}/trace", 0},
+    {"report.Dashboard", CV_SVC_REPORT, &cv__dashboard_request__descriptor,
+     &cv__dashboard__descriptor, CV_ROLE_ANY, CV_TX_READ_SNAPSHOT, false, false,
+     "Exact counts over the whole store", "GET",
+     "/runtime/go-pilot/rollback-drill-notifications/dashboard", 0},
+    {"report.ListEvidence", CV_SVC_REPORT,
+     &cv__list_evidence_request__descriptor, &cv__evidence_page__descriptor,
+     CV_ROLE_ANY, CV_TX_READ_SNAPSHOT, false, false,
+     "The evidence stream, newest first, filtered and paginated", "GET",
+     "/runtime/go-pilot/rollback-drill-notifications", 0},
+    /* Walks every event: allow minutes, not seconds. */
+    {"report.VerifyEvidence", CV_SVC_REPORT,
+     &cv__verify_evidence_request__descriptor,
+     &cv__evidence_verification__descriptor, CV_ROLE_ANY, CV_TX_READ_SNAPSHOT,
+     false, false,
+     "Recompute the evidence hash chain and say where it first breaks", "GET",
+     "/runtime/evidence/verify", 300000},
+};
+const size_t cv_method_count = sizeof(cv_methods) / sizeof(cv_methods[0]);
+
+const cv_method_info *
+cv_method_find(const char *name)
+{
+    if (name == NULL)
+        return NULL;
+    for (size_t i = 0; i < cv_method_count; i++)
+        if (strcmp(cv_methods[i].name, name) == 0)
+            return &cv_methods[i];
+    return NULL;
+}
+
+const char *
+cv_service_name(enum cv_service_id svc)
+{
+    static const char *const names[CV_SVC_COUNT] = {"ack", "retry", "report"};
+
+    return (unsigned)svc < CV_SVC_COUNT ? names[svc] : "unknown";
+}

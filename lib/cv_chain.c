@@ -176,14 +176,14 @@ cv_chain_sequence(cv_db *db, int batch, int *chained, cv_error *err)
 
     *chained = 0;
     memset(prev, 0, sizeof(prev));
-    if ((rv = cv_db_begin(db, err)) != 0)
+    if ((rv = cv_db_tx_begin(db, CV_TX_WRITE, err)) != 0)
         return rv;
     if ((res = cv_db_exec(db, "cv_chain_try_lock", 0, NULL, err)) == NULL)
         goto fail;
     if (strcmp(PQgetvalue(res, 0, 0), "t") != 0) {
         /* Another sequencer is at work: nothing to do this round. */
         PQclear(res);
-        cv_db_rollback(db);
+        cv_db_tx_rollback(db);
         return 0;
     }
     PQclear(res);
@@ -242,7 +242,7 @@ cv_chain_sequence(cv_db *db, int batch, int *chained, cv_error *err)
     }
     PQclear(res);
     res = NULL;
-    if ((rv = cv_db_commit(db, err)) != 0) {
+    if ((rv = cv_db_tx_commit(db, err)) != 0) {
         *chained = 0;
         return rv;
     }
@@ -250,7 +250,7 @@ cv_chain_sequence(cv_db *db, int batch, int *chained, cv_error *err)
 
 fail:
     PQclear(res);
-    cv_db_rollback(db);
+    cv_db_tx_rollback(db);
     *chained = 0;
     return err != NULL && err->code != CV_OK ? err->code : CV_INTERNAL;
 }
@@ -370,10 +370,12 @@ cv_chain_verify_db(cv_db *db, cv_chain_report *report, cv_error *err)
     int rv;
 
     cv_chain_report_init(report);
-    /* One snapshot for the whole walk, so concurrent chaining cannot make
-     * the pages disagree. */
-    if (cv_db_begin_snapshot(db, err) != 0)
-        return err->code;
+    /* One snapshot for the whole walk (the caller's REPEATABLE READ
+     * transaction), so concurrent chaining cannot make the pages
+     * disagree. */
+    if (!db->in_tx)
+        return cv_error_set(err, CV_INTERNAL,
+                            "verification needs a snapshot transaction");
     if ((rv = cv_chain_walk(db, cv_chain_verify_cb, &v, err)) == 0 &&
         report->valid) {
         if ((res = cv_db_exec(db, "cv_chain_pending", 0, NULL, err)) == NULL)
@@ -382,7 +384,6 @@ cv_chain_verify_db(cv_db *db, cv_chain_report *report, cv_error *err)
             report->pending = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
         PQclear(res);
     }
-    cv_db_rollback(db); /* read-only */
     return rv;
 }
 
@@ -419,10 +420,10 @@ cv_chain_export(cv_db *db, FILE *out, int64_t *written, cv_error *err)
     cv_chain_exporter x = {.out = out};
     int rv;
 
-    if (cv_db_begin_snapshot(db, err) != 0)
-        return err->code;
+    if (!db->in_tx)
+        return cv_error_set(err, CV_INTERNAL,
+                            "export needs a snapshot transaction");
     rv = cv_chain_walk(db, cv_chain_export_cb, &x, err);
-    cv_db_rollback(db);
     *written = x.written;
     return rv;
 }

@@ -75,12 +75,15 @@ typedef struct cv_chain_report {
     char reason[256];
 } cv_chain_report;
 
-/* Verifies the chain in the database. Returns 0 (see report->valid) or an
- * error when the database could not be read. */
+/* Verifies the chain in the database, inside the caller's REPEATABLE READ
+ * transaction (CV_TX_READ_SNAPSHOT: one snapshot for the whole walk).
+ * Returns 0 (see report->valid) or an error when the database could not
+ * be read. */
 int cv_chain_verify_db(cv_db *db, cv_chain_report *report, cv_error *err);
 
 /* Writes the chained events as an export: one JSON object per line,
- * {"event": <canonical event>, "hash": "<hex>"}. Returns 0 or an error. */
+ * {"event": <canonical event>, "hash": "<hex>"}, inside the caller's
+ * REPEATABLE READ transaction. Returns 0 or an error. */
 int cv_chain_export(cv_db *db, FILE *out, int64_t *written, cv_error *err);
 
 /* Verifies an export file. Returns 0 (see report->valid), or -1 when the

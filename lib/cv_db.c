@@ -6,8 +6,10 @@
  */
 #include "cv_db.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cv_chain.h"
 #include "cv_evidence.h"
@@ -39,7 +41,8 @@ cv_db_init(cv_db *db, const char *url, const cv_db_statement *stmts,
 static void
 cv_db_disconnect(cv_db *db)
 {
-    db->tx_depth = 0;
+    db->in_tx = false;
+    db->savepoints = 0;
     if (db->conn != NULL) {
         PQfinish(db->conn);
         db->conn = NULL;
@@ -56,6 +59,9 @@ cv_db_fini(cv_db *db)
     db->url = NULL;
 }
 
+static int cv_db_result_error(cv_db *db, PGresult *res, const char *name,
+                              cv_error *err);
+
 static int
 cv_db_prepare_table(cv_db *db, const cv_db_statement *stmts, size_t n,
                     cv_error *err)
@@ -63,14 +69,13 @@ cv_db_prepare_table(cv_db *db, const cv_db_statement *stmts, size_t n,
     for (size_t i = 0; i < n; i++) {
         PGresult *res =
             PQprepare(db->conn, stmts[i].name, stmts[i].sql, 0, NULL);
-        int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+        int rv = 0;
 
-        if (!ok)
-            cv_error_set(err, CV_INTERNAL, "cannot prepare %s: %s",
-                         stmts[i].name, PQresultErrorMessage(res));
+        if (PQresultStatus(res) != PGRES_COMMAND_OK)
+            rv = cv_db_result_error(db, res, stmts[i].name, err);
         PQclear(res);
-        if (!ok)
-            return CV_INTERNAL;
+        if (rv != 0)
+            return rv;
     }
     return 0;
 }
@@ -113,6 +118,7 @@ cv_db_ensure(cv_db *db, cv_error *err)
     if (PQstatus(db->conn) != CONNECTION_OK) {
         /* The libpq text names host and port, never the password. */
         cv_error_set(err, CV_UNAVAILABLE, "database unavailable");
+        cv_error_cause(err, "connect: %s", PQerrorMessage(db->conn));
         cv_db_disconnect(db);
         return CV_UNAVAILABLE;
     }
@@ -132,28 +138,39 @@ cv_db_ensure(cv_db *db, cv_error *err)
     return 0;
 }
 
-/* Maps a failed result to our codes; never copies parameter values. */
+/* Maps a failed result to our codes. err->msg stays client-safe; the
+ * statement, SQLSTATE and the server's primary message (never its DETAIL,
+ * which may quote values) go to err->cause. */
 static int
 cv_db_result_error(cv_db *db, PGresult *res, const char *name, cv_error *err)
 {
     const char *state =
         res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    const char *primary =
+        res != NULL ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    int rv;
 
-    if (db->conn == NULL || PQstatus(db->conn) != CONNECTION_OK) {
+    if (db->conn == NULL || PQstatus(db->conn) != CONNECTION_OK ||
+        (state != NULL && strncmp(state, "08", 2) == 0) ||
+        (state != NULL && strncmp(state, "57P", 3) == 0)) {
+        /* Lost connection, or the server is shutting down (57P01..3). */
         cv_db_disconnect(db);
-        return cv_error_set(err, CV_UNAVAILABLE, "database unavailable");
+        rv = cv_error_set(err, CV_UNAVAILABLE, "database unavailable");
+    } else if (state != NULL && strcmp(state, "23505") == 0) {
+        rv = cv_error_set(err, CV_ALREADY_EXISTS, "record already exists");
+    } else if (state != NULL &&
+               (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0)) {
+        rv = cv_error_set(err, CV_ABORTED, "conflicting concurrent write");
+    } else if (state != NULL && strcmp(state, "57014") == 0) {
+        rv = cv_error_set(err, CV_DEADLINE_EXCEEDED,
+                          "the store did not answer in time");
+    } else {
+        rv = cv_error_set(err, CV_INTERNAL, "internal storage error");
     }
-    if (state != NULL && strcmp(state, "23505") == 0)
-        return cv_error_set(err, CV_ALREADY_EXISTS, "%s: record exists", name);
-    if (state != NULL &&
-        (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0))
-        return cv_error_set(err, CV_ABORTED, "%s: conflict, retry", name);
-    if (state != NULL && strncmp(state, "08", 2) == 0) {
-        cv_db_disconnect(db);
-        return cv_error_set(err, CV_UNAVAILABLE, "database unavailable");
-    }
-    return cv_error_set(err, CV_INTERNAL, "%s failed (SQLSTATE %s)", name,
-                        state != NULL ? state : "none");
+    cv_error_cause(err, "%s: SQLSTATE %s: %s", name,
+                   state != NULL ? state : "none",
+                   primary != NULL ? primary : "no server message");
+    return rv;
 }
 
 PGresult *
@@ -205,57 +222,166 @@ cv_db_simple(cv_db *db, const char *sql, cv_error *err)
     return rv;
 }
 
-int
-cv_db_begin(cv_db *db, cv_error *err)
+static const char *
+cv_db_begin_sql(enum cv_tx_mode mode)
 {
+    switch (mode) {
+    case CV_TX_WRITE:
+        return "BEGIN ISOLATION LEVEL READ COMMITTED READ WRITE";
+    case CV_TX_WRITE_SNAPSHOT:
+        return "BEGIN ISOLATION LEVEL REPEATABLE READ READ WRITE";
+    case CV_TX_READ:
+        return "BEGIN ISOLATION LEVEL READ COMMITTED READ ONLY";
+    case CV_TX_READ_SNAPSHOT:
+        return "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
+    case CV_TX_NONE:
+    default:
+        return NULL;
+    }
+}
+
+int
+cv_db_tx_begin(cv_db *db, enum cv_tx_mode mode, cv_error *err)
+{
+    const char *sql = cv_db_begin_sql(mode);
     int rv;
 
-    if (db->tx_depth > 0) {
-        db->tx_depth++;
-        return 0;
+    if (sql == NULL)
+        return cv_error_set(err, CV_INTERNAL, "internal storage error");
+    if (db->in_tx) {
+        cv_error_set(err, CV_INTERNAL, "internal storage error");
+        cv_error_cause(err, "BEGIN inside an open transaction (two owners)");
+        return CV_INTERNAL;
     }
-    if ((rv = cv_db_simple(db, "BEGIN", err)) == 0)
-        db->tx_depth = 1;
+    if ((rv = cv_db_simple(db, sql, err)) == 0) {
+        db->in_tx = true;
+        db->savepoints = 0;
+    }
     return rv;
 }
 
 int
-cv_db_begin_snapshot(cv_db *db, cv_error *err)
+cv_db_tx_commit(cv_db *db, cv_error *err)
 {
     int rv;
 
-    if (db->tx_depth > 0)
-        return cv_error_set(err, CV_INTERNAL,
-                            "a snapshot cannot nest in a transaction");
-    if ((rv = cv_db_simple(db,
-                           "BEGIN ISOLATION LEVEL REPEATABLE READ READ "
-                           "ONLY",
-                           err)) == 0)
-        db->tx_depth = 1;
-    return rv;
-}
-
-int
-cv_db_commit(cv_db *db, cv_error *err)
-{
-    int rv;
-
-    if (db->tx_depth > 1) {
-        db->tx_depth--;
-        return 0;
+    if (!db->in_tx) {
+        cv_error_set(err, CV_INTERNAL, "internal storage error");
+        cv_error_cause(err, "COMMIT without a transaction");
+        return CV_INTERNAL;
     }
-    db->tx_depth = 0;
-    if ((rv = cv_db_simple(db, "COMMIT", err)) != 0)
-        cv_db_rollback(db);
+    /* A COMMIT of a failed transaction answers ROLLBACK, not an error:
+     * refuse it explicitly so a lost write is never reported as stored. */
+    if (db->conn != NULL && PQtransactionStatus(db->conn) == PQTRANS_INERROR) {
+        cv_db_tx_rollback(db);
+        cv_error_set(err, CV_INTERNAL, "internal storage error");
+        cv_error_cause(err, "COMMIT of a failed transaction");
+        return CV_INTERNAL;
+    }
+    rv = cv_db_simple(db, "COMMIT", err);
+    db->in_tx = false;
+    db->savepoints = 0;
+    if (rv != 0)
+        cv_db_tx_rollback(db);
     return rv;
 }
 
 void
-cv_db_rollback(cv_db *db)
+cv_db_tx_rollback(cv_db *db)
 {
-    db->tx_depth = 0;
+    db->in_tx = false;
+    db->savepoints = 0;
     if (db->conn != NULL && PQtransactionStatus(db->conn) != PQTRANS_IDLE)
         cv_db_simple(db, "ROLLBACK", NULL);
+}
+
+/* Savepoints share one name: PostgreSQL resolves a repeated name to the
+ * innermost one, which is exactly the nesting we want. */
+int
+cv_db_savepoint(cv_db *db, cv_error *err)
+{
+    int rv;
+
+    if (!db->in_tx)
+        return cv_error_set(err, CV_INTERNAL, "internal storage error");
+    if ((rv = cv_db_simple(db, "SAVEPOINT cv_sp", err)) == 0)
+        db->savepoints++;
+    return rv;
+}
+
+int
+cv_db_savepoint_release(cv_db *db, cv_error *err)
+{
+    int rv;
+
+    if (!db->in_tx || db->savepoints == 0)
+        return cv_error_set(err, CV_INTERNAL, "internal storage error");
+    if ((rv = cv_db_simple(db, "RELEASE SAVEPOINT cv_sp", err)) == 0)
+        db->savepoints--;
+    return rv;
+}
+
+int
+cv_db_savepoint_rollback(cv_db *db, cv_error *err)
+{
+    int rv;
+
+    if (!db->in_tx || db->savepoints == 0)
+        return cv_error_set(err, CV_INTERNAL, "internal storage error");
+    /* ROLLBACK TO keeps the savepoint; release it so nesting unwinds. */
+    if ((rv = cv_db_simple(db, "ROLLBACK TO SAVEPOINT cv_sp", err)) != 0 ||
+        (rv = cv_db_simple(db, "RELEASE SAVEPOINT cv_sp", err)) != 0)
+        return rv;
+    db->savepoints--;
+    return 0;
+}
+
+/* Sleeps a few milliseconds, more after each failed attempt, with jitter
+ * so that two conflicting writers do not collide again in lockstep. */
+static void
+cv_db_backoff(int attempt)
+{
+    long base_us = 1000L << (attempt < 6 ? attempt : 6);
+    long us = base_us + (long)(random() % base_us);
+    struct timespec ts = {us / 1000000L, (us % 1000000L) * 1000L};
+
+    nanosleep(&ts, NULL);
+}
+
+int
+cv_db_transact(cv_db *db, enum cv_tx_mode mode, cv_db_tx_fn fn, void *arg,
+               cv_error *err)
+{
+    int rv = 0;
+
+    for (int attempt = 0; attempt < CV_DB_TX_ATTEMPTS; attempt++) {
+        if (attempt > 0)
+            cv_db_backoff(attempt);
+        cv_error_clear(err);
+        if ((rv = cv_db_ensure(db, err)) != 0)
+            return rv;
+        if (mode == CV_TX_NONE)
+            return fn(db, arg, err);
+        if ((rv = cv_db_tx_begin(db, mode, err)) != 0)
+            return rv;
+        if ((rv = fn(db, arg, err)) == 0)
+            rv = cv_db_tx_commit(db, err);
+        else
+            cv_db_tx_rollback(db);
+        if (rv != CV_ABORTED)
+            return rv;
+    }
+    /* Keep the last conflict's cause for the log. */
+    {
+        char cause[CV_ERROR_CAUSE_MAX];
+
+        snprintf(cause, sizeof(cause), "%s", err != NULL ? err->cause : "");
+        cv_error_set(err, CV_UNAVAILABLE,
+                     "the store is busy with conflicting writes; retry");
+        cv_error_cause(err, "gave up after %d attempts: %s", CV_DB_TX_ATTEMPTS,
+                       cause);
+    }
+    return CV_UNAVAILABLE;
 }
 
 int

@@ -11,11 +11,23 @@
  *  - A broken connection is re-established on the next cv_db_ensure();
  *    until it is back, calls fail with CV_UNAVAILABLE so clients get 503
  *    and the service recovers by itself.
+ *  - One transaction model: a transaction has exactly one owner, the code
+ *    that called cv_db_tx_begin (the RPC layer for a request, the
+ *    sequencer or scheduler for their rounds). Isolation and read-only
+ *    are chosen at BEGIN. Code running inside someone else's transaction
+ *    never begins or ends it; an inner step that must be able to fail
+ *    alone uses a SAVEPOINT (cv_db_savepoint*), so a failed inner step
+ *    rolls back only itself. cv_db_transact wraps the whole pattern and
+ *    retries serialization failures and deadlocks a bounded number of
+ *    times.
+ *  - Errors keep SQL internals (statement name, SQLSTATE, server text)
+ *    in err->cause for the log; err->msg is client-safe.
  */
 #ifndef CV_DB_H
 #define CV_DB_H
 
 #include <libpq-fe.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "cv_error.h"
@@ -25,12 +37,22 @@ typedef struct cv_db_statement {
     const char *sql;
 } cv_db_statement;
 
+/* How a transaction is opened (cv_db_tx_begin). */
+enum cv_tx_mode {
+    CV_TX_NONE = 0,       /* no transaction */
+    CV_TX_WRITE,          /* READ COMMITTED read-write */
+    CV_TX_WRITE_SNAPSHOT, /* REPEATABLE READ read-write (one snapshot) */
+    CV_TX_READ,           /* READ COMMITTED READ ONLY */
+    CV_TX_READ_SNAPSHOT,  /* REPEATABLE READ READ ONLY */
+};
+
 typedef struct cv_db {
     PGconn *conn; /* NULL while disconnected */
     char *url;
     const cv_db_statement *stmts;
     size_t n_stmts;
-    int tx_depth; /* nesting of cv_db_begin */
+    bool in_tx;     /* cv_db_tx_begin succeeded, not yet ended */
+    int savepoints; /* open savepoints inside the transaction */
 } cv_db;
 
 /* The database URL: $CAVRA_DATABASE_URL, else the local default
@@ -67,18 +89,44 @@ int cv_db_run(cv_db *db, const char *name, int nparams,
 
 /*
  * Transaction control; each returns 0 or an error as cv_db_exec does.
- * Transactions nest: only the outermost begin/commit reach PostgreSQL, so
- * the RPC server can wrap a handler's own transaction (idempotency keys)
- * and both commit together. cv_db_rollback rolls the whole transaction
- * back, whatever the depth, and is safe to call in any state.
+ * cv_db_tx_begin fails with CV_INTERNAL when a transaction is already
+ * open (a second owner is a bug, never silently nested). cv_db_tx_commit
+ * rolls back when COMMIT fails. cv_db_tx_rollback is safe in any state
+ * and on a lost connection.
  */
-int cv_db_begin(cv_db *db, cv_error *err);
-int cv_db_commit(cv_db *db, cv_error *err);
-/* Begins a read-only REPEATABLE READ transaction: every query in it sees
- * one snapshot (long reads such as chain verification). End it with
- * cv_db_rollback. */
-int cv_db_begin_snapshot(cv_db *db, cv_error *err);
-void cv_db_rollback(cv_db *db);
+int cv_db_tx_begin(cv_db *db, enum cv_tx_mode mode, cv_error *err);
+int cv_db_tx_commit(cv_db *db, cv_error *err);
+void cv_db_tx_rollback(cv_db *db);
+
+/*
+ * Savepoints inside the open transaction (CV_INTERNAL outside one). They
+ * nest: release/rollback act on the innermost. cv_db_savepoint_rollback
+ * undoes only what ran since the matching cv_db_savepoint and releases it;
+ * the transaction stays usable.
+ */
+int cv_db_savepoint(cv_db *db, cv_error *err);
+int cv_db_savepoint_release(cv_db *db, cv_error *err);
+int cv_db_savepoint_rollback(cv_db *db, cv_error *err);
+
+/* The work of one transaction; returns 0 or an error code with err set.
+ * It may run more than once (see cv_db_transact), so it must not keep
+ * results of a failed run. */
+typedef int (*cv_db_tx_fn)(cv_db *db, void *arg, cv_error *err);
+
+/* Attempts of cv_db_transact before a conflict becomes CV_UNAVAILABLE. */
+#define CV_DB_TX_ATTEMPTS 6
+
+/*
+ * Runs fn in a transaction of the given mode and commits it (mode
+ * CV_TX_NONE: runs fn without one). When fn or the COMMIT fails with
+ * CV_ABORTED (serialization failure, deadlock, or fn's own "conflict,
+ * run me again"), rolls back and runs it again in a fresh transaction,
+ * with a short randomised backoff, up to CV_DB_TX_ATTEMPTS times; then
+ * answers CV_UNAVAILABLE ("the store is busy"). Any other error rolls
+ * back and is returned. Ensures the connection first.
+ */
+int cv_db_transact(cv_db *db, enum cv_tx_mode mode, cv_db_tx_fn fn, void *arg,
+                   cv_error *err);
 
 /* Returns 0 when "SELECT 1" succeeds (after cv_db_ensure). */
 int cv_db_ping(cv_db *db, cv_error *err);

@@ -12,6 +12,19 @@ cv_error_clear(cv_error *err)
         return;
     err->code = CV_OK;
     err->msg[0] = '\0';
+    err->cause[0] = '\0';
+}
+
+void
+cv_error_cause(cv_error *err, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (err == NULL)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(err->cause, sizeof(err->cause), fmt, ap);
+    va_end(ap);
 }
 
 int
@@ -21,6 +34,7 @@ cv_error_vset(cv_error *err, int code, const char *fmt, va_list ap)
         return code;
     err->code = code;
     vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+    err->cause[0] = '\0'; /* a new error: the old cause is stale */
     return code;
 }
 

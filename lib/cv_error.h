@@ -31,11 +31,15 @@ enum cv_code {
     CV_UNAUTHENTICATED = 16,
 };
 
-#define CV_ERROR_MSG_MAX 512
+#define CV_ERROR_MSG_MAX   512
+#define CV_ERROR_CAUSE_MAX 256
 
+/* msg is for clients; cause is the internal reason (statement name,
+ * SQLSTATE, libpq's primary message) that only reaches the service log. */
 typedef struct cv_error {
     int code;
     char msg[CV_ERROR_MSG_MAX];
+    char cause[CV_ERROR_CAUSE_MAX];
 } cv_error;
 
 /* Resets err to OK with an empty message. NULL-tolerant. */
@@ -49,6 +53,11 @@ void cv_error_clear(cv_error *err);
 int cv_error_set(cv_error *err, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 int cv_error_vset(cv_error *err, int code, const char *fmt, va_list ap);
+
+/* Sets the internal cause (printf-style) and leaves code and msg alone.
+ * NULL-tolerant. */
+void cv_error_cause(cv_error *err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /* "INVALID_ARGUMENT" etc.; "UNKNOWN" for numbers outside the table. */
 const char *cv_code_name(int code);

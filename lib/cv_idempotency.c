@@ -43,11 +43,11 @@ cv_idem_hexval(int c)
 }
 
 int
-cv_idempotency_begin(cv_db *db, cv_idempotency *idem, const char *scope,
-                     const char *method, const char *key,
-                     const uint8_t *payload, size_t payload_len,
-                     uint8_t **replay, size_t *replay_len, bool *existing,
-                     cv_error *err)
+cv_idempotency_lookup(cv_db *db, cv_idempotency *idem, const char *scope,
+                      const char *method, const char *key,
+                      const uint8_t *payload, size_t payload_len,
+                      uint8_t **replay, size_t *replay_len, bool *existing,
+                      cv_error *err)
 {
     const char *params[3];
     PGresult *res;
@@ -65,24 +65,19 @@ cv_idempotency_begin(cv_db *db, cv_idempotency *idem, const char *scope,
     params[1] = idem->method;
     params[2] = idem->key;
 
-    if ((rv = cv_db_begin(db, err)) != 0)
-        return rv;
     if ((rv = cv_db_run(db, "cv_idem_lock", 3, params, err)) != 0)
-        goto fail;
-    if ((res = cv_db_exec(db, "cv_idem_get", 3, params, err)) == NULL) {
-        rv = err->code;
-        goto fail;
-    }
+        return rv;
+    if ((res = cv_db_exec(db, "cv_idem_get", 3, params, err)) == NULL)
+        return err->code;
     if (PQntuples(res) == 0) {
         PQclear(res);
-        return 0; /* new key: the transaction stays open */
+        return 0; /* a new key */
     }
     if (strcmp(PQgetvalue(res, 0, 0), idem->request_sha256) != 0) {
         PQclear(res);
-        rv = cv_error_set(err, CV_ALREADY_EXISTS,
-                          "Idempotency-Key was already used with a different "
-                          "request");
-        goto fail;
+        return cv_error_set(err, CV_ALREADY_EXISTS,
+                            "Idempotency-Key was already used with a "
+                            "different request");
     }
     {
         const char *hex = PQgetvalue(res, 0, 1);
@@ -91,8 +86,7 @@ cv_idempotency_begin(cv_db *db, cv_idempotency *idem, const char *scope,
         *existing = strcmp(PQgetvalue(res, 0, 2), "t") == 0;
         if ((*replay = malloc(n > 0 ? n : 1)) == NULL) {
             PQclear(res);
-            rv = cv_error_set(err, CV_INTERNAL, "out of memory");
-            goto fail;
+            return cv_error_set(err, CV_INTERNAL, "out of memory");
         }
         for (size_t i = 0; i < n; i++)
             (*replay)[i] = (uint8_t)(cv_idem_hexval(hex[2 * i]) * 16 +
@@ -100,28 +94,21 @@ cv_idempotency_begin(cv_db *db, cv_idempotency *idem, const char *scope,
         *replay_len = n;
     }
     PQclear(res);
-    cv_db_rollback(db); /* nothing was written; release the lock */
     return 0;
-
-fail:
-    cv_db_rollback(db);
-    return rv;
 }
 
 int
-cv_idempotency_finish(cv_db *db, const cv_idempotency *idem,
-                      const uint8_t *reply, size_t reply_len, bool existing,
-                      cv_error *err)
+cv_idempotency_store(cv_db *db, const cv_idempotency *idem,
+                     const uint8_t *reply, size_t reply_len, bool existing,
+                     cv_error *err)
 {
     static const char digits[] = "0123456789abcdef";
     const char *params[6];
     char *hex;
     int rv;
 
-    if ((hex = malloc(reply_len * 2 + 1)) == NULL) {
-        cv_db_rollback(db);
+    if ((hex = malloc(reply_len * 2 + 1)) == NULL)
         return cv_error_set(err, CV_INTERNAL, "out of memory");
-    }
     for (size_t i = 0; i < reply_len; i++) {
         hex[2 * i] = digits[reply[i] >> 4];
         hex[2 * i + 1] = digits[reply[i] & 15];
@@ -135,9 +122,5 @@ cv_idempotency_finish(cv_db *db, const cv_idempotency *idem,
     params[5] = existing ? "true" : "false";
     rv = cv_db_run(db, "cv_idem_put", 6, params, err);
     free(hex);
-    if (rv == 0)
-        rv = cv_db_commit(db, err);
-    if (rv != 0)
-        cv_db_rollback(db);
     return rv;
 }

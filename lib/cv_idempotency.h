@@ -1,16 +1,20 @@
 /*
- * cv_idempotency.h -- Idempotency-Key support for every RPC (SPEC 3).
+ * cv_idempotency.h -- Idempotency-Key support for every keyed RPC (SPEC 3).
  *
- * The RPC server wraps a call that carries a key in one transaction:
- *   1. cv_idempotency_begin: BEGIN, take a transaction-scoped advisory
- *      lock on (scope, method, key) -- only calls with the same key wait
- *      for each other -- and look the key up.
- *   2. Not found: the handler runs inside that transaction (its own
- *      begin/commit nest), then cv_idempotency_finish stores the reply
- *      and COMMITs: the record and the key land together or not at all.
+ * Both calls run inside the request's transaction, which the RPC server
+ * owns (cv_db_transact):
+ *   1. cv_idempotency_lookup takes a transaction-scoped advisory lock on
+ *      (scope, method, key) -- only calls with the same key wait for each
+ *      other -- and looks the key up.
+ *   2. Not found: the handler runs, then cv_idempotency_store stores the
+ *      reply; the server commits: the record and the key land together or
+ *      not at all.
  *   3. Found with the same request hash: the stored reply is answered
  *      again, flagged as replayed; nothing new is stored.
  *   4. Found with another request: ALREADY_EXISTS (409).
+ * Under REPEATABLE READ a key committed by a concurrent call after our
+ * snapshot makes the store fail with a serialization error; the server
+ * then runs the request again, and the lookup finds the key (a replay).
  * Keys are kept 7 days (at least the 24 h SPEC asks for).
  */
 #ifndef CV_IDEMPOTENCY_H
@@ -33,22 +37,21 @@ typedef struct cv_idempotency {
 } cv_idempotency;
 
 /*
- * Starts the keyed call. Returns 0 with the transaction open and
- * *replay NULL when the key is new; 0 with *replay set (malloc'd packed
- * reply payload of *replay_len bytes, caller frees; *existing copied) and
- * the transaction closed when it is a replay; an error (transaction
- * closed) otherwise.
+ * Looks the key up in the open transaction. Returns 0 with *replay NULL
+ * when the key is new (idem is filled for cv_idempotency_store); 0 with
+ * *replay set (malloc'd packed reply payload of *replay_len bytes, the
+ * caller frees it; *existing copied) when it is a replay; an error
+ * otherwise (ALREADY_EXISTS for a key used with another request).
  */
-int cv_idempotency_begin(cv_db *db, cv_idempotency *idem, const char *scope,
-                         const char *method, const char *key,
-                         const uint8_t *payload, size_t payload_len,
-                         uint8_t **replay, size_t *replay_len, bool *existing,
-                         cv_error *err);
-
-/* Stores the reply of a new keyed call and commits. On error the whole
- * transaction (record included) is rolled back. */
-int cv_idempotency_finish(cv_db *db, const cv_idempotency *idem,
-                          const uint8_t *reply, size_t reply_len, bool existing,
+int cv_idempotency_lookup(cv_db *db, cv_idempotency *idem, const char *scope,
+                          const char *method, const char *key,
+                          const uint8_t *payload, size_t payload_len,
+                          uint8_t **replay, size_t *replay_len, bool *existing,
                           cv_error *err);
+
+/* Stores the reply of a new keyed call in the open transaction. */
+int cv_idempotency_store(cv_db *db, const cv_idempotency *idem,
+                         const uint8_t *reply, size_t reply_len, bool existing,
+                         cv_error *err);
 
 #endif

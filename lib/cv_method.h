@@ -16,6 +16,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "cv_db.h"
+
 /* Role bits (SPEC 8); a method lists the roles that may call it. `admin`
  * may call everything. */
 #define CV_ROLE_RELEASE_MANAGER 0x01u
@@ -26,16 +28,8 @@
 #define CV_ROLE_ADMIN           0x20u
 #define CV_ROLE_ANY             0x3fu
 
-/* How the RPC layer opens the transaction a handler runs in. The mode is
- * chosen at BEGIN; handlers never begin or end transactions themselves
- * (they may use savepoints through cv_db). */
-enum cv_tx_mode {
-    CV_TX_NONE = 0,       /* no transaction (Health) */
-    CV_TX_WRITE,          /* READ COMMITTED read-write */
-    CV_TX_WRITE_SNAPSHOT, /* REPEATABLE READ read-write (one snapshot) */
-    CV_TX_READ,           /* READ COMMITTED READ ONLY */
-    CV_TX_READ_SNAPSHOT,  /* REPEATABLE READ READ ONLY */
-};
+/* enum cv_tx_mode (how the RPC layer opens a method's transaction) is
+ * declared in cv_db.h. */
 
 enum cv_service_id {
     CV_SVC_ACK = 0,

@@ -14,6 +14,14 @@
  *    a queued request, runs the handler with its connection, then starts
  *    the send on the request's context.
  *  - Every service answers "<service>.Health" without a handler of its own.
+ *  - The server owns each request's transaction: it opens it in the mode
+ *    the method registry declares, looks the Idempotency-Key up, runs the
+ *    handler, stores the key with the reply and commits, all in one
+ *    transaction (cv_db_transact), so the key and the record commit
+ *    together or not at all; conflicts are retried, then 503. Handlers
+ *    never begin or commit.
+ *  - Every non-OK answer is logged once, with method, request id, code
+ *    and the internal cause (which never reaches the client).
  *  - cv_rpc_server_stop closes the socket, waits for in-flight work, joins
  *    the workers and frees everything.
  *
@@ -35,6 +43,7 @@
 
 #include "cv_db.h"
 #include "cv_error.h"
+#include "cv_method.h"
 #include "rpc.pb-c.h"
 
 #define CV_RPC_RECV_MAX (1024 * 1024) /* largest request a service takes */
@@ -58,18 +67,20 @@ typedef struct cv_rpc_ctx {
 
 /*
  * A handler gets the unpacked, checked request (owned by the server) and
- * returns 0 with *reply set to a message it allocated (the server packs it
- * and frees it with protobuf_c_message_free_unpacked(*reply, NULL)), or an
- * error code with err filled (err->msg becomes RpcReply.message).
+ * runs inside the transaction the server opened (it may run again after a
+ * conflict, so it keeps no state between runs). It returns 0 with *reply set to
+ * a message it allocated (the server packs it and frees it with
+ * protobuf_c_message_free_unpacked(*reply, NULL)), or an error code with err
+ * filled (err->msg becomes RpcReply.message).
  */
 typedef int (*cv_rpc_handler_fn)(cv_rpc_ctx *call,
                                  const ProtobufCMessage *request,
                                  ProtobufCMessage **reply, cv_error *err);
 
+/* A service binds a handler to a method of the registry (cv_method.h) by
+ * name; message types, roles and the transaction mode come from there. */
 typedef struct cv_rpc_method {
     const char *name; /* "ack.Acknowledge" */
-    const ProtobufCMessageDescriptor *request;
-    const ProtobufCMessageDescriptor *reply;
     cv_rpc_handler_fn handler;
 } cv_rpc_method;
 
@@ -89,8 +100,9 @@ typedef struct cv_rpc_server_config {
 typedef struct cv_rpc_server cv_rpc_server;
 
 /* Starts listening and serving. Returns 0 and *out, or an error (for
- * instance CV_UNAVAILABLE when the URL cannot be bound). The database may
- * be down at start: workers connect on demand. */
+ * instance CV_UNAVAILABLE when the URL cannot be bound, CV_INTERNAL when a
+ * method is not in the registry). The database may be down at start:
+ * workers connect on demand. */
 int cv_rpc_server_start(const cv_rpc_server_config *cfg, cv_rpc_server **out,
                         cv_error *err);
 

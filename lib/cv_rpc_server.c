@@ -28,6 +28,7 @@
 #include <sys/time.h>
 
 #include "cv_idempotency.h"
+#include "cv_log.h"
 #include "cv_time.h"
 
 enum cv_rpc_work_state {
@@ -143,6 +144,105 @@ cv_rpc_health(cv_rpc_server *srv, cv_db *db)
     return &hr->base;
 }
 
+/* One request's state across the attempts of its transaction. */
+typedef struct cv_rpc_call_state {
+    cv_rpc_server *srv;
+    const cv_rpc_method *m;
+    const cv_method_info *info;
+    const Cv__RpcRequest *req;
+    const ProtobufCMessage *request;
+    bool keyed;
+    cv_idempotency idem;
+    /* Outputs of the attempt that committed. */
+    uint8_t *buf; /* packed reply payload */
+    size_t len;
+    bool existing, replayed;
+} cv_rpc_call_state;
+
+/* The body of a request's transaction (a cv_db_tx_fn): the key lookup,
+ * the handler and the key's stored reply, all in the caller's
+ * transaction. Leaves st->buf set only on success. */
+static int
+cv_rpc_call_tx(cv_db *db, void *arg, cv_error *err)
+{
+    cv_rpc_call_state *st = arg;
+    const Cv__RpcRequest *req = st->req;
+    ProtobufCMessage *reply = NULL;
+    int rv;
+
+    free(st->buf);
+    st->buf = NULL;
+    st->len = 0;
+    st->existing = st->replayed = false;
+    if (st->keyed) {
+        const char *scope = req->actor != NULL ? req->actor->actor : NULL;
+
+        if ((rv = cv_idempotency_lookup(
+                 db, &st->idem, scope, req->method, req->idempotency_key,
+                 req->payload.data, req->has_payload ? req->payload.len : 0,
+                 &st->buf, &st->len, &st->existing, err)) != 0)
+            return rv;
+        if (st->buf != NULL) {
+            /* A replay: the stored reply, and nothing new is stored. */
+            st->replayed = true;
+            return 0;
+        }
+    }
+    {
+        cv_rpc_ctx call = {
+            .method = req->method,
+            .request_id = req->request_id != NULL ? req->request_id : "",
+            .actor = req->actor,
+            .idempotency_key = req->idempotency_key,
+            .deadline_unix_ms = req->deadline_unix_ms,
+            .db = db,
+            .service = st->srv->cfg.service,
+        };
+
+        if ((rv = st->m->handler(&call, st->request, &reply, err)) != 0) {
+            if (reply != NULL)
+                protobuf_c_message_free_unpacked(reply, NULL);
+            return err != NULL && err->code != CV_OK
+                       ? rv
+                       : cv_error_set(err, CV_INTERNAL, "handler failed");
+        }
+        st->existing = call.existing;
+    }
+    if (reply == NULL)
+        return cv_error_set(err, CV_INTERNAL, "handler gave no reply");
+    st->len = protobuf_c_message_get_packed_size(reply);
+    if ((st->buf = malloc(st->len > 0 ? st->len : 1)) != NULL)
+        protobuf_c_message_pack(reply, st->buf);
+    protobuf_c_message_free_unpacked(reply, NULL);
+    if (st->buf == NULL)
+        return cv_error_set(err, CV_INTERNAL, "out of memory");
+    /* The key and the record commit together, or neither does. */
+    if (st->keyed && (rv = cv_idempotency_store(db, &st->idem, st->buf, st->len,
+                                                st->existing, err)) != 0) {
+        free(st->buf);
+        st->buf = NULL;
+        return rv;
+    }
+    return 0;
+}
+
+/* Logs a non-OK answer once: client errors at info, the rest at warn,
+ * with the internal cause the client never sees. */
+static void
+cv_rpc_log_failure(const char *method, const char *request_id,
+                   const cv_error *err)
+{
+    int level =
+        cv_code_http_status(err->code) >= 500 ? CV_LOG_WARN : CV_LOG_INFO;
+
+    CV_LOG(level, "RPC-FAIL",
+           "method=%s request_id=%s code=%s detail=\"%s\" cause=\"%s\"",
+           method != NULL ? method : "-",
+           request_id != NULL && request_id[0] != '\0' ? request_id : "-",
+           cv_code_name(err->code), err->msg,
+           err->cause[0] != '\0' ? err->cause : "-");
+}
+
 /*
  * Runs one request on the worker's connection and returns the packed
  * reply message (NULL only when out of memory).
@@ -152,14 +252,11 @@ cv_rpc_process(cv_rpc_server *srv, cv_db *db, nng_msg *in)
 {
     Cv__RpcRequest *req;
     Cv__RpcReply rep = CV__RPC_REPLY__INIT;
-    ProtobufCMessage *request = NULL, *reply = NULL;
-    const cv_rpc_method *m;
+    ProtobufCMessage *request = NULL, *health = NULL;
+    cv_rpc_call_state st = {.srv = srv};
     cv_error err;
     nng_msg *out = NULL;
-    uint8_t *buf = NULL;
-    size_t len = 0;
-    cv_idempotency idem;
-    bool keyed = false, replayed = false, existing = false;
+    size_t len;
 
     cv_error_clear(&err);
     req = cv__rpc_request__unpack(NULL, nng_msg_len(in), nng_msg_body(in));
@@ -174,98 +271,62 @@ cv_rpc_process(cv_rpc_server *srv, cv_db *db, nng_msg *in)
         goto reply;
     }
     if (strcmp(req->method, srv->health_method) == 0) {
-        if ((reply = cv_rpc_health(srv, db)) == NULL)
+        if ((health = cv_rpc_health(srv, db)) == NULL)
             cv_error_set(&err, CV_INTERNAL, "out of memory");
         goto reply;
     }
-    m = cv_rpc_find_method(srv->cfg.methods, srv->cfg.n_methods, req->method);
-    if (m == NULL) {
+    st.m =
+        cv_rpc_find_method(srv->cfg.methods, srv->cfg.n_methods, req->method);
+    if (st.m == NULL || (st.info = cv_method_find(req->method)) == NULL) {
         cv_error_set(&err, CV_UNIMPLEMENTED, "unknown method");
         goto reply;
     }
-    request = protobuf_c_message_unpack(m->request, NULL,
+    request = protobuf_c_message_unpack(st.info->request, NULL,
                                         req->has_payload ? req->payload.len : 0,
                                         req->payload.data);
     if (request == NULL || !protobuf_c_message_check(request)) {
         cv_error_set(&err, CV_INVALID_ARGUMENT, "malformed request payload");
         goto reply;
     }
-    if (cv_db_ensure(db, &err) != 0)
-        goto reply;
-    if (req->idempotency_key != NULL && req->idempotency_key[0] != '\0') {
-        const char *scope = req->actor != NULL ? req->actor->actor : NULL;
-
-        if (cv_idempotency_begin(db, &idem, scope, req->method,
-                                 req->idempotency_key, req->payload.data,
-                                 req->has_payload ? req->payload.len : 0, &buf,
-                                 &len, &existing, &err) != 0)
-            goto reply;
-        if (buf != NULL) {
-            /* A replay: the stored reply, and nothing new is stored. */
-            replayed = true;
-            goto reply;
-        }
-        keyed = true;
-    }
-    {
-        cv_rpc_ctx call = {
-            .method = req->method,
-            .request_id = req->request_id != NULL ? req->request_id : "",
-            .actor = req->actor,
-            .idempotency_key = req->idempotency_key,
-            .deadline_unix_ms = req->deadline_unix_ms,
-            .db = db,
-            .service = srv->cfg.service,
-        };
-        if (m->handler(&call, request, &reply, &err) == 0) {
-            existing = call.existing;
-        } else {
-            /* A handler that failed mid-transaction leaves nothing. */
-            cv_db_rollback(db);
-            if (reply != NULL) {
-                protobuf_c_message_free_unpacked(reply, NULL);
-                reply = NULL;
-            }
-            if (err.code == CV_OK)
-                cv_error_set(&err, CV_INTERNAL, "handler failed");
-        }
+    st.req = req;
+    st.request = request;
+    st.keyed = st.info->keyed && req->idempotency_key != NULL &&
+               req->idempotency_key[0] != '\0';
+    if (cv_db_transact(db, st.info->tx, cv_rpc_call_tx, &st, &err) != 0) {
+        free(st.buf);
+        st.buf = NULL;
     }
 
 reply:
-    if (reply != NULL) {
-        len = protobuf_c_message_get_packed_size(reply);
-        if ((buf = malloc(len > 0 ? len : 1)) == NULL)
+    if (health != NULL) {
+        st.len = protobuf_c_message_get_packed_size(health);
+        if ((st.buf = malloc(st.len > 0 ? st.len : 1)) == NULL)
             cv_error_set(&err, CV_INTERNAL, "out of memory");
         else
-            protobuf_c_message_pack(reply, buf);
-        /* The key and the record commit together, or neither does. */
-        if (keyed && buf != NULL &&
-            cv_idempotency_finish(db, &idem, buf, len, existing, &err) != 0) {
-            free(buf);
-            buf = NULL;
-        }
-    } else if (keyed) {
-        cv_db_rollback(db);
+            protobuf_c_message_pack(health, st.buf);
+        protobuf_c_message_free_unpacked(health, NULL);
     }
-    if (buf != NULL) {
+    if (st.buf != NULL) {
         rep.has_code = 1;
         rep.code = CV_OK;
         rep.has_payload = 1;
-        rep.payload.data = buf;
-        rep.payload.len = len;
-        rep.has_existing = existing;
-        rep.existing = existing;
-        rep.has_replayed = replayed;
-        rep.replayed = replayed;
+        rep.payload.data = st.buf;
+        rep.payload.len = st.len;
+        rep.has_existing = st.existing;
+        rep.existing = st.existing;
+        rep.has_replayed = st.replayed;
+        rep.replayed = st.replayed;
     } else {
+        if (err.code == CV_OK)
+            cv_error_set(&err, CV_INTERNAL, "no reply");
         cv_rpc_reply_error(&rep, &err);
+        cv_rpc_log_failure(req != NULL ? req->method : NULL,
+                           req != NULL ? req->request_id : NULL, &err);
     }
     len = cv__rpc_reply__get_packed_size(&rep);
     if (nng_msg_alloc(&out, len) == 0)
         cv__rpc_reply__pack(&rep, nng_msg_body(out));
-    free(buf);
-    if (reply != NULL)
-        protobuf_c_message_free_unpacked(reply, NULL);
+    free(st.buf);
     if (request != NULL)
         protobuf_c_message_free_unpacked(request, NULL);
     if (req != NULL)
@@ -342,6 +403,16 @@ cv_rpc_server_start(const cv_rpc_server_config *cfg, cv_rpc_server **out,
         srv->cfg.db_workers = 4;
     snprintf(srv->health_method, sizeof(srv->health_method), "%s.Health",
              cfg->service_name);
+    /* Every handler must be declared in the registry: a method the gateway,
+     * the docs and cavra-rpc do not know would be a hidden door. */
+    for (size_t i = 0; i < cfg->n_methods; i++) {
+        if (cv_method_find(cfg->methods[i].name) == NULL) {
+            cv_error_set(err, CV_INTERNAL, "method %s is not in the registry",
+                         cfg->methods[i].name);
+            free(srv);
+            return CV_INTERNAL;
+        }
+    }
     pthread_mutex_init(&srv->mtx, NULL);
     pthread_cond_init(&srv->cond, NULL);
 

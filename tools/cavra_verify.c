@@ -101,7 +101,9 @@ main(int argc, char **argv)
             cv_db_fini(&db);
             return 2;
         }
-        rv = cv_chain_export(&db, out, &n, &err);
+        if ((rv = cv_db_tx_begin(&db, CV_TX_READ_SNAPSHOT, &err)) == 0)
+            rv = cv_chain_export(&db, out, &n, &err);
+        cv_db_tx_rollback(&db); /* read-only */
         if (fclose(out) != 0 && rv == 0)
             rv = cv_error_set(&err, CV_INTERNAL, "cannot write export");
         cv_db_fini(&db);
@@ -113,7 +115,9 @@ main(int argc, char **argv)
                 export_path);
         return 0;
     }
-    rv = cv_chain_verify_db(&db, &report, &err);
+    if ((rv = cv_db_tx_begin(&db, CV_TX_READ_SNAPSHOT, &err)) == 0)
+        rv = cv_chain_verify_db(&db, &report, &err);
+    cv_db_tx_rollback(&db); /* read-only */
     cv_db_fini(&db);
     if (rv != 0) {
         fprintf(stderr, "cavra-verify: %s\n", err.msg);

@@ -133,12 +133,9 @@ ack_rpc_get_plan(cv_rpc_ctx *call, const ProtobufCMessage *request,
 }
 
 const cv_rpc_method ack_rpc_methods[] = {
-    {"ack.RecordPlan", &cv__record_plan_request__descriptor,
-     &cv__record_plan_reply__descriptor, ack_rpc_record_plan},
-    {"ack.Acknowledge", &cv__acknowledge_request__descriptor,
-     &cv__acknowledge_reply__descriptor, ack_rpc_acknowledge},
-    {"ack.GetPlan", &cv__get_plan_request__descriptor,
-     &cv__get_plan_reply__descriptor, ack_rpc_get_plan},
+    {"ack.RecordPlan", ack_rpc_record_plan},
+    {"ack.Acknowledge", ack_rpc_acknowledge},
+    {"ack.GetPlan", ack_rpc_get_plan},
 };
 const size_t ack_rpc_method_count =
     sizeof(ack_rpc_methods) / sizeof(ack_rpc_methods[0]);

@@ -123,8 +123,7 @@ ack_sql_insert_plan(cv_db *db, const Cv__EscalationPlan *plan,
             .record_json = record_json,
         };
 
-        if ((rv = cv_db_begin(db, err)) != 0 ||
-            (rv = cv_db_run(db, "ack_insert_plan", 14, params, err)) != 0)
+        if ((rv = cv_db_run(db, "ack_insert_plan", 14, params, err)) != 0)
             goto out;
         for (size_t i = 0; i < plan->n_escalation_routes; i++) {
             const Cv__EscalationRoute *r = plan->escalation_routes[i];
@@ -146,13 +145,9 @@ ack_sql_insert_plan(cv_db *db, const Cv__EscalationPlan *plan,
             if ((rv = cv_db_run(db, "ack_insert_route", 9, rp, err)) != 0)
                 goto out;
         }
-        if ((rv = cv_evidence_append(db, &ev, err)) != 0 ||
-            (rv = cv_db_commit(db, err)) != 0)
-            goto out;
+        rv = cv_evidence_append(db, &ev, err);
     }
 out:
-    if (rv != 0)
-        cv_db_rollback(db);
     free(providers);
     return rv;
 }
@@ -205,24 +200,15 @@ ack_sql_insert_ack(cv_db *db, const Cv__Acknowledgement *ack,
     char seq[24];
     int rv;
 
-    if ((rv = cv_db_begin(db, err)) != 0)
-        return rv;
-    if ((res = cv_db_exec(db, "ack_insert_ack", 9, params, err)) == NULL) {
-        rv = err->code;
-        goto out;
-    }
+    if ((res = cv_db_exec(db, "ack_insert_ack", 9, params, err)) == NULL)
+        return err->code;
     snprintf(seq, sizeof(seq), "%s", PQgetvalue(res, 0, 0));
     PQclear(res);
     {
         const char *cur[5] = {ack->plan_id, ack->provider,
                               ack->acknowledgement_id, state, seq};
-        if ((rv = cv_db_run(db, "ack_upsert_current", 5, cur, err)) != 0 ||
-            (rv = cv_evidence_append(db, &ev, err)) != 0 ||
-            (rv = cv_db_commit(db, err)) != 0)
-            goto out;
+        if ((rv = cv_db_run(db, "ack_upsert_current", 5, cur, err)) != 0)
+            return rv;
     }
-out:
-    if (rv != 0)
-        cv_db_rollback(db);
-    return rv;
+    return cv_evidence_append(db, &ev, err);
 }

@@ -7,16 +7,17 @@
  * report.Health is answered by the RPC library. Each handler validates
  * with report_plan.c and reads or stores with report_sql.c.
  *
- * Design notes (run generation):
+ * Design notes (run generation), all in one REPEATABLE READ transaction
+ * owned by the caller (the RPC layer, or the scheduler's cv_db_transact):
  *  1. Look the window's run up: when it exists, answer with it.
- *  2. Otherwise, in one REPEATABLE READ transaction: (scheduler only: try
- *     the schedule's advisory lock), count, build, and insert the run
- *     with ON CONFLICT DO NOTHING; then its report, counted plans and
- *     evidence event; commit.
+ *  2. Otherwise (scheduler only: try the schedule's advisory lock), count,
+ *     build, and insert the run with ON CONFLICT DO NOTHING; then its
+ *     report, counted plans and evidence event.
  *  3. When the insert found the window taken (nothing inserted, or a
  *     serialization failure because a concurrent generator committed
- *     after our snapshot was taken), roll back and answer with the run
- *     that won, as in 1.
+ *     after our snapshot was taken), answer CV_ABORTED: the owner rolls
+ *     back and runs it all again in a fresh snapshot, where step 1 finds
+ *     the run that won.
  */
 #include "report_rpc.h"
 
@@ -31,9 +32,6 @@
 #include "cv_validate.h"
 #include "evidence.pb-c.h"
 #include "report_sql.h"
-
-/* Internal outcomes of report_rpc_create (cv codes are positive). */
-#define REPORT_RUN_TAKEN (-1) /* another caller stored the window's run */
 
 /* Evidence pages stop growing past this many bytes of records so that a
  * reply always fits in one RPC message (CV_RPC_REPLY_MAX). */
@@ -84,8 +82,8 @@ out:
     return rv;
 }
 
-/* Step 2 of the design notes. Returns 0 with *out, REPORT_RUN_TAKEN, or
- * an error; the transaction is over either way. */
+/* Steps 2 and 3 of the design notes. Returns 0 with *out, or an error
+ * (CV_ABORTED when another caller took the window). */
 static int
 report_rpc_create(cv_db *db, const report_schedule *s, int64_t window_us,
                   const char *start, const char *end, int64_t now_us,
@@ -106,13 +104,12 @@ report_rpc_create(cv_db *db, const report_schedule *s, int64_t window_us,
     int rv;
 
     *out = NULL;
-    if ((rv = report_sql_begin_snapshot(db, err)) != 0)
-        return rv;
     if (scheduler) {
         if ((rv = report_sql_try_lock(db, s->schedule_id, &got, err)) != 0)
             goto out;
         if (!got) {
-            rv = cv_error_set(err, CV_ABORTED,
+            /* Not a conflict to retry: the other replica finishes it. */
+            rv = cv_error_set(err, CV_FAILED_PRECONDITION,
                               "another replica is generating this run");
             goto out;
         }
@@ -137,13 +134,13 @@ report_rpc_create(cv_db *db, const report_schedule *s, int64_t window_us,
     rv = report_sql_store_run(db, run, run_json, meta_json, rmeta_json,
                               report_json, request_id, &inserted, err);
     if (rv == CV_ABORTED || rv == CV_ALREADY_EXISTS || (rv == 0 && !inserted)) {
-        rv = REPORT_RUN_TAKEN;
+        rv = cv_error_set(err, CV_ABORTED,
+                          "the run of this window was stored concurrently");
         goto out;
     }
-    if (rv != 0 || (rv = cv_db_commit(db, err)) != 0)
+    if (rv != 0)
         goto out;
     if ((rep = malloc(sizeof(*rep))) == NULL) {
-        /* Stored: the caller's next call finds it. */
         rv = cv_error_set(err, CV_INTERNAL, "out of memory");
         goto out;
     }
@@ -156,8 +153,6 @@ report_rpc_create(cv_db *db, const report_schedule *s, int64_t window_us,
     rmeta = NULL;
     *out = rep;
 out:
-    if (rv != 0)
-        cv_db_rollback(db);
     free(rows);
     free(run_json);
     free(report_json);
@@ -196,19 +191,8 @@ report_run_generate(cv_db *db, const report_schedule *s, int64_t now_us,
         return rv;
     }
     cv_error_clear(err);
-    rv = report_rpc_create(db, s, ws, start, end, now_us, request_id, scheduler,
-                           out, err);
-    if (rv != REPORT_RUN_TAKEN)
-        return rv;
-    /* Someone else generated this window's run first: answer with it. */
-    cv_error_clear(err);
-    rv = report_rpc_load_run(db, s->schedule_id, start, out, err);
-    if (rv == CV_NOT_FOUND)
-        return cv_error_set(err, CV_ABORTED,
-                            "the run of this window is being generated; "
-                            "retry");
-    *existing = rv == 0;
-    return rv;
+    return report_rpc_create(db, s, ws, start, end, now_us, request_id,
+                             scheduler, out, err);
 }
 
 static int
@@ -418,16 +402,11 @@ report_rpc_verify(cv_rpc_ctx *call, const ProtobufCMessage *request,
 }
 
 const cv_rpc_method report_rpc_methods[] = {
-    {"report.VerifyEvidence", &cv__verify_evidence_request__descriptor,
-     &cv__evidence_verification__descriptor, report_rpc_verify},
-    {"report.ScheduleRun", &cv__schedule_run_request__descriptor,
-     &cv__schedule_run_reply__descriptor, report_rpc_schedule_run},
-    {"report.Dashboard", &cv__dashboard_request__descriptor,
-     &cv__dashboard__descriptor, report_rpc_dashboard},
-    {"report.ListEvidence", &cv__list_evidence_request__descriptor,
-     &cv__evidence_page__descriptor, report_rpc_list_evidence},
-    {"report.Trace", &cv__trace_request__descriptor, &cv__trace__descriptor,
-     report_rpc_trace},
+    {"report.VerifyEvidence", report_rpc_verify},
+    {"report.ScheduleRun", report_rpc_schedule_run},
+    {"report.Dashboard", report_rpc_dashboard},
+    {"report.ListEvidence", report_rpc_list_evidence},
+    {"report.Trace", report_rpc_trace},
 };
 const size_t report_rpc_method_count =
     sizeof(report_rpc_methods) / sizeof(report_rpc_methods[0]);

@@ -61,6 +61,29 @@ report_sched_request_id(const report_schedule *s, int64_t now_us, char *out,
     snprintf(out, outlen, "scheduler-%s", id + strlen(REPORT_RUN_ID_PREFIX));
 }
 
+/* One scheduled generation: its own REPEATABLE READ transaction (the
+ * scheduler owns it), run again by cv_db_transact after a conflict. */
+typedef struct report_sched_gen {
+    const report_schedule *s;
+    int64_t now_us;
+    const char *request_id;
+    Cv__ScheduleRunReply *rep;
+    bool existing;
+} report_sched_gen;
+
+static int
+report_sched_generate_tx(cv_db *db, void *arg, cv_error *err)
+{
+    report_sched_gen *g = arg;
+
+    if (g->rep != NULL)
+        protobuf_c_message_free_unpacked(&g->rep->base, NULL);
+    g->rep = NULL;
+    g->existing = false;
+    return report_run_generate(db, g->s, g->now_us, g->request_id, true,
+                               &g->rep, &g->existing, err);
+}
+
 int
 report_sched_tick(report_sched *sc)
 {
@@ -90,30 +113,31 @@ report_sched_tick(report_sched *sc)
         goto out;
     }
     for (size_t i = 0; i < n && !report_sched_stopping(sc); i++) {
-        Cv__ScheduleRunReply *rep = NULL;
         char rid[CV_ID_MAX + 16];
-        bool existing = false;
+        report_sched_gen g = {.s = &due[i], .now_us = now_us};
+        Cv__ScheduleRunReply *rep;
         int rv;
 
         report_sched_request_id(&due[i], now_us, rid, sizeof(rid));
-        cv_error_clear(&err);
-        rv = report_run_generate(&sc->db, &due[i], now_us,
-                                 rid[0] != '\0' ? rid : NULL, true, &rep,
-                                 &existing, &err);
-        if (rv == 0 && !existing) {
+        g.request_id = rid[0] != '\0' ? rid : NULL;
+        rv = cv_db_transact(&sc->db, CV_TX_WRITE_SNAPSHOT,
+                            report_sched_generate_tx, &g, &err);
+        rep = g.rep;
+        if (rv == 0 && !g.existing) {
             made++;
             CV_LOG(CV_LOG_INFO, "REPORT-SCHED-RUN",
                    "generated run %s of schedule %s for window %s",
                    rep->run->run_id, due[i].schedule_id,
                    rep->run->schedule->window_start);
-        } else if (rv == CV_ABORTED) {
+        } else if (rv == CV_FAILED_PRECONDITION) {
             /* Another replica is on it; the next tick finds it stored. */
             CV_LOG(CV_LOG_DEBUG, "REPORT-SCHED-SKIP", "schedule %s: %s",
                    due[i].schedule_id, err.msg);
         } else if (rv != 0) {
             CV_LOG(CV_LOG_WARN, "REPORT-SCHED-FAIL",
-                   "cannot generate the run of schedule %s: %s",
-                   due[i].schedule_id, err.msg);
+                   "cannot generate the run of schedule %s: %s (%s)",
+                   due[i].schedule_id, err.msg,
+                   err.cause[0] != '\0' ? err.cause : "-");
         }
         if (rep != NULL)
             protobuf_c_message_free_unpacked(&rep->base, NULL);

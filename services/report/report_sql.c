@@ -76,11 +76,18 @@
     " ORDER BY e.id DESC LIMIT $2::int"
 
 const cv_db_statement report_sql_statements[] = {
+    /* Writes only when something changed: under REPEATABLE READ, touching
+     * a row another caller just wrote is a serialization failure, and
+     * every schedule-run call of a busy schedule would collide. */
     {"report_upsert_schedule",
      "INSERT INTO report_schedules (schedule_id, interval_minutes, cadence,"
      " enabled, recovery_slo_minutes, generated_by, created_at, updated_at)"
-     " VALUES ($1, $2::int, $3, $4::boolean, $5::int, $6, $7::timestamptz,"
-     " $7::timestamptz)"
+     " SELECT $1, $2::int, $3, $4::boolean, $5::int, $6, $7::timestamptz,"
+     " $7::timestamptz"
+     " WHERE NOT EXISTS (SELECT 1 FROM report_schedules WHERE"
+     " schedule_id = $1 AND interval_minutes = $2::int AND cadence = $3"
+     " AND enabled = $4::boolean AND recovery_slo_minutes = $5::int"
+     " AND generated_by IS NOT DISTINCT FROM $6)"
      " ON CONFLICT (schedule_id) DO UPDATE SET"
      " interval_minutes = EXCLUDED.interval_minutes,"
      " cadence = EXCLUDED.cadence, enabled = EXCLUDED.enabled,"
@@ -91,7 +98,6 @@ const cv_db_statement report_sql_statements[] = {
      "SELECT record::text, metadata::text, report_metadata::text"
      " FROM report_runs WHERE schedule_id = $1"
      " AND window_start = $2::timestamptz"},
-    {"report_snapshot", "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"},
     /* The first key namespaces the lock: 0x52505254 is "RPRT". */
     {"report_try_lock",
      "SELECT pg_try_advisory_xact_lock(1380995668, hashtext($1))"},
@@ -300,18 +306,6 @@ report_sql_find_run(cv_db *db, const char *schedule_id,
 }
 
 int
-report_sql_begin_snapshot(cv_db *db, cv_error *err)
-{
-    int rv;
-
-    if ((rv = cv_db_begin(db, err)) != 0)
-        return rv;
-    if ((rv = cv_db_run(db, "report_snapshot", 0, NULL, err)) != 0)
-        cv_db_rollback(db);
-    return rv;
-}
-
-int
 report_sql_try_lock(cv_db *db, const char *schedule_id, bool *got,
                     cv_error *err)
 {
@@ -341,7 +335,9 @@ report_sql_counts(cv_db *db, const char *now, int64_t slo_minutes,
         return err->code;
     if (PQntuples(res) != 1 || PQnfields(res) != 9) {
         PQclear(res);
-        return cv_error_set(err, CV_INTERNAL, "report_counts: no row");
+        cv_error_set(err, CV_INTERNAL, "internal storage error");
+        cv_error_cause(err, "report_counts: no row");
+        return CV_INTERNAL;
     }
     out->escalation_count = report_sql_i64(res, 0, 0);
     out->critical_escalation_count = report_sql_i64(res, 0, 1);
@@ -514,18 +510,14 @@ report_sql_dashboard(cv_db *db, const char *now, Cv__Dashboard *d,
 {
     const char *params[1] = {now};
     PGresult *res;
-    int rv;
 
-    if ((rv = report_sql_begin_snapshot(db, err)) != 0)
-        return rv;
-    if ((res = cv_db_exec(db, "report_dashboard", 1, params, err)) == NULL) {
-        cv_db_rollback(db);
+    if ((res = cv_db_exec(db, "report_dashboard", 1, params, err)) == NULL)
         return err->code;
-    }
     if (PQntuples(res) != 1 || PQnfields(res) != 15) {
         PQclear(res);
-        cv_db_rollback(db);
-        return cv_error_set(err, CV_INTERNAL, "report_dashboard: no row");
+        cv_error_set(err, CV_INTERNAL, "internal storage error");
+        cv_error_cause(err, "report_dashboard: no row");
+        return CV_INTERNAL;
     }
     CV_SET(d, acknowledgement_audit_delivery_recovery_escalation_plan_count,
            report_sql_i64(res, 0, 0));
@@ -553,7 +545,7 @@ report_sql_dashboard(cv_db *db, const char *now, Cv__Dashboard *d,
     CV_SET(d, open_recovery_count, report_sql_i64(res, 0, 13));
     CV_SET(d, unacknowledged_count, report_sql_i64(res, 0, 14));
     PQclear(res);
-    return cv_db_commit(db, err);
+    return 0;
 }
 
 void

@@ -32,10 +32,6 @@ int report_sql_find_run(cv_db *db, const char *schedule_id,
                         const char *window_start, char **record,
                         char **metadata, char **report_metadata, cv_error *err);
 
-/* BEGIN with a REPEATABLE READ snapshot, so every count of one report or
- * dashboard comes from the same instant. */
-int report_sql_begin_snapshot(cv_db *db, cv_error *err);
-
 /* Inside a transaction: tries the schedule's advisory lock, held to the
  * end of the transaction. *got is false when another replica holds it. */
 int report_sql_try_lock(cv_db *db, const char *schedule_id, bool *got,

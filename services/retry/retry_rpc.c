@@ -195,10 +195,8 @@ out:
 }
 
 const cv_rpc_method retry_rpc_methods[] = {
-    {"retry.RecordDelivery", &cv__record_delivery_request__descriptor,
-     &cv__record_delivery_reply__descriptor, retry_rpc_record_delivery},
-    {"retry.PlanRetries", &cv__retry_plan_request__descriptor,
-     &cv__retry_plan_reply__descriptor, retry_rpc_plan_retries},
+    {"retry.RecordDelivery", retry_rpc_record_delivery},
+    {"retry.PlanRetries", retry_rpc_plan_retries},
 };
 const size_t retry_rpc_method_count =
     sizeof(retry_rpc_methods) / sizeof(retry_rpc_methods[0]);

@@ -18,6 +18,9 @@
 /* The latest time cv_time_format writes with a four-digit year:
  * 9999-12-31T23:59:59.999999Z. next_retry_at never goes past it. */
 #define RETRY_TIME_MAX_US 253402300799999999LL
+/* Attempt times: at most 5 minutes ahead of us, and not before 2000. */
+#define RETRY_TIME_SKEW_US (5LL * 60 * 1000000)
+#define RETRY_TIME_MIN_US  946684800000000LL
 
 static const char *const retry_plan_controls[] = {
     "public-safe metadata only: no connector credentials, private "
@@ -31,11 +34,17 @@ static const char *const retry_plan_controls[] = {
     "stream",
 };
 
-/* Parses an optional RFC 3339 field into *us and its normalised text.
- * Returns 0 (with *given false when absent) or CV_INVALID_ARGUMENT. */
+/*
+ * Parses an optional RFC 3339 field into *us and its normalised text.
+ * An attempt happened in the past: a time more than RETRY_TIME_SKEW_US
+ * after now (clock skew allowance) or before 2000 is refused, since it
+ * would order the pair's attempts wrongly forever (a failure dated 9999
+ * hides every later one from retry planning). Returns 0 (with *given
+ * false when absent) or CV_INVALID_ARGUMENT.
+ */
 static int
-retry_time_field(const char *field, const char *in, bool *given, int64_t *us,
-                 char text[CV_TIME_MAX], cv_error *err)
+retry_time_field(const char *field, const char *in, int64_t now_us, bool *given,
+                 int64_t *us, char text[CV_TIME_MAX], cv_error *err)
 {
     *given = false;
     if (in == NULL)
@@ -43,6 +52,14 @@ retry_time_field(const char *field, const char *in, bool *given, int64_t *us,
     if (cv_time_parse(in, us) != 0)
         return cv_error_set(err, CV_INVALID_ARGUMENT,
                             "%s must be an RFC 3339 timestamp", field);
+    if (*us > now_us + RETRY_TIME_SKEW_US)
+        return cv_error_set(err, CV_INVALID_ARGUMENT,
+                            "%s must not be more than 5 minutes in the future",
+                            field);
+    if (*us < RETRY_TIME_MIN_US)
+        return cv_error_set(err, CV_INVALID_ARGUMENT,
+                            "%s must not be before 2000-01-01T00:00:00Z",
+                            field);
     *given = true;
     cv_time_format(*us, text);
     return 0;
@@ -77,11 +94,11 @@ retry_delivery_build(const Cv__RecordDeliveryRequest *req,
         (rv = cv_validate_int_range("attempt_count", req->attempt_count, 1,
                                     RETRY_ATTEMPT_COUNT_MAX, err)) != 0)
         return rv;
-    if ((rv = retry_time_field("started_at", req->started_at, &has_started,
-                               &started_us, started, err)) != 0 ||
-        (rv =
-             retry_time_field("completed_at", req->completed_at, &has_completed,
-                              &completed_us, completed, err)) != 0)
+    if ((rv = retry_time_field("started_at", req->started_at, now_us,
+                               &has_started, &started_us, started, err)) != 0 ||
+        (rv = retry_time_field("completed_at", req->completed_at, now_us,
+                               &has_completed, &completed_us, completed,
+                               err)) != 0)
         return rv;
     if (has_started && has_completed && completed_us < started_us)
         return cv_error_set(err, CV_INVALID_ARGUMENT,

@@ -133,12 +133,9 @@ retry_sql_insert_delivery(cv_db *db, const Cv__DeliveryRecord *rec,
         params[4] = status;
     }
     snprintf(count, sizeof(count), "%lld", (long long)rec->attempt_count);
-    if ((rv = cv_db_begin(db, err)) != 0 ||
-        (rv = cv_db_run(db, "retry_insert_delivery", 12, params, err)) != 0 ||
-        (rv = cv_evidence_append(db, &ev, err)) != 0 ||
-        (rv = cv_db_commit(db, err)) != 0)
-        cv_db_rollback(db);
-    return rv;
+    if ((rv = cv_db_run(db, "retry_insert_delivery", 12, params, err)) != 0)
+        return rv;
+    return cv_evidence_append(db, &ev, err);
 }
 
 void
@@ -353,8 +350,7 @@ retry_sql_insert_plan(cv_db *db, const Cv__RetryPlan *plan,
         rv = cv_error_set(err, CV_INTERNAL, "out of memory");
         goto out;
     }
-    if ((rv = cv_db_begin(db, err)) != 0 ||
-        (rv = cv_db_run(db, "retry_insert_plan", 12, params, err)) != 0)
+    if ((rv = cv_db_run(db, "retry_insert_plan", 12, params, err)) != 0)
         goto out;
     if (plan->n_retry_decisions > 0) {
         const char *dp[4] = {plan->retry_plan_id, plans, providers, actions};
@@ -362,12 +358,8 @@ retry_sql_insert_plan(cv_db *db, const Cv__RetryPlan *plan,
         if ((rv = cv_db_run(db, "retry_insert_decisions", 4, dp, err)) != 0)
             goto out;
     }
-    if ((rv = cv_evidence_append(db, &ev, err)) != 0 ||
-        (rv = cv_db_commit(db, err)) != 0)
-        goto out;
+    rv = cv_evidence_append(db, &ev, err);
 out:
-    if (rv != 0)
-        cv_db_rollback(db);
     free(plans);
     free(providers);
     free(actions);

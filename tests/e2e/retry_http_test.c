@@ -386,6 +386,17 @@ test_retry_http_delivery_rejected(void **state)
                        "\"started_at\": \"2025-11-27T05:30:00Z\", "
                        "\"completed_at\": \"2025-11-27T07:29:59+02:00\"}",
                        "completed_at must not be before started_at");
+    /* A failure dated 9999 would hide every later failure of the pair
+     * from retry planning forever. */
+    cv_test_reject_400(&e2e_stack, path,
+                       "{\"provider\": \"slack\", \"success\": false, "
+                       "\"completed_at\": \"9999-12-31T23:59:59Z\"}",
+                       "completed_at must not be more than 5 minutes in the "
+                       "future");
+    cv_test_reject_400(&e2e_stack, path,
+                       "{\"provider\": \"slack\", \"success\": false, "
+                       "\"started_at\": \"1999-12-31T23:59:59Z\"}",
+                       "started_at must not be before 2000-01-01T00:00:00Z");
     body = malloc(700);
     assert_non_null(body);
     {

@@ -244,7 +244,10 @@ it_verify_db(cv_chain_report *report)
 
     cv_error_clear(&err);
     memset(report, 0x5a, sizeof(*report));
+    /* Verification reads one snapshot, in a transaction its caller owns. */
+    IT_PASS(cv_db_tx_begin(&it_db, CV_TX_READ_SNAPSHOT, &err), err);
     IT_PASS(cv_chain_verify_db(&it_db, report, &err), err);
+    cv_db_tx_rollback(&it_db);
 }
 
 /* Asserts the database chain is valid, complete and N events long. */

@@ -920,6 +920,14 @@ test_retry_rules_delivery_record(void **state)
     d2 = t_delivery_ok(&req, &at);
     assert_int_equal(d2->status_codes[0], 599);
     protobuf_c_message_free_unpacked(&d2->base, NULL);
+
+    /* Time boundaries that pass: exactly 5 minutes ahead of now, and
+     * the first instant of 2000. */
+    req.started_at = "2000-01-01T00:00:00Z";
+    req.completed_at = "2025-11-27T05:34:23Z";
+    d2 = t_delivery_ok(&req, &at);
+    assert_int_equal(at, T0_US + 5 * 60 * 1000000LL);
+    protobuf_c_message_free_unpacked(&d2->base, NULL);
 }
 
 typedef enum t_del_field {
@@ -968,6 +976,15 @@ test_retry_rules_delivery_rejected(void **state)
          "completed_at must be an RFC 3339 timestamp"},
         {TD_COMPLETED, "2025-11-27T05:29:22.999999Z", 0,
          "completed_at must not be before started_at"},
+        /* Attempts lie in the past: 5 minutes of clock skew, not 9999. */
+        {TD_STARTED, "9999-12-31T23:59:59Z", 0,
+         "started_at must not be more than 5 minutes in the future"},
+        {TD_COMPLETED, "2025-11-27T05:34:23.000001Z", 0,
+         "completed_at must not be more than 5 minutes in the future"},
+        {TD_STARTED, "1999-12-31T23:59:59.999999Z", 0,
+         "started_at must not be before 2000-01-01T00:00:00Z"},
+        {TD_COMPLETED, "0001-01-01T00:00:00Z", 0,
+         "completed_at must not be before 2000-01-01T00:00:00Z"},
         {TD_ERROR, long_error, 0, "error must be at most 500 characters"},
         {TD_ERROR, "bad\x01text", 0,
          "error must not contain control characters"},

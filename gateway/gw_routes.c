@@ -109,6 +109,13 @@ gw_percent_decode(const char *s, size_t len, char *out, size_t outlen,
     return 0;
 }
 
+/* True when the len bytes at seg are a `{name}` segment. */
+static bool
+gw_segment_is_param(const char *seg, size_t len)
+{
+    return len > 2 && seg[0] == '{' && seg[len - 1] == '}';
+}
+
 /* Matches path against one pattern, segment by segment. */
 static bool
 gw_pattern_match(const char *pattern, const char *path, gw_path_param *params,
@@ -127,7 +134,7 @@ gw_pattern_match(const char *pattern, const char *path, gw_path_param *params,
         q++;
         pl = pe != NULL ? (size_t)(pe - p) : strlen(p);
         ql = qe != NULL ? (size_t)(qe - q) : strlen(q);
-        if (pl > 2 && p[0] == '{' && p[pl - 1] == '}') {
+        if (gw_segment_is_param(p, pl)) {
             gw_path_param *pp;
 
             if (ql == 0 || *n_params >= GW_MAX_PATH_PARAMS)
@@ -152,13 +159,6 @@ gw_pattern_match(const char *pattern, const char *path, gw_path_param *params,
         q += ql;
     }
     return *p == '\0' && *q == '\0';
-}
-
-/* True when the len bytes at seg are a `{name}` segment. */
-static bool
-gw_segment_is_param(const char *seg, size_t len)
-{
-    return len > 2 && seg[0] == '{' && seg[len - 1] == '}';
 }
 
 /*

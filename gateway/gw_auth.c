@@ -24,29 +24,6 @@ struct gw_auth {
     size_t n;
 };
 
-static const struct {
-    const char *name;
-    unsigned int bit;
-} gw_role_names[] = {
-    {"release_manager", GW_ROLE_RELEASE_MANAGER},
-    {"platform_owner", GW_ROLE_PLATFORM_OWNER},
-    {"executive", GW_ROLE_EXECUTIVE},
-    {"auditor", GW_ROLE_AUDITOR},
-    {"service", GW_ROLE_SERVICE},
-    {"admin", GW_ROLE_ADMIN},
-};
-#define GW_ROLE_COUNT (sizeof(gw_role_names) / sizeof(gw_role_names[0]))
-
-static unsigned int
-gw_role_bit(const char *name, size_t len)
-{
-    for (size_t i = 0; i < GW_ROLE_COUNT; i++)
-        if (strlen(gw_role_names[i].name) == len &&
-            strncmp(gw_role_names[i].name, name, len) == 0)
-            return gw_role_names[i].bit;
-    return 0;
-}
-
 static bool
 gw_is_hex64(const char *s)
 {
@@ -78,7 +55,7 @@ gw_auth_parse_line(char *line, gw_token *tok)
     tok->roles = 0;
     for (char *p = roles; *p != '\0';) {
         size_t len = strcspn(p, ",");
-        unsigned int bit = gw_role_bit(p, len);
+        unsigned int bit = cv_role_bit(p, len);
 
         if (bit == 0)
             return -1;
@@ -161,20 +138,7 @@ gw_auth_count(const gw_auth *auth)
 void
 gw_auth_roles_text(unsigned int roles, char *out, size_t outlen)
 {
-    size_t used = 0;
-
-    out[0] = '\0';
-    for (size_t i = 0; i < GW_ROLE_COUNT && used < outlen; i++) {
-        int n;
-
-        if ((roles & gw_role_names[i].bit) == 0)
-            continue;
-        n = snprintf(out + used, outlen - used, "%s%s", used > 0 ? " or " : "",
-                     gw_role_names[i].name);
-        if (n < 0)
-            break;
-        used += (size_t)n;
-    }
+    cv_roles_text(roles, " or ", out, outlen);
 }
 
 /* A new cv.Actor for tok (NULL on OOM). */
@@ -192,11 +156,12 @@ gw_auth_actor(const gw_token *tok)
     snprintf(subject, sizeof(subject), "token:%.12s", tok->sha256);
     a->actor = strdup(tok->actor);
     a->subject = strdup(subject);
-    a->roles = calloc(GW_ROLE_COUNT, sizeof(char *));
+    /* Every bit a token holds is a known role (checked at load). */
+    a->roles = calloc(CV_ROLE_COUNT, sizeof(char *));
     if (a->roles != NULL)
-        for (size_t i = 0; i < GW_ROLE_COUNT; i++)
-            if (tok->roles & gw_role_names[i].bit)
-                a->roles[n++] = strdup(gw_role_names[i].name);
+        for (unsigned int bit = 1; bit <= CV_ROLE_ANY; bit <<= 1)
+            if (tok->roles & bit)
+                a->roles[n++] = strdup(cv_role_name(bit));
     a->n_roles = n;
     return a;
 }
@@ -228,10 +193,10 @@ gw_auth_check(const gw_auth *auth, const char *authorization,
     if (tok == NULL)
         return cv_error_set(err, CV_UNAUTHENTICATED,
                             "the bearer token is not valid");
-    if ((tok->roles & (allowed_roles | GW_ROLE_ADMIN)) == 0) {
+    if ((tok->roles & (allowed_roles | CV_ROLE_ADMIN)) == 0) {
         char need[128];
 
-        gw_auth_roles_text(allowed_roles | GW_ROLE_ADMIN, need, sizeof(need));
+        gw_auth_roles_text(allowed_roles | CV_ROLE_ADMIN, need, sizeof(need));
         return cv_error_set(err, CV_PERMISSION_DENIED,
                             "actor %s lacks the role for this call (needs %s)",
                             tok->actor, need);

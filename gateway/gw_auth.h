@@ -14,16 +14,10 @@
 #include <stddef.h>
 
 #include "cv_error.h"
+#include "cv_method.h"
 #include "rpc.pb-c.h"
 
-/* Role bits; a route lists the roles that may call it. */
-#define GW_ROLE_RELEASE_MANAGER 0x01
-#define GW_ROLE_PLATFORM_OWNER  0x02
-#define GW_ROLE_EXECUTIVE       0x04
-#define GW_ROLE_AUDITOR         0x08
-#define GW_ROLE_SERVICE         0x10
-#define GW_ROLE_ADMIN           0x20
-#define GW_ROLE_ANY             0x3f
+/* Role bits and names are the registry's (CV_ROLE_*, cv_role_name). */
 
 typedef struct gw_auth gw_auth;
 
@@ -38,9 +32,9 @@ size_t gw_auth_count(const gw_auth *auth);
 
 /*
  * Checks an Authorization header value against the table and the roles a
- * route allows. Returns 0 with *actor set to a new cv.Actor (free with
- * cv__actor__free_unpacked), CV_UNAUTHENTICATED when the header is missing
- * or the token unknown, CV_PERMISSION_DENIED when the actor lacks every
+ * route allows (CV_ROLE_* bits). Returns 0 with *actor set to a new cv.Actor
+ * (free with cv__actor__free_unpacked), CV_UNAUTHENTICATED when the header is
+ * missing or the token unknown, CV_PERMISSION_DENIED when the actor lacks every
  * allowed role. Error messages never contain the token.
  */
 int gw_auth_check(const gw_auth *auth, const char *authorization,

@@ -1,8 +1,10 @@
 /*
- * gw_openapi.c -- builds the OpenAPI document by walking gw_routes and the
- * request/reply descriptors. JSON naming follows cv_transcode.h: proto
- * field names, enums as lower-case names, RawJson as any value, int64 as
- * integers.
+ * gw_openapi.c -- builds the OpenAPI document from the method registry
+ * (lib/cv_method.h, through its REST view gw_routes) and the request/reply
+ * descriptors: one operation per registry entry with a REST binding, its
+ * roles, transaction mode, key and success status all read from there. JSON
+ * naming follows cv_transcode.h: proto field names, enums as lower-case names,
+ * RawJson as any value, int64 as integers.
  */
 #include "gw_openapi.h"
 
@@ -122,21 +124,49 @@ gw_openapi_is_path_param(const char *pattern, const char *name)
     return strstr(pattern, token) != NULL;
 }
 
+/* The names of the CV_ROLE_* bits in roles, as a JSON array. */
+static json_t *
+gw_openapi_roles(unsigned int roles)
+{
+    json_t *names = json_array();
+
+    for (unsigned int bit = 1; bit <= CV_ROLE_ANY; bit <<= 1)
+        if ((roles & bit) != 0 && cv_role_name(bit) != NULL)
+            json_array_append_new(names, json_string(cv_role_name(bit)));
+    return names;
+}
+
 static json_t *
 gw_openapi_operation(json_t *schemas, const gw_route *route)
 {
     json_t *op = json_object(), *params = json_array(), *responses;
-    char roles[160], desc[256];
+    char roles[160], desc[384];
+    const cv_method_info *m = route->method;
     const ProtobufCMessageDescriptor *req = route->request;
     json_t *error = json_pack("{s:s}", "$ref", "#/components/schemas/Error");
 
-    gw_auth_roles_text(route->roles, roles, sizeof(roles));
+    gw_auth_roles_text(route->roles & ~CV_ROLE_ADMIN, roles, sizeof(roles));
     snprintf(desc, sizeof(desc),
-             "RPC %s. Roles (with a token file): %s or admin.", route->rpc,
-             roles);
+             "RPC %s (service %s, %s transaction). Roles (with a token "
+             "file): %s%sadmin.%s",
+             route->rpc, cv_service_name(m->service), cv_tx_mode_name(m->tx),
+             roles, roles[0] != '\0' ? " or " : "",
+             m->keyed ? " Takes an Idempotency-Key." : "");
     json_object_set_new(op, "summary", json_string(route->summary));
     json_object_set_new(op, "description", json_string(desc));
     json_object_set_new(op, "operationId", json_string(route->rpc));
+    /* The registry row itself, for tools that generate clients. */
+    json_object_set_new(
+        op, "x-cavra-rpc",
+        json_pack("{s:s, s:s, s:s, s:b, s:b, s:o, s:s, s:s}", "method",
+                  route->rpc, "service", cv_service_name(m->service),
+                  "transaction", cv_tx_mode_name(m->tx), "stores_record",
+                  m->stores_record, "keyed", m->keyed, "roles",
+                  gw_openapi_roles(route->roles | CV_ROLE_ADMIN), "request",
+                  req->name, "reply", route->reply->name));
+    if (route->timeout_ms > 0)
+        json_object_set_new(json_object_get(op, "x-cavra-rpc"), "timeout_ms",
+                            json_integer(route->timeout_ms));
     for (unsigned i = 0; i < req->n_fields; i++) {
         const ProtobufCFieldDescriptor *f = &req->fields[i];
         bool in_path = gw_openapi_is_path_param(route->pattern, f->name);
@@ -148,7 +178,7 @@ gw_openapi_operation(json_t *schemas, const gw_route *route)
                               in_path ? "path" : "query", "required", in_path,
                               "schema", gw_openapi_scalar(schemas, f)));
     }
-    if (strcmp(route->http_method, "POST") == 0) {
+    if (m->keyed)
         json_array_append_new(
             params,
             json_pack(
@@ -157,12 +187,12 @@ gw_openapi_operation(json_t *schemas, const gw_route *route)
                 "Same key and body replays the stored response (200, "
                 "Idempotent-Replayed: true); another body is 409.",
                 "schema", "type", "string", "minLength", 1, "maxLength", 255));
+    if (strcmp(route->http_method, "POST") == 0)
         json_object_set_new(
             op, "requestBody",
             json_pack(
                 "{s:b, s:o}", "required", 1, "content",
                 gw_openapi_json_content(gw_openapi_message_ref(schemas, req))));
-    }
     json_object_set_new(op, "parameters", params);
     responses = json_object();
     json_object_set_new(
@@ -185,10 +215,11 @@ gw_openapi_operation(json_t *schemas, const gw_route *route)
         gw_openapi_response("Role missing", json_incref(error)));
     json_object_set_new(responses, "404",
                         gw_openapi_response("Not found", json_incref(error)));
-    if (strcmp(route->http_method, "POST") == 0) {
+    if (m->keyed)
         json_object_set_new(responses, "409",
                             gw_openapi_response("Idempotency-Key conflict",
                                                 json_incref(error)));
+    if (strcmp(route->http_method, "POST") == 0) {
         json_object_set_new(
             responses, "413",
             gw_openapi_response("Body over 64 KiB", json_incref(error)));

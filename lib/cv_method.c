@@ -3,6 +3,7 @@
  */
 #include "cv_method.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "ack.pb-c.h"
@@ -88,4 +89,76 @@ cv_service_name(enum cv_service_id svc)
     static const char *const names[CV_SVC_COUNT] = {"ack", "retry", "report"};
 
     return (unsigned)svc < CV_SVC_COUNT ? names[svc] : "unknown";
+}
+
+/* In bit order, which is also the order roles are listed in. */
+static const struct {
+    const char *name;
+    unsigned int bit;
+} cv_role_names[] = {
+    {"release_manager", CV_ROLE_RELEASE_MANAGER},
+    {"platform_owner", CV_ROLE_PLATFORM_OWNER},
+    {"executive", CV_ROLE_EXECUTIVE},
+    {"auditor", CV_ROLE_AUDITOR},
+    {"service", CV_ROLE_SERVICE},
+    {"admin", CV_ROLE_ADMIN},
+};
+#define CV_ROLE_NAME_COUNT (sizeof(cv_role_names) / sizeof(cv_role_names[0]))
+
+const char *
+cv_role_name(unsigned int bit)
+{
+    for (size_t i = 0; i < CV_ROLE_NAME_COUNT; i++)
+        if (cv_role_names[i].bit == bit)
+            return cv_role_names[i].name;
+    return NULL;
+}
+
+unsigned int
+cv_role_bit(const char *name, size_t len)
+{
+    for (size_t i = 0; i < CV_ROLE_NAME_COUNT; i++)
+        if (strlen(cv_role_names[i].name) == len &&
+            strncmp(cv_role_names[i].name, name, len) == 0)
+            return cv_role_names[i].bit;
+    return 0;
+}
+
+void
+cv_roles_text(unsigned int roles, const char *sep, char *out, size_t outlen)
+{
+    size_t used = 0;
+
+    if (outlen == 0)
+        return;
+    out[0] = '\0';
+    for (size_t i = 0; i < CV_ROLE_NAME_COUNT && used < outlen; i++) {
+        int n;
+
+        if ((roles & cv_role_names[i].bit) == 0)
+            continue;
+        n = snprintf(out + used, outlen - used, "%s%s", used > 0 ? sep : "",
+                     cv_role_names[i].name);
+        if (n < 0)
+            break;
+        used += (size_t)n;
+    }
+}
+
+const char *
+cv_tx_mode_name(enum cv_tx_mode tx)
+{
+    switch (tx) {
+    case CV_TX_NONE:
+        return "none";
+    case CV_TX_WRITE:
+        return "write";
+    case CV_TX_WRITE_SNAPSHOT:
+        return "write-snapshot";
+    case CV_TX_READ:
+        return "read";
+    case CV_TX_READ_SNAPSHOT:
+        return "read-snapshot";
+    }
+    return "unknown";
 }

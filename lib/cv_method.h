@@ -27,6 +27,7 @@
 #define CV_ROLE_SERVICE         0x10u
 #define CV_ROLE_ADMIN           0x20u
 #define CV_ROLE_ANY             0x3fu
+#define CV_ROLE_COUNT           6 /* bits in CV_ROLE_ANY */
 
 /* enum cv_tx_mode (how the RPC layer opens a method's transaction) is
  * declared in cv_db.h. */
@@ -62,5 +63,23 @@ const cv_method_info *cv_method_find(const char *name);
 
 /* "ack", "retry", "report". */
 const char *cv_service_name(enum cv_service_id svc);
+
+/* The SPEC 8 name of one role bit ("release_manager"), or NULL when bit is
+ * not exactly one CV_ROLE_* bit. */
+const char *cv_role_name(unsigned int bit);
+
+/* The CV_ROLE_* bit named by the len bytes at name, or 0 when unknown. */
+unsigned int cv_role_bit(const char *name, size_t len);
+
+/*
+ * Writes the names of the bits set in roles, in bit order, separated by
+ * sep ("release_manager or service"), into out (outlen bytes with the
+ * NUL; truncated, never overrun). Unknown bits are skipped.
+ */
+void cv_roles_text(unsigned int roles, const char *sep, char *out,
+                   size_t outlen);
+
+/* "none", "write", "write-snapshot", "read", "read-snapshot". */
+const char *cv_tx_mode_name(enum cv_tx_mode tx);
 
 #endif

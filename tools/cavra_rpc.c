@@ -30,9 +30,12 @@
  * the service URLs belong on a private network.
  *
  * Design notes:
- *  - The methods are not listed here: they come from the gateway's route
- *    table (gw_routes[]: rpc, request and reply descriptors), plus
- *    "<service>.Health" that every service answers.
+ *  - The methods are not listed here: they come from the method registry
+ *    in lib (cv_methods[], lib/cv_method.h: name, service, request and
+ *    reply descriptors), plus "<service>.Health" that every service
+ *    answers when the registry does not list it. The gateway is not
+ *    linked. --list prints the registry: types, transaction, key, roles
+ *    and REST binding of each method.
  *  - The call is the library's cv_rpc_call, which also reports the
  *    reply's existing/replayed flags. Before it, the client waits (at most
  *    CV_CLI_CONNECT_MS) to connect, so a stopped service is reported at
@@ -49,7 +52,7 @@
 #include "cv_error.h"
 #include "cv_rpc.h"
 #include "cv_transcode.h"
-#include "gw_routes.h"
+#include "cv_method.h"
 #include "rpc.pb-c.h"
 
 #define CV_CLI_EXIT_ERROR      1
@@ -64,20 +67,20 @@
 #define CV_CLI_BODY_MAX CV_RPC_RECV_MAX
 
 /* Where each service listens by default: the same variables and defaults
- * as the services (services/<svc>/<svc>_rpc.h) and the gateway. */
+ * as the services (services/<svc>/<svc>_rpc.h) and the gateway. Indexed
+ * by the registry's service id; the name is cv_service_name's. */
 typedef struct cv_cli_service {
-    const char *name;
+    enum cv_service_id id;
     const char *url_env;
     const char *default_url;
 } cv_cli_service;
 
-static const cv_cli_service cv_cli_services[] = {
-    {"ack", "CAVRA_ACK_URL", "tcp://127.0.0.1:7101"},
-    {"retry", "CAVRA_RETRY_URL", "tcp://127.0.0.1:7102"},
-    {"report", "CAVRA_REPORT_URL", "tcp://127.0.0.1:7103"},
+static const cv_cli_service cv_cli_services[CV_SVC_COUNT] = {
+    [CV_SVC_ACK] = {CV_SVC_ACK, "CAVRA_ACK_URL", "tcp://127.0.0.1:7101"},
+    [CV_SVC_RETRY] = {CV_SVC_RETRY, "CAVRA_RETRY_URL", "tcp://127.0.0.1:7102"},
+    [CV_SVC_REPORT] = {CV_SVC_REPORT, "CAVRA_REPORT_URL",
+                       "tcp://127.0.0.1:7103"},
 };
-#define CV_CLI_SERVICE_COUNT                                                   \
-    (sizeof(cv_cli_services) / sizeof(cv_cli_services[0]))
 
 typedef struct cv_cli_method {
     const char *name;
@@ -105,7 +108,7 @@ cv_cli_usage(FILE *f)
             "[--idempotency-key K]\n"
             "                 [--actor NAME] [--timeout-ms N] METHOD "
             "[JSON | -]\n"
-            "       cavra-rpc --list\n"
+            "       cavra-rpc --list    (the method registry)\n"
             "\n"
             "Calls one CAVRA RPC over NNG and prints the reply as JSON.\n"
             "JSON is the request message (default {}; - reads stdin).\n"
@@ -153,8 +156,9 @@ cv_cli_fail(const cv_error *err, const char *request_id)
     return CV_CLI_EXIT_ERROR;
 }
 
-/* ---- methods: the gateway's route table plus <service>.Health ---- */
+/* ---- methods: the registry (lib/cv_method.h) plus <service>.Health ---- */
 
+/* The service named by METHOD's prefix ("ack." ...), or NULL. */
 static const cv_cli_service *
 cv_cli_service_of(const char *method)
 {
@@ -162,11 +166,11 @@ cv_cli_service_of(const char *method)
 
     if (dot == NULL)
         return NULL;
-    for (size_t i = 0; i < CV_CLI_SERVICE_COUNT; i++) {
-        size_t n = strlen(cv_cli_services[i].name);
+    for (size_t i = 0; i < CV_SVC_COUNT; i++) {
+        const char *name = cv_service_name(cv_cli_services[i].id);
+        size_t n = strlen(name);
 
-        if ((size_t)(dot - method) == n &&
-            strncmp(method, cv_cli_services[i].name, n) == 0)
+        if ((size_t)(dot - method) == n && strncmp(method, name, n) == 0)
             return &cv_cli_services[i];
     }
     return NULL;
@@ -175,9 +179,10 @@ cv_cli_service_of(const char *method)
 static bool
 cv_cli_is_health(const char *method, const cv_cli_service *svc)
 {
-    size_t n = strlen(svc->name);
+    const char *name = cv_service_name(svc->id);
+    size_t n = strlen(name);
 
-    return strncmp(method, svc->name, n) == 0 && method[n] == '.' &&
+    return strncmp(method, name, n) == 0 && method[n] == '.' &&
            strcmp(method + n + 1, "Health") == 0;
 }
 
@@ -186,16 +191,15 @@ static int
 cv_cli_find_method(const char *name, cv_cli_method *out)
 {
     const cv_cli_service *svc = cv_cli_service_of(name);
+    const cv_method_info *m = cv_method_find(name);
 
     if (svc == NULL)
         return -1;
-    for (size_t i = 0; i < gw_route_count; i++) {
-        if (strcmp(gw_routes[i].rpc, name) == 0) {
-            out->name = gw_routes[i].rpc;
-            out->request = gw_routes[i].request;
-            out->reply = gw_routes[i].reply;
-            return 0;
-        }
+    if (m != NULL) {
+        out->name = m->name;
+        out->request = m->request;
+        out->reply = m->reply;
+        return 0;
     }
     if (cv_cli_is_health(name, svc)) {
         out->name = name;
@@ -206,28 +210,49 @@ cv_cli_find_method(const char *name, cv_cli_method *out)
     return -1;
 }
 
-/* --list: every method, grouped by service, each once. */
+/* Prints one registry entry: its types, then what the registry says of
+ * it (transaction, key, roles, REST binding). */
+static void
+cv_cli_list_method(const cv_method_info *m)
+{
+    char roles[160];
+
+    cv_roles_text(m->roles, ", ", roles, sizeof(roles));
+    printf("%-22s %s -> %s\n", m->name, m->request->name, m->reply->name);
+    printf("    %s transaction%s%s; roles: %s%s\n", cv_tx_mode_name(m->tx),
+           m->keyed ? "; takes an idempotency key" : "",
+           m->stores_record ? "; stores a record" : "",
+           roles[0] != '\0' ? roles : "none", /* admin may call anything */
+           (m->roles & CV_ROLE_ADMIN) != 0 ? "" : " (and admin)");
+    if (m->http_method != NULL && m->timeout_ms > 0)
+        printf("    REST: %s %s -> %d (gateway timeout %d ms)\n",
+               m->http_method, m->path, m->stores_record ? 201 : 200,
+               m->timeout_ms);
+    else if (m->http_method != NULL)
+        printf("    REST: %s %s -> %d\n", m->http_method, m->path,
+               m->stores_record ? 201 : 200);
+    if (m->summary != NULL)
+        printf("    %s\n", m->summary);
+}
+
+/* --list: the registry, grouped by service, then each service's Health
+ * unless the registry lists it. */
 static int
 cv_cli_list(void)
 {
-    for (size_t s = 0; s < CV_CLI_SERVICE_COUNT; s++) {
-        const cv_cli_service *svc = &cv_cli_services[s];
+    for (size_t s = 0; s < CV_SVC_COUNT; s++) {
+        const char *svc = cv_service_name(cv_cli_services[s].id);
+        char health[64];
 
-        for (size_t i = 0; i < gw_route_count; i++) {
-            const gw_route *r = &gw_routes[i];
-            bool seen = false;
-
-            if (cv_cli_service_of(r->rpc) != svc)
-                continue;
-            for (size_t j = 0; j < i && !seen; j++)
-                seen = strcmp(gw_routes[j].rpc, r->rpc) == 0;
-            if (!seen)
-                printf("%-22s %s -> %s\n", r->rpc, r->request->name,
-                       r->reply->name);
-        }
-        printf("%s.%-*s %s -> %s\n", svc->name, (int)(21 - strlen(svc->name)),
-               "Health", cv__health_request__descriptor.name,
-               cv__health_reply__descriptor.name);
+        for (size_t i = 0; i < cv_method_count; i++)
+            if (cv_methods[i].service == cv_cli_services[s].id)
+                cv_cli_list_method(&cv_methods[i]);
+        snprintf(health, sizeof(health), "%s.Health", svc);
+        if (cv_method_find(health) == NULL)
+            printf("%-22s %s -> %s\n    answered by every service; no "
+                   "transaction; any caller\n",
+                   health, cv__health_request__descriptor.name,
+                   cv__health_reply__descriptor.name);
     }
     return fflush(stdout) == 0 ? 0 : CV_CLI_EXIT_ERROR;
 }

@@ -36,12 +36,12 @@ static const struct {
     const char *token, *actor, *roles;
     unsigned int bits;
 } auth_test_users[] = {
-    {"rita-test-token-1", "rita", "release_manager", GW_ROLE_RELEASE_MANAGER},
-    {"paul-test-token-2", "paul", "platform_owner", GW_ROLE_PLATFORM_OWNER},
-    {"eve-test-token-3", "eve", "executive", GW_ROLE_EXECUTIVE},
-    {"audrey-test-token-4", "audrey", "auditor", GW_ROLE_AUDITOR},
-    {"svc-test-token-5", "svc", "service", GW_ROLE_SERVICE},
-    {"ada-test-token-6", "ada", "admin", GW_ROLE_ADMIN},
+    {"rita-test-token-1", "rita", "release_manager", CV_ROLE_RELEASE_MANAGER},
+    {"paul-test-token-2", "paul", "platform_owner", CV_ROLE_PLATFORM_OWNER},
+    {"eve-test-token-3", "eve", "executive", CV_ROLE_EXECUTIVE},
+    {"audrey-test-token-4", "audrey", "auditor", CV_ROLE_AUDITOR},
+    {"svc-test-token-5", "svc", "service", CV_ROLE_SERVICE},
+    {"ada-test-token-6", "ada", "admin", CV_ROLE_ADMIN},
 };
 #define AUTH_TEST_N_USERS (sizeof(auth_test_users) / sizeof(auth_test_users[0]))
 
@@ -251,13 +251,13 @@ test_gw_auth_load_comments_and_blank_lines(void **state)
         fail_msg("load: %s", err.msg);
     assert_int_equal(gw_auth_count(auth), 2);
 
-    a = auth_test_pass(auth, "Bearer tok-one", GW_ROLE_RELEASE_MANAGER);
+    a = auth_test_pass(auth, "Bearer tok-one", CV_ROLE_RELEASE_MANAGER);
     assert_string_equal(a->actor, "one");
     assert_int_equal(a->n_roles, 1);
     assert_string_equal(a->roles[0], "release_manager");
     cv__actor__free_unpacked(a, NULL);
     /* The upper-case hash matches the (lower-case) hash of the token. */
-    a = auth_test_pass(auth, "Bearer tok-two", GW_ROLE_EXECUTIVE);
+    a = auth_test_pass(auth, "Bearer tok-two", CV_ROLE_EXECUTIVE);
     assert_string_equal(a->actor, "two");
     assert_int_equal(a->n_roles, 2);
     assert_string_equal(a->roles[0], "executive");
@@ -286,7 +286,7 @@ test_gw_auth_load_empty_file(void **state)
     assert_non_null(auth);
     assert_int_equal(gw_auth_count(auth), 0);
     /* With no tokens every token is unknown. */
-    auth_test_reject(auth, "Bearer anything", GW_ROLE_ANY, CV_UNAUTHENTICATED,
+    auth_test_reject(auth, "Bearer anything", CV_ROLE_ANY, CV_UNAUTHENTICATED,
                      AUTH_TEST_INVALID);
     gw_auth_free(auth);
     assert_int_equal(gw_auth_count(NULL), 0);
@@ -392,7 +392,7 @@ test_gw_auth_load_actor_length_limit(void **state)
     cv_error_clear(&err);
     if (gw_auth_load(path, &auth, &err) != 0)
         fail_msg("a 128-byte actor: %s", err.msg);
-    a = auth_test_pass(auth, "Bearer long-actor-token", GW_ROLE_AUDITOR);
+    a = auth_test_pass(auth, "Bearer long-actor-token", CV_ROLE_AUDITOR);
     assert_string_equal(a->actor, actor);
     cv__actor__free_unpacked(a, NULL);
     gw_auth_free(auth);
@@ -406,25 +406,25 @@ test_gw_auth_check_missing_or_malformed_header(void **state)
     gw_auth *auth = auth_test_load_users();
 
     (void)state;
-    auth_test_reject(auth, NULL, GW_ROLE_ANY, CV_UNAUTHENTICATED,
+    auth_test_reject(auth, NULL, CV_ROLE_ANY, CV_UNAUTHENTICATED,
                      AUTH_TEST_REQUIRED);
-    auth_test_reject(auth, "", GW_ROLE_ANY, CV_UNAUTHENTICATED,
+    auth_test_reject(auth, "", CV_ROLE_ANY, CV_UNAUTHENTICATED,
                      AUTH_TEST_REQUIRED);
-    auth_test_reject(auth, "Basic YWRhOmFkYS10ZXN0LXRva2VuLTY=", GW_ROLE_ANY,
+    auth_test_reject(auth, "Basic YWRhOmFkYS10ZXN0LXRva2VuLTY=", CV_ROLE_ANY,
                      CV_UNAUTHENTICATED, AUTH_TEST_REQUIRED);
     /* The token without a scheme is not a bearer token. */
-    auth_test_reject(auth, "ada-test-token-6", GW_ROLE_ANY, CV_UNAUTHENTICATED,
+    auth_test_reject(auth, "ada-test-token-6", CV_ROLE_ANY, CV_UNAUTHENTICATED,
                      AUTH_TEST_REQUIRED);
-    auth_test_reject(auth, "Token ada-test-token-6", GW_ROLE_ANY,
+    auth_test_reject(auth, "Token ada-test-token-6", CV_ROLE_ANY,
                      CV_UNAUTHENTICATED, AUTH_TEST_REQUIRED);
-    auth_test_reject(auth, "Bearerada-test-token-6", GW_ROLE_ANY,
+    auth_test_reject(auth, "Bearerada-test-token-6", CV_ROLE_ANY,
                      CV_UNAUTHENTICATED, AUTH_TEST_REQUIRED);
     /* An empty token. */
-    auth_test_reject(auth, "Bearer", GW_ROLE_ANY, CV_UNAUTHENTICATED,
+    auth_test_reject(auth, "Bearer", CV_ROLE_ANY, CV_UNAUTHENTICATED,
                      AUTH_TEST_REQUIRED);
-    auth_test_reject(auth, "Bearer ", GW_ROLE_ANY, CV_UNAUTHENTICATED,
+    auth_test_reject(auth, "Bearer ", CV_ROLE_ANY, CV_UNAUTHENTICATED,
                      AUTH_TEST_REQUIRED);
-    auth_test_reject(auth, "Bearer     ", GW_ROLE_ANY, CV_UNAUTHENTICATED,
+    auth_test_reject(auth, "Bearer     ", CV_ROLE_ANY, CV_UNAUTHENTICATED,
                      AUTH_TEST_REQUIRED);
     gw_auth_free(auth);
 }
@@ -436,18 +436,18 @@ test_gw_auth_check_unknown_token(void **state)
     char sha[CV_SHA256_HEX_LEN + 1];
 
     (void)state;
-    auth_test_reject(auth, "Bearer not-a-known-token", GW_ROLE_ANY,
+    auth_test_reject(auth, "Bearer not-a-known-token", CV_ROLE_ANY,
                      CV_UNAUTHENTICATED, AUTH_TEST_INVALID);
     /* Near misses: a prefix, a longer token, another case. */
-    auth_test_reject(auth, "Bearer ada-test-token-", GW_ROLE_ANY,
+    auth_test_reject(auth, "Bearer ada-test-token-", CV_ROLE_ANY,
                      CV_UNAUTHENTICATED, AUTH_TEST_INVALID);
-    auth_test_reject(auth, "Bearer ada-test-token-66", GW_ROLE_ANY,
+    auth_test_reject(auth, "Bearer ada-test-token-66", CV_ROLE_ANY,
                      CV_UNAUTHENTICATED, AUTH_TEST_INVALID);
-    auth_test_reject(auth, "Bearer ADA-TEST-TOKEN-6", GW_ROLE_ANY,
+    auth_test_reject(auth, "Bearer ADA-TEST-TOKEN-6", CV_ROLE_ANY,
                      CV_UNAUTHENTICATED, AUTH_TEST_INVALID);
     /* Only hashes are stored: presenting the hash itself does not work. */
     auth_test_sha("ada-test-token-6", sha);
-    auth_test_reject(auth, auth_test_bearer(sha), GW_ROLE_ANY,
+    auth_test_reject(auth, auth_test_bearer(sha), CV_ROLE_ANY,
                      CV_UNAUTHENTICATED, AUTH_TEST_INVALID);
     gw_auth_free(auth);
 }
@@ -462,11 +462,11 @@ test_gw_auth_check_scheme_case_and_spaces(void **state)
     /* The scheme is case-insensitive (RFC 9110 section 11.1); extra
      * spaces before the token are skipped. */
     a = auth_test_pass(auth, "bearer rita-test-token-1",
-                       GW_ROLE_RELEASE_MANAGER);
+                       CV_ROLE_RELEASE_MANAGER);
     assert_string_equal(a->actor, "rita");
     cv__actor__free_unpacked(a, NULL);
     a = auth_test_pass(auth, "BEARER    rita-test-token-1",
-                       GW_ROLE_RELEASE_MANAGER);
+                       CV_ROLE_RELEASE_MANAGER);
     assert_string_equal(a->actor, "rita");
     cv__actor__free_unpacked(a, NULL);
     gw_auth_free(auth);
@@ -479,29 +479,29 @@ test_gw_auth_check_role_mismatch(void **state)
 
     (void)state;
     auth_test_reject(
-        auth, "Bearer audrey-test-token-4", GW_ROLE_RELEASE_MANAGER,
+        auth, "Bearer audrey-test-token-4", CV_ROLE_RELEASE_MANAGER,
         CV_PERMISSION_DENIED,
         "actor audrey lacks the role for this call (needs release_manager "
         "or admin)");
     auth_test_reject(auth, "Bearer audrey-test-token-4",
-                     GW_ROLE_PLATFORM_OWNER | GW_ROLE_SERVICE,
+                     CV_ROLE_PLATFORM_OWNER | CV_ROLE_SERVICE,
                      CV_PERMISSION_DENIED,
                      "actor audrey lacks the role for this call (needs "
                      "platform_owner or service or admin)");
-    auth_test_reject(auth, "Bearer rita-test-token-1", GW_ROLE_EXECUTIVE,
+    auth_test_reject(auth, "Bearer rita-test-token-1", CV_ROLE_EXECUTIVE,
                      CV_PERMISSION_DENIED,
                      "actor rita lacks the role for this call (needs "
                      "executive or admin)");
-    auth_test_reject(auth, "Bearer paul-test-token-2", GW_ROLE_RELEASE_MANAGER,
+    auth_test_reject(auth, "Bearer paul-test-token-2", CV_ROLE_RELEASE_MANAGER,
                      CV_PERMISSION_DENIED,
                      "actor paul lacks the role for this call (needs "
                      "release_manager or admin)");
-    auth_test_reject(auth, "Bearer svc-test-token-5", GW_ROLE_PLATFORM_OWNER,
+    auth_test_reject(auth, "Bearer svc-test-token-5", CV_ROLE_PLATFORM_OWNER,
                      CV_PERMISSION_DENIED,
                      "actor svc lacks the role for this call (needs "
                      "platform_owner or admin)");
     /* Admin-only calls name only admin. */
-    auth_test_reject(auth, "Bearer eve-test-token-3", GW_ROLE_ADMIN,
+    auth_test_reject(auth, "Bearer eve-test-token-3", CV_ROLE_ADMIN,
                      CV_PERMISSION_DENIED,
                      "actor eve lacks the role for this call (needs admin)");
     gw_auth_free(auth);
@@ -519,7 +519,7 @@ test_gw_auth_check_routes_by_role(void **state)
         for (size_t i = 0; i < gw_route_count; i++) {
             const gw_route *route = &gw_routes[i];
             int expect = (route->roles & auth_test_users[u].bits) != 0 ||
-                         auth_test_users[u].bits == GW_ROLE_ADMIN;
+                         auth_test_users[u].bits == CV_ROLE_ADMIN;
             Cv__Actor *a = NULL;
             cv_error err;
             int rv;
@@ -548,9 +548,9 @@ test_gw_auth_check_routes_by_role(void **state)
     /* The reads are open to every role; the writes are not. */
     for (size_t i = 0; i < gw_route_count; i++) {
         if (strcmp(gw_routes[i].http_method, "GET") == 0)
-            assert_int_equal(gw_routes[i].roles, GW_ROLE_ANY);
+            assert_int_equal(gw_routes[i].roles, CV_ROLE_ANY);
         else
-            assert_true((gw_routes[i].roles & GW_ROLE_AUDITOR) == 0);
+            assert_true((gw_routes[i].roles & CV_ROLE_AUDITOR) == 0);
     }
     gw_auth_free(auth);
 }
@@ -564,7 +564,7 @@ test_gw_auth_check_actor_fields(void **state)
 
     (void)state;
     a = auth_test_pass(auth, "Bearer paul-test-token-2",
-                       GW_ROLE_PLATFORM_OWNER | GW_ROLE_SERVICE);
+                       CV_ROLE_PLATFORM_OWNER | CV_ROLE_SERVICE);
     auth_test_sha("paul-test-token-2", sha);
     snprintf(want, sizeof(want), "token:%.12s", sha);
     assert_string_equal(a->actor, "paul");
@@ -576,7 +576,7 @@ test_gw_auth_check_actor_fields(void **state)
     cv__actor__free_unpacked(a, NULL);
 
     /* Roles come out in canonical order, whatever the file's order. */
-    a = auth_test_pass(auth, "Bearer " AUTH_TEST_MULTI, GW_ROLE_EXECUTIVE);
+    a = auth_test_pass(auth, "Bearer " AUTH_TEST_MULTI, CV_ROLE_EXECUTIVE);
     auth_test_sha(AUTH_TEST_MULTI, sha);
     snprintf(want, sizeof(want), "token:%.12s", sha);
     assert_string_equal(a->actor, "multi");
@@ -589,7 +589,7 @@ test_gw_auth_check_actor_fields(void **state)
 
     /* A role the route lists passes even with others missing. */
     a = auth_test_pass(auth, "Bearer " AUTH_TEST_MULTI,
-                       GW_ROLE_RELEASE_MANAGER);
+                       CV_ROLE_RELEASE_MANAGER);
     assert_int_equal(a->n_roles, 3);
     cv__actor__free_unpacked(a, NULL);
     gw_auth_free(auth);
@@ -614,7 +614,7 @@ test_gw_auth_errors_never_carry_the_token(void **state)
 
         cv_error_clear(&err);
         assert_int_not_equal(
-            gw_auth_check(auth, headers[i], GW_ROLE_EXECUTIVE, &a, &err), 0);
+            gw_auth_check(auth, headers[i], CV_ROLE_EXECUTIVE, &a, &err), 0);
         assert_null(a);
         if (strstr(err.msg, tok) != NULL)
             fail_msg("message carries the token: %s", err.msg);
@@ -629,19 +629,54 @@ test_gw_auth_roles_text(void **state)
     char out[160], small[10];
 
     (void)state;
-    gw_auth_roles_text(GW_ROLE_ANY, out, sizeof(out));
+    gw_auth_roles_text(CV_ROLE_ANY, out, sizeof(out));
     assert_string_equal(out, "release_manager or platform_owner or executive "
                              "or auditor or service or admin");
-    gw_auth_roles_text(GW_ROLE_AUDITOR, out, sizeof(out));
+    gw_auth_roles_text(CV_ROLE_AUDITOR, out, sizeof(out));
     assert_string_equal(out, "auditor");
-    gw_auth_roles_text(GW_ROLE_SERVICE | GW_ROLE_RELEASE_MANAGER, out,
+    gw_auth_roles_text(CV_ROLE_SERVICE | CV_ROLE_RELEASE_MANAGER, out,
                        sizeof(out));
     assert_string_equal(out, "release_manager or service");
     gw_auth_roles_text(0, out, sizeof(out));
     assert_string_equal(out, "");
     /* Truncated, never overrun. */
-    gw_auth_roles_text(GW_ROLE_ANY, small, sizeof(small));
+    gw_auth_roles_text(CV_ROLE_ANY, small, sizeof(small));
     assert_string_equal(small, "release_m");
+}
+
+/* The token file's role names are the registry's (one definition):
+ * every CV_ROLE_* bit has a name that maps back to it, and nothing else
+ * does. */
+static void
+test_gw_auth_role_names_are_the_registry(void **state)
+{
+    unsigned int all = 0;
+    char out[160];
+
+    (void)state;
+    for (unsigned int bit = 1; bit <= CV_ROLE_ANY; bit <<= 1) {
+        const char *name = cv_role_name(bit);
+
+        assert_non_null(name);
+        assert_int_equal(cv_role_bit(name, strlen(name)), bit);
+        all |= bit;
+    }
+    assert_int_equal(all, CV_ROLE_ANY);
+    assert_int_equal(__builtin_popcount(CV_ROLE_ANY), CV_ROLE_COUNT);
+    assert_null(cv_role_name(0));
+    assert_null(cv_role_name(CV_ROLE_ANY));
+    assert_null(cv_role_name(CV_ROLE_ANY + 1));
+    assert_int_equal(cv_role_bit("admin", 5), CV_ROLE_ADMIN);
+    assert_int_equal(cv_role_bit("admins", 6), 0);
+    assert_int_equal(cv_role_bit("admin", 4), 0);
+    assert_int_equal(cv_role_bit("Admin", 5), 0);
+    assert_int_equal(cv_role_bit("", 0), 0);
+    cv_roles_text(CV_ROLE_EXECUTIVE | CV_ROLE_AUDITOR, ", ", out, sizeof(out));
+    assert_string_equal(out, "executive, auditor");
+    cv_roles_text(CV_ROLE_ANY, "|", out, sizeof(out));
+    assert_string_equal(
+        out, "release_manager|platform_owner|executive|auditor|service|admin");
+    cv_roles_text(CV_ROLE_ANY, "|", out, 0); /* no room: untouched, no crash */
 }
 
 int
@@ -661,6 +696,7 @@ main(void)
         cmocka_unit_test(test_gw_auth_check_actor_fields),
         cmocka_unit_test(test_gw_auth_errors_never_carry_the_token),
         cmocka_unit_test(test_gw_auth_roles_text),
+        cmocka_unit_test(test_gw_auth_role_names_are_the_registry),
     };
 
     return cmocka_run_group_tests_name("gw_auth", tests, auth_test_setup,

@@ -1,7 +1,9 @@
 /*
  * gw_routes_test.c -- unit tests of the gateway's route table and path
- * matcher (gateway/gw_routes.c): every documented route (SPEC sections 4
- * to 6) matches its own path, `{plan_id}` segments are percent-decoded and
+ * matcher (gateway/gw_routes.c): the table is exactly the REST view of the
+ * method registry (lib/cv_method.h) and the documented surface (SPEC
+ * sections 4 to 6), every route matches its own path, literal segments
+ * win over `{plan_id}`, `{plan_id}` segments are percent-decoded and
  * malformed ones rejected, and a known path under another method yields
  * the exact Allow text of a 405 (SPEC section 3).
  *
@@ -13,11 +15,13 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cv_method.h"
 #include "gw_auth.h"
 #include "gw_routes.h"
 
@@ -43,6 +47,18 @@ routes_test_run(const char *method, const char *path, routes_test_match *m)
     m->route = gw_route_match(method, path, m->params, &m->n_params,
                               &m->path_known, m->allow, sizeof(m->allow));
     return m->route;
+}
+
+/* The index in gw_routes of the route (method, path) reaches; fails the
+ * test when it reaches none. */
+static size_t
+gw_route_match_index(const char *method, const char *path)
+{
+    routes_test_match m;
+
+    if (routes_test_run(method, path, &m) == NULL)
+        fail_msg("%s %s matched nothing", method, path);
+    return (size_t)(m.route - gw_routes);
 }
 
 /* Asserts (method, path) matches no route and no path: a 404. */
@@ -146,25 +162,25 @@ test_gw_routes_table_documented(void **state)
         unsigned int roles;
     } want[] = {
         {"POST", P "/recovery-escalation-plan", "ack.RecordPlan", 201,
-         GW_ROLE_PLATFORM_OWNER | GW_ROLE_SERVICE},
+         CV_ROLE_PLATFORM_OWNER | CV_ROLE_SERVICE},
         {"POST", P "/recovery-escalations/{plan_id}/acknowledgements",
-         "ack.Acknowledge", 201, GW_ROLE_RELEASE_MANAGER},
+         "ack.Acknowledge", 201, CV_ROLE_RELEASE_MANAGER},
         {"GET", P "/recovery-escalations/{plan_id}", "ack.GetPlan", 200,
-         GW_ROLE_ANY},
+         CV_ROLE_ANY},
         {"POST", P "/recovery-escalations/{plan_id}/delivery-attempts",
-         "retry.RecordDelivery", 201, GW_ROLE_PLATFORM_OWNER | GW_ROLE_SERVICE},
+         "retry.RecordDelivery", 201, CV_ROLE_PLATFORM_OWNER | CV_ROLE_SERVICE},
         {"POST", P "/recovery-escalations/retry-plan", "retry.PlanRetries", 201,
-         GW_ROLE_PLATFORM_OWNER},
+         CV_ROLE_PLATFORM_OWNER},
         {"POST", P "/recovery-executive-report/schedule-run",
-         "report.ScheduleRun", 201, GW_ROLE_EXECUTIVE},
+         "report.ScheduleRun", 201, CV_ROLE_EXECUTIVE},
         {"GET", P "/recovery-escalations/{plan_id}/trace", "report.Trace", 200,
-         GW_ROLE_ANY},
+         CV_ROLE_ANY},
         {"GET", "/runtime/go-pilot/rollback-drill-notifications/dashboard",
-         "report.Dashboard", 200, GW_ROLE_ANY},
+         "report.Dashboard", 200, CV_ROLE_ANY},
         {"GET", "/runtime/go-pilot/rollback-drill-notifications",
-         "report.ListEvidence", 200, GW_ROLE_ANY},
+         "report.ListEvidence", 200, CV_ROLE_ANY},
         {"GET", "/runtime/evidence/verify", "report.VerifyEvidence", 200,
-         GW_ROLE_ANY},
+         CV_ROLE_ANY},
     };
     const size_t n = sizeof(want) / sizeof(want[0]);
 
@@ -185,6 +201,8 @@ test_gw_routes_table_documented(void **state)
         assert_non_null(r->summary);
         assert_true(r->summary[0] != '\0');
         assert_true(r->service >= GW_SVC_ACK && r->service < GW_SVC_COUNT);
+        /* A view of the registry entry of the same name. */
+        assert_ptr_equal(r->method, cv_method_find(want[i].rpc));
         /* The service is the RPC's prefix. */
         {
             static const char *const svc[] = {"ack.", "retry.", "report."};
@@ -193,6 +211,62 @@ test_gw_routes_table_documented(void **state)
                 strncmp(r->rpc, svc[r->service], strlen(svc[r->service])) == 0);
         }
     }
+}
+
+/* The table is derived from the registry: one route per entry with a REST
+ * binding, in registry order, each field copied (status 201 exactly for
+ * entries that store a record); RPC-only entries are not routes. */
+static void
+test_gw_routes_table_is_the_registry(void **state)
+{
+    size_t n = 0, count = 0;
+    const gw_route *table = gw_route_table(&count);
+
+    (void)state;
+    assert_ptr_equal(table, gw_routes);
+    assert_int_equal(count, gw_route_count);
+    assert_true(count > 0 && count <= GW_ROUTE_MAX);
+    for (size_t i = 0; i < cv_method_count; i++) {
+        const cv_method_info *m = &cv_methods[i];
+        const gw_route *r;
+
+        if (m->http_method == NULL)
+            continue;
+        assert_true(n < count);
+        r = &table[n++];
+        assert_ptr_equal(r->method, m);
+        assert_ptr_equal(r->rpc, m->name);
+        assert_ptr_equal(r->http_method, m->http_method);
+        assert_ptr_equal(r->pattern, m->path);
+        assert_ptr_equal(r->request, m->request);
+        assert_ptr_equal(r->reply, m->reply);
+        assert_int_equal(r->service, m->service);
+        assert_int_equal(r->roles, m->roles);
+        assert_int_equal(r->timeout_ms, m->timeout_ms);
+        assert_int_equal(r->status, m->stores_record ? 201 : 200);
+        /* The registry's own invariants the gateway relies on. */
+        assert_true(strcmp(m->http_method, "GET") == 0 ||
+                    strcmp(m->http_method, "POST") == 0);
+        if (m->keyed || m->stores_record)
+            assert_string_equal(m->http_method, "POST");
+        assert_ptr_equal(cv_method_find(m->name), m);
+        {
+            const char *svc = cv_service_name(m->service);
+
+            assert_true(strncmp(m->name, svc, strlen(svc)) == 0 &&
+                        m->name[strlen(svc)] == '.');
+        }
+    }
+    assert_int_equal(n, count);
+    /* Only the stored-record routes answer 201. */
+    for (size_t i = 0; i < count; i++)
+        assert_int_equal(table[i].status == 201,
+                         table[i].method->stores_record);
+    /* The timeout the gateway uses comes from the registry. */
+    assert_int_equal(
+        table[gw_route_match_index("GET", "/runtime/evidence/verify")]
+            .timeout_ms,
+        300000);
 }
 
 /* Every route matches its own pattern, filled with a sample plan id, and
@@ -236,14 +310,76 @@ test_gw_routes_exact_paths(void **state)
                     "retry.RecordDelivery", "x");
     routes_test_hit("POST", P "/recovery-escalations/retry-plan",
                     "retry.PlanRetries", NULL);
-    /* GET of .../retry-plan is a plan read of a plan named "retry-plan". */
-    routes_test_hit("GET", P "/recovery-escalations/retry-plan", "ack.GetPlan",
-                    "retry-plan");
     routes_test_hit("GET",
                     "/runtime/go-pilot/rollback-drill-notifications/dashboard",
                     "report.Dashboard", NULL);
     routes_test_hit("GET", "/runtime/go-pilot/rollback-drill-notifications",
                     "report.ListEvidence", NULL);
+}
+
+/* A literal segment wins over a `{plan_id}` at the same place: the path
+ * .../recovery-escalations/retry-plan is the retry-plan route's, never a
+ * plan read, under any method; elsewhere "retry-plan" is just a plan id. */
+static void
+test_gw_routes_literal_segments_win(void **state)
+{
+    (void)state;
+    routes_test_hit("POST", P "/recovery-escalations/retry-plan",
+                    "retry.PlanRetries", NULL);
+    /* Was a plan read of a plan named "retry-plan" (404): now a 405. */
+    routes_test_405("GET", P "/recovery-escalations/retry-plan", "POST");
+    routes_test_405("HEAD", P "/recovery-escalations/retry-plan", "POST");
+    routes_test_405("PUT", P "/recovery-escalations/retry-plan", "POST");
+    /* Compared decoded: an escaped literal is the same literal. */
+    routes_test_hit("POST", P "/recovery-escalations/retry%2Dplan",
+                    "retry.PlanRetries", NULL);
+    routes_test_405("GET", P "/recovery-escalations/retry%2dplan", "POST");
+    routes_test_hit("GET", P "/recovery%2Descalations/x", "ack.GetPlan", "x");
+    /* Deeper or different paths do not have the literal: plan ids. */
+    routes_test_hit("GET", P "/recovery-escalations/retry-plan/trace",
+                    "report.Trace", "retry-plan");
+    routes_test_hit("POST",
+                    P "/recovery-escalations/retry-plan/acknowledgements",
+                    "ack.Acknowledge", "retry-plan");
+    routes_test_hit("GET", P "/recovery-escalations/retry-plans", "ack.GetPlan",
+                    "retry-plans");
+    routes_test_hit("GET", P "/recovery-escalations/retry-pla", "ack.GetPlan",
+                    "retry-pla");
+    routes_test_hit("GET", P "/recovery-escalations/Retry-Plan", "ack.GetPlan",
+                    "Retry-Plan");
+    /* And a plan id is still a plan id. */
+    routes_test_hit("GET", P "/recovery-escalations/" ROUTES_TEST_PLAN,
+                    "ack.GetPlan", ROUTES_TEST_PLAN);
+}
+
+/* For every pair of routes whose patterns can match one path, that path
+ * (parameters filled with the other pattern's literal) resolves to the
+ * pattern with the first literal segment, and Allow lists exactly the
+ * methods of that pattern's routes. */
+static void
+test_gw_routes_resolution_is_by_pattern(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < gw_route_count; i++) {
+        const gw_route *r = &gw_routes[i];
+        char path[512], allow[64] = "";
+        routes_test_match m;
+
+        routes_test_fill(r->pattern, ROUTES_TEST_PLAN, path, sizeof(path));
+        /* The methods of r's pattern, in table order. */
+        for (size_t j = 0; j < gw_route_count; j++) {
+            size_t used = strlen(allow);
+
+            if (strcmp(gw_routes[j].pattern, r->pattern) != 0 ||
+                strstr(allow, gw_routes[j].http_method) != NULL)
+                continue;
+            snprintf(allow + used, sizeof(allow) - used, "%s%s",
+                     used > 0 ? ", " : "", gw_routes[j].http_method);
+        }
+        routes_test_405("OPTIONS", path, allow);
+        assert_ptr_equal(routes_test_run(r->http_method, path, &m), r);
+        assert_string_equal(m.allow, allow);
+    }
 }
 
 static void
@@ -384,11 +520,11 @@ test_gw_routes_wrong_method_allow(void **state)
         "POST");
     routes_test_405(
         "POST", P "/recovery-escalations/" ROUTES_TEST_PLAN "/trace", "GET");
-    /* Matches both the retry-plan route and the {plan_id} read. */
-    routes_test_405("PUT", P "/recovery-escalations/retry-plan", "GET, POST");
-    routes_test_405("DELETE", P "/recovery-escalations/retry-plan",
-                    "GET, POST");
-    routes_test_405("HEAD", P "/recovery-escalations/retry-plan", "GET, POST");
+    /* The retry-plan literal wins over the {plan_id} read: POST only. */
+    routes_test_405("GET", P "/recovery-escalations/retry-plan", "POST");
+    routes_test_405("PUT", P "/recovery-escalations/retry-plan", "POST");
+    routes_test_405("DELETE", P "/recovery-escalations/retry-plan", "POST");
+    routes_test_405("HEAD", P "/recovery-escalations/retry-plan", "POST");
     routes_test_405("GET", P "/recovery-executive-report/schedule-run", "POST");
     routes_test_405("POST",
                     "/runtime/go-pilot/rollback-drill-notifications/dashboard",
@@ -428,7 +564,7 @@ test_gw_routes_allow_buffer_bounded(void **state)
     gw_path_param params[GW_MAX_PATH_PARAMS];
     size_t n = 0;
     bool known = false;
-    char allow[6];
+    char allow[3];
     const gw_route *r;
 
     (void)state;
@@ -438,8 +574,7 @@ test_gw_routes_allow_buffer_bounded(void **state)
                        &known, allow, sizeof(allow));
     assert_null(r);
     assert_true(known);
-    assert_true(memchr(allow, '\0', sizeof(allow)) != NULL);
-    assert_true(strncmp(allow, "GET", 3) == 0);
+    assert_string_equal(allow, "PO");
     /* No buffer at all is fine too. */
     r = gw_route_match("PUT", P "/recovery-escalations/retry-plan", params, &n,
                        &known, NULL, 0);
@@ -452,13 +587,45 @@ test_gw_routes_allow_buffer_bounded(void **state)
     assert_string_equal(params[0].value, "abc");
 }
 
+/* The table is built once and shared: every caller, from any thread, sees
+ * the same routes at the same addresses. */
+static void *
+routes_test_table_thread(void *arg)
+{
+    size_t n = 0;
+
+    (void)arg;
+    return (void *)gw_route_table(&n);
+}
+
+static void
+test_gw_routes_table_built_once(void **state)
+{
+    pthread_t t[4];
+    void *got[4];
+
+    (void)state;
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(
+            pthread_create(&t[i], NULL, routes_test_table_thread, NULL), 0);
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(pthread_join(t[i], &got[i]), 0);
+        assert_ptr_equal(got[i], gw_routes);
+    }
+    assert_ptr_equal(gw_route_table(NULL), &gw_routes[0]);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_gw_routes_table_built_once),
         cmocka_unit_test(test_gw_routes_table_documented),
+        cmocka_unit_test(test_gw_routes_table_is_the_registry),
         cmocka_unit_test(test_gw_routes_every_route_matches_itself),
         cmocka_unit_test(test_gw_routes_exact_paths),
+        cmocka_unit_test(test_gw_routes_literal_segments_win),
+        cmocka_unit_test(test_gw_routes_resolution_is_by_pattern),
         cmocka_unit_test(test_gw_routes_params_percent_decoded),
         cmocka_unit_test(test_gw_routes_malformed_escapes_rejected),
         cmocka_unit_test(test_gw_routes_encoded_slash_and_nul_rejected),

@@ -54,8 +54,13 @@
 /* What a handler knows about the call besides its request message. */
 typedef struct cv_rpc_ctx {
     const char *method;
-    const char *request_id;      /* never NULL; "" when unset */
-    const Cv__Actor *actor;      /* NULL: no verified actor */
+    const char *request_id; /* never NULL; "" when unset */
+    /* The actor the call is made for: the end user a delegating principal
+     * (the gateway) names, else the calling principal itself; NULL only
+     * in local sandbox mode (no principals, no token). */
+    const Cv__Actor *actor;
+    const char *principal;       /* the principal that carried the call, or NULL
+                                    when the service runs without principals */
     const char *idempotency_key; /* NULL when not given */
     int64_t deadline_unix_ms;
     cv_db *db;     /* the worker's connection */
@@ -84,6 +89,8 @@ typedef struct cv_rpc_method {
     cv_rpc_handler_fn handler;
 } cv_rpc_method;
 
+struct cv_principals;
+
 typedef struct cv_rpc_server_config {
     const char *service_name; /* "ack": Health is "ack.Health" */
     const char *url;          /* e.g. "tcp://127.0.0.1:7101" */
@@ -95,6 +102,10 @@ typedef struct cv_rpc_server_config {
     const cv_db_statement *statements; /* the service's SQL */
     size_t n_statements;
     void *service; /* passed to handlers */
+    /* Who may call (signed envelopes, roles from the registry). NULL: no
+     * authentication at all (tests of the RPC layer; cv_service_run only
+     * allows it with an explicit opt-in). Must outlive the server. */
+    const struct cv_principals *principals;
 } cv_rpc_server_config;
 
 typedef struct cv_rpc_server cv_rpc_server;
@@ -115,10 +126,22 @@ const cv_rpc_method *cv_rpc_find_method(const cv_rpc_method *methods, size_t n,
 
 /* ---- client ---- */
 
+struct cv_identity;
+
+/* Sets the key every client of this process signs its envelopes with
+ * (NULL: unsigned). Without a call, the first cv_rpc_client_open loads
+ * $CAVRA_RPC_KEY_FILE when it is set. The caller keeps id alive while
+ * clients run. */
+void cv_rpc_set_identity(const struct cv_identity *id);
+
+/* The identity in use, or NULL. */
+const struct cv_identity *cv_rpc_current_identity(void);
+
 typedef struct cv_rpc_client cv_rpc_client;
 
 /* Opens a REQ socket dialing url (non-blocking dial: the service may start
- * later). Returns 0 and *out, or an error. */
+ * later). Returns 0 and *out, or an error (also when $CAVRA_RPC_KEY_FILE
+ * names a key that cannot be loaded). */
 int cv_rpc_client_open(const char *url, cv_rpc_client **out, cv_error *err);
 
 /* Waits up to ms for the client to connect to a service. Returns 0, or

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cv_principal.h"
 #include "cv_time.h"
 
 /* For this long after opening, a client has not had time to connect:
@@ -30,6 +31,54 @@
  * waiting out its whole timeout; NNG keeps redialing, so the next call
  * after the service is back goes through. */
 #define CV_RPC_CONNECT_GRACE_US (2 * 1000000LL)
+
+/* The identity this process signs with: loaded once from
+ * $CAVRA_RPC_KEY_FILE, or set by cv_rpc_set_identity. */
+static pthread_mutex_t cv_rpc_identity_mtx = PTHREAD_MUTEX_INITIALIZER;
+static const cv_identity *cv_rpc_identity;
+static cv_identity *cv_rpc_identity_owned;
+static bool cv_rpc_identity_tried;
+
+void
+cv_rpc_set_identity(const cv_identity *id)
+{
+    pthread_mutex_lock(&cv_rpc_identity_mtx);
+    cv_rpc_identity = id;
+    cv_rpc_identity_tried = true;
+    pthread_mutex_unlock(&cv_rpc_identity_mtx);
+}
+
+/* Loads $CAVRA_RPC_KEY_FILE the first time; a bad key file is an error
+ * every time (a caller must not silently fall back to unsigned). */
+static int
+cv_rpc_identity_init(cv_error *err)
+{
+    const char *path;
+    int rv = 0;
+
+    pthread_mutex_lock(&cv_rpc_identity_mtx);
+    if (!cv_rpc_identity_tried) {
+        path = getenv("CAVRA_RPC_KEY_FILE");
+        if (path != NULL && path[0] != '\0') {
+            rv = cv_identity_load(path, &cv_rpc_identity_owned, err);
+            cv_rpc_identity = cv_rpc_identity_owned;
+        }
+        cv_rpc_identity_tried = rv == 0;
+    }
+    pthread_mutex_unlock(&cv_rpc_identity_mtx);
+    return rv;
+}
+
+const cv_identity *
+cv_rpc_current_identity(void)
+{
+    const cv_identity *id;
+
+    pthread_mutex_lock(&cv_rpc_identity_mtx);
+    id = cv_rpc_identity;
+    pthread_mutex_unlock(&cv_rpc_identity_mtx);
+    return id;
+}
 
 struct cv_rpc_client {
     nng_socket sock;
@@ -81,6 +130,8 @@ cv_rpc_client_open(const char *url, cv_rpc_client **out, cv_error *err)
     int rv;
 
     *out = NULL;
+    if ((rv = cv_rpc_identity_init(err)) != 0)
+        return rv;
     if ((cli = calloc(1, sizeof(*cli))) == NULL)
         return cv_error_set(err, CV_INTERNAL, "out of memory");
     cli->opened_us = cv_now_us();
@@ -206,10 +257,20 @@ int
 cv_rpc_call_start(cv_rpc_client *cli, const Cv__RpcRequest *req, int timeout_ms,
                   cv_rpc_done_cb cb, void *arg, cv_error *err)
 {
+    const cv_identity *id = cv_rpc_current_identity();
+    Cv__RpcRequest signed_req;
+    cv_envelope_sig_buf sig;
     cv_rpc_pending *p;
     nng_msg *msg;
     int rv;
 
+    if (id != NULL) {
+        /* Sign a shallow copy: the caller's envelope stays untouched. */
+        signed_req = *req;
+        if ((rv = cv_envelope_sign(id, &signed_req, &sig, err)) != 0)
+            return rv;
+        req = &signed_req;
+    }
     if (atomic_load(&cli->pipes) == 0 &&
         cv_now_us() - cli->opened_us > CV_RPC_CONNECT_GRACE_US)
         return cv_error_set(err, CV_UNAVAILABLE, "service unavailable");

@@ -29,6 +29,7 @@
 
 #include "cv_idempotency.h"
 #include "cv_log.h"
+#include "cv_principal.h"
 #include "cv_time.h"
 
 enum cv_rpc_work_state {
@@ -58,7 +59,12 @@ struct cv_rpc_server {
     pthread_cond_t cond;
     cv_rpc_work *head, *tail; /* requests waiting for a worker */
     int stopping;
+    cv_replay_cache *replay; /* with principals: nonces seen */
 };
+
+/* Live nonces a service remembers at most (each until its envelope's
+ * deadline, 5 minutes at most): far above any sustained request rate. */
+#define CV_RPC_REPLAY_MAX (1u << 21)
 
 const cv_rpc_method *
 cv_rpc_find_method(const cv_rpc_method *methods, size_t n, const char *name)
@@ -150,6 +156,8 @@ typedef struct cv_rpc_call_state {
     const cv_rpc_method *m;
     const cv_method_info *info;
     const Cv__RpcRequest *req;
+    const Cv__Actor *actor; /* resolved: see cv_rpc_authorize */
+    const char *principal;
     const ProtobufCMessage *request;
     bool keyed;
     cv_idempotency idem;
@@ -175,7 +183,7 @@ cv_rpc_call_tx(cv_db *db, void *arg, cv_error *err)
     st->len = 0;
     st->existing = st->replayed = false;
     if (st->keyed) {
-        const char *scope = req->actor != NULL ? req->actor->actor : NULL;
+        const char *scope = st->actor != NULL ? st->actor->actor : NULL;
 
         if ((rv = cv_idempotency_lookup(
                  db, &st->idem, scope, req->method, req->idempotency_key,
@@ -192,7 +200,8 @@ cv_rpc_call_tx(cv_db *db, void *arg, cv_error *err)
         cv_rpc_ctx call = {
             .method = req->method,
             .request_id = req->request_id != NULL ? req->request_id : "",
-            .actor = req->actor,
+            .actor = st->actor,
+            .principal = st->principal,
             .idempotency_key = req->idempotency_key,
             .deadline_unix_ms = req->deadline_unix_ms,
             .db = db,
@@ -243,6 +252,87 @@ cv_rpc_log_failure(const char *method, const char *request_id,
            err->cause[0] != '\0' ? err->cause : "-");
 }
 
+/* An actor made from a principal that acts as itself. */
+typedef struct cv_rpc_self_actor {
+    Cv__Actor actor;
+    char *roles[CV_ROLE_COUNT];
+} cv_rpc_self_actor;
+
+/* The CV_ROLE_* bits of an actor's role names (unknown names count for
+ * nothing). */
+static unsigned int
+cv_rpc_actor_roles(const Cv__Actor *a)
+{
+    unsigned int bits = 0;
+
+    for (size_t i = 0; a != NULL && i < a->n_roles; i++)
+        if (a->roles[i] != NULL)
+            bits |= cv_role_bit(a->roles[i], strlen(a->roles[i]));
+    return bits;
+}
+
+/*
+ * The trust boundary, before anything else reads the request: the
+ * envelope's signature, deadline and nonce; who the call is for; and the
+ * method's roles (info NULL: Health, any principal). Without principals
+ * (cfg.principals NULL) everything passes as before. Returns 0 with
+ * st->actor and st->principal set, or UNAUTHENTICATED/PERMISSION_DENIED.
+ */
+static int
+cv_rpc_authorize(cv_rpc_server *srv, const Cv__RpcRequest *req,
+                 const cv_method_info *info, cv_rpc_call_state *st,
+                 cv_rpc_self_actor *self, cv_error *err)
+{
+    const cv_principal *who;
+    int64_t now_ms = cv_now_us() / 1000;
+    unsigned int roles, need;
+    int rv;
+
+    st->actor = req->actor;
+    st->principal = NULL;
+    if (srv->cfg.principals == NULL)
+        return 0;
+    if ((rv = cv_envelope_verify(srv->cfg.principals, req, now_ms, &who,
+                                 err)) != 0 ||
+        (rv = cv_replay_check(srv->replay, req->key_id, req->nonce,
+                              req->deadline_unix_ms, now_ms, err)) != 0)
+        return rv;
+    st->principal = who->name;
+    if (who->delegate) {
+        /* The gateway names the token-verified end user, whose roles count
+         * (never beyond the gateway's own); no actor: its own roles. */
+        roles =
+            req->actor != NULL ? cv_rpc_actor_roles(req->actor) : who->roles;
+        if (!(who->roles & CV_ROLE_ADMIN))
+            roles &= who->roles;
+    } else {
+        if (req->actor != NULL && req->actor->actor != NULL &&
+            strcmp(req->actor->actor, who->name) != 0)
+            return cv_error_set(err, CV_PERMISSION_DENIED,
+                                "principal %s may not act for another actor",
+                                who->name);
+        cv__actor__init(&self->actor);
+        self->actor.actor = (char *)who->name;
+        for (unsigned int bit = 1; bit & CV_ROLE_ANY; bit <<= 1)
+            if (who->roles & bit)
+                self->roles[self->actor.n_roles++] = (char *)cv_role_name(bit);
+        self->actor.roles = self->roles;
+        st->actor = &self->actor;
+        roles = who->roles;
+    }
+    if (info == NULL)
+        return 0;
+    need = info->roles | CV_ROLE_ADMIN;
+    if ((roles & need) == 0) {
+        char text[160];
+
+        cv_roles_text(need, " or ", text, sizeof(text));
+        return cv_error_set(err, CV_PERMISSION_DENIED, "%s needs the role %s",
+                            info->name, text);
+    }
+    return 0;
+}
+
 /*
  * Runs one request on the worker's connection and returns the packed
  * reply message (NULL only when out of memory).
@@ -254,6 +344,7 @@ cv_rpc_process(cv_rpc_server *srv, cv_db *db, nng_msg *in)
     Cv__RpcReply rep = CV__RPC_REPLY__INIT;
     ProtobufCMessage *request = NULL, *health = NULL;
     cv_rpc_call_state st = {.srv = srv};
+    cv_rpc_self_actor self;
     cv_error err;
     nng_msg *out = NULL;
     size_t len;
@@ -265,6 +356,15 @@ cv_rpc_process(cv_rpc_server *srv, cv_db *db, nng_msg *in)
         cv_error_set(&err, CV_INVALID_ARGUMENT, "malformed RPC envelope");
         goto reply;
     }
+    if (strcmp(req->method, srv->health_method) != 0) {
+        st.m = cv_rpc_find_method(srv->cfg.methods, srv->cfg.n_methods,
+                                  req->method);
+        st.info = st.m != NULL ? cv_method_find(req->method) : NULL;
+    }
+    /* The signature comes first: an unauthenticated caller learns
+     * nothing, not even which methods exist. */
+    if (cv_rpc_authorize(srv, req, st.info, &st, &self, &err) != 0)
+        goto reply;
     if (req->has_deadline_unix_ms &&
         cv_now_us() / 1000 > req->deadline_unix_ms) {
         cv_error_set(&err, CV_DEADLINE_EXCEEDED, "deadline exceeded");
@@ -275,9 +375,7 @@ cv_rpc_process(cv_rpc_server *srv, cv_db *db, nng_msg *in)
             cv_error_set(&err, CV_INTERNAL, "out of memory");
         goto reply;
     }
-    st.m =
-        cv_rpc_find_method(srv->cfg.methods, srv->cfg.n_methods, req->method);
-    if (st.m == NULL || (st.info = cv_method_find(req->method)) == NULL) {
+    if (st.info == NULL) {
         cv_error_set(&err, CV_UNIMPLEMENTED, "unknown method");
         goto reply;
     }
@@ -415,8 +513,14 @@ cv_rpc_server_start(const cv_rpc_server_config *cfg, cv_rpc_server **out,
     }
     pthread_mutex_init(&srv->mtx, NULL);
     pthread_cond_init(&srv->cond, NULL);
+    if (cfg->principals != NULL &&
+        (srv->replay = cv_replay_cache_new(CV_RPC_REPLAY_MAX)) == NULL) {
+        free(srv);
+        return cv_error_set(err, CV_INTERNAL, "out of memory");
+    }
 
     if ((rv = nng_rep0_open(&srv->sock)) != 0) {
+        cv_replay_cache_free(srv->replay);
         free(srv);
         return cv_rpc_nng_error(err, rv, "cannot open REP socket");
     }
@@ -483,6 +587,7 @@ cv_rpc_server_stop(cv_rpc_server *srv)
     }
     pthread_mutex_destroy(&srv->mtx);
     pthread_cond_destroy(&srv->cond);
+    cv_replay_cache_free(srv->replay);
     free(srv->works);
     free(srv->threads);
     free(srv);

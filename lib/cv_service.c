@@ -12,6 +12,7 @@
 
 #include "cv_chain.h"
 #include "cv_log.h"
+#include "cv_principal.h"
 #include "cv_time.h"
 
 /*
@@ -112,11 +113,73 @@ cv_service_env_int(const char *name, int fallback)
     return (*end == '\0' && n > 0 && n <= 1024) ? (int)n : fallback;
 }
 
+/* True for URLs that stay on this host: ipc://, inproc:// and TCP on a
+ * loopback address. */
+static bool
+cv_service_url_local(const char *url)
+{
+    static const char *const local[] = {
+        "ipc://",       "inproc://",   "tcp://127.", "tcp://localhost:",
+        "tcp://[::1]:", "tcp4://127.", "tls+tcp://", /* encrypted and
+                                                        authenticated */
+    };
+
+    for (size_t i = 0; i < sizeof(local) / sizeof(local[0]); i++)
+        if (strncmp(url, local[i], strlen(local[i])) == 0)
+            return true;
+    return false;
+}
+
+/*
+ * Who may call: the principals file named by $CAVRA_PRINCIPALS_FILE.
+ * Without one the service would take any envelope from anyone, so it
+ * refuses to start unless CAVRA_RPC_INSECURE_NO_AUTH=1 says so on purpose
+ * (and then only on a local URL). Returns 0 (*out may be NULL) or 1.
+ */
+static int
+cv_service_principals(const char *url, cv_principals **out)
+{
+    const char *path = getenv("CAVRA_PRINCIPALS_FILE");
+    const char *insecure = getenv("CAVRA_RPC_INSECURE_NO_AUTH");
+    cv_error err;
+
+    *out = NULL;
+    if (path != NULL && path[0] != '\0') {
+        cv_error_clear(&err);
+        if (cv_principals_load(path, out, &err) != 0) {
+            CV_LOG(CV_LOG_ERROR, "SVC-PRINCIPALS", "%s", err.msg);
+            return 1;
+        }
+        CV_LOG(CV_LOG_INFO, "SVC-PRINCIPALS",
+               "%zu principals may call (from %s); envelopes must be signed",
+               cv_principals_count(*out), path);
+        return 0;
+    }
+    if (insecure == NULL || strcmp(insecure, "1") != 0) {
+        CV_LOG(CV_LOG_ERROR, "SVC-PRINCIPALS",
+               "no principals file: set CAVRA_PRINCIPALS_FILE (see "
+               "docs/operations.md), or CAVRA_RPC_INSECURE_NO_AUTH=1 for an "
+               "unauthenticated local sandbox");
+        return 1;
+    }
+    if (!cv_service_url_local(url)) {
+        CV_LOG(CV_LOG_ERROR, "SVC-PRINCIPALS",
+               "CAVRA_RPC_INSECURE_NO_AUTH only works on a local URL, not %s",
+               url);
+        return 1;
+    }
+    CV_LOG(CV_LOG_WARN, "SVC-PRINCIPALS",
+           "UNAUTHENTICATED SANDBOX: any local process may call this service "
+           "as anyone (CAVRA_RPC_INSECURE_NO_AUTH=1)");
+    return 0;
+}
+
 int
 cv_service_run(cv_rpc_server_config *cfg, const char *url_env,
                const char *default_url, const cv_service_hooks *hooks)
 {
     cv_rpc_server *srv = NULL;
+    cv_principals *principals = NULL;
     cv_sequencer seq;
     int seq_on = 0;
     sigset_t set;
@@ -135,11 +198,15 @@ cv_service_run(cv_rpc_server_config *cfg, const char *url_env,
     cfg->database_url = cv_db_default_url();
     cfg->contexts = cv_service_env_int("CAVRA_RPC_CONTEXTS", 16);
     cfg->db_workers = cv_service_env_int("CAVRA_DB_WORKERS", 4);
+    if (cv_service_principals(cfg->url, &principals) != 0)
+        return 1;
+    cfg->principals = principals;
 
     cv_error_clear(&err);
     if (cv_rpc_server_start(cfg, &srv, &err) != 0) {
         CV_LOG(CV_LOG_ERROR, "SVC-START", "cannot start %s service: %s",
                cfg->service_name, err.msg);
+        cv_principals_free(principals);
         return 1;
     }
     if (hooks != NULL && hooks->start != NULL &&
@@ -147,6 +214,7 @@ cv_service_run(cv_rpc_server_config *cfg, const char *url_env,
         CV_LOG(CV_LOG_ERROR, "SVC-START", "cannot start %s background work: %s",
                cfg->service_name, err.msg);
         cv_rpc_server_stop(srv);
+        cv_principals_free(principals);
         return 1;
     }
     {
@@ -172,5 +240,6 @@ cv_service_run(cv_rpc_server_config *cfg, const char *url_env,
     if (hooks != NULL && hooks->stop != NULL)
         hooks->stop(cfg->service);
     cv_rpc_server_stop(srv);
+    cv_principals_free(principals);
     return 0;
 }

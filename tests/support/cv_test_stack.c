@@ -19,6 +19,12 @@
  */
 #include "cv_test_stack.h"
 
+#include <pthread.h>
+#include <stdbool.h>
+
+#include "cv_principal.h"
+#include "cv_rpc.h"
+
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
@@ -59,9 +65,115 @@ static const char *const cv_stack_bins[4] = {
 /* Environment variables the stack sets for its children. */
 static const char *const cv_stack_env_names[] = {
     "CAVRA_ACK_URL",      "CAVRA_RETRY_URL",    "CAVRA_REPORT_URL",
-    "CAVRA_GATEWAY_HOST", "CAVRA_GATEWAY_PORT",
+    "CAVRA_GATEWAY_HOST", "CAVRA_GATEWAY_PORT", "CAVRA_PRINCIPALS_FILE",
+    "CAVRA_RPC_KEY_FILE",
 };
 #define CV_STACK_N_ENV (sizeof(cv_stack_env_names) / sizeof(char *))
+
+/* ---- RPC keys of the test process and its stacks ---- */
+
+static char cv_test_keys_dir[64];
+static cv_identity *cv_test_harness;
+static pthread_mutex_t cv_test_keys_mtx = PTHREAD_MUTEX_INITIALIZER;
+
+static const struct {
+    const char *name, *roles;
+    bool delegate;
+} cv_test_principals[] = {
+    {"gateway", "admin", true},
+    {"test-harness", "admin", true},
+    {"test-operator", "admin", false},
+    {"test-auditor", "auditor", false},
+};
+
+const char *
+cv_test_key_path(const char *file)
+{
+    /* One buffer per file name used by the stack and tests. */
+    static __thread char buf[4][160];
+    static __thread int next;
+    char *out = buf[next++ % 4];
+
+    snprintf(out, sizeof(buf[0]), "%s/%s", cv_test_keys_dir, file);
+    return out;
+}
+
+static void
+cv_test_keys_remove(void)
+{
+    char path[160];
+
+    cv_rpc_set_identity(NULL);
+    cv_identity_free(cv_test_harness);
+    cv_test_harness = NULL;
+    for (size_t i = 0;
+         i < sizeof(cv_test_principals) / sizeof(cv_test_principals[0]); i++) {
+        snprintf(path, sizeof(path), "%s/%s.key", cv_test_keys_dir,
+                 cv_test_principals[i].name);
+        unlink(path);
+    }
+    snprintf(path, sizeof(path), "%s/principals", cv_test_keys_dir);
+    unlink(path);
+    rmdir(cv_test_keys_dir);
+}
+
+int
+cv_test_keys_init(void)
+{
+    FILE *f = NULL;
+    char path[160], line[256];
+    cv_error err;
+    int rv = -1;
+
+    pthread_mutex_lock(&cv_test_keys_mtx);
+    if (cv_test_keys_dir[0] != '\0') {
+        pthread_mutex_unlock(&cv_test_keys_mtx);
+        return 0;
+    }
+    snprintf(cv_test_keys_dir, sizeof(cv_test_keys_dir), "/tmp/cvtk-XXXXXX");
+    if (mkdtemp(cv_test_keys_dir) == NULL) {
+        fprintf(stderr, "cv_test_keys: mkdtemp: %s\n", strerror(errno));
+        cv_test_keys_dir[0] = '\0';
+        goto out;
+    }
+    snprintf(path, sizeof(path), "%s/principals", cv_test_keys_dir);
+    if ((f = fopen(path, "w")) == NULL)
+        goto out;
+    for (size_t i = 0;
+         i < sizeof(cv_test_principals) / sizeof(cv_test_principals[0]); i++) {
+        snprintf(path, sizeof(path), "%s/%s.key", cv_test_keys_dir,
+                 cv_test_principals[i].name);
+        cv_error_clear(&err);
+        if (cv_identity_generate(cv_test_principals[i].name, path,
+                                 cv_test_principals[i].roles,
+                                 cv_test_principals[i].delegate, line,
+                                 sizeof(line), &err) != 0) {
+            fprintf(stderr, "cv_test_keys: %s\n", err.msg);
+            goto out;
+        }
+        fprintf(f, "%s\n", line);
+    }
+    if (fclose(f) != 0) {
+        f = NULL;
+        goto out;
+    }
+    f = NULL;
+    /* The test process itself calls as the harness, which may name the
+     * actor it tests with, as the gateway does. */
+    snprintf(path, sizeof(path), "%s/test-harness.key", cv_test_keys_dir);
+    if (cv_identity_load(path, &cv_test_harness, &err) != 0) {
+        fprintf(stderr, "cv_test_keys: %s\n", err.msg);
+        goto out;
+    }
+    cv_rpc_set_identity(cv_test_harness);
+    atexit(cv_test_keys_remove);
+    rv = 0;
+out:
+    if (f != NULL)
+        fclose(f);
+    pthread_mutex_unlock(&cv_test_keys_mtx);
+    return rv;
+}
 
 long
 cv_test_now_ms(void)
@@ -163,7 +275,7 @@ cv_stack_free_port(void)
 /* Builds the children's environment: ours without the stack's own
  * variables, then those. Free with cv_stack_env_free. */
 static char **
-cv_stack_env(const cv_test_stack *s)
+cv_stack_env(const cv_test_stack *s, bool gateway)
 {
     size_t n = 0, k = 0;
     char **env;
@@ -188,8 +300,15 @@ cv_stack_env(const cv_test_stack *s)
     }
     snprintf(port, sizeof(port), "%d", s->gateway_port);
     {
-        const char *vals[CV_STACK_N_ENV] = {s->ack_url, s->retry_url,
-                                            s->report_url, "127.0.0.1", port};
+        /* Only the gateway gets a key: services hold public keys only. */
+        const char *vals[CV_STACK_N_ENV] = {
+            s->ack_url,
+            s->retry_url,
+            s->report_url,
+            "127.0.0.1",
+            port,
+            cv_test_key_path("principals"),
+            gateway ? cv_test_key_path("gateway.key") : ""};
 
         for (size_t j = 0; j < CV_STACK_N_ENV; j++) {
             size_t l = strlen(cv_stack_env_names[j]) + strlen(vals[j]) + 2;
@@ -428,16 +547,22 @@ static int
 cv_stack_launch(cv_test_stack *s)
 {
     long deadline = cv_test_now_ms() + CV_STACK_START_MS;
-    char **env;
+    char **env, **gw_env;
     int rv = 0;
 
+    if (cv_test_keys_init() != 0)
+        return -1;
     if (cv_test_database_url() == NULL) {
         fprintf(stderr, "cv_test_stack: CAVRA_DATABASE_URL is not set; "
                         "point it at a migrated PostgreSQL\n");
         return -1;
     }
-    if ((env = cv_stack_env(s)) == NULL)
+    if ((env = cv_stack_env(s, false)) == NULL)
         return -1;
+    if ((gw_env = cv_stack_env(s, true)) == NULL) {
+        cv_stack_env_free(env);
+        return -1;
+    }
     for (int i = 0; i < 3 && rv == 0; i++)
         if (s->which & (1 << i))
             rv = cv_stack_spawn(s, i, env);
@@ -445,10 +570,11 @@ cv_stack_launch(cv_test_stack *s)
         if (s->which & (1 << i))
             rv = cv_stack_wait_service(s, i, deadline);
     if (rv == 0 && (s->which & CV_STACK_GATEWAY)) {
-        if ((rv = cv_stack_spawn(s, CV_STACK_I_GW, env)) == 0)
+        if ((rv = cv_stack_spawn(s, CV_STACK_I_GW, gw_env)) == 0)
             rv = cv_stack_wait_gateway(s, deadline);
     }
     cv_stack_env_free(env);
+    cv_stack_env_free(gw_env);
     if (rv != 0) {
         cv_stack_kill_all(s);
         cv_stack_print_logs(s);

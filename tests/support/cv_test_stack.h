@@ -47,6 +47,19 @@ int cv_test_stack_stop(cv_test_stack *s);
  * URLs and port; returns 0 or -1. */
 int cv_test_stack_restart(cv_test_stack *s);
 
+/*
+ * RPC keys for the tests (made once per test process, removed at exit):
+ * a principals file and key files for "gateway" (admin, delegate),
+ * "test-harness" (admin, delegate: this process signs with it),
+ * "test-operator" (admin) and "test-auditor" (auditor). Stacks give the
+ * services the principals file and the gateway its key. Returns 0 or -1.
+ */
+int cv_test_keys_init(void);
+
+/* The path of a file in the keys folder ("principals", "<name>.key"), in
+ * a small rotating thread-local buffer: copy it before four more calls. */
+const char *cv_test_key_path(const char *file);
+
 /* Milliseconds of CLOCK_MONOTONIC, for timeouts. */
 long cv_test_now_ms(void);
 

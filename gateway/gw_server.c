@@ -594,21 +594,19 @@ gw_respond_rpc(gw_request *r)
 
     if (res->code != CV_OK || res->reply == NULL) {
         cv_error err;
-        bool cancelled = res->code == CV_CANCELLED;
 
         /* Transport failures mean the service is down: 503 / 504. */
         cv_error_set(&err, res->code != CV_OK ? res->code : CV_INTERNAL, "%s",
                      res->message[0] != '\0' ? res->message : "request failed");
-        if (cancelled)
+        if (err.code == CV_CANCELLED)
             err.code = CV_UNAVAILABLE;
         if (err.code == CV_UNAVAILABLE) {
             gw_metrics_rpc_unavailable();
             /* A reply means the service itself said UNAVAILABLE (its
              * database); no reply, that the service was not reached. */
-            r->cause = res->reply != NULL ? GW_503_DATABASE
-                       : cancelled && gw_stopping(r->gw)
-                           ? GW_503_STOPPING
-                           : GW_503_SERVICE_UNAVAILABLE;
+            r->cause = res->reply != NULL   ? GW_503_DATABASE
+                       : gw_stopping(r->gw) ? GW_503_STOPPING
+                                            : GW_503_SERVICE_UNAVAILABLE;
         }
         return gw_queue_cv_error(r, &err);
     }

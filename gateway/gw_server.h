@@ -17,7 +17,15 @@
  *    connections (waiting for an RPC) have no idle timeout: the RPC
  *    timeout bounds them. MHD refuses connections over a limit by closing
  *    them at once, so a flooding client cannot fill the accept queue that
- *    other clients wait in.
+ *    other clients wait in. How MHD 0.9.75 (epoll, thread pool) behaves
+ *    under a flood: every pool thread has the listening socket in its
+ *    epoll set (level-triggered) and accepts up to 10 connections a turn;
+ *    the global limit is split evenly over the threads, and a thread at
+ *    its share drops the listening socket until one of its connections
+ *    closes (the old 1,000/30 s setting made /readyz wait 30 s that way);
+ *    a per-IP refusal happens right after accept and never stops
+ *    accepting; idle connections sit only in a timeout list ordered by
+ *    last activity, so they cost a turn nothing.
  *  - Shutdown (gw_server_stop), in this order: quiesce (no new
  *    connections); mark the server stopping, after which no RPC starts
  *    (requests still arriving on open connections get 503); let in-flight

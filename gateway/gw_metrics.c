@@ -33,6 +33,11 @@ static atomic_ullong gw_metric_buckets[GW_METRIC_SLOTS][GW_METRIC_BUCKETS];
 static atomic_ullong gw_metric_count[GW_METRIC_SLOTS];
 static atomic_ullong gw_metric_sum_us[GW_METRIC_SLOTS];
 static atomic_ullong gw_metric_unavailable;
+static atomic_ullong gw_metric_503[GW_503_CAUSE_COUNT];
+static atomic_ullong gw_metric_conn_rejected;
+
+static const char *const gw_metric_503_names[GW_503_CAUSE_COUNT] = {
+    "service_unavailable", "database", "overloaded", "stopping", "not_ready"};
 
 static const char *const gw_metric_builtin_names[] = {
     "healthz", "readyz", "metrics", "openapi", "console", "unmatched"};
@@ -77,6 +82,29 @@ gw_metrics_rpc_unavailable(void)
     atomic_fetch_add_explicit(&gw_metric_unavailable, 1, memory_order_relaxed);
 }
 
+const char *
+gw_503_cause_name(enum gw_503_cause cause)
+{
+    if ((int)cause < 0 || cause >= GW_503_CAUSE_COUNT)
+        return "unknown";
+    return gw_metric_503_names[cause];
+}
+
+void
+gw_metrics_503(enum gw_503_cause cause)
+{
+    if ((int)cause < 0 || cause >= GW_503_CAUSE_COUNT)
+        return;
+    atomic_fetch_add_explicit(&gw_metric_503[cause], 1, memory_order_relaxed);
+}
+
+void
+gw_metrics_connection_rejected(void)
+{
+    atomic_fetch_add_explicit(&gw_metric_conn_rejected, 1,
+                              memory_order_relaxed);
+}
+
 /* Appends printf output to a growing buffer; returns -1 on OOM. */
 static int gw_metrics_append(char **buf, size_t *len, size_t *cap,
                              const char *fmt, ...)
@@ -119,7 +147,7 @@ gw_metric_label(int slot)
 }
 
 char *
-gw_metrics_render(int in_flight, size_t *len)
+gw_metrics_render(int in_flight, int connections, size_t *len)
 {
     size_t cap = 8192;
     char *buf = malloc(cap);
@@ -188,12 +216,33 @@ gw_metrics_render(int in_flight, size_t *len)
         &buf, len, &cap,
         "# HELP cavra_http_in_flight Requests waiting for a service.\n"
         "# TYPE cavra_http_in_flight gauge\ncavra_http_in_flight %d\n"
-        "# HELP cavra_rpc_unavailable_total Calls whose service was "
-        "unreachable or timed out.\n"
+        "# HELP cavra_rpc_unavailable_total Routed calls that ended "
+        "UNAVAILABLE (no service, lost in transport, or answered so).\n"
         "# TYPE cavra_rpc_unavailable_total counter\n"
         "cavra_rpc_unavailable_total %llu\n",
         in_flight,
         atomic_load_explicit(&gw_metric_unavailable, memory_order_relaxed));
+    /* Every cause is always listed, so a rate() over it starts at 0. */
+    rv |= gw_metrics_append(
+        &buf, len, &cap,
+        "# HELP cavra_http_503_total Answers of 503, by cause.\n"
+        "# TYPE cavra_http_503_total counter\n");
+    for (int c = 0; c < GW_503_CAUSE_COUNT; c++)
+        rv |= gw_metrics_append(
+            &buf, len, &cap, "cavra_http_503_total{cause=\"%s\"} %llu\n",
+            gw_metric_503_names[c],
+            atomic_load_explicit(&gw_metric_503[c], memory_order_relaxed));
+    rv |= gw_metrics_append(
+        &buf, len, &cap,
+        "# HELP cavra_http_connections_open Client connections open.\n"
+        "# TYPE cavra_http_connections_open gauge\n"
+        "cavra_http_connections_open %d\n"
+        "# HELP cavra_http_connections_rejected_total TCP connections closed "
+        "at once by the per-client or global connection limit.\n"
+        "# TYPE cavra_http_connections_rejected_total counter\n"
+        "cavra_http_connections_rejected_total %llu\n",
+        connections,
+        atomic_load_explicit(&gw_metric_conn_rejected, memory_order_relaxed));
     if (rv != 0) {
         free(buf);
         return NULL;

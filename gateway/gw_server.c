@@ -18,12 +18,15 @@
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cv_log.h"
 #include "cv_rpc.h"
@@ -37,6 +40,21 @@
 #define GW_BODY_MAX       (64 * 1024)
 #define GW_REQUEST_ID_MAX 128
 #define GW_IDEM_KEY_MAX   255
+#define GW_METHOD_MAX     15
+#define GW_LOG_PATH_MAX   200
+
+/* Connection limits (gw_config, 0 = these). */
+#define GW_DEFAULT_MAX_CONNECTIONS 16384
+#define GW_DEFAULT_PER_IP          256
+#define GW_DEFAULT_IDLE_TIMEOUT_S  5
+#define GW_DEFAULT_MAX_IN_FLIGHT   4096
+/* File descriptors kept for everything but client connections (NNG
+ * sockets, console files, logs). */
+#define GW_FD_RESERVE 256
+/* Shutdown: grace for in-flight calls before they are cancelled, and the
+ * bound on waiting for the cancelled ones' callbacks. */
+#define GW_STOP_GRACE_MS  3000
+#define GW_STOP_CANCEL_MS 10000
 
 enum gw_req_state {
     GW_REQ_NEW,
@@ -52,9 +70,16 @@ struct gw_server {
     gw_auth *auth; /* NULL in sandbox mode */
     char *openapi; /* the OpenAPI document, rendered once at start-up */
     size_t openapi_len;
-    pthread_mutex_t mtx;
+    MHD_socket listen_fd; /* returned by MHD_quiesce_daemon: ours to close */
+    pthread_mutex_t mtx;  /* guards in_flight and stopping */
     pthread_cond_t drained;
     int in_flight; /* suspended connections */
+    bool stopping; /* no RPC starts any more */
+    /* Read-held while an RPC starts, write-held while the clients close:
+     * no MHD thread can use a client being freed. */
+    pthread_rwlock_t clients_lock;
+    atomic_int connections;          /* open client connections */
+    atomic_llong rejected_logged_us; /* last "connection refused" log line */
     int port;
 };
 
@@ -71,6 +96,10 @@ typedef struct gw_request {
     int64_t started_us;    /* for the latency histogram */
     unsigned int status;   /* the status queued */
     int builtin;           /* gw_metric_builtin when route is NULL */
+    char method[GW_METHOD_MAX + 1];
+    char path[GW_LOG_PATH_MAX + 1]; /* logged only when no route matched */
+    int cause;                      /* gw_503_cause of a 503, -1 otherwise */
+    char detail[CV_ERROR_MSG_MAX];  /* the error detail answered, for the log */
     /* Outcome of the RPC, written by the callback before resume. */
     cv_rpc_result result;
     /* Readiness probes: one per service. */
@@ -78,12 +107,24 @@ typedef struct gw_request {
     int probes_left;
     bool probe_ok[GW_SVC_COUNT];
     bool probe_db_ok[GW_SVC_COUNT];
+    bool probes_started; /* probe_mtx initialised */
 } gw_request;
 
 static const char *const gw_service_names[GW_SVC_COUNT] = {"ack", "retry",
                                                            "report"};
 
 /* ---- responses ---- */
+
+static bool
+gw_stopping(gw_server *gw)
+{
+    bool stopping;
+
+    pthread_mutex_lock(&gw->mtx);
+    stopping = gw->stopping;
+    pthread_mutex_unlock(&gw->mtx);
+    return stopping;
+}
 
 static enum MHD_Result
 gw_queue_text(gw_request *r, unsigned int status, const char *type, char *text,
@@ -105,6 +146,12 @@ gw_queue_text(gw_request *r, unsigned int status, const char *type, char *text,
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
     if (r->result.reply != NULL && r->result.reply->replayed)
         MHD_add_response_header(resp, "Idempotent-Replayed", "true");
+    if (gw_stopping(r->gw))
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+    /* Counted here, where every answer passes: no 503 goes uncounted. */
+    if (status == 503)
+        gw_metrics_503(r->cause >= 0 ? (enum gw_503_cause)r->cause
+                                     : GW_503_SERVICE_UNAVAILABLE);
     r->status = status;
     ret = MHD_queue_response(r->conn, status, resp);
     MHD_destroy_response(resp);
@@ -133,7 +180,16 @@ gw_queue_error(gw_request *r, unsigned int status, int code, const char *detail,
     json_t *doc = json_pack("{s:s, s:s, s:s}", "detail", detail, "code",
                             cv_code_name(code), "request_id", r->request_id);
 
+    snprintf(r->detail, sizeof(r->detail), "%s", detail);
     return gw_queue_json(r, status, doc, allow);
+}
+
+/* A 503 with its cause (for /metrics and the log). */
+static enum MHD_Result
+gw_queue_503(gw_request *r, enum gw_503_cause cause, const char *detail)
+{
+    r->cause = (int)cause;
+    return gw_queue_error(r, 503, CV_UNAVAILABLE, detail, NULL);
 }
 
 static enum MHD_Result
@@ -200,11 +256,45 @@ gw_resume(gw_request *r)
     pthread_mutex_unlock(&gw->mtx);
 }
 
+/* Counts one more request waiting for services, unless the gateway is
+ * stopping or has too many waiting. Returns -1, or the gw_503_cause to
+ * answer with. */
+static int
+gw_flight_begin(gw_server *gw)
+{
+    int cause = -1;
+
+    pthread_mutex_lock(&gw->mtx);
+    if (gw->stopping)
+        cause = GW_503_STOPPING;
+    else if (gw->in_flight >= gw->cfg.max_in_flight)
+        cause = GW_503_OVERLOADED;
+    else
+        gw->in_flight++;
+    pthread_mutex_unlock(&gw->mtx);
+    return cause;
+}
+
+static enum MHD_Result
+gw_queue_flight_refused(gw_request *r, int cause)
+{
+    return gw_queue_503(r, (enum gw_503_cause)cause,
+                        cause == GW_503_STOPPING
+                            ? "gateway is stopping"
+                            : "gateway is overloaded; retry later");
+}
+
 static void
 gw_rpc_done_cb(void *arg, cv_rpc_result *res)
 {
     gw_request *r = arg;
 
+    if (r == NULL || res == NULL) {
+        /* Not a call of ours: nothing to resume, only the reply to free. */
+        if (res != NULL && res->reply != NULL)
+            cv__rpc_reply__free_unpacked(res->reply, NULL);
+        return;
+    }
     r->result = *res;
     res->reply = NULL; /* now owned by the request */
     gw_resume(r);
@@ -226,13 +316,14 @@ gw_start_rpc(gw_request *r, enum gw_service svc, const char *method,
     int timeout_ms = r->route != NULL && r->route->timeout_ms > 0
                          ? r->route->timeout_ms
                          : gw->cfg.rpc_timeout_ms;
-    int rv;
+    int rv, cause;
 
-    if (gw->clients[svc] == NULL)
-        return gw_queue_error(r, 503, CV_UNAVAILABLE, "gateway is stopping",
-                              NULL);
     if ((buf = malloc(len > 0 ? len : 1)) == NULL)
         return MHD_NO;
+    if ((cause = gw_flight_begin(gw)) >= 0) {
+        free(buf);
+        return gw_queue_flight_refused(r, cause);
+    }
     protobuf_c_message_pack(payload, buf);
     env.method = (char *)method;
     env.request_id = r->request_id;
@@ -244,14 +335,16 @@ gw_start_rpc(gw_request *r, enum gw_service svc, const char *method,
     env.payload.data = buf;
     env.payload.len = len;
 
-    pthread_mutex_lock(&gw->mtx);
-    gw->in_flight++;
-    pthread_mutex_unlock(&gw->mtx);
     r->state = GW_REQ_WAITING;
     MHD_suspend_connection(r->conn);
     cv_error_clear(&err);
-    rv =
-        cv_rpc_call_start(gw->clients[svc], &env, timeout_ms, cb, cb_arg, &err);
+    pthread_rwlock_rdlock(&gw->clients_lock);
+    if (gw->clients[svc] != NULL)
+        rv = cv_rpc_call_start(gw->clients[svc], &env, timeout_ms, cb, cb_arg,
+                               &err);
+    else
+        rv = cv_error_set(&err, CV_UNAVAILABLE, "gateway is stopping");
+    pthread_rwlock_unlock(&gw->clients_lock);
     free(buf);
     if (rv != 0) {
         /* The callback will never run: answer with the start error. */
@@ -377,29 +470,39 @@ typedef struct gw_probe {
     int svc;
 } gw_probe;
 
+/* Stores one probe's outcome; the last one resumes the connection. */
 static void
-gw_readyz_done_cb(void *arg, cv_rpc_result *res)
+gw_readyz_probe_done(gw_request *r, int svc, cv_rpc_result *res)
 {
-    gw_probe *p = arg;
-    gw_request *r = p->req;
     bool last;
 
     pthread_mutex_lock(&r->probe_mtx);
-    r->probe_ok[p->svc] = res->code == CV_OK;
+    r->probe_ok[svc] = res->code == CV_OK;
     if (res->code == CV_OK && res->reply != NULL && res->reply->has_payload) {
         Cv__HealthReply *hr = cv__health_reply__unpack(
             NULL, res->reply->payload.len, res->reply->payload.data);
-        r->probe_db_ok[p->svc] = hr != NULL && hr->database_ok;
+        r->probe_db_ok[svc] = hr != NULL && hr->database_ok;
         if (hr != NULL)
             cv__health_reply__free_unpacked(hr, NULL);
     }
     last = --r->probes_left == 0;
     pthread_mutex_unlock(&r->probe_mtx);
-    if (res->reply != NULL)
-        cv__rpc_reply__free_unpacked(res->reply, NULL);
-    free(p);
     if (last)
         gw_resume(r);
+}
+
+static void
+gw_readyz_done_cb(void *arg, cv_rpc_result *res)
+{
+    gw_probe *p = arg;
+    Cv__RpcReply *reply = res != NULL ? res->reply : NULL;
+
+    /* NULL-safe: without a probe there is nothing to resume. */
+    if (p != NULL && res != NULL)
+        gw_readyz_probe_done(p->req, p->svc, res);
+    if (reply != NULL)
+        cv__rpc_reply__free_unpacked(reply, NULL);
+    free(p);
 }
 
 static enum MHD_Result
@@ -409,12 +512,13 @@ gw_dispatch_readyz(gw_request *r)
     Cv__HealthRequest hreq = CV__HEALTH_REQUEST__INIT;
     uint8_t empty[1];
     char method[32];
+    int cause, rv;
 
+    if ((cause = gw_flight_begin(gw)) >= 0)
+        return gw_queue_flight_refused(r, cause);
     pthread_mutex_init(&r->probe_mtx, NULL);
     r->probes_left = GW_SVC_COUNT;
-    pthread_mutex_lock(&gw->mtx);
-    gw->in_flight++;
-    pthread_mutex_unlock(&gw->mtx);
+    r->probes_started = true;
     r->state = GW_REQ_WAITING;
     MHD_suspend_connection(r->conn);
     (void)protobuf_c_message_pack(&hreq.base, empty);
@@ -432,13 +536,18 @@ gw_dispatch_readyz(gw_request *r)
         memset(&failed, 0, sizeof(failed));
         failed.code = CV_UNAVAILABLE;
         if (p == NULL) {
-            gw_readyz_done_cb(NULL, &failed);
+            gw_readyz_probe_done(r, i, &failed);
             continue;
         }
         p->req = r;
         p->svc = i;
-        if (cv_rpc_call_start(gw->clients[i], &env, 2000, gw_readyz_done_cb, p,
-                              NULL) != 0)
+        pthread_rwlock_rdlock(&gw->clients_lock);
+        rv = gw->clients[i] != NULL
+                 ? cv_rpc_call_start(gw->clients[i], &env, 2000,
+                                     gw_readyz_done_cb, p, NULL)
+                 : CV_UNAVAILABLE;
+        pthread_rwlock_unlock(&gw->clients_lock);
+        if (rv != 0)
             gw_readyz_done_cb(p, &failed);
     }
     return MHD_YES;
@@ -465,7 +574,8 @@ gw_respond_readyz(gw_request *r)
     }
     db_ok = db_ok && answered > 0;
     ready = ready && db_ok;
-    pthread_mutex_destroy(&r->probe_mtx);
+    if (!ready)
+        r->cause = GW_503_NOT_READY;
     return gw_queue_json(r, ready ? 200 : 503,
                          json_pack("{s:s, s:b, s:o, s:s}", "status",
                                    ready ? "ready" : "not_ready", "database",
@@ -484,13 +594,20 @@ gw_respond_rpc(gw_request *r)
 
     if (res->code != CV_OK || res->reply == NULL) {
         cv_error err;
+
         /* Transport failures mean the service is down: 503 / 504. */
         cv_error_set(&err, res->code != CV_OK ? res->code : CV_INTERNAL, "%s",
                      res->message[0] != '\0' ? res->message : "request failed");
         if (err.code == CV_CANCELLED)
             err.code = CV_UNAVAILABLE;
-        if (res->reply == NULL)
+        if (err.code == CV_UNAVAILABLE) {
             gw_metrics_rpc_unavailable();
+            /* A reply means the service itself said UNAVAILABLE (its
+             * database); no reply, that the service was not reached. */
+            r->cause = res->reply != NULL   ? GW_503_DATABASE
+                       : gw_stopping(r->gw) ? GW_503_STOPPING
+                                            : GW_503_SERVICE_UNAVAILABLE;
+        }
         return gw_queue_cv_error(r, &err);
     }
     msg = protobuf_c_message_unpack(
@@ -529,7 +646,8 @@ gw_dispatch(gw_request *r, const char *url, const char *method)
         pthread_mutex_lock(&r->gw->mtx);
         len = (size_t)r->gw->in_flight;
         pthread_mutex_unlock(&r->gw->mtx);
-        if ((text = gw_metrics_render((int)len, &len)) == NULL)
+        if ((text = gw_metrics_render(
+                 (int)len, atomic_load(&r->gw->connections), &len)) == NULL)
             return MHD_NO;
         return gw_queue_text(r, 200, "text/plain; version=0.0.4", text, len,
                              NULL);
@@ -594,6 +712,10 @@ gw_access_cb(void *cls, struct MHD_Connection *conn, const char *url,
         r->builtin = GW_METRIC_UNMATCHED;
         r->conn = conn;
         r->state = GW_REQ_BODY;
+        r->cause = -1;
+        snprintf(r->method, sizeof(r->method), "%s", method);
+        /* The path only: MHD keeps the query string apart. */
+        snprintf(r->path, sizeof(r->path), "%s", url);
         rid =
             MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id");
         if (gw_request_id_sane(rid))
@@ -642,20 +764,90 @@ gw_access_cb(void *cls, struct MHD_Connection *conn, const char *url,
     }
 }
 
+static const char *const gw_builtin_routes[GW_METRIC_BUILTIN_COUNT] = {
+    "/healthz", "/readyz", "/metrics", "/openapi.json", "console", NULL};
+
+static const char *
+gw_termination_name(enum MHD_RequestTerminationCode toe)
+{
+    switch (toe) {
+    case MHD_REQUEST_TERMINATED_COMPLETED_OK:
+        return NULL;
+    case MHD_REQUEST_TERMINATED_TIMEOUT_REACHED:
+        return "timeout";
+    case MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN:
+        return "shutdown";
+    case MHD_REQUEST_TERMINATED_CLIENT_ABORT:
+        return "client_abort";
+    case MHD_REQUEST_TERMINATED_READ_ERROR:
+        return "read_error";
+    default:
+        return "error";
+    }
+}
+
+/* The request's one log line: what was asked, by whom, how it ended.
+ * Never the body, the query string, tokens or the raw path of a route
+ * (its ids): the route pattern stands for it. */
+static void
+gw_log_request(const gw_request *r, enum MHD_RequestTerminationCode toe,
+               int64_t latency_us)
+{
+    int level = r->status >= 500 ? CV_LOG_WARN : CV_LOG_INFO;
+    const char *route = NULL, *ended = gw_termination_name(toe);
+    json_t *line;
+
+    if (!CV_LOG_ENABLED(level))
+        return;
+    if (r->route != NULL)
+        route = r->route->pattern;
+    else if (r->builtin >= 0 && r->builtin < GW_METRIC_BUILTIN_COUNT)
+        route = gw_builtin_routes[r->builtin];
+    line = json_pack(
+        "{s:s, s:s, s:s?, s:o, s:f, s:s?, s:s?}", "request_id", r->request_id,
+        "method", r->method, "route", route, "status",
+        r->status != 0 ? json_integer(r->status) : json_null(), "latency_ms",
+        (double)latency_us / 1000.0, "service",
+        r->route != NULL ? gw_service_names[r->route->service] : NULL, "actor",
+        r->actor != NULL && r->actor->actor != NULL ? r->actor->actor : NULL);
+    if (line == NULL)
+        return;
+    /* An unmatched or console path has no ids of ours: the path says
+     * what was asked. */
+    if (r->route == NULL && r->builtin != GW_METRIC_HEALTHZ &&
+        r->builtin != GW_METRIC_READYZ && r->builtin != GW_METRIC_METRICS &&
+        r->builtin != GW_METRIC_OPENAPI)
+        json_object_set_new(line, "path", json_string(r->path));
+    if (r->status == 503)
+        json_object_set_new(line, "cause",
+                            json_string(gw_503_cause_name(
+                                r->cause >= 0 ? (enum gw_503_cause)r->cause
+                                              : GW_503_SERVICE_UNAVAILABLE)));
+    if (r->status >= 500 && r->detail[0] != '\0')
+        json_object_set_new(line, "detail", json_string(r->detail));
+    if (ended != NULL)
+        json_object_set_new(line, "ended", json_string(ended));
+    cv_log_json(level, "GW-REQUEST", line);
+}
+
 static void
 gw_completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
                 enum MHD_RequestTerminationCode toe)
 {
     gw_request *r = *con_cls;
+    int64_t latency_us;
 
     (void)cls;
     (void)conn;
-    (void)toe;
     if (r == NULL)
         return;
+    latency_us = cv_now_us() - r->started_us;
     if (r->status != 0)
         gw_metrics_record(r->route != NULL ? (int)(r->route - gw_routes) : -1,
-                          r->builtin, r->status, cv_now_us() - r->started_us);
+                          r->builtin, r->status, latency_us);
+    gw_log_request(r, toe, latency_us);
+    if (r->probes_started)
+        pthread_mutex_destroy(&r->probe_mtx);
     if (r->result.reply != NULL)
         cv__rpc_reply__free_unpacked(r->result.reply, NULL);
     if (r->actor != NULL)
@@ -676,15 +868,85 @@ gw_unescape_none_cb(void *cls, struct MHD_Connection *conn, char *s)
     return strlen(s);
 }
 
+/* True for MHD messages about a single connection's ordinary end. */
+static bool
+gw_mhd_routine(const char *line)
+{
+    static const char *const routine[] = {
+        "closed by remote side",  "timed out",           "Connection reset",
+        "Failed to receive data", "Failed to send data", "Broken pipe",
+        "Socket disconnected",    "incomplete request"};
+
+    for (size_t i = 0; i < sizeof(routine) / sizeof(routine[0]); i++)
+        if (strstr(line, routine[i]) != NULL)
+            return true;
+    return false;
+}
+
+/* MHD's messages. A refused connection is counted, and logged at most
+ * once a second: a flood must not turn into a flood of log lines. */
 static void
 gw_mhd_log_cb(void *cls, const char *fmt, va_list ap)
 {
+    gw_server *gw = cls;
     char line[512];
 
-    (void)cls;
     vsnprintf(line, sizeof(line), fmt, ap);
     line[strcspn(line, "\n")] = '\0';
-    CV_LOG(CV_LOG_WARN, "GW-HTTP", "%s", line);
+    if (strstr(line, "reached connection limit") != NULL) {
+        int64_t now = cv_now_us();
+        long long last = atomic_load(&gw->rejected_logged_us);
+
+        gw_metrics_connection_rejected();
+        if (now - last < 1000000 ||
+            !atomic_compare_exchange_strong(&gw->rejected_logged_us, &last,
+                                            (long long)now))
+            return;
+        CV_LOG(CV_LOG_WARN, "GW-CONN-LIMIT",
+               "refusing connections: a client is at its limit of %d or all "
+               "clients at %d (cavra_http_connections_rejected_total counts "
+               "them)",
+               gw->cfg.per_ip_connections, gw->cfg.max_connections);
+        return;
+    }
+    /* One client's connection ending badly (closed mid-request, timed
+     * out, reset) is routine under load: debug only. */
+    CV_LOG(gw_mhd_routine(line) ? CV_LOG_DEBUG : CV_LOG_WARN, "GW-HTTP", "%s",
+           line);
+}
+
+static void
+gw_connection_cb(void *cls, struct MHD_Connection *conn, void **socket_ctx,
+                 enum MHD_ConnectionNotificationCode code)
+{
+    gw_server *gw = cls;
+
+    (void)conn;
+    (void)socket_ctx;
+    atomic_fetch_add(&gw->connections,
+                     code == MHD_CONNECTION_NOTIFY_STARTED ? 1 : -1);
+}
+
+/* The global connection limit, lowered to what RLIMIT_NOFILE allows. */
+static int
+gw_connection_limit(int wanted)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+        return wanted;
+    if ((rlim_t)wanted + GW_FD_RESERVE > rl.rlim_cur) {
+        int fit = rl.rlim_cur > 2 * GW_FD_RESERVE
+                      ? (int)(rl.rlim_cur - GW_FD_RESERVE)
+                      : (int)(rl.rlim_cur / 2);
+
+        CV_LOG(CV_LOG_WARN, "GW-CONN-LIMIT",
+               "open file limit is %llu: at most %d connections instead of "
+               "%d",
+               (unsigned long long)rl.rlim_cur, fit, wanted);
+        return fit;
+    }
+    return wanted;
 }
 
 int
@@ -702,8 +964,21 @@ gw_server_start(const gw_config *cfg, gw_server **out, cv_error *err)
         gw->cfg.threads = 4;
     if (gw->cfg.rpc_timeout_ms <= 0)
         gw->cfg.rpc_timeout_ms = 10000;
+    if (gw->cfg.max_connections <= 0)
+        gw->cfg.max_connections = GW_DEFAULT_MAX_CONNECTIONS;
+    gw->cfg.max_connections = gw_connection_limit(gw->cfg.max_connections);
+    if (gw->cfg.per_ip_connections <= 0)
+        gw->cfg.per_ip_connections = GW_DEFAULT_PER_IP;
+    if (gw->cfg.per_ip_connections > gw->cfg.max_connections)
+        gw->cfg.per_ip_connections = gw->cfg.max_connections;
+    if (gw->cfg.idle_timeout_s <= 0)
+        gw->cfg.idle_timeout_s = GW_DEFAULT_IDLE_TIMEOUT_S;
+    if (gw->cfg.max_in_flight <= 0)
+        gw->cfg.max_in_flight = GW_DEFAULT_MAX_IN_FLIGHT;
+    gw->listen_fd = MHD_INVALID_SOCKET;
     pthread_mutex_init(&gw->mtx, NULL);
     pthread_cond_init(&gw->drained, NULL);
+    pthread_rwlock_init(&gw->clients_lock, NULL);
     if (cfg->token_file != NULL &&
         gw_auth_load(cfg->token_file, &gw->auth, err) != 0)
         goto fail;
@@ -739,8 +1014,17 @@ gw_server_start(const gw_config *cfg, gw_server **out, cv_error *err)
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)gw->cfg.threads,
         MHD_OPTION_NOTIFY_COMPLETED, gw_completed_cb, gw,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)30,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)1000, MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_CONNECTION, gw_connection_cb, gw,
+        /* An inactivity timeout: a connection silent this long without a
+         * complete request (new, half-sent or keep-alive) is closed.
+         * Suspended connections are exempt (the RPC timeout bounds them). */
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)gw->cfg.idle_timeout_s,
+        /* Split evenly over the pool's threads by MHD. */
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)gw->cfg.max_connections,
+        /* Counted over all threads: one client cannot fill the global
+         * limit, and what it opens beyond its share is closed at once. */
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        (unsigned int)gw->cfg.per_ip_connections, MHD_OPTION_END);
     if (gw->daemon == NULL) {
         cv_error_set(err, CV_UNAVAILABLE, "cannot listen on %s:%d", cfg->host,
                      cfg->port);
@@ -762,30 +1046,70 @@ gw_server_port(const gw_server *gw)
     return gw->port;
 }
 
-void
-gw_server_stop(gw_server *gw)
+/* Waits until no request is in flight or until ms passed; returns the
+ * number still in flight. */
+static int
+gw_wait_drained(gw_server *gw, int ms)
 {
     struct timespec until;
+    int left;
 
-    if (gw == NULL)
-        return;
-    if (gw->daemon != NULL)
-        MHD_quiesce_daemon(gw->daemon);
-    /* Closing the clients completes every pending call, which resumes
-     * its connection. */
-    for (int i = 0; i < GW_SVC_COUNT; i++) {
-        cv_rpc_client_close(gw->clients[i]);
-        gw->clients[i] = NULL;
-    }
     clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += 5;
+    until.tv_sec += ms / 1000;
+    until.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
     pthread_mutex_lock(&gw->mtx);
     while (gw->in_flight > 0)
         if (pthread_cond_timedwait(&gw->drained, &gw->mtx, &until) != 0)
             break;
+    left = gw->in_flight;
     pthread_mutex_unlock(&gw->mtx);
+    return left;
+}
+
+void
+gw_server_stop(gw_server *gw)
+{
+    int left;
+
+    if (gw == NULL)
+        return;
+    /* 1. No new connections. */
     if (gw->daemon != NULL)
+        gw->listen_fd = MHD_quiesce_daemon(gw->daemon);
+    /* 2. No new calls: requests still arriving on open connections are
+     * answered 503 (stopping) without touching a client. */
+    pthread_mutex_lock(&gw->mtx);
+    gw->stopping = true;
+    pthread_mutex_unlock(&gw->mtx);
+    /* 3. Calls under way get a short grace to finish normally. */
+    gw_wait_drained(gw, GW_STOP_GRACE_MS);
+    /* 4. Close the clients. The write lock waits for any call being
+     * started; NNG then completes the pending ones as cancelled, and
+     * their callbacks resume the connections (MHD still runs). */
+    pthread_rwlock_wrlock(&gw->clients_lock);
+    for (int i = 0; i < GW_SVC_COUNT; i++) {
+        cv_rpc_client_close(gw->clients[i]);
+        gw->clients[i] = NULL;
+    }
+    pthread_rwlock_unlock(&gw->clients_lock);
+    /* 5. Every callback has resumed its connection before MHD stops: MHD
+     * must never be stopped with a suspended connection. */
+    if ((left = gw_wait_drained(gw, GW_STOP_CANCEL_MS)) > 0)
+        CV_LOG(CV_LOG_ERROR, "GW-STOP",
+               "%d requests still wait for a service after their calls "
+               "were cancelled",
+               left);
+    if (gw->daemon != NULL && left == 0)
         MHD_stop_daemon(gw->daemon);
+    if (gw->listen_fd != MHD_INVALID_SOCKET)
+        close(gw->listen_fd);
+    if (left > 0)
+        return; /* MHD threads may still run: leak rather than free */
+    pthread_rwlock_destroy(&gw->clients_lock);
     pthread_mutex_destroy(&gw->mtx);
     pthread_cond_destroy(&gw->drained);
     gw_auth_free(gw->auth);

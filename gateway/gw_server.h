@@ -10,9 +10,34 @@
  *    ever waits for an RPC.
  *  - Every suspended connection is resumed exactly once, because every
  *    started RPC completes exactly once (cv_rpc.h callback contract).
- *  - Shutdown: quiesce (no new connections), close the RPC clients (pending
- *    calls complete and resume their connections), wait for in-flight
- *    calls to drain, then stop MHD.
+ *  - Connection floods: one client (IP address) may hold at most
+ *    per_ip_connections connections, all clients together max_connections
+ *    (RLIMIT_NOFILE permitting); a connection that stays silent for
+ *    idle_timeout_s without completing a request is closed. Suspended
+ *    connections (waiting for an RPC) have no idle timeout: the RPC
+ *    timeout bounds them. MHD refuses connections over a limit by closing
+ *    them at once, so a flooding client cannot fill the accept queue that
+ *    other clients wait in. How MHD 0.9.75 (epoll, thread pool) behaves
+ *    under a flood: every pool thread has the listening socket in its
+ *    epoll set (level-triggered) and accepts up to 10 connections a turn;
+ *    the global limit is split evenly over the threads, and a thread at
+ *    its share drops the listening socket until one of its connections
+ *    closes (the old 1,000/30 s setting made /readyz wait 30 s that way);
+ *    a per-IP refusal happens right after accept and never stops
+ *    accepting; idle connections sit only in a timeout list ordered by
+ *    last activity, so they cost a turn nothing.
+ *  - Shutdown (gw_server_stop), in this order: quiesce (no new
+ *    connections); mark the server stopping, after which no RPC starts
+ *    (requests still arriving on open connections get 503); let in-flight
+ *    calls finish for a short grace period; close the RPC clients (the
+ *    rest complete as cancelled and resume their connections); wait until
+ *    every callback has resumed its connection; only then stop MHD (which
+ *    must not see a suspended connection) and free the rest. No MHD thread
+ *    touches an RPC client after it is closed: starting a call holds a
+ *    read lock that closing the clients takes for writing.
+ *  - Every request leaves one JSON line (GW-REQUEST) at info, or at warn
+ *    for 5xx: method, route pattern, status, latency, service, actor;
+ *    never bodies, tokens or query strings.
  */
 #ifndef GW_SERVER_H
 #define GW_SERVER_H
@@ -28,6 +53,12 @@ typedef struct gw_config {
     int rpc_timeout_ms;
     const char *console_dir; /* folder of the console page */
     const char *token_file;  /* NULL: sandbox mode, no authentication */
+    /* Connection limits (0: the default of each). */
+    int max_connections;    /* all clients; default 16384 */
+    int per_ip_connections; /* one client address; default 256 */
+    int idle_timeout_s;     /* silent connection closed after; default 5 */
+    int max_in_flight;      /* requests waiting for services; default 4096;
+                               more are answered 503 (overloaded) */
 } gw_config;
 
 typedef struct gw_server gw_server;

@@ -6,10 +6,20 @@
  *      CAVRA_REPORT_URL=... ./cavra-gateway
  * Without a token file (CAVRA_TOKEN_FILE) it is a local sandbox and
  * refuses to listen anywhere but loopback. Stops on SIGINT/SIGTERM.
+ *
+ * Connection limits (see gw_server.h):
+ *   CAVRA_GATEWAY_MAX_CONNECTIONS     all clients together (default 16384)
+ *   CAVRA_GATEWAY_PER_IP_CONNECTIONS  one client address (default 256)
+ *   CAVRA_GATEWAY_IDLE_TIMEOUT_S      a silent connection is closed after
+ *                                     this many seconds (default 5)
+ *   CAVRA_GATEWAY_MAX_IN_FLIGHT       requests waiting for services; more
+ *                                     are answered 503 (default 4096)
+ * The open file limit is raised to its hard limit at start-up.
  */
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "cv_log.h"
 #include "gw_server.h"
@@ -24,6 +34,39 @@ gw_env(const char *name, const char *fallback)
     const char *v = getenv(name);
 
     return (v != NULL && v[0] != '\0') ? v : fallback;
+}
+
+/* A positive integer from the environment, fallback when unset; -1 when
+ * set to something else. */
+static long
+gw_env_count(const char *name, long fallback)
+{
+    const char *v = getenv(name);
+    char *end;
+    long n;
+
+    if (v == NULL || v[0] == '\0')
+        return fallback;
+    n = strtol(v, &end, 10);
+    if (*end != '\0' || n < 1 || n > 1000000) {
+        CV_LOG(CV_LOG_ERROR, "GW-CONFIG", "%s must be an integer in 1..1000000",
+               name);
+        return -1;
+    }
+    return n;
+}
+
+/* Every connection is a file descriptor: take all the hard limit allows. */
+static void
+gw_raise_nofile(void)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == rl.rlim_max)
+        return;
+    rl.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+        CV_LOG(CV_LOG_WARN, "GW-CONFIG", "cannot raise the open file limit");
 }
 
 static int
@@ -67,6 +110,20 @@ main(void)
     cfg.threads = atoi(gw_env("CAVRA_GATEWAY_THREADS", "4"));
     cfg.rpc_timeout_ms = atoi(gw_env("CAVRA_RPC_TIMEOUT_MS", "10000"));
     cfg.console_dir = gw_env("CAVRA_CONSOLE_DIR", GW_DEFAULT_CONSOLE_DIR);
+    {
+        long maxc = gw_env_count("CAVRA_GATEWAY_MAX_CONNECTIONS", 16384);
+        long per_ip = gw_env_count("CAVRA_GATEWAY_PER_IP_CONNECTIONS", 256);
+        long idle = gw_env_count("CAVRA_GATEWAY_IDLE_TIMEOUT_S", 5);
+        long flight = gw_env_count("CAVRA_GATEWAY_MAX_IN_FLIGHT", 4096);
+
+        if (maxc < 0 || per_ip < 0 || idle < 0 || flight < 0)
+            return 1;
+        cfg.max_connections = (int)maxc;
+        cfg.per_ip_connections = (int)per_ip;
+        cfg.idle_timeout_s = (int)idle;
+        cfg.max_in_flight = (int)flight;
+    }
+    gw_raise_nofile();
 
     cfg.token_file = getenv("CAVRA_TOKEN_FILE");
     if (cfg.token_file != NULL && cfg.token_file[0] == '\0')

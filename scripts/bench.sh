@@ -26,6 +26,12 @@
 #      times how long the evidence sequencer takes to chain the backlog;
 #      then VACUUM ANALYZE, so the measurement sees a settled store (what
 #      autovacuum would leave) rather than one full of dead row versions;
+#   4b. (after the empty-store phase) holds 5,000 idle connections from one client
+#      (127.0.0.2) with bench/bench_idle and times another client's
+#      (127.0.0.1) GET /readyz and /healthz: once against the gateway with
+#      its default per-client limit (it keeps 256 and closes the rest), once
+#      against a second gateway allowed 8192 per client, so all 5,000 stay
+#      open while the other client is timed;
 #   6. measures the same set again, prints a table of the empty and seeded
 #      medians with their ratio, and writes it with every raw line to
 #      build/bench/results.txt;
@@ -407,15 +413,17 @@ if ! {
     exit 1
 fi
 if grep -Eq '^[[:space:]]*add_subdirectory\(bench\)' CMakeLists.txt; then
-    cmake --build "$BUILD" -j2 --target bench_http >>"$OUT/logs/build.log" 2>&1 ||
+    cmake --build "$BUILD" -j2 --target bench_http bench_idle >>"$OUT/logs/build.log" 2>&1 ||
         bench_die_build bench_http
     BENCH_HTTP=$ROOT/$BUILD/bench/bench_http
+    BENCH_IDLE=$ROOT/$BUILD/bench/bench_idle
 else
     {
         cmake -S bench -B build-bench -DCMAKE_BUILD_TYPE=RelWithDebInfo &&
             cmake --build build-bench -j2
     } >>"$OUT/logs/build.log" 2>&1 || bench_die_build bench_http
     BENCH_HTTP=$ROOT/build-bench/bench_http
+    BENCH_IDLE=$ROOT/build-bench/bench_idle
 fi
 
 # 2. Database.
@@ -498,6 +506,35 @@ done
 EMPTY_EVENTS=$(bench_sql -c "SELECT count(*) FROM evidence_events")
 bench_phase empty "$EMPTY_PLAN" "$TMP_DIR/ack-urls-empty.txt"
 
+# 4b. Idle connections: one client holds 5,000, another is timed.
+bench_idle_run() {
+    local name=$1 line
+    shift
+    if ! line=$("$BENCH_IDLE" --name "$name" "$@"); then
+        bench_log "$name had failures"
+    fi
+    [[ -n "$line" ]] || line="$name failures=?"
+    echo "  $line" >&2
+    IDLE_LINES+=("$line")
+    RAW_LINES+=("$line")
+}
+IDLE_LINES=()
+bench_log "idle connections: 5000 held by 127.0.0.2, 127.0.0.1 timed"
+bench_idle_run idle-readyz --port "$CAVRA_GATEWAY_PORT" --idle 5000 --path /readyz --requests 200
+bench_idle_run idle-readyz-partial --port "$CAVRA_GATEWAY_PORT" --idle 5000 --partial \
+    --path /readyz --requests 200
+bench_idle_run idle-healthz --port "$CAVRA_GATEWAY_PORT" --idle 5000 --path /healthz --requests 200
+# A second gateway (same services) that lets one client keep all 5,000.
+IDLE_PORT=$(bench_free_port $((CAVRA_GATEWAY_PORT + 1)))
+CAVRA_GATEWAY_PORT=$IDLE_PORT CAVRA_GATEWAY_PER_IP_CONNECTIONS=8192 \
+    bench_start cavra-gateway-idle "$BUILD/gateway/cavra-gateway"
+for ((i = 0; i < 60; i++)); do
+    curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$IDLE_PORT/readyz" 2>/dev/null && break
+    sleep 0.5
+done
+bench_idle_run idle-readyz-all-held --port "$IDLE_PORT" --idle 5000 --path /readyz --requests 200
+bench_idle_run idle-healthz-all-held --port "$IDLE_PORT" --idle 5000 --path /healthz --requests 200
+
 # 5. Seed, ANALYZE, sequencer catch-up, VACUUM ANALYZE.
 bench_log "seeding $RECORDS records of each kind"
 t0=$(bench_now)
@@ -576,6 +613,12 @@ mkdir -p "$OUT"
     if [[ $VERIFY_OK -ne 1 ]]; then
         echo "(GET /runtime/evidence/verify did not answer 200: not measured)"
     fi
+    echo
+    echo "Idle connections (bench/bench_idle): 127.0.0.2 opens 5000 connections and sends"
+    echo "nothing (partial=1: half a request line); held = how many the gateway kept open"
+    echo "(default per-client limit 256; *-all-held: a gateway allowed 8192 per client);"
+    echo "127.0.0.1 meanwhile sends 200 GETs, each on a new connection, timed to the last byte:"
+    printf '  %s\n' "${IDLE_LINES[@]}"
     echo
     echo "Medians of n timed requests after a short warm-up; ratio = $TAG median / empty median."
     echo "Reads and single-plan calls run at concurrency 1; c16 = 16 client threads."

@@ -265,8 +265,15 @@ cv_rpc_call_start(cv_rpc_client *cli, const Cv__RpcRequest *req, int timeout_ms,
     int rv;
 
     if (id != NULL) {
-        /* Sign a shallow copy: the caller's envelope stays untouched. */
+        /* Sign a shallow copy: the caller's envelope stays untouched. A
+         * signed envelope always carries a deadline (services refuse
+         * stale ones): the call's own timeout when the caller gave none. */
         signed_req = *req;
+        if (!signed_req.has_deadline_unix_ms) {
+            signed_req.has_deadline_unix_ms = 1;
+            signed_req.deadline_unix_ms =
+                cv_now_us() / 1000 + (timeout_ms > 0 ? timeout_ms : 10000);
+        }
         if ((rv = cv_envelope_sign(id, &signed_req, &sig, err)) != 0)
             return rv;
         req = &signed_req;

@@ -312,7 +312,15 @@ async function main() {
   while (port2 === port) port2 = await freePort();
   const baseEnv = { ...process.env };
   delete baseEnv.CAVRA_TOKEN_FILE;
+  delete baseEnv.CAVRA_RPC_KEY_FILE;
+  /* RPC keys: services accept the gateway's signed envelopes only. */
+  const keygen = path.join(BUILD_DIR, 'tools', 'cavra-keygen');
+  const gwKey = path.join(tmpDir, 'gateway.key');
+  const kg = spawnSync(keygen, ['gateway', gwKey, 'admin', '--delegate'], { encoding: 'utf8' });
+  if (kg.status !== 0) throw new Error(`cavra-keygen failed: ${kg.stderr}`);
+  fs.writeFileSync(path.join(tmpDir, 'principals'), kg.stdout);
   Object.assign(baseEnv, {
+    CAVRA_PRINCIPALS_FILE: path.join(tmpDir, 'principals'),
     CAVRA_DATABASE_URL: dbUrl,
     CAVRA_ACK_URL: `ipc://${tmpDir}/ack.sock`,
     CAVRA_RETRY_URL: `ipc://${tmpDir}/retry.sock`,
@@ -323,7 +331,7 @@ async function main() {
   const services = ['ack', 'retry', 'report'].map((s) =>
     startProcess(s, path.join(BUILD_DIR, 'services', s, `cavra-${s}`), baseEnv));
   const gw = startProcess('gateway', path.join(BUILD_DIR, 'gateway', 'cavra-gateway'),
-    { ...baseEnv, CAVRA_GATEWAY_PORT: String(port) });
+    { ...baseEnv, CAVRA_GATEWAY_PORT: String(port), CAVRA_RPC_KEY_FILE: gwKey });
   const base = `http://127.0.0.1:${port}`;
   try {
     await waitReady(base, [...services, gw]);
@@ -340,7 +348,7 @@ async function main() {
     `# console browser test tokens\n${createHash('sha256').update(TOKENS.auditor).digest('hex')} console-auditor auditor\n`,
     { mode: 0o600 });
   const gw2 = startProcess('gateway-tokens', path.join(BUILD_DIR, 'gateway', 'cavra-gateway'),
-    { ...baseEnv, CAVRA_GATEWAY_PORT: String(port2), CAVRA_TOKEN_FILE: tokenFile });
+    { ...baseEnv, CAVRA_GATEWAY_PORT: String(port2), CAVRA_TOKEN_FILE: tokenFile, CAVRA_RPC_KEY_FILE: gwKey });
   const base2 = `http://127.0.0.1:${port2}`;
   let gw2Error = null;
   try {

@@ -125,6 +125,16 @@ CLI_URL=ipc://$CLI_TMP/ack.ipc
 export CAVRA_ACK_URL=$CLI_URL
 export CAVRA_DATABASE_URL
 
+# RPC keys: cavra-rpc signs as an operator (admin, acts as itself); a
+# second, auditor-only principal checks the service enforces roles.
+CLI_KEYGEN=$CV_TEST_BUILD_DIR/tools/cavra-keygen
+{
+    "$CLI_KEYGEN" operator "$CLI_TMP/operator.key" admin
+    "$CLI_KEYGEN" auditor "$CLI_TMP/auditor.key" auditor
+} >"$CLI_TMP/principals"
+export CAVRA_PRINCIPALS_FILE=$CLI_TMP/principals
+export CAVRA_RPC_KEY_FILE=$CLI_TMP/operator.key
+
 # 1. Start cavra-ack and wait until it answers ack.Health.
 "$CLI_ACK" </dev/null >"$CLI_TMP/ack.log" 2>&1 &
 CLI_ACK_PID=$!
@@ -174,16 +184,35 @@ echo "{\"plan_id\": \"$plan_id\"}" |
 cli_check "ack.GetPlan reads JSON from stdin" \
     cli_same "$CLI_RC $(cli_plan_id)" "0 $plan_id"
 
-# 3. --actor is trusted as the verified actor; an idempotency key replays.
+# 3. The trust boundary: the operator acts as itself (acknowledged_by is
+#    the principal), may not name another actor, and an idempotency key
+#    replays. Unsigned envelopes and missing roles are refused.
 ack_body="{\"plan_id\": \"$plan_id\", \"provider\": \"slack\",
-    \"acknowledged_by\": \"bob\", \"acknowledgement_state\": \"accepted\"}"
-cli_rpc --actor alice --idempotency-key "cli-test-$$" ack.Acknowledge "$ack_body"
+    \"acknowledged_by\": \"bob\", \"acknowledgement_state\": \"resolved\"}"
+cli_rpc --actor cfo ack.Acknowledge "$ack_body"
+cli_check "--actor naming someone else is PERMISSION_DENIED" \
+    cli_exits_with 1 PERMISSION_DENIED
+cli_rpc --idempotency-key "cli-test-$$" ack.Acknowledge "$ack_body"
 cli_check "ack.Acknowledge exits 0" cli_rc_is 0
-cli_check "ack.Acknowledge: --actor overrides acknowledged_by" \
-    cli_out_has '"acknowledged_by": "alice"'
-cli_rpc --actor alice --idempotency-key "cli-test-$$" ack.Acknowledge "$ack_body"
+cli_check "ack.Acknowledge: the principal is the acknowledger" \
+    cli_out_has '"acknowledged_by": "operator"'
+cli_rpc --idempotency-key "cli-test-$$" ack.Acknowledge "$ack_body"
 cli_check "ack.Acknowledge again with the key exits 0" cli_rc_is 0
 cli_check "ack.Acknowledge again with the key says replayed" cli_err_has 'replayed'
+CAVRA_RPC_KEY_FILE= cli_rpc ack.Acknowledge "$ack_body"
+cli_check "an unsigned envelope is UNAUTHENTICATED" \
+    cli_exits_with 1 UNAUTHENTICATED
+CAVRA_RPC_KEY_FILE=$CLI_TMP/auditor.key cli_rpc ack.Acknowledge "$ack_body"
+cli_check "an auditor cannot acknowledge (PERMISSION_DENIED)" \
+    cli_exits_with 1 PERMISSION_DENIED
+CAVRA_RPC_KEY_FILE=$CLI_TMP/auditor.key cli_rpc ack.GetPlan "{\"plan_id\": \"$plan_id\"}"
+cli_check "an auditor can read a plan" cli_rc_is 0
+"$CV_TEST_BUILD_DIR/tools/cavra-keygen" stranger "$CLI_TMP/stranger.key" admin >/dev/null
+CAVRA_RPC_KEY_FILE=$CLI_TMP/stranger.key cli_rpc ack.Acknowledge "$ack_body"
+cli_check "a key not in the principals file is UNAUTHENTICATED" \
+    cli_exits_with 1 UNAUTHENTICATED
+cli_check "only the one acknowledgement was stored" \
+    cli_same "$(psql "$CAVRA_DATABASE_URL" -Atc "SELECT count(*) FROM acknowledgements WHERE plan_id = '$plan_id'" 2>/dev/null || echo none)" 1
 
 # 4. Errors: exit 1 and {"code": ..., "detail": ...} on stderr.
 cli_rpc ack.RecordPlan '{"escalation_routes": "nope"}'

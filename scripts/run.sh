@@ -53,14 +53,15 @@ run_cleanup() {
     CLEANED=1
     if [[ -n "$SUP_PID" ]]; then
         kill -TERM "$SUP_PID" 2>/dev/null || true
-        # The supervisor gives up on its children after 10 s; wait longer.
+        # The supervisor kills a child that ignores TERM for 10 s, one
+        # child at a time: wait for four of those, and a margin.
         local waited=0
-        while kill -0 "$SUP_PID" 2>/dev/null && ((waited < 150)); do
+        while kill -0 "$SUP_PID" 2>/dev/null && ((waited < 500)); do
             sleep 0.1
             waited=$((waited + 1))
         done
         if kill -0 "$SUP_PID" 2>/dev/null; then
-            run_log "the supervisor did not stop within 15 s; killing it"
+            run_log "the supervisor did not stop within 50 s; killing it"
             kill -KILL "$SUP_PID" 2>/dev/null || true
         fi
         wait "$SUP_PID" 2>/dev/null || true

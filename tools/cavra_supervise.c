@@ -12,10 +12,10 @@
  * in the process's log) as one line:
  *   cavra-supervise: cavra-ack exited (killed by signal 9) after 4.1 s;
  *   restart #1 in 0.2 s
- * SIGINT, SIGTERM or SIGHUP stops everything: SIGTERM to the processes in
- * the reverse order (the gateway, listed last, first), SIGKILL to any still
- * running after --stop-timeout (default 10000 ms). Exits 0 when every
- * process stopped with status 0, 1 otherwise, 2 on usage errors.
+ * SIGINT, SIGTERM or SIGHUP stops everything, one process at a time in
+ * the reverse order (the gateway, listed last, first): SIGTERM, then
+ * SIGKILL if it still runs after --stop-timeout (default 10000 ms). Exits 0
+ * when every process stopped with status 0, 1 otherwise, 2 on usage errors.
  *
  * --log-dir: each process's stdout and stderr go to DIR/NAME.log
  * (appended). --pid-dir: DIR/NAME.pid holds the running process's pid
@@ -52,7 +52,7 @@
 #define SUP_STOP_DEFAULT_MS 10000
 
 typedef struct sup_child {
-    const char *name;
+    char *name;
     const char *program;
     pid_t pid;         /* 0 when not running */
     long started_ms;   /* when the current run started */
@@ -270,40 +270,35 @@ sup_reap(int stopping)
     return bad;
 }
 
-/* SIGTERM to everyone (last started first), SIGKILL after timeout_ms.
+/* Stops the children one by one, the last started first (the gateway
+ * before the services it calls): SIGTERM, then SIGKILL after timeout_ms.
  * Returns 0 when every child exited with status 0. */
 static int
 sup_stop_all(const sigset_t *set, long timeout_ms)
 {
-    long deadline = sup_now_ms() + timeout_ms;
-    int bad = 0, running;
+    int bad = 0;
 
-    for (int i = sup_n - 1; i >= 0; i--)
-        if (sup_children[i].pid > 0)
-            kill(sup_children[i].pid, SIGTERM);
-    for (;;) {
-        struct timespec ts = {0, 50 * 1000000L};
+    for (int i = sup_n - 1; i >= 0; i--) {
+        sup_child *c = &sup_children[i];
+        long deadline = sup_now_ms() + timeout_ms;
 
-        bad += sup_reap(1);
-        running = 0;
-        for (int i = 0; i < sup_n; i++)
-            running += sup_children[i].pid > 0;
-        if (running == 0)
-            break;
-        if (sup_now_ms() >= deadline) {
-            for (int i = 0; i < sup_n; i++) {
-                if (sup_children[i].pid > 0) {
-                    sup_log(&sup_children[i],
-                            "%s ignored SIGTERM for %ld ms; killing it",
-                            sup_children[i].name, timeout_ms);
-                    kill(sup_children[i].pid, SIGKILL);
-                }
+        if (c->pid > 0)
+            kill(c->pid, SIGTERM);
+        while (c->pid > 0) {
+            struct timespec ts = {0, 20 * 1000000L};
+
+            if (sup_now_ms() >= deadline) {
+                sup_log(c, "%s ignored SIGTERM for %ld ms; killing it", c->name,
+                        timeout_ms);
+                kill(c->pid, SIGKILL);
+                deadline = LONG_MAX;
             }
-            deadline = LONG_MAX;
+            /* Further INT/TERM are swallowed: we are already stopping. */
+            sigtimedwait(set, NULL, &ts);
+            bad += sup_reap(1);
         }
-        /* Any further INT/TERM is swallowed: we are already stopping. */
-        sigtimedwait(set, NULL, &ts);
     }
+    bad += sup_reap(1);
     return bad > 0 ? 1 : 0;
 }
 
@@ -348,8 +343,10 @@ main(int argc, char **argv)
         if (eq == NULL || eq == argv[i] || eq[1] == '\0' ||
             sup_n == SUP_MAX_CHILDREN)
             return sup_usage();
-        *eq = '\0';
-        sup_children[sup_n].name = argv[i];
+        /* A copy: argv stays intact for ps. */
+        sup_children[sup_n].name = strndup(argv[i], (size_t)(eq - argv[i]));
+        if (sup_children[sup_n].name == NULL)
+            return 1;
         sup_children[sup_n].program = eq + 1;
         sup_children[sup_n].delay_ms = SUP_DELAY_MIN_MS;
         sup_n++;

@@ -8,7 +8,8 @@
 #  3. SIGTERM stops everything, a program ignoring SIGTERM is killed after
 #     --stop-timeout, pid files are removed, no process is left behind,
 #     and nothing is restarted during the stop;
-#  4. a bad command line is a usage error (exit 2).
+#  4. a bad command line is a usage error (exit 2);
+#  5. when the supervisor is killed outright, its children stop too.
 # Needs CV_TEST_BUILD_DIR (ctest sets it). Run: ctest -R fault.supervise
 set -euo pipefail
 
@@ -140,5 +141,23 @@ rc=0
 wait "$SUP_PID" || rc=$?
 SUP_PID=
 [[ $rc -eq 0 ]] || st_fail "supervisor exited $rc after a clean stop (SIGINT), want 0"
+
+# Should the supervisor be killed outright, its children follow it.
+mkdir "$DIR/3"
+"$SUP" --log-dir "$DIR/3" --pid-dir "$DIR/3" steady="$DIR/steady.sh" 2>/dev/null &
+SUP_PID=$!
+for ((i = 0; i < 100; i++)); do
+    ! grep -q "steady running" "$DIR/3/steady.log" 2>/dev/null || break
+    sleep 0.05
+done
+orphan=$(cat "$DIR/3/steady.pid")
+kill -KILL "$SUP_PID"
+wait "$SUP_PID" 2>/dev/null || true
+SUP_PID=
+for ((i = 0; i < 40; i++)); do
+    kill -0 "$orphan" 2>/dev/null || break
+    sleep 0.05
+done
+! kill -0 "$orphan" 2>/dev/null || st_fail "steady ($orphan) outlived its killed supervisor"
 
 echo "supervise_test: all checks passed"

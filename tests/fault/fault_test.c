@@ -584,12 +584,24 @@ ft_record_plan(ft_load *L)
         "\"p2\"}, {\"provider\": \"p3\"}, {\"provider\": \"p4\"}, "
         "{\"provider\": \"p5\"}, {\"provider\": \"p6\"}, {\"provider\": "
         "\"p7\"}]}";
+    char key[96];
+    const char *headers[] = {key, NULL};
     cv_http_response r;
+    int rv = -1;
 
-    memset(&r, 0, sizeof(r));
+    /* Keyed and retried on 503 (as the load is): a worker may still hold
+     * a connection from before the previous scenario's fault. */
+    snprintf(key, sizeof(key), "Idempotency-Key: fault-plan-%s", L->scenario);
     snprintf(url, sizeof(url), "%s%s", ft.base_url, CV_TEST_PLAN_PATH);
-    if (cv_http_request("POST", url, NULL, body, NULL, &r) != 0 ||
-        r.status != 201) {
+    for (int attempt = 0; attempt < 40; attempt++) {
+        memset(&r, 0, sizeof(r));
+        rv = cv_http_request("POST", url, NULL, body, headers, &r);
+        if ((rv == 0 && r.status != 503) || attempt == 39)
+            break;
+        cv_http_response_free(&r);
+        cv_test_sleep_ms(100);
+    }
+    if (rv != 0 || r.status != 201) {
         char msg[512];
 
         snprintf(msg, sizeof(msg), "%ld %s", r.status,

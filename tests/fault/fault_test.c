@@ -399,6 +399,7 @@ ft_teardown(void **state)
         int status = 0;
         pid_t r;
 
+        kill(ft.sup_pid, SIGCONT); /* in case a test paused it */
         kill(ft.sup_pid, SIGTERM);
         while ((r = waitpid(ft.sup_pid, &status, WNOHANG)) == 0 &&
                cv_test_now_ms() < deadline)
@@ -866,8 +867,64 @@ test_chain_verifies(void **state)
     cv_http_response_free(&r);
 }
 
+/*
+ * While a service stays down (its supervisor is paused, so nothing
+ * restarts it), every request for it must be answered 503 at once, never
+ * held until the RPC timeout. Run alone with --down-fast (ctest
+ * fault.down_fast).
+ */
+static void
+test_down_answers_fast(void **state)
+{
+    char url[512];
+    long max_ms = 0, t_kill;
+    int n503 = 0, other = 0;
+    ft_load *L = &ft_load_now;
+
+    (void)state;
+    memset(L, 0, sizeof(*L));
+    L->scenario = "down";
+    ft_record_plan(L);
+    snprintf(url, sizeof(url),
+             "%s/runtime/go-pilot/rollback-drill-notifications/"
+             "acknowledgements/audit-delivery/recovery-escalations/%s",
+             ft.base_url, L->plan_id);
+    assert_int_equal(kill(ft.sup_pid, SIGSTOP), 0);
+    assert_int_equal(kill(ft_pid(FT_ACK), SIGKILL), 0);
+    t_kill = cv_test_now_ms();
+    /* Let the requests in flight at the kill see their reset. */
+    cv_test_sleep_ms(200);
+    for (int i = 0; i < 20; i++) {
+        cv_http_response r;
+        long t0 = cv_test_now_ms(), ms;
+
+        memset(&r, 0, sizeof(r));
+        cv_http_request("GET", url, NULL, NULL, NULL, &r);
+        ms = cv_test_now_ms() - t0;
+        if (ms > max_ms)
+            max_ms = ms;
+        if (r.status == 503)
+            n503++;
+        else {
+            other++;
+            printf("fault down: +%ld ms: %ld after %ld ms\n", t0 - t_kill,
+                   r.status, ms);
+        }
+        cv_http_response_free(&r);
+        cv_test_sleep_ms(25);
+    }
+    kill(ft.sup_pid, SIGCONT);
+    printf("fault down: 20 requests while cavra-ack was down: %d answered 503, "
+           "%d otherwise; slowest %ld ms\n",
+           n503, other, max_ms);
+    assert_int_equal(ft_wait_ready(30000), 0);
+    assert_int_equal(n503, 20);
+    if (max_ms >= FT_503_LIMIT_MS)
+        fail_msg("a request took %ld ms while the service was down", max_ms);
+}
+
 int
-main(void)
+main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ack_killed),
@@ -875,8 +932,14 @@ main(void)
         cmocka_unit_test(test_gateway_killed),
         cmocka_unit_test(test_chain_verifies),
     };
+    const struct CMUnitTest down[] = {
+        cmocka_unit_test(test_down_answers_fast),
+    };
 
     /* Line-buffered: the summary lines interleave sanely with cmocka's. */
     setvbuf(stdout, NULL, _IOLBF, 0);
+    if (argc > 1 && strcmp(argv[1], "--down-fast") == 0)
+        return cmocka_run_group_tests_name("fault_down", down, ft_setup,
+                                           ft_teardown);
     return cmocka_run_group_tests_name("fault", tests, ft_setup, ft_teardown);
 }

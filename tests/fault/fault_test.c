@@ -20,6 +20,10 @@
  *   gateway_killed  kill -9 of the gateway mid-load: restarted;
  *   chain_verifies  afterwards GET /runtime/evidence/verify is valid with
  *                   nothing pending.
+ * With --down-fast it runs only down_answers_fast instead: cavra-ack is
+ * killed while its supervisor is paused, and each of 20 requests must be
+ * answered 503 at once (ctest fault.down_fast, disabled while it fails:
+ * the gateway holds requests for ~0.6 s after a service dies).
  * Each asserts: every request ended 2xx; the store holds exactly one
  * acknowledgement (and one evidence event) per request, none twice. Each
  * prints one summary line: requests, 2xx, rows, duplicates, outage (first

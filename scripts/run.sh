@@ -6,12 +6,17 @@
 #    ./var/pg on port ${CAVRA_PG_PORT:-55432} (created once; data is kept
 #    across runs) and points CAVRA_DATABASE_URL at it;
 #  - applies db/migrations with cavra-migrate;
-#  - starts cavra-ack, cavra-retry, cavra-report and cavra-gateway in the
-#    background, logging to var/log/<name>.log;
+#  - starts cavra-ack, cavra-retry, cavra-report and cavra-gateway under
+#    build/tools/cavra-supervise, logging to var/log/<name>.log (pids in
+#    var/run/<name>.pid). A process that crashes is restarted with backoff
+#    (0.2 s doubling to 5 s; back to 0.2 s after 30 s of running), and the
+#    supervisor prints one line per restart: name, exit status or signal,
+#    delay;
 #  - waits for http://$CAVRA_GATEWAY_HOST:$CAVRA_GATEWAY_PORT/healthz, prints
 #    the console address, and stays in the foreground.
-# Ctrl-C (or TERM, or any process exiting) stops everything it started,
-# including the PostgreSQL it started.
+# Ctrl-C (or TERM) stops everything it started: the gateway, the services,
+# then the PostgreSQL it started. Should the supervisor itself die, the
+# rest is stopped too.
 #
 # Environment (defaults exported to the services): CAVRA_DATABASE_URL,
 # CAVRA_PG_PORT, CAVRA_ACK_URL (tcp://127.0.0.1:7101), CAVRA_RETRY_URL
@@ -29,42 +34,42 @@ export CAVRA_GATEWAY_HOST=${CAVRA_GATEWAY_HOST:-127.0.0.1}
 export CAVRA_GATEWAY_PORT=${CAVRA_GATEWAY_PORT:-8000}
 
 LOG_DIR=$ROOT/var/log
+RUN_DIR=$ROOT/var/run
 PG_DIR=$ROOT/var/pg
 PG_STARTED=0
-PIDS=()
-NAMES=()
+SUP_PID=
 CLEANED=0
 
 run_log() {
     echo "run.sh: $*" >&2
 }
 
-# Stops every process we started (TERM, then wait; KILL after 10 s), then
-# the PostgreSQL we started. Runs once, whatever the trigger.
+# Stops the supervisor (it stops the gateway and the services; it kills
+# any that ignores TERM for 10 s), then the PostgreSQL we started. Runs
+# once, whatever the trigger.
 # shellcheck disable=SC2317  # called from a trap
 run_cleanup() {
-    local i pid waited
     [[ $CLEANED -eq 0 ]] || return 0
     CLEANED=1
-    for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
-        kill -TERM "${PIDS[i]}" 2>/dev/null || true
-    done
-    for pid in "${PIDS[@]}"; do
-        waited=0
-        while kill -0 "$pid" 2>/dev/null && ((waited < 100)); do
+    if [[ -n "$SUP_PID" ]]; then
+        kill -TERM "$SUP_PID" 2>/dev/null || true
+        # The supervisor kills a child that ignores TERM for 10 s, one
+        # child at a time: wait for four of those, and a margin.
+        local waited=0
+        while kill -0 "$SUP_PID" 2>/dev/null && ((waited < 500)); do
             sleep 0.1
             waited=$((waited + 1))
         done
-        if kill -0 "$pid" 2>/dev/null; then
-            run_log "process $pid ignored TERM for 10 s; killing it"
-            kill -KILL "$pid" 2>/dev/null || true
+        if kill -0 "$SUP_PID" 2>/dev/null; then
+            run_log "the supervisor did not stop within 50 s; killing it"
+            kill -KILL "$SUP_PID" 2>/dev/null || true
         fi
-        wait "$pid" 2>/dev/null || true
-    done
+        wait "$SUP_PID" 2>/dev/null || true
+    fi
     if [[ $PG_STARTED -eq 1 ]]; then
         bash scripts/pg.sh stop "$PG_DIR" || run_log "could not stop PostgreSQL in $PG_DIR"
     fi
-    ((${#PIDS[@]} == 0)) || run_log "stopped"
+    [[ -z "$SUP_PID" ]] || run_log "stopped"
 }
 
 # shellcheck disable=SC2317  # called from a trap
@@ -77,6 +82,8 @@ run_on_signal() {
 trap run_cleanup EXIT
 trap 'run_on_signal 130' INT
 trap 'run_on_signal 143' TERM
+
+NAMES=(cavra-ack cavra-retry cavra-report cavra-gateway)
 
 run_tail_logs() {
     local name
@@ -92,27 +99,20 @@ run_gateway_up() {
         "http://$CAVRA_GATEWAY_HOST:$CAVRA_GATEWAY_PORT/healthz" 2>/dev/null
 }
 
-# run_start NAME BINARY: starts BINARY in the background, logging to
-# var/log/NAME.log.
-run_start() {
-    local name=$1 bin=$2
-    "$bin" </dev/null >"$LOG_DIR/$name.log" 2>&1 &
-    PIDS+=("$!")
-    NAMES+=("$name")
-}
-
 # 1. Packages and build.
 bash scripts/deps.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j2
 
+# The order is the start order; the supervisor stops them in reverse,
+# the gateway first.
 BINS=(
-    "cavra-ack:build/services/ack/cavra-ack"
-    "cavra-retry:build/services/retry/cavra-retry"
-    "cavra-report:build/services/report/cavra-report"
-    "cavra-gateway:build/gateway/cavra-gateway"
+    "cavra-ack=build/services/ack/cavra-ack"
+    "cavra-retry=build/services/retry/cavra-retry"
+    "cavra-report=build/services/report/cavra-report"
+    "cavra-gateway=build/gateway/cavra-gateway"
 )
-for entry in "build/tools/cavra-migrate" "${BINS[@]#*:}"; do
+for entry in build/tools/cavra-migrate build/tools/cavra-supervise "${BINS[@]#*=}"; do
     if [[ ! -x "$entry" ]]; then
         run_log "$entry was not built; see the build output above"
         exit 1
@@ -120,7 +120,7 @@ for entry in "build/tools/cavra-migrate" "${BINS[@]#*:}"; do
 done
 
 # 2. Database.
-mkdir -p "$LOG_DIR"
+mkdir -p "$LOG_DIR" "$RUN_DIR"
 if [[ -z "${CAVRA_DATABASE_URL:-}" ]]; then
     pg_port=${CAVRA_PG_PORT:-55432}
     pg_pid=$(sed -n 1p "$PG_DIR/data/postmaster.pid" 2>/dev/null || true)
@@ -138,15 +138,14 @@ if [[ -z "${CAVRA_DATABASE_URL:-}" ]]; then
 fi
 build/tools/cavra-migrate --dir db/migrations
 
-# 3. Services, then the gateway.
+# 3. The services and the gateway, under the supervisor.
 if run_gateway_up; then
     run_log "something already answers on http://$CAVRA_GATEWAY_HOST:$CAVRA_GATEWAY_PORT/;" \
         "stop it or set CAVRA_GATEWAY_PORT"
     exit 1
 fi
-for entry in "${BINS[@]}"; do
-    run_start "${entry%%:*}" "${entry#*:}"
-done
+build/tools/cavra-supervise --log-dir "$LOG_DIR" --pid-dir "$RUN_DIR" "${BINS[@]}" &
+SUP_PID=$!
 
 ready=0
 for ((i = 0; i < 40; i++)); do
@@ -154,13 +153,11 @@ for ((i = 0; i < 40; i++)); do
         ready=1
         break
     fi
-    for ((j = 0; j < ${#PIDS[@]}; j++)); do
-        if ! kill -0 "${PIDS[j]}" 2>/dev/null; then
-            run_log "${NAMES[j]} exited during start-up"
-            run_tail_logs
-            exit 1
-        fi
-    done
+    if ! kill -0 "$SUP_PID" 2>/dev/null; then
+        run_log "the supervisor exited during start-up"
+        run_tail_logs
+        exit 1
+    fi
     sleep 0.5
 done
 if [[ $ready -ne 1 ]]; then
@@ -170,15 +167,15 @@ if [[ $ready -ne 1 ]]; then
 fi
 
 echo "CAVRA Recovery Evidence Console: http://$CAVRA_GATEWAY_HOST:$CAVRA_GATEWAY_PORT/"
-echo "Logs: $LOG_DIR/  (Ctrl-C stops everything)"
+echo "Logs: $LOG_DIR/  (a crashed process is restarted; Ctrl-C stops everything)"
 
-# 4. Stay up until a signal arrives or one of the processes exits.
+# 4. Stay up until a signal arrives (the trap stops everything) or the
+# supervisor itself exits.
 rc=0
-wait -n "${PIDS[@]}" || rc=$?
-for ((j = 0; j < ${#PIDS[@]}; j++)); do
-    if ! kill -0 "${PIDS[j]}" 2>/dev/null; then
-        run_log "${NAMES[j]} exited (status $rc); stopping the rest"
-        tail -n 20 "$LOG_DIR/${NAMES[j]}.log" >&2 2>/dev/null || true
-    fi
-done
+wait "$SUP_PID" || rc=$?
+# A trapped signal interrupts `wait` and its trap exits the script; so
+# here the supervisor really is gone.
+SUP_PID=
+run_log "the supervisor exited (status $rc); stopping"
+run_tail_logs
 exit 1

@@ -352,6 +352,7 @@ int
 cv_db_transact(cv_db *db, enum cv_tx_mode mode, cv_db_tx_fn fn, void *arg,
                cv_error *err)
 {
+    bool reconnected = false;
     int rv = 0;
 
     for (int attempt = 0; attempt < CV_DB_TX_ATTEMPTS; attempt++) {
@@ -362,8 +363,17 @@ cv_db_transact(cv_db *db, enum cv_tx_mode mode, cv_db_tx_fn fn, void *arg,
             return rv;
         if (mode == CV_TX_NONE)
             return fn(db, arg, err);
-        if ((rv = cv_db_tx_begin(db, mode, err)) != 0)
+        if ((rv = cv_db_tx_begin(db, mode, err)) != 0) {
+            /* A connection that went stale while idle (the server
+             * restarted) only shows at its first statement: nothing ran
+             * yet, so reconnect once and go on. */
+            if (rv == CV_UNAVAILABLE && !reconnected) {
+                reconnected = true;
+                attempt--;
+                continue;
+            }
             return rv;
+        }
         if ((rv = fn(db, arg, err)) == 0)
             rv = cv_db_tx_commit(db, err);
         else

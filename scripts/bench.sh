@@ -404,7 +404,7 @@ bench_log "building $BUILD (log: build/bench/logs/build.log)"
 if ! {
     cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo "${CMAKE_EXTRA[@]}" &&
         cmake --build "$BUILD" -j2 --target cavra-ack cavra-retry cavra-report \
-            cavra-gateway cavra-migrate cavra-verify
+            cavra-gateway cavra-migrate cavra-verify cavra-keygen
 } >"$OUT/logs/build.log" 2>&1; then
     grep -E 'error|Error' "$OUT/logs/build.log" | head -n 20 >&2 || true
     bench_log "the build of $BUILD failed. To benchmark anyway with a private tree:"
@@ -473,6 +473,11 @@ export CAVRA_ACK_URL=ipc://$TMP_DIR/ack.ipc
 export CAVRA_RETRY_URL=ipc://$TMP_DIR/retry.ipc
 export CAVRA_REPORT_URL=ipc://$TMP_DIR/report.ipc
 export CAVRA_GATEWAY_HOST=127.0.0.1
+# Signed RPCs, as in production: the gateway's key and the principals.
+"$BUILD/tools/cavra-keygen" gateway "$TMP_DIR/gateway.key" admin --delegate \
+    >"$TMP_DIR/principals"
+export CAVRA_PRINCIPALS_FILE=$TMP_DIR/principals
+export CAVRA_RPC_KEY_FILE=$TMP_DIR/gateway.key
 CAVRA_GATEWAY_PORT=$(bench_free_port 58000)
 export CAVRA_GATEWAY_PORT
 GW=http://127.0.0.1:$CAVRA_GATEWAY_PORT

@@ -112,7 +112,7 @@ BINS=(
     "cavra-report=build/services/report/cavra-report"
     "cavra-gateway=build/gateway/cavra-gateway"
 )
-for entry in build/tools/cavra-migrate build/tools/cavra-supervise "${BINS[@]#*=}"; do
+for entry in build/tools/cavra-migrate build/tools/cavra-supervise build/tools/cavra-keygen "${BINS[@]#*=}"; do
     if [[ ! -x "$entry" ]]; then
         run_log "$entry was not built; see the build output above"
         exit 1
@@ -138,7 +138,25 @@ if [[ -z "${CAVRA_DATABASE_URL:-}" ]]; then
 fi
 build/tools/cavra-migrate --dir db/migrations
 
-# 3. The services and the gateway, under the supervisor.
+# 3. RPC keys, made once under var/keys (0700; key files 0600): the
+# gateway's (it acts for end users) and a local operator's for cavra-rpc.
+# Services need only the principals file (public keys).
+KEY_DIR=$ROOT/var/keys
+if [[ ! -f "$KEY_DIR/principals" ]]; then
+    mkdir -p "$KEY_DIR"
+    chmod 700 "$KEY_DIR"
+    rm -f "$KEY_DIR/gateway.key" "$KEY_DIR/operator.key"
+    {
+        build/tools/cavra-keygen gateway "$KEY_DIR/gateway.key" admin --delegate
+        build/tools/cavra-keygen operator "$KEY_DIR/operator.key" admin
+    } >"$KEY_DIR/principals.tmp"
+    mv "$KEY_DIR/principals.tmp" "$KEY_DIR/principals"
+    run_log "created RPC keys in $KEY_DIR (principals: gateway, operator)"
+fi
+export CAVRA_PRINCIPALS_FILE=${CAVRA_PRINCIPALS_FILE:-$KEY_DIR/principals}
+export CAVRA_RPC_KEY_FILE=${CAVRA_RPC_KEY_FILE:-$KEY_DIR/gateway.key}
+
+# 4. The services and the gateway, under the supervisor.
 if run_gateway_up; then
     run_log "something already answers on http://$CAVRA_GATEWAY_HOST:$CAVRA_GATEWAY_PORT/;" \
         "stop it or set CAVRA_GATEWAY_PORT"
@@ -168,6 +186,7 @@ fi
 
 echo "CAVRA Recovery Evidence Console: http://$CAVRA_GATEWAY_HOST:$CAVRA_GATEWAY_PORT/"
 echo "Logs: $LOG_DIR/  (a crashed process is restarted; Ctrl-C stops everything)"
+echo "RPC as the local operator: CAVRA_RPC_KEY_FILE=$KEY_DIR/operator.key build/tools/cavra-rpc ack.Health"
 
 # 4. Stay up until a signal arrives (the trap stops everything) or the
 # supervisor itself exits.

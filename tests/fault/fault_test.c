@@ -384,6 +384,12 @@ ft_setup(void **state)
     snprintf(env_val, sizeof(env_val), "%d", ft.gw_port);
     setenv("CAVRA_GATEWAY_PORT", env_val, 1);
     unsetenv("CAVRA_TOKEN_FILE");
+    /* Signed RPCs, as in production: services get the principals, the
+     * gateway (and this process, through cv_test_keys_init) a key. */
+    if (cv_test_keys_init() != 0)
+        return -1;
+    setenv("CAVRA_PRINCIPALS_FILE", cv_test_key_path("principals"), 1);
+    setenv("CAVRA_RPC_KEY_FILE", cv_test_key_path("gateway.key"), 1);
     if (ft_supervise() != 0 || ft_wait_ready(30000) != 0) {
         ft_print_logs();
         return -1;
@@ -880,7 +886,7 @@ test_chain_verifies(void **state)
 static void
 test_down_answers_fast(void **state)
 {
-    char url[512];
+    char url[1280];
     long max_ms = 0, t_kill;
     int n503 = 0, other = 0;
     ft_load *L = &ft_load_now;

@@ -27,7 +27,8 @@ const cv_db_statement cv_chain_statements[] = {
      " WHERE chain_seq IS NOT NULL ORDER BY chain_seq DESC LIMIT 1"},
     {"cv_chain_unchained",
      "SELECT id, kind, record_id, plan_id, provider, actor, "
-     "request_id, " CV_CHAIN_TIME ", record::text FROM evidence_events"
+     "request_id, " CV_CHAIN_TIME ", record::text, principal"
+     " FROM evidence_events"
      " WHERE chain_seq IS NULL ORDER BY id LIMIT $1::int"},
     {"cv_chain_set", "UPDATE evidence_events SET chain_seq = $2::bigint,"
                      " prev_hash = decode($3, 'hex'), hash = decode($4, 'hex')"
@@ -35,7 +36,7 @@ const cv_db_statement cv_chain_statements[] = {
     {"cv_chain_page",
      "SELECT chain_seq, kind, record_id, plan_id, provider, actor,"
      " request_id, " CV_CHAIN_TIME ", record::text, encode(prev_hash, 'hex'),"
-     " encode(hash, 'hex') FROM evidence_events"
+     " encode(hash, 'hex'), principal FROM evidence_events"
      " WHERE chain_seq > $1::bigint ORDER BY chain_seq LIMIT " CV_CHAIN_PAGE},
     {"cv_chain_pending",
      "SELECT count(*) FROM evidence_events WHERE chain_seq IS NULL"},
@@ -69,6 +70,8 @@ cv_chain_event_json(const cv_chain_event *ev)
     json_object_set_new(obj, "request_id", cv_chain_str(ev->request_id));
     json_object_set_new(obj, "created_at", cv_chain_str(ev->created_at));
     json_object_set_new(obj, "record", record);
+    if (ev->principal != NULL)
+        json_object_set_new(obj, "principal", json_string(ev->principal));
     return obj;
 }
 
@@ -161,7 +164,10 @@ cv_chain_row_event(PGresult *res, int row, int64_t seq)
         .created_at = cv_chain_value(res, row, 7),
         .record = cv_chain_value(res, row, 8),
     };
+    int col = PQfnumber(res, "principal");
 
+    /* The principal is the last column of both queries. */
+    ev.principal = col >= 0 ? cv_chain_value(res, row, col) : NULL;
     return ev;
 }
 
@@ -490,6 +496,7 @@ cv_chain_verify_file(FILE *in, cv_chain_report *report)
                 .request_id = cv_chain_json_str(event, "request_id"),
                 .created_at = cv_chain_json_str(event, "created_at"),
                 .record = record,
+                .principal = cv_chain_json_str(event, "principal"),
             };
             if (!cv_chain_file_exact(event, &ev)) {
                 /* The line shows something the hash does not cover. */

@@ -45,6 +45,8 @@ typedef struct cv_chain_event {
     const char *request_id;
     const char *created_at; /* RFC 3339 UTC, cv_time_format form */
     const char *record;     /* JSON text */
+    const char *principal;  /* NULL: none (left out of the canonical form,
+                               as in events stored before principals) */
 } cv_chain_event;
 
 /* The canonical serialization (malloc'd; caller frees), NULL on OOM or

@@ -53,6 +53,9 @@ typedef struct cv_db {
     size_t n_stmts;
     bool in_tx;     /* cv_db_tx_begin succeeded, not yet ended */
     int savepoints; /* open savepoints inside the transaction */
+    /* The principal whose request this connection serves (set by the RPC
+     * layer around each call; NULL otherwise): evidence records it. */
+    const char *principal;
 } cv_db;
 
 /* The database URL: $CAVRA_DATABASE_URL, else the local default

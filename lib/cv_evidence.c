@@ -9,8 +9,8 @@
 const cv_db_statement cv_evidence_statements[] = {
     {"cv_evidence_append",
      "INSERT INTO evidence_events (kind, record_id, plan_id, provider, actor,"
-     " request_id, created_at, record)"
-     " VALUES ($1, $2, $3, $4, $5, $6, $7::timestamptz, $8::jsonb)"},
+     " request_id, created_at, record, principal)"
+     " VALUES ($1, $2, $3, $4, $5, $6, $7::timestamptz, $8::jsonb, $9)"},
 };
 const size_t cv_evidence_statement_count =
     sizeof(cv_evidence_statements) / sizeof(cv_evidence_statements[0]);
@@ -18,9 +18,9 @@ const size_t cv_evidence_statement_count =
 int
 cv_evidence_append(cv_db *db, const cv_evidence_event *ev, cv_error *err)
 {
-    const char *params[8] = {ev->kind,       ev->record_id,  ev->plan_id,
-                             ev->provider,   ev->actor,      ev->request_id,
-                             ev->created_at, ev->record_json};
+    const char *params[9] = {ev->kind,       ev->record_id,   ev->plan_id,
+                             ev->provider,   ev->actor,       ev->request_id,
+                             ev->created_at, ev->record_json, db->principal};
 
-    return cv_db_run(db, "cv_evidence_append", 8, params, err);
+    return cv_db_run(db, "cv_evidence_append", 9, params, err);
 }

@@ -34,7 +34,9 @@ extern const cv_db_statement cv_evidence_statements[];
 extern const size_t cv_evidence_statement_count;
 
 /* Appends one event. Call inside the transaction that stores the record.
- * Returns 0 or an error as cv_db_exec does. */
+ * The event's principal is db->principal (the RPC caller the connection
+ * serves; NULL for timer-made records). Returns 0 or an error as
+ * cv_db_exec does. */
 int cv_evidence_append(cv_db *db, const cv_evidence_event *ev, cv_error *err);
 
 #endif

@@ -390,10 +390,12 @@ cv_rpc_process(cv_rpc_server *srv, cv_db *db, nng_msg *in)
     st.request = request;
     st.keyed = st.info->keyed && req->idempotency_key != NULL &&
                req->idempotency_key[0] != '\0';
+    db->principal = st.principal;
     if (cv_db_transact(db, st.info->tx, cv_rpc_call_tx, &st, &err) != 0) {
         free(st.buf);
         st.buf = NULL;
     }
+    db->principal = NULL;
 
 reply:
     if (health != NULL) {

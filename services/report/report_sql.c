@@ -71,7 +71,8 @@
 
 #define REPORT_SQL_LIST(where)                                                 \
     REPORT_SQL_EVENT_COLS                                                      \
-    " e.record::text FROM evidence_events e WHERE e.id < $1::bigint"           \
+    " e.record::text, e.principal FROM evidence_events e"                     \
+    " WHERE e.id < $1::bigint"           \
     where                                                                      \
     " ORDER BY e.id DESC LIMIT $2::int"
 
@@ -208,7 +209,7 @@ const cv_db_statement report_sql_statements[] = {
      " (SELECT coalesce(jsonb_agg(d.value ORDER BY d.ordinality),"
      " '[]'::jsonb) FROM jsonb_array_elements(e.record->'retry_decisions')"
      " WITH ORDINALITY AS d WHERE d.value->>'plan_id' = $1))::text"
-     " ELSE e.record::text END"
+     " ELSE e.record::text END, e.principal"
      " FROM evidence_events e WHERE e.id > $2::bigint AND e.id IN ("
      " SELECT id FROM evidence_events WHERE plan_id = $1 AND kind IN ('"
      CV_KIND_PLAN "', '" CV_KIND_DELIVERY "', '" CV_KIND_ACK "')"
@@ -577,6 +578,7 @@ report_sql_event(const PGresult *res, int row)
     e->plan_id = report_sql_text(res, row, 3);
     e->provider = report_sql_text(res, row, 4);
     e->actor = report_sql_text(res, row, 5);
+    e->principal = report_sql_text(res, row, 9);
     e->request_id = report_sql_text(res, row, 6);
     cv_time_format(report_sql_i64(res, row, 7), when);
     e->created_at = strdup(when);

@@ -536,6 +536,14 @@ test_auth_verified_actor_acknowledges(void **state)
                       "plan_id = $1 AND acknowledged_by = 'mallory'",
                       plan_id),
         0);
+    /* Evidence says who and through what: the token's actor, carried by
+     * the gateway's signed envelope. */
+    assert_int_equal(
+        cv_test_count("SELECT count(*) FROM evidence_events WHERE "
+                      "plan_id = $1 AND kind = 'recovery_escalation_ack' AND "
+                      "actor = 'rita' AND principal = 'gateway'",
+                      plan_id),
+        2);
 }
 
 static void

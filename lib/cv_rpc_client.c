@@ -84,6 +84,13 @@ struct cv_rpc_client {
     nng_socket sock;
     atomic_int pipes;  /* connected service pipes */
     int64_t opened_us; /* when the client was opened */
+    /* Redial watchdog (see cv_rpc_client_redial): the dialer, its URL,
+     * when the last pipe went away and when we last replaced the dialer. */
+    pthread_mutex_t dial_mtx;
+    nng_dialer dialer;
+    char *url;
+    _Atomic int64_t no_pipe_since_us;
+    int64_t redialed_us;
 };
 
 enum cv_rpc_pending_state {
@@ -120,7 +127,10 @@ cv_rpc_pipe_cb(nng_pipe pipe, nng_pipe_ev ev, void *arg)
     cv_rpc_client *cli = arg;
 
     (void)pipe;
-    atomic_fetch_add(&cli->pipes, ev == NNG_PIPE_EV_ADD_POST ? 1 : -1);
+    if (atomic_fetch_add(&cli->pipes, ev == NNG_PIPE_EV_ADD_POST ? 1 : -1) ==
+            1 &&
+        ev != NNG_PIPE_EV_ADD_POST)
+        atomic_store(&cli->no_pipe_since_us, cv_now_us());
 }
 
 int
@@ -148,11 +158,20 @@ cv_rpc_client_open(const char *url, cv_rpc_client **out, cv_error *err)
     nng_socket_set_ms(cli->sock, NNG_OPT_RECONNMAXT, 1000);
     nng_pipe_notify(cli->sock, NNG_PIPE_EV_ADD_POST, cv_rpc_pipe_cb, cli);
     nng_pipe_notify(cli->sock, NNG_PIPE_EV_REM_POST, cv_rpc_pipe_cb, cli);
-    if ((rv = nng_dial(cli->sock, url, NULL, NNG_FLAG_NONBLOCK)) != 0) {
+    pthread_mutex_init(&cli->dial_mtx, NULL);
+    atomic_store(&cli->no_pipe_since_us, cli->opened_us);
+    if ((cli->url = strdup(url)) == NULL)
+        rv = cv_error_set(err, CV_INTERNAL, "out of memory");
+    else if ((rv = nng_dial(cli->sock, url, &cli->dialer, NNG_FLAG_NONBLOCK)) !=
+             0)
+        rv = cv_error_set(err, CV_UNAVAILABLE, "cannot dial %s: %s", url,
+                          nng_strerror(rv));
+    if (rv != 0) {
         nng_close(cli->sock);
+        pthread_mutex_destroy(&cli->dial_mtx);
+        free(cli->url);
         free(cli);
-        return cv_error_set(err, CV_UNAVAILABLE, "cannot dial %s: %s", url,
-                            nng_strerror(rv));
+        return rv;
     }
     *out = cli;
     return 0;
@@ -173,12 +192,42 @@ cv_rpc_client_wait_connected(cv_rpc_client *cli, int ms, cv_error *err)
     return 0;
 }
 
+/*
+ * The redial watchdog. NNG's dialer normally reconnects by itself, but we
+ * have seen one stop redialing a restarted service for good (libnng
+ * 1.5.2, ipc), which left the gateway answering 503 forever. When no
+ * service has been connected for CV_RPC_REDIAL_AFTER_US and calls keep
+ * coming, replace the dialer (at most once per that interval).
+ */
+#define CV_RPC_REDIAL_AFTER_US (2 * 1000000LL)
+
+static void
+cv_rpc_client_redial(cv_rpc_client *cli)
+{
+    int64_t now = cv_now_us();
+    nng_dialer fresh;
+
+    if (now - atomic_load(&cli->no_pipe_since_us) < CV_RPC_REDIAL_AFTER_US)
+        return;
+    pthread_mutex_lock(&cli->dial_mtx);
+    if (atomic_load(&cli->pipes) == 0 &&
+        now - cli->redialed_us >= CV_RPC_REDIAL_AFTER_US) {
+        cli->redialed_us = now;
+        nng_dialer_close(cli->dialer);
+        if (nng_dial(cli->sock, cli->url, &fresh, NNG_FLAG_NONBLOCK) == 0)
+            cli->dialer = fresh;
+    }
+    pthread_mutex_unlock(&cli->dial_mtx);
+}
+
 void
 cv_rpc_client_close(cv_rpc_client *cli)
 {
     if (cli == NULL)
         return;
     nng_close(cli->sock);
+    pthread_mutex_destroy(&cli->dial_mtx);
+    free(cli->url);
     free(cli);
 }
 
@@ -279,8 +328,10 @@ cv_rpc_call_start(cv_rpc_client *cli, const Cv__RpcRequest *req, int timeout_ms,
         req = &signed_req;
     }
     if (atomic_load(&cli->pipes) == 0 &&
-        cv_now_us() - cli->opened_us > CV_RPC_CONNECT_GRACE_US)
+        cv_now_us() - cli->opened_us > CV_RPC_CONNECT_GRACE_US) {
+        cv_rpc_client_redial(cli);
         return cv_error_set(err, CV_UNAVAILABLE, "service unavailable");
+    }
     if ((p = calloc(1, sizeof(*p))) == NULL)
         return cv_error_set(err, CV_INTERNAL, "out of memory");
     p->cb = cb;

@@ -258,19 +258,24 @@ it_spawn_report(const char *url, const char *log)
     posix_spawn_file_actions_t fa;
     char *argv[2] = {CV_TEST_BUILD_DIR "/services/report/cavra-report", NULL};
     char **env;
-    char url_var[480];
+    char url_var[480], principals_var[320];
     size_t n = 0, k = 0;
     pid_t pid = -1;
 
     while (environ[n] != NULL)
         n++;
-    if ((env = calloc(n + 2, sizeof(char *))) == NULL)
+    if ((env = calloc(n + 3, sizeof(char *))) == NULL)
         return -1;
     for (size_t i = 0; i < n; i++)
-        if (strncmp(environ[i], "CAVRA_REPORT_URL=", 17) != 0)
+        if (strncmp(environ[i], "CAVRA_REPORT_URL=", 17) != 0 &&
+            strncmp(environ[i], "CAVRA_PRINCIPALS_FILE=", 22) != 0)
             env[k++] = environ[i];
     snprintf(url_var, sizeof(url_var), "CAVRA_REPORT_URL=%s", url);
     env[k++] = url_var;
+    /* The replica trusts the same callers as the stack's services. */
+    snprintf(principals_var, sizeof(principals_var), "CAVRA_PRINCIPALS_FILE=%s",
+             cv_test_key_path("principals"));
+    env[k++] = principals_var;
     env[k] = NULL;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, log,

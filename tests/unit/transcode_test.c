@@ -1101,7 +1101,7 @@ test_transcode_raw_json_round_trip(void **state)
         &out.base,
         "{\"position\":null,\"kind\":null,\"record_id\":null,\"plan_id\":null,"
         "\"provider\":null,\"actor\":null,\"request_id\":null,"
-        "\"created_at\":null,\"record\":null}");
+        "\"created_at\":null,\"record\":null,\"principal\":null}");
     raw.json = NULL;
     j = cv_message_to_json(&out.base);
     assert_true(json_is_null(json_object_get(j, "record")));
@@ -1285,7 +1285,8 @@ test_transcode_strings_and_bytes(void **state)
     transcode_text_is(&r->base, "{\"method\":\"ack.Health\","
                                 "\"request_id\":null,\"deadline_unix_ms\":null,"
                                 "\"actor\":null,\"idempotency_key\":null,"
-                                "\"payload\":\"aGVsbG8=\"}");
+                                "\"payload\":\"aGVsbG8=\",\"key_id\":null,"
+                                "\"nonce\":null,\"signature\":null}");
     transcode_round_trip(&r->base);
     protobuf_c_message_free_unpacked(&r->base, NULL);
 

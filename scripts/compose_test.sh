@@ -145,6 +145,11 @@ bash scripts/deps.sh podman runc debootstrap docker-compose \
     golang-github-containernetworking-plugin-dnsname
 command -v podman >/dev/null 2>&1 || ct_cannot_run "podman is not installed"
 
+# One run at a time on a machine: the project name, and so its containers
+# and volume, are fixed (which lets a run clean up after a killed one).
+exec 9>/tmp/cavra-compose-test.lock
+flock -w 1200 9 || ct_fail "another compose test holds /tmp/cavra-compose-test.lock"
+
 CT_TMP=$(mktemp -d /tmp/cavra-compose.XXXXXX)
 # runc here refuses podman's default rlimits, and crun refuses hybrid
 # cgroups: no default ulimits, and runc.
@@ -206,19 +211,28 @@ ct_prepare_base
 podman run --rm --network none "$CT_BASE_IMAGE" true 2>"$CT_TMP/run.err" ||
     ct_cannot_run "podman run: $(head -n 1 "$CT_TMP/run.err")"
 
+# ct_build LOG ARGS...: podman build with the host's network (apt reaches the
+# mirror) and never a pull; the log's tail is shown when it fails.
+ct_build() {
+    local log=$1
+    shift
+    podman build --isolation chroot --network host --pull=never "$@" >"$log" 2>&1 || {
+        tail -n 40 "$log" >&2
+        ct_fail "podman build $* failed"
+    }
+}
+
 # The PostgreSQL image's tag follows its files, so an edit rebuilds it.
 CT_PG_IMAGE=$CT_PG_REPO:15-$(cat docker/postgres-test/Dockerfile docker/postgres-test/entrypoint.sh |
     sha256sum | cut -c1-12)
 if ! podman image exists "$CT_PG_IMAGE"; then
     ct_log "building $CT_PG_IMAGE (once)"
-    podman build -q --isolation chroot --network host --pull=never \
-        -t "$CT_PG_IMAGE" docker/postgres-test >/dev/null
+    ct_build "$CT_TMP/build-pg.log" -t "$CT_PG_IMAGE" docker/postgres-test
 fi
 
 ct_log "building $CT_APP_IMAGE from docker/Dockerfile"
-podman build -q --isolation chroot --network host --pull=never \
-    --ignorefile docker/Dockerfile.dockerignore \
-    -f docker/Dockerfile -t "$CT_APP_IMAGE" . >/dev/null
+ct_build "$CT_TMP/build-app.log" --ignorefile docker/Dockerfile.dockerignore \
+    -f docker/Dockerfile -t "$CT_APP_IMAGE" .
 ct_log "images ready"
 
 # --- 3. compose up ----------------------------------------------------------

@@ -142,7 +142,8 @@ ct_port_busy() {
 
 # --- 1. packages ------------------------------------------------------------
 bash scripts/deps.sh podman runc debootstrap docker-compose \
-    golang-github-containernetworking-plugin-dnsname
+    golang-github-containernetworking-plugin-dnsname ||
+    ct_cannot_run "scripts/deps.sh could not install podman and its tools"
 command -v podman >/dev/null 2>&1 || ct_cannot_run "podman is not installed"
 
 # One run at a time on a machine: the project name, and so its containers

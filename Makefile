@@ -6,6 +6,8 @@
 #                   services and the gateway on http://127.0.0.1:8000/ (Ctrl-C stops)
 #   make test       unit + integration + e2e tests under ASan/UBSan against a
 #                   throwaway PostgreSQL
+#   make compose-test  run docker/docker-compose.yml for real with podman and
+#                   drive the whole loop through the gateway (scripts/compose_test.sh)
 #   make bench      benchmarks (scripts/bench.sh)
 #   make format     clang-format -i over the C sources
 #   make clean      remove the build folders
@@ -15,7 +17,7 @@ SHELL := /bin/bash
 FORMAT_DIRS := lib services gateway tools tests bench
 
 # `build` is also a folder: without .PHONY make would call it up to date.
-.PHONY: build run test bench format clean
+.PHONY: build run test compose-test bench format clean
 
 build:
 	bash scripts/deps.sh
@@ -27,6 +29,9 @@ run:
 
 test:
 	bash scripts/test.sh
+
+compose-test:
+	bash scripts/compose_test.sh
 
 bench:
 	@if [ -f scripts/bench.sh ]; then bash scripts/bench.sh; \

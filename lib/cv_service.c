@@ -119,15 +119,41 @@ static bool
 cv_service_url_local(const char *url)
 {
     static const char *const local[] = {
-        "ipc://",       "inproc://",   "tcp://127.", "tcp://localhost:",
-        "tcp://[::1]:", "tcp4://127.", "tls+tcp://", /* encrypted and
-                                                        authenticated */
+        "ipc://",           "inproc://",    "tcp://127.",
+        "tcp://localhost:", "tcp://[::1]:", "tcp4://127.",
     };
 
     for (size_t i = 0; i < sizeof(local) / sizeof(local[0]); i++)
         if (strncmp(url, local[i], strlen(local[i])) == 0)
             return true;
     return false;
+}
+
+/*
+ * A plain tcp:// listener beyond loopback carries envelopes (signed, but
+ * readable) across hosts: it needs CAVRA_RPC_ALLOW_PLAINTEXT=1 and is
+ * logged as a warning. Returns 0 to go on, 1 to refuse.
+ */
+static int
+cv_service_transport(const char *url)
+{
+    const char *allow = getenv("CAVRA_RPC_ALLOW_PLAINTEXT");
+
+    if (cv_service_url_local(url) || strncmp(url, "tls+tcp://", 10) == 0)
+        return 0;
+    if (allow == NULL || strcmp(allow, "1") != 0) {
+        CV_LOG(CV_LOG_ERROR, "SVC-TRANSPORT",
+               "refusing plain %s beyond loopback: use a loopback or ipc:// "
+               "URL, or set CAVRA_RPC_ALLOW_PLAINTEXT=1 on a network you "
+               "trust",
+               url);
+        return 1;
+    }
+    CV_LOG(CV_LOG_WARN, "SVC-TRANSPORT",
+           "RPCs on %s cross the network unencrypted (signed, but readable): "
+           "CAVRA_RPC_ALLOW_PLAINTEXT=1",
+           url);
+    return 0;
 }
 
 /*
@@ -198,7 +224,8 @@ cv_service_run(cv_rpc_server_config *cfg, const char *url_env,
     cfg->database_url = cv_db_default_url();
     cfg->contexts = cv_service_env_int("CAVRA_RPC_CONTEXTS", 16);
     cfg->db_workers = cv_service_env_int("CAVRA_DB_WORKERS", 4);
-    if (cv_service_principals(cfg->url, &principals) != 0)
+    if (cv_service_transport(cfg->url) != 0 ||
+        cv_service_principals(cfg->url, &principals) != 0)
         return 1;
     cfg->principals = principals;
 

@@ -249,7 +249,19 @@ printf '%s compose-test-admin admin\n' "$(printf '%s' "$TOKEN" | sha256sum | cut
     >"$CT_TMP/tokens"
 # Read by the gateway's uid 10001 through the bind mount.
 chmod 0644 "$CT_TMP/tokens"
+# RPC keys, made with the image's own cavra-keygen: the gateway's (it acts
+# for end users) and the health checks' (auditor; cavra-rpc in each service
+# container signs with it). The principals file lists both.
+mkdir -p "$CT_TMP/keys"
+podman run --rm --user 0 --network none -v "$CT_TMP/keys:/keys" "$CT_APP_IMAGE" \
+    sh -c 'cavra-keygen gateway /keys/gateway.key admin --delegate &&
+           cavra-keygen healthcheck /keys/healthcheck.key auditor' \
+    >"$CT_TMP/keys/principals" || ct_fail "cavra-keygen in $CT_APP_IMAGE failed"
+# Read by uid 10001 through the bind mounts (a test folder of its own;
+# a real deployment gives each file to the one container that needs it).
+chmod 0644 "$CT_TMP/keys/"*
 {
+    echo "CAVRA_TEST_KEY_DIR=$CT_TMP/keys"
     echo "CAVRA_DB_PASSWORD=$(od -An -tx1 -N24 /dev/urandom | tr -d ' \n')"
     echo "CAVRA_GATEWAY_PUBLISH=127.0.0.1:$CT_PORT"
     echo "CAVRA_TEST_PG_IMAGE=$CT_PG_IMAGE"

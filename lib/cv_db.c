@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "cv_chain.h"
+#include "cv_log.h"
 #include "cv_evidence.h"
 #include "cv_idempotency.h"
 #include "cv_plan_ref.h"
@@ -114,7 +115,14 @@ cv_db_ensure(cv_db *db, cv_error *err)
     if (db->conn != NULL && PQstatus(db->conn) == CONNECTION_OK)
         return 0;
     cv_db_disconnect(db);
-    db->conn = PQconnectdb(db->url);
+    {
+        /* The URL may name its own application_name; otherwise every
+         * connection says which process holds it (pg_stat_activity). */
+        const char *keys[] = {"dbname", "fallback_application_name", NULL};
+        const char *vals[] = {db->url, cv_log_program_name(), NULL};
+
+        db->conn = PQconnectdbParams(keys, vals, 1);
+    }
     if (PQstatus(db->conn) != CONNECTION_OK) {
         /* The libpq text names host and port, never the password. */
         cv_error_set(err, CV_UNAVAILABLE, "database unavailable");

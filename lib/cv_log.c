@@ -13,6 +13,12 @@
 int cv_log_min_level = CV_LOG_INFO;
 static const char *cv_log_program = "cavra";
 
+const char *
+cv_log_program_name(void)
+{
+    return cv_log_program;
+}
+
 void
 cv_log_init(const char *program)
 {

@@ -30,6 +30,9 @@ extern int cv_log_min_level;
  * (debug|info|warn|error). */
 void cv_log_init(const char *program);
 
+/* The program name given to cv_log_init ("cavra" before it). */
+const char *cv_log_program_name(void);
+
 void cv_log_write(int level, const char *id, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

@@ -99,8 +99,22 @@ export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 rc=0
 ctest --test-dir build-asan --output-on-failure -j2 || rc=$?
 if [[ $rc -eq 0 ]]; then
-    echo "test.sh: all tests passed (ASan/UBSan build, real PostgreSQL)"
+    echo "test.sh: all ctest tests passed (ASan/UBSan build, real PostgreSQL)"
 else
     echo "test.sh: tests FAILED (ctest exit status $rc)"
+fi
+
+# 4. The docker-compose deployment, run for real with podman (make
+# compose-test; images are cached between runs). CAVRA_SKIP_COMPOSE_TEST=1
+# skips it on a machine without containers, and says so.
+if [[ "${CAVRA_SKIP_COMPOSE_TEST:-0}" == 1 ]]; then
+    echo "test.sh: compose test SKIPPED (CAVRA_SKIP_COMPOSE_TEST=1)"
+else
+    crc=0
+    bash scripts/compose_test.sh || crc=$?
+    if [[ $crc -ne 0 ]]; then
+        echo "test.sh: compose test FAILED (exit status $crc)"
+        [[ $rc -ne 0 ]] || rc=$crc
+    fi
 fi
 exit "$rc"

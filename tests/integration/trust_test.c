@@ -294,6 +294,16 @@ test_trust_service_enforces_roles(void **state)
         protobuf_c_message_free_unpacked(&r.ack->base, NULL);
 }
 
+/* Every service connection says which process holds it. */
+static void
+test_trust_connections_named(void **state)
+{
+    (void)state;
+    assert_true(cv_test_db_scalar("SELECT count(*) FROM pg_stat_activity "
+                                  "WHERE application_name = $1",
+                                  "cavra-ack") >= 1);
+}
+
 static int
 tt_setup(void **state)
 {
@@ -350,6 +360,7 @@ main(void)
         cmocka_unit_test(test_trust_replay_refused),
         cmocka_unit_test(test_trust_only_a_delegate_names_the_actor),
         cmocka_unit_test(test_trust_service_enforces_roles),
+        cmocka_unit_test(test_trust_connections_named),
     };
 
     return cmocka_run_group_tests_name("trust", tests, tt_setup, tt_teardown);

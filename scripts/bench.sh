@@ -452,7 +452,8 @@ else
         exit 1
     fi
     CAVRA_DATABASE_URL=$(bash scripts/pg.sh url "$PG_PORT")
-    export CAVRA_DATABASE_URL
+    PGPASSFILE=$(bash scripts/pg.sh pgpass "$TMP_DIR/pg")
+    export CAVRA_DATABASE_URL PGPASSFILE
     PG_MODE="throwaway cluster 127.0.0.1:$PG_PORT"
     if [[ "${CAVRA_BENCH_PG_FAST:-0}" == 1 ]]; then
         PG_MODE+=" (fsync off)"

@@ -8,6 +8,10 @@
 #                                  exist. Already running: only the last step.
 #   scripts/pg.sh stop DIR         fast shutdown; fine when not running.
 #   scripts/pg.sh url PORT         prints postgresql://cavra@127.0.0.1:PORT/cavra
+#                                  (the owner: migrations, administration)
+#   scripts/pg.sh app-url PORT     prints postgresql://cavra_app@127.0.0.1:PORT/cavra
+#                                  (the services' login: SELECT and INSERT)
+#   scripts/pg.sh pgpass DIR       prints DIR/pgpass (export it as PGPASSFILE)
 #
 # Usage (sourced): `. scripts/pg.sh` defines cavra_pg_start, cavra_pg_stop
 # and cavra_pg_url with the same arguments; they return non-zero on failure
@@ -26,6 +30,12 @@
 #  - The server listens on 127.0.0.1 only. Its unix socket goes to DIR, or to
 #    a short /tmp/cavra-pg-<cksum> folder when DIR is too long for a socket
 #    path (sun_path is 108 bytes). Clients here always use TCP.
+#  - Authentication: scram-sha-256 over TCP, never trust. Passwords for
+#    postgres, cavra (the owner) and cavra_app (the services' login, which
+#    owns nothing, is no superuser and no member of cavra) are generated
+#    once into DIR/pgpass (mode 0600, libpq's password-file format); point
+#    PGPASSFILE at it. pg_hba.conf is rewritten at every start, so a
+#    cluster made before this change is moved to scram too.
 #  - Per-start settings (port, sockets, fast mode) live in DIR/data/cavra.conf,
 #    included from postgresql.conf and rewritten at every start, so a path
 #    with spaces needs no shell quoting through pg_ctl -o.
@@ -122,6 +132,43 @@ cavra_pg_psql() {
         -h 127.0.0.1 -p "$port" -U postgres -d postgres "$@"
 }
 
+# Makes DIR/pgpass once: a random password per role, mode 0600.
+cavra_pg_make_pgpass() {
+    local dir=$1 f=$1/pgpass role
+    [[ -s "$f" ]] && return 0
+    (
+        umask 077
+        for role in postgres cavra cavra_app; do
+            printf '127.0.0.1:*:*:%s:%s\n' "$role" \
+                "$(od -An -tx1 -N24 /dev/urandom | tr -d ' \n')"
+        done >"$f.tmp"
+    ) && mv "$f.tmp" "$f"
+}
+
+# The password of ROLE in DIR/pgpass.
+cavra_pg_password() {
+    awk -F: -v r="$2" '$4 == r { print $5; exit }' "$1/pgpass"
+}
+
+# Sets the roles' passwords from DIR/pgpass, then moves the cluster to
+# scram-sha-256 (pg_hba.conf rewritten, reloaded). Passwords reach psql as
+# variables (:'pw' quotes them), never pasted into SQL text.
+cavra_pg_secure() {
+    local bindir=$1 port=$2 dir=$3 data=$3/data role
+    for role in postgres cavra cavra_app; do
+        printf 'ALTER ROLE %s PASSWORD :'"'"'pw'"'"';\n' "$role" |
+            cavra_pg_psql "$bindir" "$port" -v pw="$(cavra_pg_password "$dir" "$role")" ||
+            return 1
+    done
+    {
+        echo "# Written by scripts/pg.sh at each start; edits are lost."
+        echo "local all postgres peer"
+        echo "host  all all 127.0.0.1/32 scram-sha-256"
+        echo "host  all all ::1/128      scram-sha-256"
+    } | cavra_pg_as_owner tee "$data/pg_hba.conf" >/dev/null || return 1
+    cavra_pg_as_owner "$bindir/pg_ctl" reload -D "$data" >/dev/null
+}
+
 # Creates role and database `cavra` when missing, and the role
 # `cavra_app` the services act as (SET ROLE): the migrations grant it
 # INSERT/SELECT but never UPDATE or DELETE of evidence (SPEC 9).
@@ -135,9 +182,15 @@ cavra_pg_ensure_db() {
     out=$(cavra_pg_psql "$bindir" "$port" \
         -c "SELECT 1 FROM pg_roles WHERE rolname = 'cavra_app'") || return 1
     if [[ "$out" != 1 ]]; then
-        cavra_pg_psql "$bindir" "$port" -c "CREATE ROLE cavra_app NOLOGIN" \
+        cavra_pg_psql "$bindir" "$port" -c "CREATE ROLE cavra_app" \
             -c "GRANT cavra_app TO cavra" || return 1
     fi
+    # The services' login: owns nothing, no superuser, cannot become the
+    # owner (not a member of cavra), no role or database creation.
+    cavra_pg_psql "$bindir" "$port" \
+        -c "ALTER ROLE cavra_app LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION" \
+        -c "ALTER ROLE cavra NOSUPERUSER" \
+        -c "REVOKE cavra FROM cavra_app" >/dev/null 2>&1 || return 1
     out=$(cavra_pg_psql "$bindir" "$port" \
         -c "SELECT 1 FROM pg_database WHERE datname = 'cavra'") || return 1
     if [[ "$out" != 1 ]]; then
@@ -158,6 +211,8 @@ cavra_pg_start() {
     mkdir -p "$dir" || return 1
     dir=$(cd "$dir" && pwd -P) || return 1
     data=$dir/data
+    cavra_pg_make_pgpass "$dir" || return 1
+    export PGPASSFILE=$dir/pgpass
     sockdir=$(cavra_pg_sockdir "$dir")
     mkdir -p "$sockdir" || return 1
     chmod 700 "$sockdir" 2>/dev/null || true
@@ -169,7 +224,7 @@ cavra_pg_start() {
             cavra_pg_err "cluster in $data already runs on port ${running:-?}, not $port"
             return 1
         fi
-        cavra_pg_ensure_db "$bindir" "$port" || {
+        cavra_pg_ensure_db "$bindir" "$port" && cavra_pg_secure "$bindir" "$port" "$dir" || {
             cavra_pg_err "could not create role/database cavra on port $port"
             return 1
         }
@@ -181,13 +236,19 @@ cavra_pg_start() {
             cavra_pg_err "$data exists but is not a cluster; remove it and retry"
             return 1
         fi
+        # scram from the first start: the superuser's password comes from
+        # DIR/pgpass through a file only the server's owner reads.
+        cavra_pg_password "$dir" postgres | cavra_pg_as_owner tee "$dir/.pwfile" >/dev/null
+        cavra_pg_as_owner chmod 600 "$dir/.pwfile"
         if ! (cd "$dir" && cavra_pg_as_owner "$bindir/initdb" -D "$data" \
-            -A trust -U postgres --encoding=UTF8 --locale=C \
-            >"$dir/initdb.log" 2>&1); then
+            -A scram-sha-256 --pwfile="$dir/.pwfile" -U postgres \
+            --encoding=UTF8 --locale=C >"$dir/initdb.log" 2>&1); then
+            rm -f "$dir/.pwfile"
             cavra_pg_err "initdb failed in $data; see $dir/initdb.log:"
             tail -n 20 "$dir/initdb.log" >&2
             return 1
         fi
+        rm -f "$dir/.pwfile"
         printf "\n# CAVRA: per-start settings written by scripts/pg.sh\ninclude_if_exists = 'cavra.conf'\n" |
             cavra_pg_as_owner tee -a "$data/postgresql.conf" >/dev/null || return 1
     fi
@@ -210,7 +271,7 @@ cavra_pg_start() {
         tail -n 20 "$dir/postgres.log" >&2 2>/dev/null
         return 1
     fi
-    cavra_pg_ensure_db "$bindir" "$port" || {
+    cavra_pg_ensure_db "$bindir" "$port" && cavra_pg_secure "$bindir" "$port" "$dir" || {
         cavra_pg_err "could not create role/database cavra on port $port"
         return 1
     }
@@ -249,6 +310,15 @@ cavra_pg_url() {
     printf 'postgresql://cavra@127.0.0.1:%s/cavra\n' "$1"
 }
 
+# cavra_pg_app_url PORT: the services' login.
+cavra_pg_app_url() {
+    if [[ ! "${1:-}" =~ ^[0-9]+$ ]]; then
+        cavra_pg_err "usage: pg.sh app-url PORT"
+        return 2
+    fi
+    printf 'postgresql://cavra_app@127.0.0.1:%s/cavra\n' "$1"
+}
+
 if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
     set -euo pipefail
     cmd=${1:-}
@@ -257,8 +327,10 @@ if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
     start) cavra_pg_start "$@" ;;
     stop) cavra_pg_stop "$@" ;;
     url) cavra_pg_url "$@" ;;
+    app-url) cavra_pg_app_url "$@" ;;
+    pgpass) printf '%s/pgpass\n' "$(cd "${1:?usage: pg.sh pgpass DIR}" && pwd -P)" ;;
     *)
-        cavra_pg_err "usage: pg.sh start DIR PORT | stop DIR | url PORT"
+        cavra_pg_err "usage: pg.sh start DIR PORT | stop DIR | url PORT | app-url PORT | pgpass DIR"
         exit 2
         ;;
     esac

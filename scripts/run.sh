@@ -130,13 +130,18 @@ if [[ -z "${CAVRA_DATABASE_URL:-}" ]]; then
         PG_STARTED=1
     fi
     bash scripts/pg.sh start "$PG_DIR" "$pg_port"
-    CAVRA_DATABASE_URL=$(bash scripts/pg.sh url "$pg_port")
+    # scram passwords, made once by pg.sh (mode 0600): libpq reads them.
+    PGPASSFILE=$(bash scripts/pg.sh pgpass "$PG_DIR")
+    export PGPASSFILE
+    # The services log in as cavra_app (owns nothing; reads and appends);
+    # the migrations run as the owner.
+    CAVRA_DATABASE_URL=$(bash scripts/pg.sh app-url "$pg_port")
+    CAVRA_MIGRATE_DATABASE_URL=$(bash scripts/pg.sh url "$pg_port")
     export CAVRA_DATABASE_URL
-    # pg.sh made cavra_app: the services append evidence, never rewrite it.
-    export CAVRA_DB_ROLE=${CAVRA_DB_ROLE:-cavra_app}
     run_log "PostgreSQL: 127.0.0.1:$pg_port (data in $PG_DIR/data, log $PG_DIR/postgres.log)"
 fi
-build/tools/cavra-migrate --dir db/migrations
+build/tools/cavra-migrate --dir db/migrations \
+    --database-url "${CAVRA_MIGRATE_DATABASE_URL:-$CAVRA_DATABASE_URL}"
 
 # 3. RPC keys, made once under var/keys (0700; key files 0600): the
 # gateway's (it acts for end users) and a local operator's for cavra-rpc.

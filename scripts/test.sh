@@ -83,15 +83,21 @@ else
         test_log "could not start a throwaway PostgreSQL"
         exit 1
     fi
-    CAVRA_DATABASE_URL=$(bash scripts/pg.sh url "$port")
-    export CAVRA_DATABASE_URL
+    # scram passwords (pg.sh made them): libpq reads them from here.
+    PGPASSFILE=$(bash scripts/pg.sh pgpass "$TMP_DIR/pg")
+    export PGPASSFILE
+    # The services log in as cavra_app, as in production: it owns nothing
+    # and may only read and append (migration 0009). Migrations, and the
+    # tests' own checks and tampering, use the owner.
+    CAVRA_DATABASE_URL=$(bash scripts/pg.sh app-url "$port")
+    CAVRA_TEST_OWNER_DATABASE_URL=$(bash scripts/pg.sh url "$port")
+    export CAVRA_DATABASE_URL CAVRA_TEST_OWNER_DATABASE_URL
     export CAVRA_TEST_PG_PORT=$port
-    # The services act as cavra_app (pg.sh made it): every test then runs
-    # with the grants production has (migration 0009).
-    export CAVRA_DB_ROLE=cavra_app
+    unset CAVRA_DB_ROLE
     test_log "throwaway PostgreSQL on 127.0.0.1:$port in $TMP_DIR"
 fi
-build/tools/cavra-migrate --dir db/migrations
+build/tools/cavra-migrate --dir db/migrations \
+    --database-url "${CAVRA_TEST_OWNER_DATABASE_URL:-$CAVRA_DATABASE_URL}"
 
 # 3. Tests.
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1

@@ -363,13 +363,21 @@ ft_setup(void **state)
     /* Ours only: the other tests keep scripts/test.sh's cluster. */
     snprintf(url, sizeof(url), "postgresql://cavra@127.0.0.1:%d/cavra",
              ft.pg_port);
+    /* As scripts/test.sh does: scram passwords from the cluster's pgpass,
+     * the services log in as cavra_app, our own SQL as the owner. */
+    snprintf(env_val, sizeof(env_val), "%s/pgpass", ft.pg_dir);
+    setenv("PGPASSFILE", env_val, 1);
+    setenv("CAVRA_TEST_OWNER_DATABASE_URL", url, 1);
     setenv("CAVRA_DATABASE_URL", url, 1);
-    setenv("CAVRA_DB_ROLE", "cavra_app", 1);
+    unsetenv("CAVRA_DB_ROLE");
     if (ft_run(migrate, NULL) != 0) {
         fprintf(stderr, "fault: cavra-migrate failed\n");
         ft_print_logs();
         return -1;
     }
+    snprintf(url, sizeof(url), "postgresql://cavra_app@127.0.0.1:%d/cavra",
+             ft.pg_port);
+    setenv("CAVRA_DATABASE_URL", url, 1);
     if ((ft.gw_port = ft_free_port()) <= 0)
         return -1;
     snprintf(ft.base_url, sizeof(ft.base_url), "http://127.0.0.1:%d",

@@ -1,12 +1,15 @@
 /*
- * roles_test.c -- integration: the database role the services act as
- * (CAVRA_DB_ROLE, migration 0009) may read and append, and may set the
- * chain columns, but can never rewrite or remove evidence or records
- * (SPEC 9: "grants plus a trigger").
+ * roles_test.c -- integration: the database login of the services
+ * (cavra_app, migration 0009) may read and append, and may set the chain
+ * columns, but can never rewrite or remove evidence or records (SPEC 9:
+ * "grants plus a trigger"); it is no superuser, owns nothing and cannot
+ * become the owner.
  *
- * Needs CAVRA_DATABASE_URL and CAVRA_DB_ROLE (scripts/test.sh sets both
- * on its throwaway cluster). Every statement runs in a transaction that
- * is rolled back, so the shared database is left as it was.
+ * scripts/test.sh gives the services' login in CAVRA_DATABASE_URL and the
+ * owner in CAVRA_TEST_OWNER_DATABASE_URL; this test connects with the
+ * former. (Against an older setup, CAVRA_DB_ROLE on an owner URL is still
+ * honoured with SET ROLE.) Every statement runs in a transaction that is
+ * rolled back, so the shared database is left as it was.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -31,15 +34,19 @@ roles_setup(void **state)
     PGresult *res;
     int ok;
 
+    const char *app_url = getenv("CAVRA_DATABASE_URL");
+
     (void)state;
-    if (cv_test_database_url() == NULL || role == NULL || role[0] == '\0') {
-        fprintf(stderr, "roles_test: CAVRA_DATABASE_URL and CAVRA_DB_ROLE "
-                        "must be set (scripts/test.sh sets both)\n");
+    if (app_url == NULL || app_url[0] == '\0') {
+        fprintf(stderr, "roles_test: CAVRA_DATABASE_URL must be set "
+                        "(scripts/test.sh sets it)\n");
         return -1;
     }
-    roles_conn = PQconnectdb(cv_test_database_url());
+    roles_conn = PQconnectdb(app_url);
     if (PQstatus(roles_conn) != CONNECTION_OK)
         return -1;
+    if (role == NULL || role[0] == '\0')
+        return 0; /* a login of its own: nothing to switch to */
     res = PQexecParams(roles_conn, "SELECT set_config('role', $1, false)", 1,
                        NULL, params, NULL, NULL, 0);
     ok = PQresultStatus(res) == PGRES_TUPLES_OK;
@@ -137,10 +144,37 @@ test_roles_cannot_rewrite_records(void **state)
     }
 }
 
+/* The login is least privilege itself: no superuser, owns no table, is
+ * not a member of the owner and cannot SET ROLE to it. */
+static void
+test_roles_login_cannot_become_owner(void **state)
+{
+    PGresult *res;
+
+    (void)state;
+    res =
+        PQexec(roles_conn, "SELECT r.rolsuper, r.rolcreaterole, r.rolcreatedb,"
+                           " pg_has_role(current_user, 'cavra', 'MEMBER'),"
+                           " (SELECT count(*) FROM pg_tables WHERE tableowner ="
+                           " current_user) FROM pg_roles r WHERE r.rolname ="
+                           " current_user");
+    assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+    assert_int_equal(PQntuples(res), 1);
+    assert_string_equal(PQgetvalue(res, 0, 0), "f");
+    assert_string_equal(PQgetvalue(res, 0, 1), "f");
+    assert_string_equal(PQgetvalue(res, 0, 2), "f");
+    assert_string_equal(PQgetvalue(res, 0, 3), "f");
+    assert_string_equal(PQgetvalue(res, 0, 4), "0");
+    PQclear(res);
+    assert_string_equal(roles_try("SET ROLE cavra"), "42501");
+    assert_string_equal(roles_try("SET ROLE postgres"), "42501");
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_roles_login_cannot_become_owner),
         cmocka_unit_test(test_roles_reads_and_appends),
         cmocka_unit_test(test_roles_cannot_rewrite_evidence),
         cmocka_unit_test(test_roles_cannot_rewrite_records),

@@ -302,6 +302,15 @@ test_trust_connections_named(void **state)
     assert_true(cv_test_db_scalar("SELECT count(*) FROM pg_stat_activity "
                                   "WHERE application_name = $1",
                                   "cavra-ack") >= 1);
+    /* With its own login (scripts/test.sh), every one of the service's
+     * connections is that login, never the owner. */
+    if (getenv("CAVRA_TEST_OWNER_DATABASE_URL") != NULL)
+        assert_int_equal(
+            cv_test_db_scalar("SELECT count(*) FROM pg_stat_activity WHERE "
+                              "application_name = $1 AND usename <> "
+                              "'cavra_app'",
+                              "cavra-ack"),
+            0);
 }
 
 static int

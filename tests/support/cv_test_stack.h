@@ -29,7 +29,9 @@ typedef struct cv_test_stack {
     pid_t pids[4];     /* ack, retry, report, gateway; 0 when not running */
 } cv_test_stack;
 
-/* CAVRA_DATABASE_URL, or NULL when unset (tests then fail loudly). */
+/* The database the tests' own SQL uses: CAVRA_TEST_OWNER_DATABASE_URL
+ * (the owner) when set, else CAVRA_DATABASE_URL (what the services log in
+ * with); NULL when neither is set (tests then fail loudly). */
 const char *cv_test_database_url(void);
 
 /*

@@ -7,6 +7,8 @@
 #   make test       unit + integration + e2e tests under ASan/UBSan against a
 #                   throwaway PostgreSQL
 #   make bench      benchmarks (scripts/bench.sh)
+#   make fuzz       libFuzzer targets (clang) for FUZZ_SECONDS each (default
+#                   60) in ./build-fuzz; crashes in build-fuzz/artifacts/
 #   make format     clang-format -i over the C sources
 #   make clean      remove the build folders
 
@@ -15,7 +17,7 @@ SHELL := /bin/bash
 FORMAT_DIRS := lib services gateway tools tests bench
 
 # `build` is also a folder: without .PHONY make would call it up to date.
-.PHONY: build run test bench format clean
+.PHONY: build run test bench fuzz format clean
 
 build:
 	bash scripts/deps.sh
@@ -32,6 +34,10 @@ bench:
 	@if [ -f scripts/bench.sh ]; then bash scripts/bench.sh; \
 	else echo "make bench: no benchmarks yet (scripts/bench.sh is missing)"; fi
 
+FUZZ_SECONDS ?= 60
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) bash scripts/fuzz.sh
+
 format:
 	@dirs=$$(for d in $(FORMAT_DIRS); do [ -d "$$d" ] && echo "$$d"; done); \
 	if [ -n "$$dirs" ]; then \
@@ -40,4 +46,4 @@ format:
 	fi
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz

@@ -1032,6 +1032,15 @@ cv_redact_pair(cv_redact_scan *sc, size_t i, size_t seplen)
         return k;
     }
     cv_redact_span(sc, j, k);
+    /*
+     * The escape that ended a URL-encoded value goes out whole: split, its
+     * hex digits would start a run glued to what follows and a second pass
+     * would see a different value end.
+     */
+    if (enc && cv_redact_is_enc_stop(sc, k)) {
+        cv_redact_put(sc->out, s + k, 3);
+        k += 3;
+    }
     return k;
 }
 
@@ -1270,39 +1279,52 @@ cv_redact_run(cv_redact_scan *sc, size_t i)
     if ((n = cv_redact_webhook(sc, i)) != 0)
         return n;
 
-    /*
-     * The run; base64 '=' padding goes with it only when the run is
-     * redacted, so that "token= abc" still reaches the pair check.
-     */
     e = i;
     while (e < sc->end && cv_redact_is_tok(sc, (unsigned char)s[e]))
         e++;
-    n = e;
-    while (n < sc->end && s[n] == '=')
-        n++;
-    if (n < sc->end && cv_redact_is_tok(sc, (unsigned char)s[n]))
-        n = e; /* "x==y": not padding */
 
     /*
      * Vendor formats first, at every sub-word start ("key/AKIA...",
      * "x-ghp_..."). Then the generic test runs on the run as written out,
      * with those already replaced: that is exactly the run a second pass
      * would see, so the two passes agree and the result is idempotent.
+     * For the same reason a sub-word start is judged on the output, and
+     * a match that ran past the run ('.' in a JWT, '%' in a Slack cookie)
+     * carries on into the token characters right after it: REDACTED and
+     * those form one run on a second pass.
      */
     o0 = sc->out->len;
     a0 = *sc->applied;
     k = i;
-    while (k < e) {
-        if (k == i || !cv_redact_is_alnum((unsigned char)s[k - 1])) {
-            if ((m = cv_redact_match_vendor(sc, k)) != 0) {
-                cv_redact_emit(sc);
-                k = m;
-                continue;
+    for (;;) {
+        while (k < e) {
+            if (k == i || !cv_redact_is_alnum(
+                              (unsigned char)sc->out->buf[sc->out->len - 1])) {
+                if ((m = cv_redact_match_vendor(sc, k)) != 0) {
+                    cv_redact_emit(sc);
+                    k = m;
+                    continue;
+                }
             }
+            cv_redact_put(sc->out, s + k, 1);
+            k++;
         }
-        cv_redact_put(sc->out, s + k, 1);
-        k++;
+        if (k == e)
+            break;
+        e = k;
+        while (e < sc->end && cv_redact_is_tok(sc, (unsigned char)s[e]))
+            e++;
     }
+
+    /*
+     * Base64 '=' padding goes with the run only when the run is redacted,
+     * so that "token= abc" still reaches the pair check.
+     */
+    n = e;
+    while (n < sc->end && s[n] == '=')
+        n++;
+    if (n < sc->end && cv_redact_is_tok(sc, (unsigned char)s[n]))
+        n = e; /* "x==y": not padding */
     if (!sc->out->oom &&
         cv_redact_run_is_secret(sc->out->buf, o0, sc->out->len, sc->url) &&
         !cv_redact_is_commit_id(sc, o0, sc->out->len)) {
@@ -1310,7 +1332,7 @@ cv_redact_run(cv_redact_scan *sc, size_t i)
         sc->out->len = o0;
         *sc->applied = a0;
         cv_redact_emit(sc);
-        return k > e ? k : n;
+        return n;
     }
     return k;
 }

@@ -282,8 +282,8 @@ static const char *const REDACT_BENIGN[] = {
     "Webhook delivery to https://hooks.example.com/recovery timed out",
     "SELECT count(*) FROM attempts returned 0",
     "Duration: 00:14:32 (14 minutes)",
-    "https://github.com/org/repo/commit/"
-    "9fceb02d0ae598e95dc970b74767f19372d61af8",
+    ("https://github.com/org/repo/commit/"
+     "9fceb02d0ae598e95dc970b74767f19372d61af8"),
     "secret: REDACTED",
     "Temperature of rack B12 nominal",
 };

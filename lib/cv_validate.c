@@ -355,13 +355,14 @@ cv_request_id_sane(const char *id)
 {
     size_t n;
 
-    if (id == NULL || (n = strlen(id)) == 0 || n > 64)
+    if (id == NULL || (n = strlen(id)) == 0 || n > 128)
         return false;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)id[i];
 
         if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-              (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
+              (c >= '0' && c <= '9') || c == '.' || c == '_' || c == ':' ||
+              c == '-'))
             return false;
     }
     return !cv_looks_like_secret(id);

@@ -62,9 +62,10 @@ int cv_validate_identifier(const char *field, const char *value, size_t max,
                            bool required, cv_error *err);
 
 /*
- * Whether a client's X-Request-Id may be used and echoed: 1..64 of
- * [A-Za-z0-9._-] and not cv_looks_like_secret. Otherwise the gateway
- * makes a fresh id.
+ * Whether a client's X-Request-Id may be used and echoed: 1..128 of
+ * [A-Za-z0-9._:-] and not cv_looks_like_secret (a random 16+ character
+ * segment, a vendor token: ids that could be credentials are not echoed).
+ * Otherwise the gateway makes a fresh id.
  */
 bool cv_request_id_sane(const char *id);
 

@@ -18,7 +18,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
 TARGETS=("$@")
 if [[ ${#TARGETS[@]} -eq 0 ]]; then
-    TARGETS=(redact transcode envelope routes auth)
+    TARGETS=(redact transcode envelope routes auth cursor)
 fi
 
 if ! command -v clang >/dev/null; then

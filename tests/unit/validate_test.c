@@ -559,8 +559,16 @@ test_validate_request_id(void **state)
         "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"));
     assert_false(cv_request_id_sane("glpat-"
                                     "xY1zA2bC3dE4fG5hI6jK"));
-    assert_false(cv_request_id_sane(
-        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"));
+    assert_true(cv_request_id_sane("e2e-12345-1764900000:retry.2"));
+    {
+        char big[130];
+
+        memset(big, 'a', 129);
+        big[129] = '\0';
+        assert_false(cv_request_id_sane(big));
+        big[128] = '\0';
+        assert_true(cv_request_id_sane(big));
+    }
 }
 
 int

@@ -811,10 +811,18 @@ cv_redact_pem(cv_redact_scan *sc, size_t i)
 
     if (sc->end - i < 16 || memcmp(s + i, "-----BEGIN ", 11) != 0)
         return 0;
+    /*
+     * The label is upper-case words. One holding our own word is not a
+     * label: a token in it was redacted on a first pass, which then did
+     * not take it for a key, and the second pass must agree.
+     */
     while (l < sc->end && l - i < 64 &&
            (cv_redact_is_upper((unsigned char)s[l]) || s[l] == ' ')) {
         if (sc->end - l >= 11 && memcmp(s + l, "PRIVATE KEY", 11) == 0)
             priv = true;
+        if (sc->end - l >= CV_REDACT_WORD_LEN &&
+            cv_redact_is_word_redacted(s, l, l + CV_REDACT_WORD_LEN))
+            return 0;
         l++;
     }
     if (!priv || sc->end - l < 5 || memcmp(s + l, "-----", 5) != 0)

@@ -1142,7 +1142,15 @@ cv_redact_url(cv_redact_scan *sc, size_t i, size_t sep)
      */
     cv_redact_url_part(sc, i, sep, false);
     cv_redact_put(sc->out, s + sep, seplen);
-    /* User-info is dropped, not replaced: the URL stays usable. */
+    /*
+     * User-info is dropped, not replaced: the URL stays usable. With
+     * nothing after it, it is replaced instead: a bare "scheme://" is no
+     * URL to a second pass, which must still see one.
+     */
+    if (host > auth && host >= u_end) {
+        cv_redact_emit(sc);
+        return u_end;
+    }
     if (host > auth + 1 && *sc->applied < INT_MAX)
         (*sc->applied)++;
     p_end = host;

@@ -14,6 +14,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static char fuzz_auth_path[64];
 
+/* The temporary file goes when the fuzzer or the replay driver exits. */
+static void
+fuzz_auth_cleanup(void)
+{
+    unlink(fuzz_auth_path);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -27,6 +34,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         strcpy(fuzz_auth_path, "/tmp/cavra-fuzz-auth.XXXXXX");
         if ((fd = mkstemp(fuzz_auth_path)) < 0)
             abort();
+        atexit(fuzz_auth_cleanup);
     }
     if (ftruncate(fd, 0) != 0 ||
         (size > 0 && pwrite(fd, data, size, 0) != (ssize_t)size))

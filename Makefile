@@ -9,6 +9,8 @@
 #   make compose-test  run docker/docker-compose.yml for real with podman and
 #                   drive the whole loop through the gateway (scripts/compose_test.sh)
 #   make bench      benchmarks (scripts/bench.sh)
+#   make fuzz       libFuzzer targets (clang) for FUZZ_SECONDS each (default
+#                   60) in ./build-fuzz; crashes in build-fuzz/artifacts/
 #   make format     clang-format -i over the C sources
 #   make clean      remove the build folders
 
@@ -17,7 +19,7 @@ SHELL := /bin/bash
 FORMAT_DIRS := lib services gateway tools tests bench
 
 # `build` is also a folder: without .PHONY make would call it up to date.
-.PHONY: build run test compose-test bench format clean
+.PHONY: build run test compose-test bench fuzz format clean
 
 build:
 	bash scripts/deps.sh
@@ -37,6 +39,10 @@ bench:
 	@if [ -f scripts/bench.sh ]; then bash scripts/bench.sh; \
 	else echo "make bench: no benchmarks yet (scripts/bench.sh is missing)"; fi
 
+FUZZ_SECONDS ?= 60
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) bash scripts/fuzz.sh
+
 format:
 	@dirs=$$(for d in $(FORMAT_DIRS); do [ -d "$$d" ] && echo "$$d"; done); \
 	if [ -n "$$dirs" ]; then \
@@ -45,4 +51,4 @@ format:
 	fi
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz

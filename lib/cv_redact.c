@@ -21,7 +21,9 @@
  *  3. the vendor formats (AWS key ids, Slack, GitHub, JWT) at each
  *     sub-word start inside the run;
  *  4. the generic high-entropy test on the run as written out by 3.
- * "name: value" and "name=value" pairs are found at the separator instead,
+ * A "-----BEGIN ... PRIVATE KEY-----" block is handled before all that.
+ * "name: value" and "name=value" pairs (and "%3D"/"%3A" URL-encoded, and
+ * "<name>value<") are found at the separator instead,
  * by looking back at the name, so a name at the tail of a longer run
  * ("/v1/token=...") is still seen.
  *
@@ -385,7 +387,10 @@ cv_redact_match_aws(const cv_redact_scan *sc, size_t i)
     return 0;
 }
 
-/* Slack tokens: xox[abeprs]- and xapp- followed by 8+ [A-Za-z0-9-]. */
+/*
+ * Slack tokens: xox[abcdeoprs]- and xapp- followed by 8+ [A-Za-z0-9-%]
+ * (browser "d" cookies are URL-encoded).
+ */
 static size_t
 cv_redact_match_slack(const cv_redact_scan *sc, size_t i)
 {
@@ -393,15 +398,15 @@ cv_redact_match_slack(const cv_redact_scan *sc, size_t i)
     size_t j;
 
     if (sc->end - i >= 5 && memcmp(s + i, "xox", 3) == 0 &&
-        cv_redact_in((unsigned char)s[i + 3], "abeprs") && s[i + 4] == '-')
+        cv_redact_in((unsigned char)s[i + 3], "abcdeoprs") && s[i + 4] == '-')
         j = i + 5;
     else if (sc->end - i >= 5 && memcmp(s + i, "xapp-", 5) == 0)
         j = i + 5;
     else
         return 0;
     for (size_t b = j;; j++) {
-        if (j == sc->end ||
-            !(cv_redact_is_alnum((unsigned char)s[j]) || s[j] == '-'))
+        if (j == sc->end || !(cv_redact_is_alnum((unsigned char)s[j]) ||
+                              s[j] == '-' || s[j] == '%'))
             return j - b >= 8 ? j : 0;
     }
 }
@@ -429,6 +434,82 @@ cv_redact_match_github(const cv_redact_scan *sc, size_t i)
            (cv_redact_is_alnum((unsigned char)s[j]) || (pat && s[j] == '_')))
         j++;
     return j - b >= 20 ? j : 0;
+}
+
+/* s[j..) is 1+ alnum or extra characters; returns the end if min+ long. */
+static size_t
+cv_redact_match_body(const cv_redact_scan *sc, size_t j, const char *extra,
+                     size_t min)
+{
+    const char *s = sc->s;
+    size_t b = j;
+
+    while (j < sc->end && (cv_redact_is_alnum((unsigned char)s[j]) ||
+                           cv_redact_in((unsigned char)s[j], extra)))
+        j++;
+    return j - b >= min ? j : 0;
+}
+
+/* Exactly n lower-case hex digits at s[j], not followed by an alnum. */
+static bool
+cv_redact_hex_exact(const cv_redact_scan *sc, size_t j, size_t n)
+{
+    if (sc->end - j < n)
+        return false;
+    for (size_t k = j; k < j + n; k++) {
+        if (!cv_redact_is_digit((unsigned char)sc->s[k]) &&
+            !(sc->s[k] >= 'a' && sc->s[k] <= 'f'))
+            return false;
+    }
+    return j + n == sc->end || !cv_redact_is_alnum((unsigned char)sc->s[j + n]);
+}
+
+/*
+ * Prefixed vendor tokens: GitLab, GCP API keys, Stripe, npm, PyPI; then
+ * the shapes without a long prefix: Twilio SIDs (AC/SK + 32 hex),
+ * SendGrid (SG.<22>.<43>) and Azure AD client secrets (xxxNQ~...).
+ */
+static size_t
+cv_redact_match_prefixed(const cv_redact_scan *sc, size_t i)
+{
+    static const struct {
+        const char *prefix;
+        const char *extra;
+        size_t min;
+    } kinds[] = {
+        {"glpat-", "-_", 20}, {"glptt-", "-_", 20}, {"gldt-", "-_", 20},
+        {"AIza", "-_", 30},   {"sk_live_", "", 16}, {"rk_live_", "", 16},
+        {"sk_test_", "", 16}, {"rk_test_", "", 16}, {"whsec_", "", 16},
+        {"npm_", "", 36},     {"pypi-", "-_", 50},
+    };
+    const char *s = sc->s;
+    size_t n = sc->end - i;
+    size_t m;
+
+    for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+        size_t pl = strlen(kinds[k].prefix);
+
+        if (n > pl && memcmp(s + i, kinds[k].prefix, pl) == 0)
+            return cv_redact_match_body(sc, i + pl, kinds[k].extra,
+                                        kinds[k].min);
+    }
+    if (n >= 34 &&
+        (memcmp(s + i, "AC", 2) == 0 || memcmp(s + i, "SK", 2) == 0) &&
+        cv_redact_hex_exact(sc, i + 2, 32))
+        return i + 34;
+    if (n > 3 && memcmp(s + i, "SG.", 3) == 0 &&
+        (m = cv_redact_match_body(sc, i + 3, "-_", 16)) != 0 && m < sc->end &&
+        s[m] == '.' && (m = cv_redact_match_body(sc, m + 1, "-_", 30)) != 0)
+        return m;
+    if (n > 6 && cv_redact_is_digit((unsigned char)s[i + 3]) &&
+        s[i + 4] == 'Q' && s[i + 5] == '~') {
+        for (size_t k = i; k < i + 3; k++) {
+            if (!cv_redact_is_alnum((unsigned char)s[k]))
+                return 0;
+        }
+        return cv_redact_match_body(sc, i + 6, "_~.-", 30);
+    }
+    return 0;
 }
 
 /*
@@ -487,6 +568,7 @@ cv_redact_match_vendor(const cv_redact_scan *sc, size_t i)
     if ((n = cv_redact_match_aws(sc, i)) == 0 &&
         (n = cv_redact_match_slack(sc, i)) == 0 &&
         (n = cv_redact_match_github(sc, i)) == 0 &&
+        (n = cv_redact_match_prefixed(sc, i)) == 0 &&
         (n = cv_redact_match_jwt(sc, i)) == 0)
         return 0;
     for (size_t k = i; k + CV_REDACT_WORD_LEN <= n; k++) {
@@ -624,18 +706,36 @@ cv_redact_secret_name(const char *s, size_t b, size_t e, bool *header)
         const char *kw;
         bool bounded; /* must be whole or follow '_' */
     } names[] = {
-        {"authorization", false}, {"api_key", false},
-        {"apikey", false},        {"token", false},
-        {"secret", false},        {"password", false},
-        {"passwd", false},        {"passphrase", false},
-        {"access_key", false},    {"access_key_id", false},
-        {"private_key", false},   {"secret_key", false},
-        {"session", false},       {"sessionid", false},
-        {"session_id", false},    {"session_key", false},
-        {"cookie", false},        {"signature", false},
-        {"credential", false},    {"credentials", false},
-        {"auth", true},           {"pwd", true},
-        {"pass", true},           {"sig", true},
+        {"authorization", false},
+        {"api_key", false},
+        {"apikey", false},
+        {"token", false},
+        {"secret", false},
+        {"password", false},
+        {"passwd", false},
+        {"passphrase", false},
+        {"access_key", false},
+        {"access_key_id", false},
+        {"private_key", false},
+        {"secret_key", false},
+        {"session", false},
+        {"sessionid", false},
+        {"session_id", false},
+        {"session_key", false},
+        {"cookie", false},
+        {"signature", false},
+        {"credential", false},
+        {"credentials", false},
+        {"private_key_id", false},
+        {"accesskey", false},
+        {"accountkey", false},
+        {"account_key", false},
+        {"secretkey", false},
+        {"privatekey", false},
+        {"auth", true},
+        {"pwd", true},
+        {"pass", true},
+        {"sig", true},
         {"bearer", true},
     };
     char name[CV_REDACT_NAME_MAX + 1];
@@ -644,8 +744,9 @@ cv_redact_secret_name(const char *s, size_t b, size_t e, bool *header)
     if (n == 0 || n > CV_REDACT_NAME_MAX)
         return false;
     for (size_t i = 0; i < n; i++)
-        name[i] =
-            s[b + i] == '-' ? '_' : cv_redact_lower((unsigned char)s[b + i]);
+        name[i] = (s[b + i] == '-' || s[b + i] == ' ')
+                      ? '_'
+                      : cv_redact_lower((unsigned char)s[b + i]);
     name[n] = '\0';
 
     for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); k++) {
@@ -695,18 +796,126 @@ cv_redact_value_scheme(cv_redact_scan *sc, size_t b, size_t e)
 }
 
 /*
- * Called at a ':' or '=' at s[i]. When the name before it names a secret,
- * copies the separator and redacts the value, returning the position after
- * it; otherwise returns 0 and the caller copies the character.
- *
- * The value is: the contents of a quoted string (quotes kept); for header
- * lines ("Authorization:", "Cookie:") the rest of the line; after a quoted
- * (JSON-style) name, up to white space or , } ]; inside a URL, up to
- * & ; , or /; else up to white space, a quote, '&', '<' or '>'. Erring
- * long only costs readability.
+ * "-----BEGIN ... PRIVATE KEY-----" at s[i]: copies the armour line and
+ * replaces everything up to "-----END " (or the end of the text) by one
+ * REDACTED. Returns where scanning continues, or 0 if this is no PEM key.
  */
 static size_t
-cv_redact_pair(cv_redact_scan *sc, size_t i)
+cv_redact_pem(cv_redact_scan *sc, size_t i)
+{
+    const char *s = sc->s;
+    size_t l = i + 11;
+    size_t body;
+    size_t e;
+    bool priv = false;
+
+    if (sc->end - i < 16 || memcmp(s + i, "-----BEGIN ", 11) != 0)
+        return 0;
+    /*
+     * The label is upper-case words. One holding our own word is not a
+     * label: a token in it was redacted on a first pass, which then did
+     * not take it for a key, and the second pass must agree.
+     */
+    while (l < sc->end && l - i < 64 &&
+           (cv_redact_is_upper((unsigned char)s[l]) || s[l] == ' ')) {
+        if (sc->end - l >= 11 && memcmp(s + l, "PRIVATE KEY", 11) == 0)
+            priv = true;
+        if (sc->end - l >= CV_REDACT_WORD_LEN &&
+            cv_redact_is_word_redacted(s, l, l + CV_REDACT_WORD_LEN))
+            return 0;
+        l++;
+    }
+    if (!priv || sc->end - l < 5 || memcmp(s + l, "-----", 5) != 0)
+        return 0;
+    body = l + 5;
+    for (e = body; e < sc->end; e++) {
+        if (sc->end - e >= 9 && memcmp(s + e, "-----END ", 9) == 0)
+            break;
+    }
+    cv_redact_put(sc->out, s + i, body - i);
+    cv_redact_span(sc, body, e);
+    return e;
+}
+
+/* s[i..] is "%3D" / "%3A" (an URL-encoded '=' or ':'). */
+static bool
+cv_redact_is_enc_sep(const cv_redact_scan *sc, size_t i)
+{
+    const char *s = sc->s;
+
+    return sc->end - i >= 3 && s[i] == '%' && s[i + 1] == '3' &&
+           cv_redact_in((unsigned char)s[i + 2], "DdAa");
+}
+
+/* s[k..] is "%26" / "%20" (an URL-encoded '&' or space): ends a value. */
+static bool
+cv_redact_is_enc_stop(const cv_redact_scan *sc, size_t k)
+{
+    const char *s = sc->s;
+
+    return sc->end - k >= 3 && s[k] == '%' && s[k + 1] == '2' &&
+           (s[k + 2] == '6' || s[k + 2] == '0');
+}
+
+/*
+ * The start of the name that ends at o[p] in the output, or p when there
+ * is none. Reads past "\"" / "'" quoting (escaped JSON included) and a
+ * decoration in parentheses or brackets ("password (prod):"); sets
+ * *quoted for a quoted name.
+ */
+static size_t
+cv_redact_name_back(const cv_redact_scan *sc, size_t p, size_t *name_end,
+                    bool *quoted)
+{
+    const char *o = sc->out->buf;
+    size_t lo = sc->out_start;
+    size_t nb;
+
+    while (p > lo && sc->out->len - p < CV_REDACT_GAP_MAX &&
+           cv_redact_is_hspace((unsigned char)o[p - 1]))
+        p--;
+    if (p > lo && (o[p - 1] == ')' || o[p - 1] == ']')) {
+        char open = o[p - 1] == ')' ? '(' : '[';
+        size_t q = p - 1;
+
+        while (q > lo && p - q < 40 && o[q - 1] != open && o[q - 1] != '\n')
+            q--;
+        if (q > lo && o[q - 1] == open) {
+            p = q - 1;
+            while (p > lo && cv_redact_is_hspace((unsigned char)o[p - 1]))
+                p--;
+        }
+    }
+    if (p > lo && (o[p - 1] == '"' || o[p - 1] == '\'')) {
+        p--;
+        *quoted = true;
+        if (p > lo && o[p - 1] == '\\')
+            p--;
+    }
+    nb = p;
+    while (nb > lo && p - nb < CV_REDACT_NAME_MAX &&
+           cv_redact_is_name((unsigned char)o[nb - 1]))
+        nb--;
+    *name_end = p;
+    return nb;
+}
+
+/*
+ * Called at a separator at s[i]: ':' or '=' (seplen 1), "%3D"/"%3A"
+ * (seplen 3), or the '>' closing an XML start tag. When the name before
+ * it names a secret (one word, or two words such as "API key"), copies
+ * the separator and redacts the value, returning the position after it;
+ * otherwise returns 0 and the caller copies the character.
+ *
+ * The value is: the contents of a quoted string, plain or JSON-escaped
+ * (quotes kept); for header lines ("Authorization:", "Cookie:") the rest
+ * of the line; a PEM key block whole; in XML up to the next '<'; after a
+ * quoted (JSON-style) name, up to white space or , } ]; inside a URL, up
+ * to & ; , or /; URL-encoded, up to %26 or %20; else up to white space, a
+ * quote, '&', '<' or '>'. Erring long only costs readability.
+ */
+static size_t
+cv_redact_pair(cv_redact_scan *sc, size_t i, size_t seplen)
 {
     const char *s = sc->s;
     const char *o = sc->out->buf;
@@ -714,62 +923,102 @@ cv_redact_pair(cv_redact_scan *sc, size_t i)
     size_t nb;
     size_t j;
     size_t k;
+    size_t n;
     bool quoted = false;
     bool header = false;
+    bool xml = s[i] == '>';
+    bool enc = seplen == 3;
 
     /*
      * The name is read from what was already written out, not from the
      * input: a name inside text that was redacted is gone, and a second
      * pass must see the same name as this one.
      */
-    p = sc->out->len;
-    while (p > sc->out_start && sc->out->len - p < CV_REDACT_GAP_MAX &&
-           cv_redact_is_hspace((unsigned char)o[p - 1]))
-        p--;
-    if (p > sc->out_start && (o[p - 1] == '"' || o[p - 1] == '\'')) {
-        p--;
-        quoted = true;
+    if (xml) {
+        p = sc->out->len;
+        nb = p;
+        while (nb > sc->out_start && p - nb < CV_REDACT_NAME_MAX &&
+               cv_redact_is_name((unsigned char)o[nb - 1]))
+            nb--;
+        if (nb == sc->out_start || o[nb - 1] != '<')
+            return 0;
+    } else {
+        nb = cv_redact_name_back(sc, sc->out->len, &p, &quoted);
     }
-    nb = p;
-    while (nb > sc->out_start && p - nb < CV_REDACT_NAME_MAX &&
-           cv_redact_is_name((unsigned char)o[nb - 1]))
-        nb--;
-    if (!cv_redact_secret_name(o, nb, p, &header))
-        return 0;
+    if (!cv_redact_secret_name(o, nb, p, &header)) {
+        /* Two words: "API key", "client secret", "access token". */
+        size_t nb2 = nb;
+
+        if (xml || nb < sc->out_start + 2 || o[nb - 1] != ' ' ||
+            !cv_redact_is_name((unsigned char)o[nb - 2]))
+            return 0;
+        nb2 = nb - 1;
+        while (nb2 > sc->out_start && p - nb2 < CV_REDACT_NAME_MAX &&
+               cv_redact_is_name((unsigned char)o[nb2 - 1]))
+            nb2--;
+        if (!cv_redact_secret_name(o, nb2, p, &header))
+            return 0;
+    }
 
     /* "name://" is the rest of a URL scheme, not a pair. */
     if (s[i] == ':' && sc->end - i >= 3 && memcmp(s + i, "://", 3) == 0)
         return 0;
-    j = i + 1;
-    if (j < sc->end &&
+    j = i + seplen;
+    if (!enc && !xml && j < sc->end &&
         ((s[i] == '=' && s[j] == '>') || (s[i] == ':' && s[j] == '=')))
         j++;
-    while (j < sc->end && cv_redact_is_hspace((unsigned char)s[j]))
-        j++;
+    for (;;) {
+        if (!xml && j < sc->end && cv_redact_is_hspace((unsigned char)s[j]))
+            j++;
+        else if (enc && cv_redact_is_enc_stop(sc, j) && s[j + 2] == '0')
+            j += 3;
+        else
+            break;
+    }
     if (j >= sc->end || cv_redact_is_space((unsigned char)s[j]))
         return 0; /* no value on this line */
     cv_redact_put(sc->out, s + i, j - i);
 
-    if (s[j] == '"' || s[j] == '\'') {
-        char q = s[j];
-
-        cv_redact_put(sc->out, &q, 1);
-        k = j + 1;
-        while (k < sc->end && s[k] != q && s[k] != '\n') {
-            /* Skip escaped characters, never past the end. */
-            k += (s[k] == '\\' && k + 1 < sc->end && s[k + 1] != '\n') ? 2 : 1;
-        }
-        cv_redact_span(sc, cv_redact_value_scheme(sc, j + 1, k), k);
-        if (k < sc->end && s[k] == q) {
-            cv_redact_put(sc->out, &q, 1);
+    if ((n = cv_redact_pem(sc, j)) != 0)
+        return n;
+    if (xml) {
+        k = j;
+        while (k < sc->end && s[k] != '<')
             k++;
+        cv_redact_span(sc, j, k);
+        return k;
+    }
+    if (s[j] == '"' || s[j] == '\'' ||
+        (s[j] == '\\' && j + 1 < sc->end &&
+         (s[j + 1] == '"' || s[j + 1] == '\''))) {
+        /* A quoted value; JSON-escaped (\"...\") when it opens with '\'. */
+        bool esc = s[j] == '\\';
+        size_t ql = esc ? 2 : 1;
+        char q = s[j + ql - 1];
+
+        cv_redact_put(sc->out, s + j, ql);
+        k = j + ql;
+        while (k < sc->end && s[k] != '\n') {
+            if (esc && s[k] == '\\' && k + 1 < sc->end && s[k + 1] == q)
+                break;
+            if (!esc && s[k] == q)
+                break;
+            /* Skip escaped characters, never past the end. */
+            k += (!esc && s[k] == '\\' && k + 1 < sc->end && s[k + 1] != '\n')
+                     ? 2
+                     : 1;
+        }
+        cv_redact_span(sc, cv_redact_value_scheme(sc, j + ql, k), k);
+        if (k + ql <= sc->end && k < sc->end && s[k + ql - 1] == q) {
+            cv_redact_put(sc->out, s + k, ql);
+            k += ql;
         }
         return k;
     }
 
     j = cv_redact_value_scheme(sc, j, sc->end);
     k = j;
-    if (header && !quoted && !sc->url && s[i] == ':') {
+    if (header && !quoted && !sc->url && s[i] == ':' && !enc) {
         while (k < sc->end && !cv_redact_in((unsigned char)s[k], "\r\n\"'`"))
             k++;
         while (k > j && cv_redact_is_hspace((unsigned char)s[k - 1]))
@@ -779,7 +1028,8 @@ cv_redact_pair(cv_redact_scan *sc, size_t i)
         const char *stop = sc->url ? "&;,/" : quoted ? "\"'`,}]" : "\"'`&<>";
 
         while (k < sc->end && !cv_redact_is_space((unsigned char)s[k]) &&
-               !cv_redact_in((unsigned char)s[k], stop))
+               !cv_redact_in((unsigned char)s[k], stop) &&
+               !(enc && cv_redact_is_enc_stop(sc, k)))
             k++;
     }
     /* A JSON literal after a quoted name is not a secret. */
@@ -790,6 +1040,15 @@ cv_redact_pair(cv_redact_scan *sc, size_t i)
         return k;
     }
     cv_redact_span(sc, j, k);
+    /*
+     * The escape that ended a URL-encoded value goes out whole: split, its
+     * hex digits would start a run glued to what follows and a second pass
+     * would see a different value end.
+     */
+    if (enc && cv_redact_is_enc_stop(sc, k)) {
+        cv_redact_put(sc->out, s + k, 3);
+        k += 3;
+    }
     return k;
 }
 
@@ -814,35 +1073,58 @@ cv_redact_url_part(const cv_redact_scan *sc, size_t b, size_t e, bool url)
     cv_redact_range(&sub);
 }
 
-/* Characters that may appear in a URL in running text. */
+/*
+ * Characters that may appear in a URL in running text: UTF-8 bytes
+ * included (IRIs, a non-ASCII path before the query), and '\' in a
+ * JSON-escaped URL ("https:\/\/host\/path").
+ */
 static bool
-cv_redact_is_url_char(unsigned char c)
+cv_redact_is_url_char(unsigned char c, bool esc)
 {
-    return c > 0x20 && c < 0x7f && !cv_redact_in(c, "\"'<>`\\{}|^");
+    if (c == '\\')
+        return esc;
+    return c > 0x20 && c != 0x7f && !cv_redact_in(c, "\"'<>`{}|^");
+}
+
+/* Length of the "://" (or JSON-escaped ":\/\/") at s[i], or 0. */
+static size_t
+cv_redact_scheme_sep(const cv_redact_scan *sc, size_t i)
+{
+    if (sc->end - i >= 3 && memcmp(sc->s + i, "://", 3) == 0)
+        return 3;
+    if (sc->end - i >= 5 && memcmp(sc->s + i, ":\\/\\/", 5) == 0)
+        return 5;
+    return 0;
 }
 
 /*
- * The URL whose "scheme://" is s[i..auth): drops the user-info, turns the
- * query into "?REDACTED" (and drops the fragment with it), and rescans
- * host, path and a query-less fragment in URL mode. Returns the end of
- * the URL, or 0 (having written nothing) when nothing follows "://".
+ * The URL whose scheme is s[i..sep) and "://" (or ":\/\/") is at sep: drops the
+ * user-info, turns the query into "?REDACTED" (and drops the fragment with it),
+ * and rescans host, path and a query-less fragment in URL mode. Returns the end
+ * of the URL, or 0 (having written nothing) when nothing follows "://".
  */
 static size_t
-cv_redact_url(cv_redact_scan *sc, size_t i, size_t auth)
+cv_redact_url(cv_redact_scan *sc, size_t i, size_t sep)
 {
     const char *s = sc->s;
+    size_t seplen = cv_redact_scheme_sep(sc, sep);
+    size_t auth = sep + seplen;
+    bool esc = seplen == 5;
     size_t host;
     size_t a_end;
     size_t p_end;
     size_t u_end;
     size_t f;
 
+    if (seplen == 0)
+        return 0;
     u_end = auth;
-    while (u_end < sc->end && cv_redact_is_url_char((unsigned char)s[u_end]))
+    while (u_end < sc->end &&
+           cv_redact_is_url_char((unsigned char)s[u_end], esc))
         u_end++;
     /* Sentence punctuation after a URL is not part of it. */
-    while (u_end > auth &&
-           cv_redact_in((unsigned char)s[u_end - 1], ".,;:!?)]}"))
+    while (u_end > auth && cv_redact_in((unsigned char)s[u_end - 1],
+                                        esc ? ".,;:!?)]}\\" : ".,;:!?)]}"))
         u_end--;
     if (u_end == auth)
         return 0;
@@ -858,9 +1140,17 @@ cv_redact_url(cv_redact_scan *sc, size_t i, size_t auth)
      * The scheme is scanned like any run (it may be a token glued to
      * "://"), in the same mode a run would be, so both passes agree.
      */
-    cv_redact_url_part(sc, i, auth - 3, false);
-    cv_redact_put(sc->out, "://", 3);
-    /* User-info is dropped, not replaced: the URL stays usable. */
+    cv_redact_url_part(sc, i, sep, false);
+    cv_redact_put(sc->out, s + sep, seplen);
+    /*
+     * User-info is dropped, not replaced: the URL stays usable. With
+     * nothing after it, it is replaced instead: a bare "scheme://" is no
+     * URL to a second pass, which must still see one.
+     */
+    if (host > auth && host >= u_end) {
+        cv_redact_emit(sc);
+        return u_end;
+    }
     if (host > auth + 1 && *sc->applied < INT_MAX)
         (*sc->applied)++;
     p_end = host;
@@ -909,9 +1199,76 @@ cv_redact_url_at_scheme(cv_redact_scan *sc, size_t i)
            (cv_redact_is_alnum((unsigned char)s[j]) ||
             cv_redact_in((unsigned char)s[j], "+-")))
         j++;
-    if (sc->end - j < 3 || memcmp(s + j, "://", 3) != 0)
+    if (cv_redact_scheme_sep(sc, j) == 0)
         return 0;
-    return cv_redact_url(sc, i, j + 3);
+    return cv_redact_url(sc, i, j);
+}
+
+/*
+ * A webhook URL whose path is the secret ("hooks.slack.com/services/...")
+ * at s[i]: copies host and fixed path, redacts the rest of the URL.
+ * Returns the end, or 0.
+ */
+static size_t
+cv_redact_webhook(cv_redact_scan *sc, size_t i)
+{
+    static const char *const hooks[] = {
+        "hooks.slack.com/services/", "hooks.slack.com/workflows/",
+        "discord.com/api/webhooks/", "discordapp.com/api/webhooks/"};
+    const char *s = sc->s;
+
+    for (size_t k = 0; k < sizeof(hooks) / sizeof(hooks[0]); k++) {
+        size_t hl = strlen(hooks[k]);
+        size_t e = i + hl;
+
+        if (sc->end - i < hl || memcmp(s + i, hooks[k], hl) != 0)
+            continue;
+        while (e < sc->end && cv_redact_is_url_char((unsigned char)s[e], true))
+            e++;
+        while (e > i + hl && cv_redact_in((unsigned char)s[e - 1], ".,;:!?)]}"))
+            e--;
+        cv_redact_put(sc->out, s + i, hl);
+        cv_redact_span(sc, i + hl, e);
+        return e;
+    }
+    return 0;
+}
+
+/*
+ * Whether out[b..e) is a git object id (7 to 64 hex digits) right after
+ * the word "commit" or "revision" ("commit 9fceb02", ".../commit/<sha>"):
+ * those are public and operators quote them.
+ */
+static bool
+cv_redact_is_commit_id(const cv_redact_scan *sc, size_t b, size_t e)
+{
+    static const char *const words[] = {"commit", "commits", "revision", "rev"};
+    const char *o = sc->out->buf;
+    size_t p = b;
+    size_t w;
+
+    if (e - b < 7 || e - b > 64)
+        return false;
+    for (size_t k = b; k < e; k++) {
+        if (!cv_redact_is_hex((unsigned char)o[k]))
+            return false;
+    }
+    while (p > sc->out_start && b - p < 3 &&
+           cv_redact_in((unsigned char)o[p - 1], " :/#"))
+        p--;
+    if (p == b)
+        return false;
+    w = p;
+    while (w > sc->out_start && p - w < 10 &&
+           cv_redact_is_alpha((unsigned char)o[w - 1]))
+        w--;
+    if (w > sc->out_start && cv_redact_is_alnum((unsigned char)o[w - 1]))
+        return false;
+    for (size_t k = 0; k < sizeof(words) / sizeof(words[0]); k++) {
+        if (cv_redact_ieq(o + w, p - w, words[k]))
+            return true;
+    }
+    return false;
 }
 
 /* ---- the scanner ---------------------------------------------------- */
@@ -935,47 +1292,63 @@ cv_redact_run(cv_redact_scan *sc, size_t i)
         return n;
     if ((n = cv_redact_auth_scheme(sc, i)) != 0)
         return n;
+    if ((n = cv_redact_webhook(sc, i)) != 0)
+        return n;
 
-    /*
-     * The run; base64 '=' padding goes with it only when the run is
-     * redacted, so that "token= abc" still reaches the pair check.
-     */
     e = i;
     while (e < sc->end && cv_redact_is_tok(sc, (unsigned char)s[e]))
         e++;
-    n = e;
-    while (n < sc->end && s[n] == '=')
-        n++;
-    if (n < sc->end && cv_redact_is_tok(sc, (unsigned char)s[n]))
-        n = e; /* "x==y": not padding */
 
     /*
      * Vendor formats first, at every sub-word start ("key/AKIA...",
      * "x-ghp_..."). Then the generic test runs on the run as written out,
      * with those already replaced: that is exactly the run a second pass
      * would see, so the two passes agree and the result is idempotent.
+     * For the same reason a sub-word start is judged on the output, and
+     * a match that ran past the run ('.' in a JWT, '%' in a Slack cookie)
+     * carries on into the token characters right after it: REDACTED and
+     * those form one run on a second pass.
      */
     o0 = sc->out->len;
     a0 = *sc->applied;
     k = i;
-    while (k < e) {
-        if (k == i || !cv_redact_is_alnum((unsigned char)s[k - 1])) {
-            if ((m = cv_redact_match_vendor(sc, k)) != 0) {
-                cv_redact_emit(sc);
-                k = m;
-                continue;
+    for (;;) {
+        while (k < e) {
+            if (k == i || !cv_redact_is_alnum(
+                              (unsigned char)sc->out->buf[sc->out->len - 1])) {
+                if ((m = cv_redact_match_vendor(sc, k)) != 0) {
+                    cv_redact_emit(sc);
+                    k = m;
+                    continue;
+                }
             }
+            cv_redact_put(sc->out, s + k, 1);
+            k++;
         }
-        cv_redact_put(sc->out, s + k, 1);
-        k++;
+        if (k == e)
+            break;
+        e = k;
+        while (e < sc->end && cv_redact_is_tok(sc, (unsigned char)s[e]))
+            e++;
     }
+
+    /*
+     * Base64 '=' padding goes with the run only when the run is redacted,
+     * so that "token= abc" still reaches the pair check.
+     */
+    n = e;
+    while (n < sc->end && s[n] == '=')
+        n++;
+    if (n < sc->end && cv_redact_is_tok(sc, (unsigned char)s[n]))
+        n = e; /* "x==y": not padding */
     if (!sc->out->oom &&
-        cv_redact_run_is_secret(sc->out->buf, o0, sc->out->len, sc->url)) {
+        cv_redact_run_is_secret(sc->out->buf, o0, sc->out->len, sc->url) &&
+        !cv_redact_is_commit_id(sc, o0, sc->out->len)) {
         /* One redaction for the whole run, whatever it replaced inside. */
         sc->out->len = o0;
         *sc->applied = a0;
         cv_redact_emit(sc);
-        return k > e ? k : n;
+        return n;
     }
     return k;
 }
@@ -994,11 +1367,16 @@ cv_redact_range(cv_redact_scan *sc)
          * A "://" whose scheme was not at a run start (glued to a
          * redacted token, say) still starts a URL.
          */
-        if (c == ':' && !sc->nested && sc->end - i >= 3 &&
-            memcmp(s + i, "://", 3) == 0 &&
-            (n = cv_redact_url(sc, i, i + 3)) != 0) {
+        if (c == ':' && !sc->nested && cv_redact_scheme_sep(sc, i) != 0 &&
+            (n = cv_redact_url(sc, i, i)) != 0) {
             i = n;
-        } else if ((c == ':' || c == '=') && (n = cv_redact_pair(sc, i)) != 0) {
+        } else if (c == '-' && (n = cv_redact_pem(sc, i)) != 0) {
+            i = n;
+        } else if ((c == ':' || c == '=' || c == '>') &&
+                   (n = cv_redact_pair(sc, i, 1)) != 0) {
+            i = n;
+        } else if (cv_redact_is_enc_sep(sc, i) &&
+                   (n = cv_redact_pair(sc, i, 3)) != 0) {
             i = n;
         } else if (cv_redact_is_tok(sc, c) &&
                    (i == sc->start ||

@@ -11,7 +11,10 @@
  */
 #include "cv_validate.h"
 
+#include "cv_redact.h"
+
 #include <inttypes.h>
+#include <stdbool.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -199,7 +202,170 @@ cv_normalize_ident(const char *field, const char *value, size_t max, char *out,
         out[i - b] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
     }
     out[e - b] = '\0';
+    /* Identifiers are stored and echoed as they are, never redacted. */
+    if (cv_looks_like_secret(out)) {
+        out[0] = '\0';
+        return cv_error_set(err, CV_INVALID_ARGUMENT,
+                            "%s looks like a secret; identifiers must not "
+                            "carry credentials",
+                            name);
+    }
     return 0;
+}
+
+/* ---- identifiers that must not carry secrets ------------------------- */
+
+static bool
+cv_validate_is_hexdigit(unsigned char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
+           (c >= 'A' && c <= 'F');
+}
+
+/* s[b..e) is a UUID (8-4-4-4-12 hex). */
+static bool
+cv_validate_is_uuid(const char *s, size_t b, size_t e)
+{
+    if (e - b != 36)
+        return false;
+    for (size_t i = 0; i < 36; i++) {
+        unsigned char c = (unsigned char)s[b + i];
+
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (c != '-')
+                return false;
+        } else if (!cv_validate_is_hexdigit(c)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/*
+ * Whether one segment of an identifier looks random: 16+ characters that
+ * mix letters and digits and change class (lower/upper/digit) at least
+ * once in four characters, as hex and base64 do and words do not.
+ */
+static bool
+cv_validate_segment_random(const char *s, size_t b, size_t e)
+{
+    size_t trans = 0;
+    int prev = -1;
+    bool alpha = false;
+    bool digit = false;
+
+    if (e - b < 16)
+        return false;
+    for (size_t i = b; i < e; i++) {
+        unsigned char c = (unsigned char)s[i];
+        int cls = c >= 'a' && c <= 'z'   ? 0
+                  : c >= 'A' && c <= 'Z' ? 1
+                  : c >= '0' && c <= '9' ? 2
+                                         : -1;
+
+        if (cls < 0)
+            continue;
+        alpha |= cls != 2;
+        digit |= cls == 2;
+        if (prev >= 0 && cls != prev)
+            trans++;
+        prev = cls;
+    }
+    return alpha && digit && trans * 4 >= e - b;
+}
+
+bool
+cv_looks_like_secret(const char *value)
+{
+    int count = 0;
+    char *r;
+    size_t n;
+    size_t b;
+
+    if (value == NULL)
+        return false;
+    n = strlen(value);
+    /* Anything the free-text scanner would redact... */
+    if ((r = cv_redact(value, &count)) == NULL)
+        return true; /* out of memory: refuse rather than store */
+    free(r);
+    if (count > 0)
+        return true;
+    /* ...and, stricter for identifiers, any random-looking segment. The
+     * public record ids "<prefix>-<16 hex>" and UUIDs are exempt. */
+    if (cv_validate_is_uuid(value, 0, n) ||
+        (n > 37 && cv_validate_is_uuid(value, n - 36, n)))
+        return false;
+    b = 0;
+    for (size_t i = 0; i <= n; i++) {
+        if (i < n && !strchr("-_.:/#@+=", value[i]))
+            continue;
+        if (cv_validate_segment_random(value, b, i)) {
+            bool record_id =
+                i == n && i - b == 16 && b > 0 && value[b - 1] == '-';
+
+            for (size_t k = b; record_id && k < i; k++)
+                record_id = (value[k] >= '0' && value[k] <= '9') ||
+                            (value[k] >= 'a' && value[k] <= 'f');
+            if (!record_id)
+                return true;
+        }
+        b = i + 1;
+    }
+    return false;
+}
+
+int
+cv_validate_identifier(const char *field, const char *value, size_t max,
+                       bool required, cv_error *err)
+{
+    const char *name = cv_validate_name(field);
+    size_t n;
+
+    if (value == NULL || value[0] == '\0') {
+        if (required)
+            return cv_error_set(err, CV_INVALID_ARGUMENT, "%s is required",
+                                name);
+        return 0;
+    }
+    n = strlen(value);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)value[i];
+
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (c >= '0' && c <= '9') || strchr("._:/#-", c) != NULL) ||
+            c == '\0')
+            return cv_error_set(err, CV_INVALID_ARGUMENT,
+                                "%s must match [A-Za-z0-9._:/#-]{1,%zu}", name,
+                                max);
+    }
+    if (n > max)
+        return cv_error_set(err, CV_INVALID_ARGUMENT,
+                            "%s must be at most %zu characters", name, max);
+    if (cv_looks_like_secret(value))
+        return cv_error_set(err, CV_INVALID_ARGUMENT,
+                            "%s looks like a secret; identifiers must not "
+                            "carry credentials",
+                            name);
+    return 0;
+}
+
+bool
+cv_request_id_sane(const char *id)
+{
+    size_t n;
+
+    if (id == NULL || (n = strlen(id)) == 0 || n > 128)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)id[i];
+
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (c >= '0' && c <= '9') || c == '.' || c == '_' || c == ':' ||
+              c == '-'))
+            return false;
+    }
+    return !cv_looks_like_secret(id);
 }
 
 char *

@@ -16,7 +16,7 @@ CAVRA_DEPS_BASE=(
     libnng-dev libpq-dev libcmocka-dev libmicrohttpd-dev libjansson-dev
     libssl-dev libcurl4-openssl-dev
     postgresql postgresql-client
-    curl clang-format
+    curl clang-format clang
 )
 
 deps_installed() {

@@ -441,6 +441,136 @@ test_validate_trim_dup(void **state)
     free(s);
 }
 
+/* Identifier-shaped public values that must pass. */
+static const char *const validate_test_ids_ok[] = {
+    "JIRA-123",
+    "INC0012345",
+    "pb-db-failover",
+    "runbooks/db-failover#step-3",
+    "gordackrecoveryesc-0123456789abcdef",
+    "3fa85f64-5717-4562-b3fc-2c963f66afa6",
+    "plan-3fa85f64-5717-4562-b3fc-2c963f66afa6",
+    "service.now_v2-eu",
+    "weekly",
+    "CHG0034567:approved",
+};
+
+/* Identifier-shaped secrets that must be refused (fakes). */
+static const char *const validate_test_ids_secret[] = {
+    "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+    "3f9a1c7e5b2d44aa9e10",
+    "AKIA"
+    "IOSFODNN7EXAMPLE",
+    "glpat-"
+    "xY1zA2bC3dE4fG5hI6jK",
+    "gh"
+    "p_aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789",
+    "ref-q7Rk2VxN9mLp4TzW8bYc3",
+    "xox"
+    "b-1234567890-abcdefabcdef",
+};
+
+static void
+test_validate_identifier(void **state)
+{
+    cv_error err;
+    char big[80];
+
+    (void)state;
+    for (size_t i = 0;
+         i < sizeof(validate_test_ids_ok) / sizeof(validate_test_ids_ok[0]);
+         i++) {
+        if (cv_validate_identifier("external_ref", validate_test_ids_ok[i], 64,
+                                   false, &err) != 0)
+            fail_msg("refused \"%s\": %s", validate_test_ids_ok[i], err.msg);
+        assert_false(cv_looks_like_secret(validate_test_ids_ok[i]));
+    }
+    for (size_t i = 0; i < sizeof(validate_test_ids_secret) /
+                               sizeof(validate_test_ids_secret[0]);
+         i++) {
+        if (cv_validate_identifier("playbook_id", validate_test_ids_secret[i],
+                                   128, false, &err) != CV_INVALID_ARGUMENT)
+            fail_msg("accepted \"%s\"", validate_test_ids_secret[i]);
+        assert_string_equal(err.msg, "playbook_id looks like a secret; "
+                                     "identifiers must not carry credentials");
+        /* The refusal never echoes the value. */
+        assert_null(strstr(err.msg, validate_test_ids_secret[i]));
+    }
+    assert_int_equal(
+        cv_validate_identifier("external_ref", NULL, 64, false, &err), 0);
+    assert_int_equal(cv_validate_identifier("external_ref", "", 64, true, &err),
+                     CV_INVALID_ARGUMENT);
+    assert_string_equal(err.msg, "external_ref is required");
+    assert_int_equal(
+        cv_validate_identifier("external_ref", "a b", 64, false, &err),
+        CV_INVALID_ARGUMENT);
+    assert_string_equal(err.msg,
+                        "external_ref must match [A-Za-z0-9._:/#-]{1,64}");
+    assert_int_equal(
+        cv_validate_identifier("external_ref", "x\"y", 64, false, &err),
+        CV_INVALID_ARGUMENT);
+    memset(big, 'a', 65);
+    big[65] = '\0';
+    assert_int_equal(
+        cv_validate_identifier("external_ref", big, 64, false, &err),
+        CV_INVALID_ARGUMENT);
+    assert_string_equal(err.msg, "external_ref must be at most 64 characters");
+}
+
+/* cv_normalize_ident (provider, category, schedule_id, cadence...) too. */
+static void
+test_validate_ident_refuses_secret(void **state)
+{
+    cv_error err;
+    char out[129];
+
+    (void)state;
+    assert_int_equal(
+        cv_normalize_ident(
+            "provider",
+            "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+            128, out, sizeof(out), &err),
+        CV_INVALID_ARGUMENT);
+    assert_string_equal(err.msg, "provider looks like a secret; identifiers "
+                                 "must not carry credentials");
+    assert_string_equal(out, "");
+    assert_int_equal(cv_normalize_ident("schedule.schedule_id",
+                                        "sched-0123456789abcdef", 128, out,
+                                        sizeof(out), &err),
+                     0);
+    assert_int_equal(cv_normalize_ident("schedule.cadence", " Weekly ", 128,
+                                        out, sizeof(out), &err),
+                     0);
+    assert_string_equal(out, "weekly");
+}
+
+static void
+test_validate_request_id(void **state)
+{
+    (void)state;
+    assert_true(cv_request_id_sane("req-123"));
+    assert_true(cv_request_id_sane("3fa85f64-5717-4562-b3fc-2c963f66afa6"));
+    assert_true(cv_request_id_sane("gw-0123456789abcdef"));
+    assert_false(cv_request_id_sane(NULL));
+    assert_false(cv_request_id_sane(""));
+    assert_false(cv_request_id_sane("a b"));
+    assert_false(cv_request_id_sane("x\r\nSet-Cookie: a=b"));
+    assert_false(cv_request_id_sane(
+        "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"));
+    assert_false(cv_request_id_sane("glpat-"
+                                    "xY1zA2bC3dE4fG5hI6jK"));
+    assert_true(cv_request_id_sane("e2e-12345-1764900000:retry.2"));
+    {
+        char big[130];
+
+        memset(big, 'a', 129);
+        big[129] = '\0';
+        assert_false(cv_request_id_sane(big));
+        big[128] = '\0';
+        assert_true(cv_request_id_sane(big));
+    }
+}
+
 int
 main(void)
 {
@@ -464,6 +594,9 @@ main(void)
         cmocka_unit_test(test_validate_ident_length_boundary),
         cmocka_unit_test(test_validate_ident_small_buffer),
         cmocka_unit_test(test_validate_trim_dup),
+        cmocka_unit_test(test_validate_identifier),
+        cmocka_unit_test(test_validate_ident_refuses_secret),
+        cmocka_unit_test(test_validate_request_id),
     };
 
     return cmocka_run_group_tests_name("validate", tests, NULL, NULL);

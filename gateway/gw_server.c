@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "cv_log.h"
+#include "cv_validate.h"
 #include "cv_rpc.h"
 #include "cv_time.h"
 #include "cv_transcode.h"
@@ -204,14 +205,9 @@ gw_queue_cv_error(gw_request *r, const cv_error *err)
 static bool
 gw_request_id_sane(const char *id)
 {
-    size_t n = 0;
-
-    if (id == NULL)
-        return false;
-    for (; id[n] != '\0'; n++)
-        if (!isalnum((unsigned char)id[n]) && strchr("._:-", id[n]) == NULL)
-            return false;
-    return n >= 1 && n <= GW_REQUEST_ID_MAX;
+    /* The shared rule: 1..128 of [A-Za-z0-9._:-], and nothing that looks
+     * like a secret (it is echoed and stored with evidence). */
+    return id != NULL && cv_request_id_sane(id);
 }
 
 /* 1..255 printable ASCII (SPEC section 3). */

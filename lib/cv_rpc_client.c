@@ -91,6 +91,12 @@ struct cv_rpc_client {
     char *url;
     _Atomic int64_t no_pipe_since_us;
     int64_t redialed_us;
+    /* Calls in flight: when the last service goes away they are
+     * cancelled and answer UNAVAILABLE at once, instead of waiting out
+     * their timeout for a service that may never come back (and being
+     * resent to its successor, which could store them twice). */
+    pthread_mutex_t pend_mtx;
+    struct cv_rpc_pending *pending;
 };
 
 enum cv_rpc_pending_state {
@@ -104,6 +110,9 @@ typedef struct cv_rpc_pending {
     nng_aio *aio;
     cv_rpc_done_cb cb;
     void *arg;
+    struct cv_rpc_client *cli;
+    struct cv_rpc_pending *prev, *next; /* the client's in-flight calls */
+    bool lost; /* cancelled because the last service pipe went away */
 } cv_rpc_pending;
 
 void
@@ -129,8 +138,20 @@ cv_rpc_pipe_cb(nng_pipe pipe, nng_pipe_ev ev, void *arg)
     (void)pipe;
     if (atomic_fetch_add(&cli->pipes, ev == NNG_PIPE_EV_ADD_POST ? 1 : -1) ==
             1 &&
-        ev != NNG_PIPE_EV_ADD_POST)
+        ev != NNG_PIPE_EV_ADD_POST) {
         atomic_store(&cli->no_pipe_since_us, cv_now_us());
+        /* The lock is recursive: a cancelled call may complete inside
+         * nng_aio_cancel on this thread. */
+        struct cv_rpc_pending *p, *next;
+
+        pthread_mutex_lock(&cli->pend_mtx);
+        for (p = cli->pending; p != NULL; p = next) {
+            next = p->next; /* p may finish (and unlink) right here */
+            p->lost = true;
+            nng_aio_cancel(p->aio);
+        }
+        pthread_mutex_unlock(&cli->pend_mtx);
+    }
 }
 
 int
@@ -159,6 +180,14 @@ cv_rpc_client_open(const char *url, cv_rpc_client **out, cv_error *err)
     nng_pipe_notify(cli->sock, NNG_PIPE_EV_ADD_POST, cv_rpc_pipe_cb, cli);
     nng_pipe_notify(cli->sock, NNG_PIPE_EV_REM_POST, cv_rpc_pipe_cb, cli);
     pthread_mutex_init(&cli->dial_mtx, NULL);
+    {
+        pthread_mutexattr_t attr;
+
+        pthread_mutexattr_init(&attr);
+        pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
+        pthread_mutex_init(&cli->pend_mtx, &attr);
+        pthread_mutexattr_destroy(&attr);
+    }
     atomic_store(&cli->no_pipe_since_us, cli->opened_us);
     if ((cli->url = strdup(url)) == NULL)
         rv = cv_error_set(err, CV_INTERNAL, "out of memory");
@@ -169,6 +198,7 @@ cv_rpc_client_open(const char *url, cv_rpc_client **out, cv_error *err)
     if (rv != 0) {
         nng_close(cli->sock);
         pthread_mutex_destroy(&cli->dial_mtx);
+        pthread_mutex_destroy(&cli->pend_mtx);
         free(cli->url);
         free(cli);
         return rv;
@@ -227,6 +257,7 @@ cv_rpc_client_close(cv_rpc_client *cli)
         return;
     nng_close(cli->sock);
     pthread_mutex_destroy(&cli->dial_mtx);
+    pthread_mutex_destroy(&cli->pend_mtx);
     free(cli->url);
     free(cli);
 }
@@ -234,6 +265,16 @@ cv_rpc_client_close(cv_rpc_client *cli)
 static void
 cv_rpc_pending_finish(cv_rpc_pending *p, cv_rpc_result *res)
 {
+    cv_rpc_client *cli = p->cli;
+
+    pthread_mutex_lock(&cli->pend_mtx);
+    if (p->prev != NULL)
+        p->prev->next = p->next;
+    else
+        cli->pending = p->next;
+    if (p->next != NULL)
+        p->next->prev = p->prev;
+    pthread_mutex_unlock(&cli->pend_mtx);
     p->cb(p->arg, res);
     nng_ctx_close(p->ctx);
     nng_aio_reap(p->aio);
@@ -267,6 +308,8 @@ cv_rpc_pending_cb(void *arg)
         if (p->state == CV_RPC_PENDING_SEND)
             nng_msg_free(nng_aio_get_msg(p->aio));
         res.code = cv_rpc_transport_code(rv);
+        if (rv == NNG_ECANCELED && p->lost)
+            res.code = CV_UNAVAILABLE; /* the service went away */
         snprintf(res.message, sizeof(res.message), "service %s",
                  res.code == CV_DEADLINE_EXCEEDED ? "did not answer in time"
                                                   : "unavailable");
@@ -275,8 +318,20 @@ cv_rpc_pending_cb(void *arg)
     }
     switch (p->state) {
     case CV_RPC_PENDING_SEND:
+        /* Under the lock, so a pipe loss either sees the receive started
+         * (and cancels it) or is seen here: never a receive that waits
+         * out its whole timeout for a service that is gone. */
+        pthread_mutex_lock(&p->cli->pend_mtx);
+        if (p->lost) {
+            pthread_mutex_unlock(&p->cli->pend_mtx);
+            res.code = CV_UNAVAILABLE;
+            snprintf(res.message, sizeof(res.message), "service unavailable");
+            cv_rpc_pending_finish(p, &res);
+            return;
+        }
         p->state = CV_RPC_PENDING_RECV;
         nng_ctx_recv(p->ctx, p->aio);
+        pthread_mutex_unlock(&p->cli->pend_mtx);
         return;
     case CV_RPC_PENDING_RECV:
         msg = nng_aio_get_msg(p->aio);
@@ -357,6 +412,13 @@ cv_rpc_call_start(cv_rpc_client *cli, const Cv__RpcRequest *req, int timeout_ms,
     nng_aio_set_timeout(p->aio, timeout_ms > 0 ? timeout_ms : 10000);
     nng_aio_set_msg(p->aio, msg);
     p->state = CV_RPC_PENDING_SEND;
+    p->cli = cli;
+    pthread_mutex_lock(&cli->pend_mtx);
+    p->next = cli->pending;
+    if (p->next != NULL)
+        p->next->prev = p;
+    cli->pending = p;
+    pthread_mutex_unlock(&cli->pend_mtx);
     nng_ctx_send(p->ctx, p->aio);
     return 0;
 }

@@ -263,6 +263,7 @@ chmod 0644 "$CT_TMP/keys/"*
 {
     echo "CAVRA_TEST_KEY_DIR=$CT_TMP/keys"
     echo "CAVRA_DB_PASSWORD=$(od -An -tx1 -N24 /dev/urandom | tr -d ' \n')"
+    echo "CAVRA_APP_DB_PASSWORD=$(od -An -tx1 -N24 /dev/urandom | tr -d ' \n')"
     echo "CAVRA_GATEWAY_PUBLISH=127.0.0.1:$CT_PORT"
     echo "CAVRA_TEST_PG_IMAGE=$CT_PG_IMAGE"
     echo "CAVRA_TEST_TOKEN_FILE=$CT_TMP/tokens"

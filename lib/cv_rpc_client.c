@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "cv_principal.h"
+#include "cv_tls.h"
 #include "cv_time.h"
 
 /* For this long after opening, a client has not had time to connect:
@@ -154,6 +155,31 @@ cv_rpc_pipe_cb(nng_pipe pipe, nng_pipe_ev ev, void *arg)
     }
 }
 
+/* Starts a dialer for cli->url (non-blocking: the service may start
+ * later); tls+tcp:// gets the deployment CA's settings first. */
+static int
+cv_rpc_client_dial(cv_rpc_client *cli, nng_dialer *out, cv_error *err)
+{
+    nng_dialer d;
+    int rv;
+
+    if ((rv = nng_dialer_create(&d, cli->sock, cli->url)) != 0)
+        return cv_error_set(err, CV_UNAVAILABLE, "cannot dial %s: %s", cli->url,
+                            nng_strerror(rv));
+    if (cv_tls_url(cli->url) &&
+        (rv = cv_tls_setup_dialer(d, cli->url, err)) != 0) {
+        nng_dialer_close(d);
+        return rv;
+    }
+    if ((rv = nng_dialer_start(d, NNG_FLAG_NONBLOCK)) != 0) {
+        nng_dialer_close(d);
+        return cv_error_set(err, CV_UNAVAILABLE, "cannot dial %s: %s", cli->url,
+                            nng_strerror(rv));
+    }
+    *out = d;
+    return 0;
+}
+
 int
 cv_rpc_client_open(const char *url, cv_rpc_client **out, cv_error *err)
 {
@@ -191,10 +217,8 @@ cv_rpc_client_open(const char *url, cv_rpc_client **out, cv_error *err)
     atomic_store(&cli->no_pipe_since_us, cli->opened_us);
     if ((cli->url = strdup(url)) == NULL)
         rv = cv_error_set(err, CV_INTERNAL, "out of memory");
-    else if ((rv = nng_dial(cli->sock, url, &cli->dialer, NNG_FLAG_NONBLOCK)) !=
-             0)
-        rv = cv_error_set(err, CV_UNAVAILABLE, "cannot dial %s: %s", url,
-                          nng_strerror(rv));
+    else
+        rv = cv_rpc_client_dial(cli, &cli->dialer, err);
     if (rv != 0) {
         nng_close(cli->sock);
         pthread_mutex_destroy(&cli->dial_mtx);
@@ -244,7 +268,7 @@ cv_rpc_client_redial(cv_rpc_client *cli)
         now - cli->redialed_us >= CV_RPC_REDIAL_AFTER_US) {
         cli->redialed_us = now;
         nng_dialer_close(cli->dialer);
-        if (nng_dial(cli->sock, cli->url, &fresh, NNG_FLAG_NONBLOCK) == 0)
+        if (cv_rpc_client_dial(cli, &fresh, NULL) == 0)
             cli->dialer = fresh;
     }
     pthread_mutex_unlock(&cli->dial_mtx);

@@ -30,6 +30,7 @@
 #include "cv_idempotency.h"
 #include "cv_log.h"
 #include "cv_principal.h"
+#include "cv_tls.h"
 #include "cv_time.h"
 
 enum cv_rpc_work_state {
@@ -544,10 +545,22 @@ cv_rpc_server_start(const cv_rpc_server_config *cfg, cv_rpc_server **out,
         }
         srv->n_works++;
     }
-    if ((rv = nng_listen(srv->sock, cfg->url, NULL, 0)) != 0) {
-        cv_error_set(err, CV_UNAVAILABLE, "cannot listen on %s: %s", cfg->url,
-                     nng_strerror(rv));
-        goto fail;
+    {
+        nng_listener l;
+
+        /* tls+tcp:// gets the deployment CA's certificates first. */
+        if ((rv = nng_listener_create(&l, srv->sock, cfg->url)) != 0) {
+            cv_error_set(err, CV_UNAVAILABLE, "cannot listen on %s: %s",
+                         cfg->url, nng_strerror(rv));
+            goto fail;
+        }
+        if (cv_tls_url(cfg->url) && cv_tls_setup_listener(l, err) != 0)
+            goto fail;
+        if ((rv = nng_listener_start(l, 0)) != 0) {
+            cv_error_set(err, CV_UNAVAILABLE, "cannot listen on %s: %s",
+                         cfg->url, nng_strerror(rv));
+            goto fail;
+        }
     }
     for (int i = 0; i < srv->cfg.db_workers; i++) {
         if (pthread_create(&srv->threads[i], NULL, cv_rpc_worker_main, srv) !=

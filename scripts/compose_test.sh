@@ -257,9 +257,12 @@ podman run --rm --user 0 --network none -v "$CT_TMP/keys:/keys" "$CT_APP_IMAGE" 
     sh -c 'cavra-keygen gateway /keys/gateway.key admin --delegate &&
            cavra-keygen healthcheck /keys/healthcheck.key auditor' \
     >"$CT_TMP/keys/principals" || ct_fail "cavra-keygen in $CT_APP_IMAGE failed"
+# The deployment CA and certificates for tls+tcp:// between containers.
+bash docker/make-certs.sh "$CT_TMP/keys/tls" >/dev/null ||
+    ct_fail "docker/make-certs.sh failed"
 # Read by uid 10001 through the bind mounts (a test folder of its own;
 # a real deployment gives each file to the one container that needs it).
-chmod 0644 "$CT_TMP/keys/"*
+chmod 0644 "$CT_TMP/keys/"*.* "$CT_TMP/keys/principals" "$CT_TMP/keys/tls/"*
 {
     echo "CAVRA_TEST_KEY_DIR=$CT_TMP/keys"
     echo "CAVRA_DB_PASSWORD=$(od -An -tx1 -N24 /dev/urandom | tr -d ' \n')"
@@ -430,6 +433,16 @@ ct_req GET /runtime/evidence/verify
 ct_expect "verify" 200
 ct_check "verify" 'd["valid"] is True and d["events"] >= 6'
 ct_log "loop ok: plan $PLAN_ID, trace $TRACE_1"
+
+ct_log "internal RPCs: tls+tcp:// with the deployment CA; the database login is cavra_app"
+for svc in ack retry report; do
+    podman logs "${CT_PROJECT}_${svc}_1" 2>&1 | grep -q "listening on tls+tcp://" ||
+        ct_fail "$svc does not listen on tls+tcp://"
+done
+owner_conns=$(podman exec "${CT_PROJECT}_postgres_1" psql -U cavra -d cavra -Atc \
+    "SELECT count(*) FROM pg_stat_activity WHERE application_name IN ('cavra-ack', 'cavra-retry', 'cavra-report') AND usename <> 'cavra_app'" 2>&1) ||
+    ct_fail "cannot read pg_stat_activity: $owner_conns"
+[[ "$owner_conns" == 0 ]] || ct_fail "$owner_conns service connections are not cavra_app"
 
 ct_log "service ports: not published, not listening on the host"
 # "ip:port" per published port of a container (EXPOSE alone maps to null).

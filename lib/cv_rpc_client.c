@@ -280,6 +280,18 @@ cv_rpc_client_close(cv_rpc_client *cli)
     if (cli == NULL)
         return;
     nng_close(cli->sock);
+    /* nng_close aborts the calls in flight, but their callbacks run on
+     * NNG's threads and unlink themselves from cli: wait for them. */
+    for (int waited = 0; waited < 10000; waited++) {
+        bool empty;
+
+        pthread_mutex_lock(&cli->pend_mtx);
+        empty = cli->pending == NULL;
+        pthread_mutex_unlock(&cli->pend_mtx);
+        if (empty)
+            break;
+        nng_msleep(1);
+    }
     pthread_mutex_destroy(&cli->dial_mtx);
     pthread_mutex_destroy(&cli->pend_mtx);
     free(cli->url);

@@ -78,6 +78,14 @@ typedef struct gw_host {
     int port;
 } gw_host;
 
+/* A configured CORS origin (scheme, name, explicit port) and its text as
+ * sent in Access-Control-Allow-Origin. */
+typedef struct gw_cors_origin {
+    bool https;
+    gw_host host;
+    char text[GW_HOST_NAME_MAX + 16];
+} gw_cors_origin;
+
 struct gw_server {
     gw_config cfg;
     struct MHD_Daemon *daemon;
@@ -98,7 +106,9 @@ struct gw_server {
     int port;
     gw_host *hosts; /* the names the Host header may carry */
     size_t n_hosts;
-    bool host_any; /* wildcard listen, no list: Host not checked */
+    bool host_any;        /* wildcard listen, no list: Host not checked */
+    gw_cors_origin *cors; /* CAVRA_GATEWAY_CORS_ORIGINS */
+    size_t n_cors;
     /* The bound port, for entries of GW_PORT_SELF (known only once MHD
      * has bound when the configured port is 0). */
     atomic_int self_port;
@@ -112,12 +122,13 @@ typedef struct gw_request {
     char *body;
     size_t len, cap;
     bool too_large;
-    size_t discarded;      /* body bytes dropped past the limit */
-    const gw_route *route; /* NULL: a built-in (readyz) */
-    Cv__Actor *actor;      /* verified caller, NULL in sandbox mode */
-    int64_t started_us;    /* for the latency histogram */
-    unsigned int status;   /* the status queued */
-    int builtin;           /* gw_metric_builtin when route is NULL */
+    size_t discarded;           /* body bytes dropped past the limit */
+    const gw_cors_origin *cors; /* a configured CORS origin asked */
+    const gw_route *route;      /* NULL: a built-in (readyz) */
+    Cv__Actor *actor;           /* verified caller, NULL in sandbox mode */
+    int64_t started_us;         /* for the latency histogram */
+    unsigned int status;        /* the status queued */
+    int builtin;                /* gw_metric_builtin when route is NULL */
     char method[GW_METHOD_MAX + 1];
     char path[GW_LOG_PATH_MAX + 1]; /* logged only when no route matched */
     int cause;                      /* gw_503_cause of a 503, -1 otherwise */
@@ -148,6 +159,19 @@ gw_stopping(gw_server *gw)
     return stopping;
 }
 
+/* Only for an Origin configured in CAVRA_GATEWAY_CORS_ORIGINS: every
+ * other origin gets no CORS header at all. */
+static void
+gw_add_cors_headers(const gw_request *r, struct MHD_Response *resp)
+{
+    if (r->cors == NULL)
+        return;
+    MHD_add_response_header(resp, "Access-Control-Allow-Origin", r->cors->text);
+    MHD_add_response_header(resp, "Access-Control-Expose-Headers",
+                            "X-Request-Id, Idempotent-Replayed");
+    MHD_add_response_header(resp, "Vary", "Origin");
+}
+
 static enum MHD_Result
 gw_queue_text(gw_request *r, unsigned int status, const char *type, char *text,
               size_t len, const char *allow)
@@ -166,6 +190,7 @@ gw_queue_text(gw_request *r, unsigned int status, const char *type, char *text,
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
     if (allow != NULL)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
+    gw_add_cors_headers(r, resp);
     if (r->result.reply != NULL && r->result.reply->replayed)
         MHD_add_response_header(resp, "Idempotent-Replayed", "true");
     if (gw_stopping(r->gw))
@@ -410,6 +435,29 @@ gw_host_allowed(const gw_server *gw, const char *value)
     return false;
 }
 
+/* Parses an Origin "http(s)://name[:port]" into *o (the port made
+ * explicit from the scheme) and *https. Returns 0, or -1 when it is not
+ * one ("null", other schemes, paths). */
+static int
+gw_origin_parse(const char *origin, size_t len, gw_host *o, bool *https)
+{
+    size_t skip;
+
+    while (len > 0 && (origin[0] == ' ' || origin[0] == '\t'))
+        origin++, len--;
+    if (len >= 7 && strncasecmp(origin, "http://", 7) == 0)
+        skip = 7, *https = false;
+    else if (len >= 8 && strncasecmp(origin, "https://", 8) == 0)
+        skip = 8, *https = true;
+    else
+        return -1;
+    if (gw_host_parse(origin + skip, len - skip, o) != 0)
+        return -1;
+    if (o->port < 0)
+        o->port = *https ? 443 : 80;
+    return 0;
+}
+
 /* An Origin is the gateway's own when it is http(s)://name[:port] with a
  * name and port the gateway serves (the port that the scheme implies
  * when it says none). Without a list (wildcard listen), it must name
@@ -418,26 +466,15 @@ static bool
 gw_origin_allowed(const gw_server *gw, const char *origin, const char *host)
 {
     gw_host o, h;
-    int implied;
+    bool https;
 
-    if (strncasecmp(origin, "http://", 7) == 0) {
-        implied = 80;
-        origin += 7;
-    } else if (strncasecmp(origin, "https://", 8) == 0) {
-        implied = 443;
-        origin += 8;
-    } else {
+    if (gw_origin_parse(origin, strlen(origin), &o, &https) != 0)
         return false;
-    }
-    if (gw_host_parse(origin, strlen(origin), &o) != 0)
-        return false;
-    if (o.port < 0)
-        o.port = implied;
     if (gw->host_any) {
         if (host == NULL || gw_host_parse(host, strlen(host), &h) != 0)
             return false;
         return strcmp(o.name, h.name) == 0 &&
-               o.port == (h.port < 0 ? implied : h.port);
+               o.port == (h.port < 0 ? (https ? 443 : 80) : h.port);
     }
     for (size_t i = 0; i < gw->n_hosts; i++)
         if (strcmp(gw->hosts[i].name, o.name) == 0 &&
@@ -445,6 +482,59 @@ gw_origin_allowed(const gw_server *gw, const char *origin, const char *host)
              gw_host_port(gw, &gw->hosts[i]) == o.port))
             return true;
     return false;
+}
+
+/* The configured CORS origin an Origin header names exactly (scheme,
+ * name, port), or NULL. */
+static const gw_cors_origin *
+gw_cors_match(const gw_server *gw, const char *origin)
+{
+    gw_host o;
+    bool https;
+
+    if (origin == NULL || gw->n_cors == 0 ||
+        gw_origin_parse(origin, strlen(origin), &o, &https) != 0)
+        return NULL;
+    for (size_t i = 0; i < gw->n_cors; i++)
+        if (gw->cors[i].https == https &&
+            strcmp(gw->cors[i].host.name, o.name) == 0 &&
+            gw->cors[i].host.port == o.port)
+            return &gw->cors[i];
+    return NULL;
+}
+
+/* CAVRA_GATEWAY_CORS_ORIGINS: comma-separated http(s)://name[:port]. */
+static int
+gw_cors_init(gw_server *gw, cv_error *err)
+{
+    const char *list = gw->cfg.cors_origins;
+
+    for (const char *p = list; p != NULL && *p != '\0';) {
+        size_t n = strcspn(p, ","), text_len;
+        gw_cors_origin c, *grown;
+
+        if (gw_origin_parse(p, n, &c.host, &c.https) != 0)
+            return cv_error_set(err, CV_INVALID_ARGUMENT,
+                                "CORS origins: \"%.*s\" is not an "
+                                "http(s)://host[:port] origin",
+                                (int)(n > 64 ? 64 : n), p);
+        /* Answered back as the browser writes it: no default port. */
+        snprintf(c.text, sizeof(c.text), "%s://%s", c.https ? "https" : "http",
+                 c.host.name);
+        text_len = strlen(c.text);
+        if (c.host.port != (c.https ? 443 : 80))
+            snprintf(c.text + text_len, sizeof(c.text) - text_len, ":%d",
+                     c.host.port);
+        if ((grown = realloc(gw->cors, (gw->n_cors + 1) * sizeof(*grown))) ==
+            NULL)
+            return cv_error_set(err, CV_INTERNAL, "out of memory");
+        gw->cors = grown;
+        gw->cors[gw->n_cors++] = c;
+        p += n;
+        if (*p == ',')
+            p++;
+    }
+    return 0;
 }
 
 /* ---- RPC completion ---- */
@@ -903,6 +993,30 @@ gw_dispatch(gw_request *r, const char *url, const char *method)
     return gw_queue_error(r, 404, CV_NOT_FOUND, "not found", NULL);
 }
 
+/* A CORS preflight of a configured origin: 204, what it may send. */
+static enum MHD_Result
+gw_queue_preflight(gw_request *r)
+{
+    struct MHD_Response *resp;
+    enum MHD_Result ret;
+
+    resp = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
+    if (resp == NULL)
+        return MHD_NO;
+    gw_add_cors_headers(r, resp);
+    MHD_add_response_header(resp, "Access-Control-Allow-Methods", "GET, POST");
+    MHD_add_response_header(resp, "Access-Control-Allow-Headers",
+                            "Authorization, Content-Type, Idempotency-Key, "
+                            "X-Request-Id");
+    MHD_add_response_header(resp, "Access-Control-Max-Age", "600");
+    MHD_add_response_header(resp, "X-Request-Id", r->request_id);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    r->status = 204;
+    ret = MHD_queue_response(r->conn, 204, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
 /* Refusals judged on the headers alone, on a request's first call, so
  * that no byte of its body is read (MHD answers at once and closes the
  * connection). Returns true when an answer was queued in *ret. */
@@ -927,7 +1041,14 @@ gw_refuse_on_headers(gw_request *r, const char *url, const char *method,
                               NULL);
         return true;
     }
-    if (strcmp(method, "POST") == 0 && origin != NULL &&
+    r->cors = gw_cors_match(r->gw, origin);
+    if (r->cors != NULL && strcmp(method, "OPTIONS") == 0 &&
+        MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+                                    "Access-Control-Request-Method") != NULL) {
+        *ret = gw_queue_preflight(r);
+        return true;
+    }
+    if (strcmp(method, "POST") == 0 && origin != NULL && r->cors == NULL &&
         !gw_origin_allowed(r->gw, origin, host)) {
         *ret = gw_queue_error(r, 403, CV_PERMISSION_DENIED,
                               "Origin header is not this gateway's own "
@@ -1273,7 +1394,7 @@ gw_server_start(const gw_config *cfg, gw_server **out, cv_error *err)
     }
     /* Before the daemon runs: its threads read the list. */
     atomic_store(&gw->self_port, cfg->port);
-    if (gw_hosts_init(gw, err) != 0)
+    if (gw_hosts_init(gw, err) != 0 || gw_cors_init(gw, err) != 0)
         goto fail;
     gw->daemon = MHD_start_daemon(
         MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
@@ -1386,5 +1507,6 @@ gw_server_stop(gw_server *gw)
     gw_auth_free(gw->auth);
     free(gw->openapi);
     free(gw->hosts);
+    free(gw->cors);
     free(gw);
 }

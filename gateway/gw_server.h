@@ -42,7 +42,8 @@
  *    empty body included, else 415 (a no-cors fetch cannot send it); a
  *    Content-Length over 64 KiB is 413 before any byte of the body is
  *    read. Host and Origin are judged on the first call of a request,
- *    before its body. No CORS headers are ever sent. A request without a
+ *    before its body. No CORS headers are sent, except to an origin
+ *    listed in cfg.cors_origins (which may then POST too). A request without a
  *    Host (only HTTP/1.0 may omit it) is served: browsers always send
  *    one, so it is no rebinding vector. /healthz and /readyz skip the
  *    Host check (container probes use whatever name they have).
@@ -75,6 +76,9 @@ typedef struct gw_config {
      * with the gateway's port in sandbox mode; a wildcard listen address
      * without a list checks no Host, the token check still applies). */
     const char *allowed_hosts;
+    /* Comma-separated http(s)://host[:port] origins that may call from
+     * a browser (CORS); NULL: none, no CORS header is ever sent. */
+    const char *cors_origins;
 } gw_config;
 
 typedef struct gw_server gw_server;

@@ -23,6 +23,9 @@
  *                                localhost and [::1] with that port in
  *                                sandbox mode; others get 421. POSTs from
  *                                a foreign Origin get 403.
+ *   CAVRA_GATEWAY_CORS_ORIGINS   comma-separated http(s)://host[:port]
+ *                                origins allowed to call from a browser
+ *                                (CORS headers, preflight); default none.
  */
 #include <signal.h>
 #include <stdlib.h>
@@ -133,6 +136,7 @@ main(void)
     }
     gw_raise_nofile();
     cfg.allowed_hosts = gw_env("CAVRA_GATEWAY_ALLOWED_HOSTS", NULL);
+    cfg.cors_origins = gw_env("CAVRA_GATEWAY_CORS_ORIGINS", NULL);
 
     cfg.token_file = getenv("CAVRA_TOKEN_FILE");
     if (cfg.token_file != NULL && cfg.token_file[0] == '\0')

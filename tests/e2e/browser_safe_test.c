@@ -14,7 +14,8 @@
  *                 no Host at all (HTTP/1.0) is served; /healthz is exempt.
  *   origin        a POST from another origin (another host or port,
  *                 "null") is 403; the gateway's own origin is served; no
- *                 CORS header is ever sent.
+ *                 CORS header is sent, but to CAVRA_GATEWAY_CORS_ORIGINS
+ *                 (preflight 204, may POST).
  *   body size     a Content-Length over 64 KiB is answered 413 at once,
  *                 with no byte of the body sent; a chunked body over it
  *                 is 413 at its end; one past 1 MiB is cut (closed).
@@ -254,6 +255,64 @@ test_browser_safe_host(void **state)
     }
 }
 
+/* CAVRA_GATEWAY_CORS_ORIGINS: those origins (only) get CORS headers, a
+ * preflight, and may POST. */
+static void
+bs_cors_configured(void)
+{
+    int port = bs_stack.gateway_port;
+    char req[1024], buf[8192];
+    long n = cv_test_count(BS_RETRY_COUNT, NULL);
+    cv_test_counts before;
+
+    snprintf(req, sizeof(req),
+             "OPTIONS %s HTTP/1.1\r\nHost: cavra.test\r\n"
+             "Origin: http://localhost:3000\r\n"
+             "Access-Control-Request-Method: POST\r\n"
+             "Access-Control-Request-Headers: content-type\r\n"
+             "Connection: close\r\n\r\n",
+             BS_RETRY_PATH);
+    assert_int_equal(bs_raw(port, req, strlen(req), buf, sizeof(buf), NULL),
+                     204);
+    assert_non_null(
+        strstr(buf, "Access-Control-Allow-Origin: http://localhost:3000\r\n"));
+    assert_non_null(strstr(buf, "Content-Type"));
+    snprintf(req, sizeof(req),
+             "POST %s HTTP/1.1\r\nHost: cavra.test\r\n"
+             "Origin: https://ops.example\r\n"
+             "Content-Type: application/json\r\nContent-Length: 0\r\n"
+             "Connection: close\r\n\r\n",
+             BS_RETRY_PATH);
+    assert_int_equal(bs_raw(port, req, strlen(req), buf, sizeof(buf), NULL),
+                     201);
+    assert_non_null(
+        strstr(buf, "Access-Control-Allow-Origin: https://ops.example\r\n"));
+    assert_int_equal(cv_test_count(BS_RETRY_COUNT, NULL), n + 1);
+    /* Another port of a listed host is not listed. */
+    cv_test_counts_snapshot(&before);
+    snprintf(req, sizeof(req),
+             "POST %s HTTP/1.1\r\nHost: cavra.test\r\n"
+             "Origin: http://localhost:3001\r\n"
+             "Content-Type: application/json\r\nContent-Length: 0\r\n"
+             "Connection: close\r\n\r\n",
+             BS_RETRY_PATH);
+    assert_int_equal(bs_raw(port, req, strlen(req), buf, sizeof(buf), NULL),
+                     403);
+    if (bs_has_cors(buf))
+        fail_msg("an unlisted origin got a CORS header: %.300s", buf);
+    snprintf(req, sizeof(req),
+             "OPTIONS %s HTTP/1.1\r\nHost: cavra.test\r\n"
+             "Origin: http://localhost:3001\r\n"
+             "Access-Control-Request-Method: POST\r\n"
+             "Connection: close\r\n\r\n",
+             BS_RETRY_PATH);
+    assert_int_not_equal(bs_raw(port, req, strlen(req), buf, sizeof(buf), NULL),
+                         204);
+    if (bs_has_cors(buf))
+        fail_msg("an unlisted preflight got a CORS header: %.300s", buf);
+    cv_test_counts_unchanged(&before, "unlisted CORS origin");
+}
+
 /* A configured list replaces the defaults. */
 static void
 test_browser_safe_host_configured(void **state)
@@ -264,8 +323,11 @@ test_browser_safe_host_configured(void **state)
     (void)state;
     assert_int_equal(cv_test_stack_stop(&bs_stack), 0);
     setenv("CAVRA_GATEWAY_ALLOWED_HOSTS", " cavra.test , gw.test:443", 1);
+    setenv("CAVRA_GATEWAY_CORS_ORIGINS",
+           "https://ops.example:443, http://localhost:3000", 1);
     assert_int_equal(cv_test_stack_start(&bs_stack, CV_STACK_ALL), 0);
     unsetenv("CAVRA_GATEWAY_ALLOWED_HOSTS");
+    unsetenv("CAVRA_GATEWAY_CORS_ORIGINS");
     snprintf(own, sizeof(own), "Host: 127.0.0.1:%d", bs_stack.gateway_port);
     bs_refused("POST", BS_RETRY_PATH, NULL, "", own, NULL, 421,
                "FAILED_PRECONDITION", "Host");
@@ -281,6 +343,7 @@ test_browser_safe_host_configured(void **state)
                                 "Host: cavra.test", NULL, &r),
                      200);
     cv_http_response_free(&r);
+    bs_cors_configured();
     /* Back to the defaults for the tests after this one. */
     assert_int_equal(cv_test_stack_stop(&bs_stack), 0);
     assert_int_equal(cv_test_stack_start(&bs_stack, CV_STACK_ALL), 0);

@@ -372,10 +372,11 @@ gw_hosts_init(gw_server *gw, cv_error *err)
             size_t n = strcspn(p, ",");
 
             if (gw_hosts_add(gw, p, n) != 0)
-                return cv_error_set(err, CV_INVALID_ARGUMENT,
-                                    "allowed hosts: \"%.*s\" is not a "
-                                    "host[:port]",
-                                    (int)(n > 64 ? 64 : n), p);
+                return cv_error_set(
+                    err, CV_INVALID_ARGUMENT,
+                    "CAVRA_GATEWAY_ALLOWED_HOSTS: \"%.*s\" is not a "
+                    "host[:port]",
+                    (int)(n > 64 ? 64 : n), p);
             p += n;
             if (*p == ',')
                 p++;
@@ -514,10 +515,11 @@ gw_cors_init(gw_server *gw, cv_error *err)
         gw_cors_origin c, *grown;
 
         if (gw_origin_parse(p, n, &c.host, &c.https) != 0)
-            return cv_error_set(err, CV_INVALID_ARGUMENT,
-                                "CORS origins: \"%.*s\" is not an "
-                                "http(s)://host[:port] origin",
-                                (int)(n > 64 ? 64 : n), p);
+            return cv_error_set(
+                err, CV_INVALID_ARGUMENT,
+                "CAVRA_GATEWAY_CORS_ORIGINS: \"%.*s\" is not an "
+                "http(s)://host[:port] origin",
+                (int)(n > 64 ? 64 : n), p);
         /* Answered back as the browser writes it: no default port. */
         snprintf(c.text, sizeof(c.text), "%s://%s", c.https ? "https" : "http",
                  c.host.name);

@@ -38,7 +38,10 @@
 #include "gw_metrics.h"
 #include "gw_openapi.h"
 
-#define GW_BODY_MAX       (64 * 1024)
+#define GW_BODY_MAX (64 * 1024)
+/* A chunked body past the limit is drained (to answer 413) up to this
+ * much, then its connection is closed. */
+#define GW_DISCARD_MAX    (1024 * 1024)
 #define GW_REQUEST_ID_MAX 128
 #define GW_IDEM_KEY_MAX   255
 #define GW_METHOD_MAX     15
@@ -62,7 +65,26 @@ enum gw_req_state {
     GW_REQ_BODY,
     GW_REQ_WAITING,
     GW_REQ_DONE,
+    GW_REQ_ANSWERED, /* refused on its headers: the answer is queued */
 };
+
+/* One name the gateway serves: "127.0.0.1", "localhost", "[::1]",
+ * "cavra.example.org"; port -1 when the entry names none (any port),
+ * GW_PORT_SELF for the port the gateway is bound to. */
+#define GW_HOST_NAME_MAX 255
+#define GW_PORT_SELF     (-2)
+typedef struct gw_host {
+    char name[GW_HOST_NAME_MAX + 1];
+    int port;
+} gw_host;
+
+/* A configured CORS origin (scheme, name, explicit port) and its text as
+ * sent in Access-Control-Allow-Origin. */
+typedef struct gw_cors_origin {
+    bool https;
+    gw_host host;
+    char text[GW_HOST_NAME_MAX + 16];
+} gw_cors_origin;
 
 struct gw_server {
     gw_config cfg;
@@ -82,6 +104,14 @@ struct gw_server {
     atomic_int connections;          /* open client connections */
     atomic_llong rejected_logged_us; /* last "connection refused" log line */
     int port;
+    gw_host *hosts; /* the names the Host header may carry */
+    size_t n_hosts;
+    bool host_any;        /* wildcard listen, no list: Host not checked */
+    gw_cors_origin *cors; /* CAVRA_GATEWAY_CORS_ORIGINS */
+    size_t n_cors;
+    /* The bound port, for entries of GW_PORT_SELF (known only once MHD
+     * has bound when the configured port is 0). */
+    atomic_int self_port;
 };
 
 typedef struct gw_request {
@@ -92,11 +122,13 @@ typedef struct gw_request {
     char *body;
     size_t len, cap;
     bool too_large;
-    const gw_route *route; /* NULL: a built-in (readyz) */
-    Cv__Actor *actor;      /* verified caller, NULL in sandbox mode */
-    int64_t started_us;    /* for the latency histogram */
-    unsigned int status;   /* the status queued */
-    int builtin;           /* gw_metric_builtin when route is NULL */
+    size_t discarded;           /* body bytes dropped past the limit */
+    const gw_cors_origin *cors; /* a configured CORS origin asked */
+    const gw_route *route;      /* NULL: a built-in (readyz) */
+    Cv__Actor *actor;           /* verified caller, NULL in sandbox mode */
+    int64_t started_us;         /* for the latency histogram */
+    unsigned int status;        /* the status queued */
+    int builtin;                /* gw_metric_builtin when route is NULL */
     char method[GW_METHOD_MAX + 1];
     char path[GW_LOG_PATH_MAX + 1]; /* logged only when no route matched */
     int cause;                      /* gw_503_cause of a 503, -1 otherwise */
@@ -127,6 +159,19 @@ gw_stopping(gw_server *gw)
     return stopping;
 }
 
+/* Only for an Origin configured in CAVRA_GATEWAY_CORS_ORIGINS: every
+ * other origin gets no CORS header at all. */
+static void
+gw_add_cors_headers(const gw_request *r, struct MHD_Response *resp)
+{
+    if (r->cors == NULL)
+        return;
+    MHD_add_response_header(resp, "Access-Control-Allow-Origin", r->cors->text);
+    MHD_add_response_header(resp, "Access-Control-Expose-Headers",
+                            "X-Request-Id, Idempotent-Replayed");
+    MHD_add_response_header(resp, "Vary", "Origin");
+}
+
 static enum MHD_Result
 gw_queue_text(gw_request *r, unsigned int status, const char *type, char *text,
               size_t len, const char *allow)
@@ -145,6 +190,7 @@ gw_queue_text(gw_request *r, unsigned int status, const char *type, char *text,
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
     if (allow != NULL)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
+    gw_add_cors_headers(r, resp);
     if (r->result.reply != NULL && r->result.reply->replayed)
         MHD_add_response_header(resp, "Idempotent-Replayed", "true");
     if (gw_stopping(r->gw))
@@ -235,6 +281,262 @@ gw_content_type_json(const char *ct)
         ct++;
     return strncasecmp(ct, "application/json", n) == 0 &&
            (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
+}
+
+/* ---- Host and Origin (browser safety, see gw_server.h) ---- */
+
+/* Parses "name[:port]" (name may be a bracketed IPv6 literal) of len
+ * bytes into *h, the name lower-cased. Returns 0, or -1 when malformed. */
+static int
+gw_host_parse(const char *s, size_t len, gw_host *h)
+{
+    size_t name_len;
+    const char *colon = NULL;
+
+    while (len > 0 && (s[0] == ' ' || s[0] == '\t'))
+        s++, len--;
+    while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t'))
+        len--;
+    if (len == 0)
+        return -1;
+    if (s[0] == '[') {
+        const char *end = memchr(s, ']', len);
+
+        if (end == NULL)
+            return -1;
+        name_len = (size_t)(end - s) + 1;
+        if (name_len < len) {
+            if (s[name_len] != ':')
+                return -1;
+            colon = s + name_len;
+        }
+    } else {
+        colon = memchr(s, ':', len);
+        name_len = colon != NULL ? (size_t)(colon - s) : len;
+    }
+    if (name_len == 0 || name_len > GW_HOST_NAME_MAX)
+        return -1;
+    for (size_t i = 0; i < name_len; i++) {
+        unsigned char c = (unsigned char)s[i];
+
+        /* Names, IPv4 and bracketed IPv6 literals only. */
+        if (!isalnum(c) && c != '.' && c != '-' && c != '_' && c != '[' &&
+            c != ']' && c != ':')
+            return -1;
+        h->name[i] = (char)tolower(c);
+    }
+    h->name[name_len] = '\0';
+    h->port = -1;
+    if (colon != NULL) {
+        long port = 0;
+        size_t digits = len - (size_t)(colon + 1 - s);
+
+        if (digits == 0 || digits > 5)
+            return -1;
+        for (const char *p = colon + 1; p < s + len; p++) {
+            if (*p < '0' || *p > '9')
+                return -1;
+            port = port * 10 + (*p - '0');
+        }
+        if (port < 1 || port > 65535)
+            return -1;
+        h->port = (int)port;
+    }
+    return 0;
+}
+
+static int
+gw_hosts_add(gw_server *gw, const char *s, size_t len)
+{
+    gw_host h, *grown;
+
+    if (gw_host_parse(s, len, &h) != 0)
+        return -1;
+    grown = realloc(gw->hosts, (gw->n_hosts + 1) * sizeof(*grown));
+    if (grown == NULL)
+        return -1;
+    gw->hosts = grown;
+    gw->hosts[gw->n_hosts++] = h;
+    return 0;
+}
+
+/* The names the Host header may carry: the configured list, or the
+ * listen address and port (plus the loopback names in sandbox mode). */
+static int
+gw_hosts_init(gw_server *gw, cv_error *err)
+{
+    const char *list = gw->cfg.allowed_hosts;
+
+    if (list != NULL && list[0] != '\0') {
+        for (const char *p = list; *p != '\0';) {
+            size_t n = strcspn(p, ",");
+
+            if (gw_hosts_add(gw, p, n) != 0)
+                return cv_error_set(
+                    err, CV_INVALID_ARGUMENT,
+                    "CAVRA_GATEWAY_ALLOWED_HOSTS: \"%.*s\" is not a "
+                    "host[:port]",
+                    (int)(n > 64 ? 64 : n), p);
+            p += n;
+            if (*p == ',')
+                p++;
+        }
+        return 0;
+    }
+    if (strcmp(gw->cfg.host, "0.0.0.0") == 0) {
+        /* Reached under names we cannot know: the token check guards it
+         * (sandbox mode never listens beyond loopback). */
+        gw->host_any = true;
+        CV_LOG(CV_LOG_WARN, "GW-CONFIG",
+               "listening on 0.0.0.0 without an allowed host list: the Host "
+               "header is not checked; set CAVRA_GATEWAY_ALLOWED_HOSTS to "
+               "the names clients use");
+        return 0;
+    }
+    if (gw_hosts_add(gw, gw->cfg.host, strlen(gw->cfg.host)) != 0)
+        return cv_error_set(err, CV_INTERNAL, "out of memory");
+    if (gw->cfg.token_file == NULL) {
+        static const char *const loopback[] = {"127.0.0.1", "localhost",
+                                               "[::1]"};
+
+        for (size_t i = 0; i < sizeof(loopback) / sizeof(loopback[0]); i++)
+            if (gw_hosts_add(gw, loopback[i], strlen(loopback[i])) != 0)
+                return cv_error_set(err, CV_INTERNAL, "out of memory");
+    }
+    for (size_t i = 0; i < gw->n_hosts; i++)
+        gw->hosts[i].port = GW_PORT_SELF;
+    return 0;
+}
+
+/* The port an entry stands for: -1 any, else a port. */
+static int
+gw_host_port(const gw_server *gw, const gw_host *h)
+{
+    return h->port == GW_PORT_SELF ? atomic_load((atomic_int *)&gw->self_port)
+                                   : h->port;
+}
+
+/* A Host header names the gateway when its name is in the list and its
+ * port, if both say one, agrees. The name is what DNS rebinding forges;
+ * a Host without a port (a probe's "localhost") cannot point elsewhere. */
+static bool
+gw_host_allowed(const gw_server *gw, const char *value)
+{
+    gw_host h;
+
+    if (gw->host_any)
+        return true;
+    if (gw_host_parse(value, strlen(value), &h) != 0)
+        return false;
+    for (size_t i = 0; i < gw->n_hosts; i++)
+        if (strcmp(gw->hosts[i].name, h.name) == 0 &&
+            (h.port < 0 || gw_host_port(gw, &gw->hosts[i]) < 0 ||
+             h.port == gw_host_port(gw, &gw->hosts[i])))
+            return true;
+    return false;
+}
+
+/* Parses an Origin "http(s)://name[:port]" into *o (the port made
+ * explicit from the scheme) and *https. Returns 0, or -1 when it is not
+ * one ("null", other schemes, paths). */
+static int
+gw_origin_parse(const char *origin, size_t len, gw_host *o, bool *https)
+{
+    size_t skip;
+
+    while (len > 0 && (origin[0] == ' ' || origin[0] == '\t'))
+        origin++, len--;
+    if (len >= 7 && strncasecmp(origin, "http://", 7) == 0)
+        skip = 7, *https = false;
+    else if (len >= 8 && strncasecmp(origin, "https://", 8) == 0)
+        skip = 8, *https = true;
+    else
+        return -1;
+    if (gw_host_parse(origin + skip, len - skip, o) != 0)
+        return -1;
+    if (o->port < 0)
+        o->port = *https ? 443 : 80;
+    return 0;
+}
+
+/* An Origin is the gateway's own when it is http(s)://name[:port] with a
+ * name and port the gateway serves (the port that the scheme implies
+ * when it says none). Without a list (wildcard listen), it must name
+ * what the Host header names. "null" and anything else are foreign. */
+static bool
+gw_origin_allowed(const gw_server *gw, const char *origin, const char *host)
+{
+    gw_host o, h;
+    bool https;
+
+    if (gw_origin_parse(origin, strlen(origin), &o, &https) != 0)
+        return false;
+    if (gw->host_any) {
+        if (host == NULL || gw_host_parse(host, strlen(host), &h) != 0)
+            return false;
+        return strcmp(o.name, h.name) == 0 &&
+               o.port == (h.port < 0 ? (https ? 443 : 80) : h.port);
+    }
+    for (size_t i = 0; i < gw->n_hosts; i++)
+        if (strcmp(gw->hosts[i].name, o.name) == 0 &&
+            (gw_host_port(gw, &gw->hosts[i]) < 0 ||
+             gw_host_port(gw, &gw->hosts[i]) == o.port))
+            return true;
+    return false;
+}
+
+/* The configured CORS origin an Origin header names exactly (scheme,
+ * name, port), or NULL. */
+static const gw_cors_origin *
+gw_cors_match(const gw_server *gw, const char *origin)
+{
+    gw_host o;
+    bool https;
+
+    if (origin == NULL || gw->n_cors == 0 ||
+        gw_origin_parse(origin, strlen(origin), &o, &https) != 0)
+        return NULL;
+    for (size_t i = 0; i < gw->n_cors; i++)
+        if (gw->cors[i].https == https &&
+            strcmp(gw->cors[i].host.name, o.name) == 0 &&
+            gw->cors[i].host.port == o.port)
+            return &gw->cors[i];
+    return NULL;
+}
+
+/* CAVRA_GATEWAY_CORS_ORIGINS: comma-separated http(s)://name[:port]. */
+static int
+gw_cors_init(gw_server *gw, cv_error *err)
+{
+    const char *list = gw->cfg.cors_origins;
+
+    for (const char *p = list; p != NULL && *p != '\0';) {
+        size_t n = strcspn(p, ","), text_len;
+        gw_cors_origin c, *grown;
+
+        if (gw_origin_parse(p, n, &c.host, &c.https) != 0)
+            return cv_error_set(
+                err, CV_INVALID_ARGUMENT,
+                "CAVRA_GATEWAY_CORS_ORIGINS: \"%.*s\" is not an "
+                "http(s)://host[:port] origin",
+                (int)(n > 64 ? 64 : n), p);
+        /* Answered back as the browser writes it: no default port. */
+        snprintf(c.text, sizeof(c.text), "%s://%s", c.https ? "https" : "http",
+                 c.host.name);
+        text_len = strlen(c.text);
+        if (c.host.port != (c.https ? 443 : 80))
+            snprintf(c.text + text_len, sizeof(c.text) - text_len, ":%d",
+                     c.host.port);
+        if ((grown = realloc(gw->cors, (gw->n_cors + 1) * sizeof(*grown))) ==
+            NULL)
+            return cv_error_set(err, CV_INTERNAL, "out of memory");
+        gw->cors = grown;
+        gw->cors[gw->n_cors++] = c;
+        p += n;
+        if (*p == ',')
+            p++;
+    }
+    return 0;
 }
 
 /* ---- RPC completion ---- */
@@ -425,9 +727,12 @@ gw_dispatch_route(gw_request *r, const gw_route *route,
             return gw_queue_error(r, 413, CV_RESOURCE_EXHAUSTED,
                                   "request body must be at most 65536 bytes",
                                   NULL);
-        if (r->len > 0 && !gw_content_type_json(ct))
+        /* An empty body too: a cross-site no-cors fetch can send any
+         * body, but never this header (it would need a preflight). */
+        if (!gw_content_type_json(ct))
             return gw_queue_error(r, 415, CV_INVALID_ARGUMENT,
-                                  "Content-Type must be application/json",
+                                  "Content-Type header must be "
+                                  "application/json",
                                   NULL);
         if (cv_json_text_to_message(route->request, r->body, r->len, &msg,
                                     &err) != 0)
@@ -690,6 +995,79 @@ gw_dispatch(gw_request *r, const char *url, const char *method)
     return gw_queue_error(r, 404, CV_NOT_FOUND, "not found", NULL);
 }
 
+/* A CORS preflight of a configured origin: 204, what it may send. */
+static enum MHD_Result
+gw_queue_preflight(gw_request *r)
+{
+    struct MHD_Response *resp;
+    enum MHD_Result ret;
+
+    resp = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
+    if (resp == NULL)
+        return MHD_NO;
+    gw_add_cors_headers(r, resp);
+    MHD_add_response_header(resp, "Access-Control-Allow-Methods", "GET, POST");
+    MHD_add_response_header(resp, "Access-Control-Allow-Headers",
+                            "Authorization, Content-Type, Idempotency-Key, "
+                            "X-Request-Id");
+    MHD_add_response_header(resp, "Access-Control-Max-Age", "600");
+    MHD_add_response_header(resp, "X-Request-Id", r->request_id);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    r->status = 204;
+    ret = MHD_queue_response(r->conn, 204, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+/* Refusals judged on the headers alone, on a request's first call, so
+ * that no byte of its body is read (MHD answers at once and closes the
+ * connection). Returns true when an answer was queued in *ret. */
+static bool
+gw_refuse_on_headers(gw_request *r, const char *url, const char *method,
+                     enum MHD_Result *ret)
+{
+    const char *host = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+                                                   MHD_HTTP_HEADER_HOST);
+    const char *origin = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+                                                     MHD_HTTP_HEADER_ORIGIN);
+    const char *clen = MHD_lookup_connection_value(
+        r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    bool probe = strcmp(method, "GET") == 0 &&
+                 (strcmp(url, "/healthz") == 0 || strcmp(url, "/readyz") == 0);
+
+    /* No Host at all (HTTP/1.0) is served: browsers always send one. */
+    if (host != NULL && !probe && !gw_host_allowed(r->gw, host)) {
+        *ret = gw_queue_error(r, 421, CV_FAILED_PRECONDITION,
+                              "Host header does not name an address this "
+                              "gateway serves (CAVRA_GATEWAY_ALLOWED_HOSTS)",
+                              NULL);
+        return true;
+    }
+    r->cors = gw_cors_match(r->gw, origin);
+    if (r->cors != NULL && strcmp(method, "OPTIONS") == 0 &&
+        MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+                                    "Access-Control-Request-Method") != NULL) {
+        *ret = gw_queue_preflight(r);
+        return true;
+    }
+    if (strcmp(method, "POST") == 0 && origin != NULL && r->cors == NULL &&
+        !gw_origin_allowed(r->gw, origin, host)) {
+        *ret = gw_queue_error(r, 403, CV_PERMISSION_DENIED,
+                              "Origin header is not this gateway's own "
+                              "origin: cross-site requests are refused",
+                              NULL);
+        return true;
+    }
+    if (clen != NULL && strtoull(clen, NULL, 10) > GW_BODY_MAX) {
+        *ret = gw_queue_error(r, 413, CV_RESOURCE_EXHAUSTED,
+                              "request body must be at most 65536 bytes "
+                              "(Content-Length)",
+                              NULL);
+        return true;
+    }
+    return false;
+}
+
 static enum MHD_Result
 gw_access_cb(void *cls, struct MHD_Connection *conn, const char *url,
              const char *method, const char *version, const char *upload_data,
@@ -699,7 +1077,8 @@ gw_access_cb(void *cls, struct MHD_Connection *conn, const char *url,
 
     (void)version;
     if (r == NULL) {
-        const char *rid, *clen;
+        const char *rid;
+        enum MHD_Result early;
 
         if ((r = calloc(1, sizeof(*r))) == NULL)
             return MHD_NO;
@@ -718,11 +1097,11 @@ gw_access_cb(void *cls, struct MHD_Connection *conn, const char *url,
             snprintf(r->request_id, sizeof(r->request_id), "%s", rid);
         else
             cv_rpc_new_request_id(r->request_id, sizeof(r->request_id));
-        clen = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                           MHD_HTTP_HEADER_CONTENT_LENGTH);
-        if (clen != NULL && strtoull(clen, NULL, 10) > GW_BODY_MAX)
-            r->too_large = true;
         *con_cls = r;
+        if (gw_refuse_on_headers(r, url, method, &early)) {
+            r->state = GW_REQ_ANSWERED;
+            return early;
+        }
         return MHD_YES;
     }
     switch (r->state) {
@@ -732,6 +1111,16 @@ gw_access_cb(void *cls, struct MHD_Connection *conn, const char *url,
 
             if (!r->too_large && r->len + n > GW_BODY_MAX)
                 r->too_large = true;
+            if (r->too_large) {
+                /* MHD 0.9.75 cannot answer in the middle of a body (only
+                 * on the first call or after the end): a chunked body
+                 * over the limit is counted, not stored, and answered 413
+                 * at its end; one that goes on past GW_DISCARD_MAX is
+                 * cut by closing the connection. */
+                r->discarded += n;
+                if (r->discarded > GW_DISCARD_MAX)
+                    return MHD_NO;
+            }
             if (!r->too_large) {
                 if (r->len + n + 1 > r->cap) {
                     size_t cap = (r->len + n + 1) * 2;
@@ -754,6 +1143,10 @@ gw_access_cb(void *cls, struct MHD_Connection *conn, const char *url,
         return r->route != NULL ? gw_respond_rpc(r) : gw_respond_readyz(r);
     case GW_REQ_WAITING:
         /* Called again while suspended: nothing to do until resumed. */
+        return MHD_YES;
+    case GW_REQ_ANSWERED:
+        /* Refused on its headers; MHD discards whatever body follows. */
+        *upload_data_size = 0;
         return MHD_YES;
     default:
         abort();
@@ -1001,6 +1394,10 @@ gw_server_start(const gw_config *cfg, gw_server **out, cv_error *err)
                      "listen address %s is not an IPv4 address", cfg->host);
         goto fail;
     }
+    /* Before the daemon runs: its threads read the list. */
+    atomic_store(&gw->self_port, cfg->port);
+    if (gw_hosts_init(gw, err) != 0 || gw_cors_init(gw, err) != 0)
+        goto fail;
     gw->daemon = MHD_start_daemon(
         MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
             MHD_USE_ERROR_LOG,
@@ -1028,6 +1425,7 @@ gw_server_start(const gw_config *cfg, gw_server **out, cv_error *err)
     }
     info = MHD_get_daemon_info(gw->daemon, MHD_DAEMON_INFO_BIND_PORT);
     gw->port = info != NULL ? info->port : cfg->port;
+    atomic_store(&gw->self_port, gw->port);
     *out = gw;
     return 0;
 
@@ -1110,5 +1508,7 @@ gw_server_stop(gw_server *gw)
     pthread_cond_destroy(&gw->drained);
     gw_auth_free(gw->auth);
     free(gw->openapi);
+    free(gw->hosts);
+    free(gw->cors);
     free(gw);
 }

@@ -35,6 +35,18 @@
  *    must not see a suspended connection) and free the rest. No MHD thread
  *    touches an RPC client after it is closed: starting a call holds a
  *    read lock that closing the clients takes for writing.
+ *  - Browser safety (a web page the operator visits must not drive the
+ *    gateway): the Host header must be one the gateway serves, else 421
+ *    (DNS rebinding); a POST carrying an Origin that is not the gateway's
+ *    own is 403; every POST declares Content-Type: application/json,
+ *    empty body included, else 415 (a no-cors fetch cannot send it); a
+ *    Content-Length over 64 KiB is 413 before any byte of the body is
+ *    read. Host and Origin are judged on the first call of a request,
+ *    before its body. No CORS headers are sent, except to an origin
+ *    listed in cfg.cors_origins (which may then POST too). A request without a
+ *    Host (only HTTP/1.0 may omit it) is served: browsers always send
+ *    one, so it is no rebinding vector. /healthz and /readyz skip the
+ *    Host check (container probes use whatever name they have).
  *  - Every request leaves one JSON line (GW-REQUEST) at info, or at warn
  *    for 5xx: method, route pattern, status, latency, service, actor;
  *    never bodies, tokens or query strings.
@@ -59,6 +71,14 @@ typedef struct gw_config {
     int idle_timeout_s;     /* silent connection closed after; default 5 */
     int max_in_flight;      /* requests waiting for services; default 4096;
                                more are answered 503 (overloaded) */
+    /* Browser safety. Comma-separated host[:port] the Host header may
+     * name (NULL: the listen address and port, plus the loopback names
+     * with the gateway's port in sandbox mode; a wildcard listen address
+     * without a list checks no Host, the token check still applies). */
+    const char *allowed_hosts;
+    /* Comma-separated http(s)://host[:port] origins that may call from
+     * a browser (CORS); NULL: none, no CORS header is ever sent. */
+    const char *cors_origins;
 } gw_config;
 
 typedef struct gw_server gw_server;

@@ -15,6 +15,17 @@
  *   CAVRA_GATEWAY_MAX_IN_FLIGHT       requests waiting for services; more
  *                                     are answered 503 (default 4096)
  * The open file limit is raised to its hard limit at start-up.
+ *
+ * Browser safety (see gw_server.h):
+ *   CAVRA_GATEWAY_ALLOWED_HOSTS  comma-separated host[:port] the Host
+ *                                header may name; default: the listen
+ *                                address and port, plus 127.0.0.1,
+ *                                localhost and [::1] with that port in
+ *                                sandbox mode; others get 421. POSTs from
+ *                                a foreign Origin get 403.
+ *   CAVRA_GATEWAY_CORS_ORIGINS   comma-separated http(s)://host[:port]
+ *                                origins allowed to call from a browser
+ *                                (CORS headers, preflight); default none.
  */
 #include <signal.h>
 #include <stdlib.h>
@@ -124,6 +135,8 @@ main(void)
         cfg.max_in_flight = (int)flight;
     }
     gw_raise_nofile();
+    cfg.allowed_hosts = gw_env("CAVRA_GATEWAY_ALLOWED_HOSTS", NULL);
+    cfg.cors_origins = gw_env("CAVRA_GATEWAY_CORS_ORIGINS", NULL);
 
     cfg.token_file = getenv("CAVRA_TOKEN_FILE");
     if (cfg.token_file != NULL && cfg.token_file[0] == '\0')

@@ -165,12 +165,15 @@ cv_http_request(const char *method, const char *url, const char *content_type,
         /* "" (an extension of the header's contract): send the body
          * without any Content-Type; "Name:" removes curl's default. */
         hdrs = curl_slist_append(hdrs, "Content-Type:");
-    } else if (content_type != NULL || body != NULL) {
+    } else if (content_type != NULL || body != NULL ||
+               strcmp(method, "POST") == 0) {
+        /* A POST declares JSON even with an empty body (the gateway
+         * refuses any other POST with 415). */
         snprintf(line, sizeof(line), "Content-Type: %s",
                  content_type != NULL ? content_type : "application/json");
         hdrs = curl_slist_append(hdrs, line);
     } else {
-        /* Without a body, send no Content-Type at all. */
+        /* A read without a body sends no Content-Type at all. */
         hdrs = curl_slist_append(hdrs, "Content-Type:");
     }
     for (size_t i = 0; headers != NULL && headers[i] != NULL; i++)

@@ -18,7 +18,8 @@ typedef struct cv_http_response {
 
 /*
  * Sends one request. method "GET"/"POST"/...; body may be NULL;
- * content_type NULL means "application/json" when body is set; headers is
+ * content_type NULL means "application/json" when body is set or the
+ * method is POST; headers is
  * a NULL-terminated list of extra "Name: value" lines (may be NULL).
  * Returns 0 when a response arrived (any status), -1 otherwise.
  * Free the response with cv_http_response_free.

@@ -226,7 +226,8 @@ report_rpc_schedule_caps(cv_rpc_ctx *call, const report_schedule *s,
                             "per generated_by (CAVRA_SCHEDULES_PER_ACTOR_MAX); "
                             "disable one first",
                             lim.schedules_per_actor_max);
-    return 0;
+    /* Two callers that both fit alone must not pass together. */
+    return report_sql_schedule_guard(call->db, err);
 }
 
 static int

@@ -313,14 +313,19 @@ report_sql_schedule_counts(cv_db *db, const char *generated_by, int64_t *total,
     const char *params[1] = {generated_by};
     PGresult *res;
 
-    if (cv_db_run(db, "report_schedule_guard", 0, NULL, err) != 0 ||
-        (res = cv_db_exec(db, "report_schedule_counts", 1, params, err)) ==
-            NULL)
+    if ((res = cv_db_exec(db, "report_schedule_counts", 1, params, err)) ==
+        NULL)
         return err->code;
     *total = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
     *mine = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
     PQclear(res);
     return 0;
+}
+
+int
+report_sql_schedule_guard(cv_db *db, cv_error *err)
+{
+    return cv_db_run(db, "report_schedule_guard", 0, NULL, err);
 }
 
 int

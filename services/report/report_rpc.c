@@ -21,9 +21,12 @@
  */
 #include "report_rpc.h"
 
+#include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cv_chain.h"
 #include "cv_plan_ref.h"
@@ -435,6 +438,96 @@ report_rpc_trace(cv_rpc_ctx *call, const ProtobufCMessage *request,
  */
 static atomic_bool report_verify_busy;
 
+/*
+ * The walk is many short statements, so statement_timeout alone does not
+ * bound it: a watchdog cancels the running statement (PQcancel, from its
+ * own thread, as libpq allows) once the caller's deadline has passed, and
+ * again every REPORT_VERIFY_CANCEL_MS until the walk gives up. The
+ * cancelled statement fails with 57014: DEADLINE_EXCEEDED, and the
+ * worker and the one-at-a-time slot are free again.
+ */
+#define REPORT_VERIFY_CANCEL_MS 200
+
+typedef struct report_verify_watch {
+    pthread_mutex_t mtx;
+    pthread_cond_t cond; /* CLOCK_MONOTONIC */
+    bool done;
+    int64_t deadline_ms; /* monotonic */
+    PGcancel *cancel;
+} report_verify_watch;
+
+static int64_t
+report_mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void *
+report_verify_watch_main(void *arg)
+{
+    report_verify_watch *w = arg;
+    int64_t until = w->deadline_ms;
+
+    pthread_mutex_lock(&w->mtx);
+    while (!w->done) {
+        struct timespec ts = {until / 1000, (long)(until % 1000) * 1000000L};
+
+        if (pthread_cond_timedwait(&w->cond, &w->mtx, &ts) == ETIMEDOUT &&
+            !w->done) {
+            char msg[256];
+
+            (void)PQcancel(w->cancel, msg, sizeof(msg));
+            until = report_mono_ms() + REPORT_VERIFY_CANCEL_MS;
+        }
+    }
+    pthread_mutex_unlock(&w->mtx);
+    return NULL;
+}
+
+/* Starts the watchdog when the call has a deadline; returns true when it
+ * runs (report_verify_watch_stop then joins it). */
+static bool
+report_verify_watch_start(report_verify_watch *w, pthread_t *th,
+                          const cv_rpc_ctx *call)
+{
+    pthread_condattr_t attr;
+
+    if (call->deadline_unix_ms <= 0 || call->db->conn == NULL ||
+        (w->cancel = PQgetCancel(call->db->conn)) == NULL)
+        return false;
+    w->done = false;
+    w->deadline_ms =
+        report_mono_ms() + (call->deadline_unix_ms - cv_now_us() / 1000);
+    pthread_mutex_init(&w->mtx, NULL);
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&w->cond, &attr);
+    pthread_condattr_destroy(&attr);
+    if (pthread_create(th, NULL, report_verify_watch_main, w) != 0) {
+        pthread_cond_destroy(&w->cond);
+        pthread_mutex_destroy(&w->mtx);
+        PQfreeCancel(w->cancel);
+        return false;
+    }
+    return true;
+}
+
+static void
+report_verify_watch_stop(report_verify_watch *w, pthread_t th)
+{
+    pthread_mutex_lock(&w->mtx);
+    w->done = true;
+    pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&w->mtx);
+    pthread_join(th, NULL);
+    pthread_cond_destroy(&w->cond);
+    pthread_mutex_destroy(&w->mtx);
+    PQfreeCancel(w->cancel);
+}
+
 /* report.VerifyEvidence: recomputes the evidence hash chain (SPEC 6, 9). */
 static int
 report_rpc_verify(cv_rpc_ctx *call, const ProtobufCMessage *request,
@@ -456,8 +549,15 @@ report_rpc_verify(cv_rpc_ctx *call, const ProtobufCMessage *request,
                                      sc != NULL ? sc->limits.verify_timeout_ms
                                                 : REPORT_VERIFY_TIMEOUT_DEFAULT,
                                      true, err);
-    if (rv == 0)
+    if (rv == 0) {
+        report_verify_watch w;
+        pthread_t th;
+        bool watched = report_verify_watch_start(&w, &th, call);
+
         rv = cv_chain_verify_db(call->db, &report, err);
+        if (watched)
+            report_verify_watch_stop(&w, th);
+    }
     atomic_store(&report_verify_busy, false);
     if (rv != 0)
         return rv;

@@ -12,7 +12,8 @@
  *    as long as the test wants), a second gets RESOURCE_EXHAUSTED at once
  *    and the service still answers on its other worker, with
  *    CAVRA_DB_WORKERS=1 (the verify worker is one more than that).
- *  - Verify's own statement timeout fires (DEADLINE_EXCEEDED).
+ *  - Verify's own statement timeout fires (DEADLINE_EXCEEDED), and a walk
+ *    that outlives its caller's deadline is cancelled by the service.
  *  - Schedule caps: the enabled schedule beyond CAVRA_SCHEDULES_MAX or
  *    CAVRA_SCHEDULES_PER_ACTOR_MAX is refused and nothing is stored; a
  *    schedule switched off or on appends one evidence event with its
@@ -331,6 +332,29 @@ test_bounds_verify_roles_and_one_at_a_time(void **state)
     code = bt_verify(cli, &auditor.actor, 60000, msg, sizeof(msg));
     if (code != 0)
         fail_msg("verify after the first finished: code %d: %s", code, msg);
+
+    /* A walk outliving its caller's deadline is cancelled by the
+     * service: the statement stops waiting although the lock is still
+     * held, and the slot is free for the next caller. */
+    lock = bt_lock_evidence();
+    code = bt_verify(cli, &auditor.actor, 1500, msg, sizeof(msg));
+    assert_int_equal(code, CV_DEADLINE_EXCEEDED);
+    {
+        long waiting = 1;
+
+        for (int i = 0; i < 60 && waiting > 0; i++) {
+            cv_test_sleep_ms(50);
+            waiting = bt_scalar("SELECT count(*) FROM pg_locks WHERE relation"
+                                " = 'evidence_events'::regclass AND NOT"
+                                " granted",
+                                0, NULL);
+        }
+        bt_unlock_evidence(lock);
+        assert_int_equal(waiting, 0);
+    }
+    code = bt_verify(cli, &auditor.actor, 60000, msg, sizeof(msg));
+    if (code != 0)
+        fail_msg("verify after a cancelled one: code %d: %s", code, msg);
     bt_stop(&st, cli);
 }
 

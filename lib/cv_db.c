@@ -108,6 +108,42 @@ cv_db_set_role(cv_db *db, cv_error *err)
 }
 
 int
+cv_db_statement_timeout_ms(void)
+{
+    const char *v = getenv(CV_DB_STATEMENT_TIMEOUT_ENV);
+    char *end;
+    long n;
+
+    if (v == NULL || v[0] == '\0')
+        return CV_DB_STATEMENT_TIMEOUT_DEFAULT_MS;
+    n = strtol(v, &end, 10);
+    /* A typo must not switch the bound off: out of range is the default. */
+    if (*end != '\0' || n < 1 || n > CV_DB_STATEMENT_TIMEOUT_MAX_MS)
+        return CV_DB_STATEMENT_TIMEOUT_DEFAULT_MS;
+    return (int)n;
+}
+
+int
+cv_db_set_statement_timeout(cv_db *db, int ms, bool local, cv_error *err)
+{
+    char text[24];
+    const char *params[2] = {text, local ? "true" : "false"};
+    PGresult *res;
+    int rv = 0;
+
+    if (db->conn == NULL)
+        return cv_error_set(err, CV_UNAVAILABLE, "database unavailable");
+    snprintf(text, sizeof(text), "%d", ms);
+    res = PQexecParams(
+        db->conn, "SELECT set_config('statement_timeout', $1, $2::boolean)", 2,
+        NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK)
+        rv = cv_db_result_error(db, res, "set statement_timeout", err);
+    PQclear(res);
+    return rv;
+}
+
+int
 cv_db_ensure(cv_db *db, cv_error *err)
 {
     int rv;
@@ -130,7 +166,11 @@ cv_db_ensure(cv_db *db, cv_error *err)
         cv_db_disconnect(db);
         return CV_UNAVAILABLE;
     }
+    /* Every statement of the session is bounded (a stuck or runaway query
+     * answers DEADLINE_EXCEEDED instead of holding a worker forever). */
     if ((rv = cv_db_set_role(db, err)) != 0 ||
+        (rv = cv_db_set_statement_timeout(db, cv_db_statement_timeout_ms(),
+                                          false, err)) != 0 ||
         (rv = cv_db_prepare_table(db, cv_evidence_statements,
                                   cv_evidence_statement_count, err)) != 0 ||
         (rv = cv_db_prepare_table(db, cv_chain_statements,

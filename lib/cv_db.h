@@ -131,6 +131,22 @@ typedef int (*cv_db_tx_fn)(cv_db *db, void *arg, cv_error *err);
 int cv_db_transact(cv_db *db, enum cv_tx_mode mode, cv_db_tx_fn fn, void *arg,
                    cv_error *err);
 
+/* Every connection bounds each statement with statement_timeout (set at
+ * connect): $CAVRA_DB_STATEMENT_TIMEOUT_MS, 1..CV_DB_STATEMENT_TIMEOUT_MAX_MS,
+ * default 30 s. A statement over it fails with CV_DEADLINE_EXCEEDED
+ * (SQLSTATE 57014). */
+#define CV_DB_STATEMENT_TIMEOUT_ENV        "CAVRA_DB_STATEMENT_TIMEOUT_MS"
+#define CV_DB_STATEMENT_TIMEOUT_DEFAULT_MS 30000
+#define CV_DB_STATEMENT_TIMEOUT_MAX_MS     3600000
+
+/* The configured per-statement timeout in milliseconds. */
+int cv_db_statement_timeout_ms(void);
+
+/* Sets statement_timeout to ms on the connection: for the session, or
+ * (local) only until the open transaction ends, as a method that is
+ * allowed longer statements does. Returns 0 or an error as cv_db_exec. */
+int cv_db_set_statement_timeout(cv_db *db, int ms, bool local, cv_error *err);
+
 /* Returns 0 when "SELECT 1" succeeds (after cv_db_ensure). */
 int cv_db_ping(cv_db *db, cv_error *err);
 

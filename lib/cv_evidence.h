@@ -17,6 +17,8 @@
 #define CV_KIND_ACK        "recovery_escalation_ack"
 #define CV_KIND_RETRY_PLAN "recovery_escalation_retry_plan"
 #define CV_KIND_REPORT_RUN "executive_report_schedule_run"
+/* A schedule switched on or off, with who did it. */
+#define CV_KIND_SCHEDULE_CHANGE "executive_report_schedule_change"
 
 typedef struct cv_evidence_event {
     const char *kind;

@@ -62,11 +62,13 @@ const cv_method_info cv_methods[] = {
      CV_ROLE_ANY, CV_TX_READ_SNAPSHOT, false, false,
      "The evidence stream, newest first, filtered and paginated", "GET",
      "/runtime/go-pilot/rollback-drill-notifications", 0},
-    /* Walks every event: allow minutes, not seconds. */
+    /* Walks every event: allow minutes, not seconds. Auditors only (and
+     * admin): one walk costs the whole store, and the report service runs
+     * one at a time (report_rpc.c). */
     {"report.VerifyEvidence", CV_SVC_REPORT,
      &cv__verify_evidence_request__descriptor,
-     &cv__evidence_verification__descriptor, CV_ROLE_ANY, CV_TX_READ_SNAPSHOT,
-     false, false,
+     &cv__evidence_verification__descriptor, CV_ROLE_AUDITOR,
+     CV_TX_READ_SNAPSHOT, false, false,
      "Recompute the evidence hash chain and say where it first breaks", "GET",
      "/runtime/evidence/verify", 300000},
 };

@@ -224,6 +224,8 @@ cv_service_run(cv_rpc_server_config *cfg, const char *url_env,
     cfg->database_url = cv_db_default_url();
     cfg->contexts = cv_service_env_int("CAVRA_RPC_CONTEXTS", 16);
     cfg->db_workers = cv_service_env_int("CAVRA_DB_WORKERS", 4);
+    if (hooks != NULL && hooks->extra_db_workers > 0)
+        cfg->db_workers += hooks->extra_db_workers;
     if (cv_service_transport(cfg->url) != 0 ||
         cv_service_principals(cfg->url, &principals) != 0)
         return 1;

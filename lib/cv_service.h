@@ -21,6 +21,10 @@
 typedef struct cv_service_hooks {
     int (*start)(void *service, cv_error *err);
     void (*stop)(void *service);
+    /* Database workers added on top of CAVRA_DB_WORKERS for a method the
+     * service runs one at a time (report: evidence verification), so the
+     * slow method never takes a worker the other methods count on. */
+    int extra_db_workers;
 } cv_service_hooks;
 
 /*

@@ -2,9 +2,9 @@
  * cavra-report -- the reporting service daemon.
  *
  * Serves report.ScheduleRun, report.Dashboard, report.ListEvidence,
- * report.Trace and report.Health over NNG req/rep, and runs the scheduler
- * that generates each enabled schedule's run at every window boundary.
- * Run: CAVRA_DATABASE_URL=postgresql://... CAVRA_REPORT_URL=
+ * report.Trace, report.VerifyEvidence and report.Health over NNG req/rep, and
+ * runs the scheduler that generates each enabled schedule's run at every window
+ * boundary. Run: CAVRA_DATABASE_URL=postgresql://... CAVRA_REPORT_URL=
  * tcp://127.0.0.1:7103 [CAVRA_SCHEDULER_TICK_MS=1000] ./cavra-report ;
  * stops cleanly on SIGINT/SIGTERM.
  */
@@ -18,9 +18,12 @@ int
 main(void)
 {
     static report_sched sched;
+    /* One worker more than CAVRA_DB_WORKERS: report.VerifyEvidence runs
+     * one at a time (report_rpc.c), so it can hold this one at most. */
     const cv_service_hooks hooks = {
         .start = report_sched_start,
         .stop = report_sched_stop,
+        .extra_db_workers = 1,
     };
     cv_rpc_server_config cfg = {
         .service_name = REPORT_SERVICE_NAME,
@@ -32,5 +35,6 @@ main(void)
     };
 
     cv_log_init("cavra-report");
+    report_limits_from_env(&sched.limits);
     return cv_service_run(&cfg, REPORT_URL_ENV, REPORT_DEFAULT_URL, &hooks);
 }

@@ -39,7 +39,7 @@ static const char *const report_run_controls[] = {
 
 static const char *const report_kinds[] = {
     CV_KIND_PLAN,       CV_KIND_DELIVERY,   CV_KIND_ACK,
-    CV_KIND_RETRY_PLAN, CV_KIND_REPORT_RUN,
+    CV_KIND_RETRY_PLAN, CV_KIND_REPORT_RUN, CV_KIND_SCHEDULE_CHANGE,
 };
 #define REPORT_N_KINDS (sizeof(report_kinds) / sizeof(report_kinds[0]))
 

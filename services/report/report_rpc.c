@@ -21,8 +21,12 @@
  */
 #include "report_rpc.h"
 
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cv_chain.h"
 #include "cv_plan_ref.h"
@@ -31,6 +35,7 @@
 #include "cv_transcode.h"
 #include "cv_validate.h"
 #include "evidence.pb-c.h"
+#include "report_sched.h"
 #include "report_sql.h"
 
 /* Evidence pages stop growing past this many bytes of records so that a
@@ -195,6 +200,39 @@ report_run_generate(cv_db *db, const report_schedule *s, int64_t now_us,
                              scheduler, out, err);
 }
 
+/* RESOURCE_EXHAUSTED, naming the rule, when one more enabled schedule
+ * would pass a cap of report_limits. */
+static int
+report_rpc_schedule_caps(cv_rpc_ctx *call, const report_schedule *s,
+                         cv_error *err)
+{
+    const report_sched *sc = call->service;
+    report_limits lim = {0};
+    int64_t total = 0, mine = 0;
+    int rv;
+
+    if (sc != NULL)
+        lim = sc->limits;
+    else
+        report_limits_from_env(&lim);
+    if ((rv = report_sql_schedule_counts(call->db, s->generated_by, &total,
+                                         &mine, err)) != 0)
+        return rv;
+    if (total >= lim.schedules_max)
+        return cv_error_set(err, CV_RESOURCE_EXHAUSTED,
+                            "schedule.enabled: at most %d enabled schedules "
+                            "(CAVRA_SCHEDULES_MAX); disable one first",
+                            lim.schedules_max);
+    if (mine >= lim.schedules_per_actor_max)
+        return cv_error_set(err, CV_RESOURCE_EXHAUSTED,
+                            "schedule.enabled: at most %d enabled schedules "
+                            "per generated_by (CAVRA_SCHEDULES_PER_ACTOR_MAX); "
+                            "disable one first",
+                            lim.schedules_per_actor_max);
+    /* Two callers that both fit alone must not pass together. */
+    return report_sql_schedule_guard(call->db, err);
+}
+
 static int
 report_rpc_schedule_run(cv_rpc_ctx *call, const ProtobufCMessage *request,
                         ProtobufCMessage **reply, cv_error *err)
@@ -204,7 +242,7 @@ report_rpc_schedule_run(cv_rpc_ctx *call, const ProtobufCMessage *request,
     report_schedule s;
     char now[CV_TIME_MAX];
     int64_t now_us;
-    bool existing = false;
+    bool existing = false, found = false, was_enabled = false;
     int rv;
 
     if ((rv = report_schedule_resolve(req, cv_actor_name(call->actor, NULL), &s,
@@ -212,10 +250,27 @@ report_rpc_schedule_run(cv_rpc_ctx *call, const ProtobufCMessage *request,
         return rv;
     now_us = cv_now_us();
     cv_time_format(now_us, now);
+    if ((rv = report_sql_schedule_state(call->db, s.schedule_id, &found,
+                                        &was_enabled, err)) != 0)
+        goto out;
+    /* Only a call that adds an enabled schedule (a new one, or one
+     * switched back on) is held to the caps. */
+    if (s.enabled && !(found && was_enabled) &&
+        (rv = report_rpc_schedule_caps(call, &s, err)) != 0)
+        goto out;
     /* The schedule is kept (and the scheduler keeps generating it while
      * it is enabled) whether or not this window already had its run. */
-    if ((rv = report_sql_upsert_schedule(call->db, &s, now, err)) != 0 ||
-        (rv = report_run_generate(call->db, &s, now_us,
+    if ((rv = report_sql_upsert_schedule(call->db, &s, now, err)) != 0)
+        goto out;
+    /* Switching a schedule on or off is itself evidence, with its actor,
+     * in the same transaction as the change. */
+    if (found && was_enabled != s.enabled &&
+        (rv = report_sql_schedule_change(
+             call->db, &s, cv_actor_name(call->actor, s.generated_by),
+             call->request_id[0] != '\0' ? call->request_id : NULL, now,
+             err)) != 0)
+        goto out;
+    if ((rv = report_run_generate(call->db, &s, now_us,
                                   call->request_id[0] != '\0' ? call->request_id
                                                               : NULL,
                                   false, &rep, &existing, err)) != 0)
@@ -373,17 +428,138 @@ report_rpc_trace(cv_rpc_ctx *call, const ProtobufCMessage *request,
     return 0;
 }
 
+/*
+ * One verification at a time per process: a walk over the whole store
+ * is the most expensive thing this service does. A second caller is
+ * refused at once (RESOURCE_EXHAUSTED, HTTP 429) instead of queueing,
+ * so verify holds at most one database worker, and main.c starts the
+ * service with one worker more than CAVRA_DB_WORKERS for it: the write
+ * and read paths keep all of theirs.
+ */
+static atomic_bool report_verify_busy;
+
+/*
+ * The walk is many short statements, so statement_timeout alone does not
+ * bound it: a watchdog cancels the running statement (PQcancel, from its
+ * own thread, as libpq allows) once the caller's deadline has passed, and
+ * again every REPORT_VERIFY_CANCEL_MS until the walk gives up. The
+ * cancelled statement fails with 57014: DEADLINE_EXCEEDED, and the
+ * worker and the one-at-a-time slot are free again.
+ */
+#define REPORT_VERIFY_CANCEL_MS 200
+
+typedef struct report_verify_watch {
+    pthread_mutex_t mtx;
+    pthread_cond_t cond; /* CLOCK_MONOTONIC */
+    bool done;
+    int64_t deadline_ms; /* monotonic */
+    PGcancel *cancel;
+} report_verify_watch;
+
+static int64_t
+report_mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void *
+report_verify_watch_main(void *arg)
+{
+    report_verify_watch *w = arg;
+    int64_t until = w->deadline_ms;
+
+    pthread_mutex_lock(&w->mtx);
+    while (!w->done) {
+        struct timespec ts = {until / 1000, (long)(until % 1000) * 1000000L};
+
+        if (pthread_cond_timedwait(&w->cond, &w->mtx, &ts) == ETIMEDOUT &&
+            !w->done) {
+            char msg[256];
+
+            (void)PQcancel(w->cancel, msg, sizeof(msg));
+            until = report_mono_ms() + REPORT_VERIFY_CANCEL_MS;
+        }
+    }
+    pthread_mutex_unlock(&w->mtx);
+    return NULL;
+}
+
+/* Starts the watchdog when the call has a deadline; returns true when it
+ * runs (report_verify_watch_stop then joins it). */
+static bool
+report_verify_watch_start(report_verify_watch *w, pthread_t *th,
+                          const cv_rpc_ctx *call)
+{
+    pthread_condattr_t attr;
+
+    if (call->deadline_unix_ms <= 0 || call->db->conn == NULL ||
+        (w->cancel = PQgetCancel(call->db->conn)) == NULL)
+        return false;
+    w->done = false;
+    w->deadline_ms =
+        report_mono_ms() + (call->deadline_unix_ms - cv_now_us() / 1000);
+    pthread_mutex_init(&w->mtx, NULL);
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&w->cond, &attr);
+    pthread_condattr_destroy(&attr);
+    if (pthread_create(th, NULL, report_verify_watch_main, w) != 0) {
+        pthread_cond_destroy(&w->cond);
+        pthread_mutex_destroy(&w->mtx);
+        PQfreeCancel(w->cancel);
+        return false;
+    }
+    return true;
+}
+
+static void
+report_verify_watch_stop(report_verify_watch *w, pthread_t th)
+{
+    pthread_mutex_lock(&w->mtx);
+    w->done = true;
+    pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&w->mtx);
+    pthread_join(th, NULL);
+    pthread_cond_destroy(&w->cond);
+    pthread_mutex_destroy(&w->mtx);
+    PQfreeCancel(w->cancel);
+}
+
 /* report.VerifyEvidence: recomputes the evidence hash chain (SPEC 6, 9). */
 static int
 report_rpc_verify(cv_rpc_ctx *call, const ProtobufCMessage *request,
                   ProtobufCMessage **reply, cv_error *err)
 {
+    const report_sched *sc = call->service;
     Cv__EvidenceVerification *v;
     cv_chain_report report;
     int rv;
 
     (void)request;
-    if ((rv = cv_chain_verify_db(call->db, &report, err)) != 0)
+    if (atomic_exchange(&report_verify_busy, true))
+        return cv_error_set(err, CV_RESOURCE_EXHAUSTED,
+                            "an evidence verification is already running on "
+                            "this service; retry when it has finished");
+    /* The walk's pages may take longer than the default bound of one
+     * statement; this transaction only, never the session. */
+    rv = cv_db_set_statement_timeout(call->db,
+                                     sc != NULL ? sc->limits.verify_timeout_ms
+                                                : REPORT_VERIFY_TIMEOUT_DEFAULT,
+                                     true, err);
+    if (rv == 0) {
+        report_verify_watch w;
+        pthread_t th;
+        bool watched = report_verify_watch_start(&w, &th, call);
+
+        rv = cv_chain_verify_db(call->db, &report, err);
+        if (watched)
+            report_verify_watch_stop(&w, th);
+    }
+    atomic_store(&report_verify_busy, false);
+    if (rv != 0)
         return rv;
     if ((v = malloc(sizeof(*v))) == NULL)
         return cv_error_set(err, CV_INTERNAL, "out of memory");

@@ -193,6 +193,31 @@ report_sched_tick_ms(void)
     return (int)n;
 }
 
+static int
+report_limit_env(const char *name, int fallback, int max)
+{
+    const char *v = getenv(name);
+    char *end;
+    long n;
+
+    if (v == NULL || v[0] == '\0')
+        return fallback;
+    n = strtol(v, &end, 10);
+    return (*end == '\0' && n >= 1 && n <= max) ? (int)n : fallback;
+}
+
+void
+report_limits_from_env(report_limits *l)
+{
+    l->verify_timeout_ms = report_limit_env(REPORT_VERIFY_TIMEOUT_ENV,
+                                            REPORT_VERIFY_TIMEOUT_DEFAULT,
+                                            CV_DB_STATEMENT_TIMEOUT_MAX_MS);
+    l->schedules_max = report_limit_env(REPORT_SCHEDULES_MAX_ENV,
+                                        REPORT_SCHEDULES_MAX_DEFAULT, 1000000);
+    l->schedules_per_actor_max = report_limit_env(
+        REPORT_SCHEDULES_ACTOR_ENV, REPORT_SCHEDULES_ACTOR_DEFAULT, 1000000);
+}
+
 int
 report_sched_start(void *service, cv_error *err)
 {

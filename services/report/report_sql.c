@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "cv_evidence.h"
+#include "cv_id.h"
 #include "cv_record.h"
 #include "cv_rpc.h"
 #include "cv_time.h"
@@ -95,6 +96,16 @@ const cv_db_statement report_sql_statements[] = {
      " recovery_slo_minutes = EXCLUDED.recovery_slo_minutes,"
      " generated_by = EXCLUDED.generated_by,"
      " updated_at = EXCLUDED.updated_at"},
+    {"report_schedule_state",
+     "SELECT enabled FROM report_schedules WHERE schedule_id = $1"},
+    /* Serialises the calls that add an enabled schedule (migration
+     * 0011): a concurrent one fails with 40001 and runs again. */
+    {"report_schedule_guard",
+     "UPDATE report_schedule_guard SET changes = changes + 1 WHERE id = 1"},
+    {"report_schedule_counts",
+     "SELECT count(*) FILTER (WHERE enabled),"
+     " count(*) FILTER (WHERE enabled AND generated_by = $1)"
+     " FROM report_schedules"},
     {"report_find_run",
      "SELECT record::text, metadata::text, report_metadata::text"
      " FROM report_runs WHERE schedule_id = $1"
@@ -275,6 +286,90 @@ report_sql_upsert_schedule(cv_db *db, const report_schedule *s, const char *now,
     snprintf(interval, sizeof(interval), "%" PRId64, s->interval_minutes);
     snprintf(slo, sizeof(slo), "%" PRId64, s->recovery_slo_minutes);
     return cv_db_run(db, "report_upsert_schedule", 7, params, err);
+}
+
+int
+report_sql_schedule_state(cv_db *db, const char *schedule_id, bool *found,
+                          bool *enabled, cv_error *err)
+{
+    const char *params[1] = {schedule_id};
+    PGresult *res;
+
+    *found = *enabled = false;
+    if ((res = cv_db_exec(db, "report_schedule_state", 1, params, err)) == NULL)
+        return err->code;
+    if (PQntuples(res) == 1) {
+        *found = true;
+        *enabled = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    }
+    PQclear(res);
+    return 0;
+}
+
+int
+report_sql_schedule_counts(cv_db *db, const char *generated_by, int64_t *total,
+                           int64_t *mine, cv_error *err)
+{
+    const char *params[1] = {generated_by};
+    PGresult *res;
+
+    if ((res = cv_db_exec(db, "report_schedule_counts", 1, params, err)) ==
+        NULL)
+        return err->code;
+    *total = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    *mine = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+    PQclear(res);
+    return 0;
+}
+
+int
+report_sql_schedule_guard(cv_db *db, cv_error *err)
+{
+    return cv_db_run(db, "report_schedule_guard", 0, NULL, err);
+}
+
+int
+report_sql_schedule_change(cv_db *db, const report_schedule *s,
+                           const char *actor, const char *request_id,
+                           const char *now, cv_error *err)
+{
+    json_t *rec =
+        json_pack("{s:s, s:s, s:b, s:s, s:s}", "schedule_id", s->schedule_id,
+                  "cadence", s->cadence, "enabled", (int)s->enabled,
+                  "changed_by", actor, "changed_at", now);
+    json_t *material = NULL;
+    char id[CV_ID_MAX];
+    char *text = NULL;
+    int rv;
+
+    if (rec == NULL)
+        return cv_error_set(err, CV_INTERNAL, "out of memory");
+    /* One event per change: the request (or the time) tells two changes
+     * of one schedule apart. */
+    material = json_pack("{s:s, s:b, s:s, s:s}", "schedule_id", s->schedule_id,
+                         "enabled", (int)s->enabled, "changed_at", now,
+                         "request_id", request_id != NULL ? request_id : "");
+    if (material == NULL ||
+        cv_record_id("schchg-", material, id, sizeof(id)) != 0 ||
+        json_object_set_new(rec, "change_id", json_string(id)) != 0 ||
+        (text = json_dumps(rec, JSON_COMPACT | JSON_SORT_KEYS)) == NULL) {
+        rv = cv_error_set(err, CV_INTERNAL, "out of memory");
+    } else {
+        cv_evidence_event ev = {
+            .kind = CV_KIND_SCHEDULE_CHANGE,
+            .record_id = id,
+            .actor = actor,
+            .request_id = request_id,
+            .created_at = now,
+            .record_json = text,
+        };
+
+        rv = cv_evidence_append(db, &ev, err);
+    }
+    free(text);
+    json_decref(material);
+    json_decref(rec);
+    return rv;
 }
 
 int

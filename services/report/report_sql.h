@@ -22,6 +22,27 @@ extern const size_t report_sql_statement_count;
 int report_sql_upsert_schedule(cv_db *db, const report_schedule *s,
                                const char *now, cv_error *err);
 
+/* Whether schedule_id is stored (*found) and enabled. */
+int report_sql_schedule_state(cv_db *db, const char *schedule_id, bool *found,
+                              bool *enabled, cv_error *err);
+
+/* Enabled schedules in the store (*total) and with this generated_by
+ * (*mine), in the transaction's snapshot. */
+int report_sql_schedule_counts(cv_db *db, const char *generated_by,
+                               int64_t *total, int64_t *mine, cv_error *err);
+
+/* Updates the cap guard row (migration 0011) after the counts passed:
+ * when another call added an enabled schedule since this snapshot, this
+ * fails with CV_ABORTED and the RPC layer runs the call again in a fresh
+ * snapshot that counts it. */
+int report_sql_schedule_guard(cv_db *db, cv_error *err);
+
+/* Appends the evidence event of switching schedule s on or off (to
+ * s->enabled) by actor; inside the caller's transaction. */
+int report_sql_schedule_change(cv_db *db, const report_schedule *s,
+                               const char *actor, const char *request_id,
+                               const char *now, cv_error *err);
+
 /*
  * Loads the stored run of (schedule_id, window_start). Returns 0 with the
  * JSON texts of the run, its metadata and its report metadata (each

@@ -446,6 +446,32 @@ test_auth_role_mismatch_403(void **state)
                 "platform_owner or service or admin)");
 }
 
+/* Verifying the evidence chain walks the whole store: auditors and
+ * admins only; everyone else gets 403 before the walk starts. */
+static void
+test_auth_verify_auditor_only(void **state)
+{
+    (void)state;
+    auth_reject("GET", "/runtime/evidence/verify", auth_bearer(RITA), NULL, 403,
+                "PERMISSION_DENIED",
+                "actor rita lacks the role for this call (needs auditor "
+                "or admin)");
+    auth_reject("GET", "/runtime/evidence/verify", auth_bearer(PAUL), NULL, 403,
+                "PERMISSION_DENIED",
+                "actor paul lacks the role for this call (needs auditor "
+                "or admin)");
+    for (int u = AUDREY; u <= ADA; u++) {
+        auth_response r;
+
+        auth_send("GET", "/runtime/evidence/verify", u, NULL, &r);
+        if (r.status != 200)
+            fail_msg("%s verifying: %ld %s", auth_users[u].actor, r.status,
+                     r.body);
+        assert_true(json_is_boolean(json_object_get(r.json, "valid")));
+        auth_response_free(&r);
+    }
+}
+
 static void
 test_auth_verified_actor_overrides_generated_by(void **state)
 {
@@ -699,6 +725,7 @@ main(void)
         cmocka_unit_test(test_auth_no_token_401),
         cmocka_unit_test(test_auth_unknown_token_401),
         cmocka_unit_test(test_auth_role_mismatch_403),
+        cmocka_unit_test(test_auth_verify_auditor_only),
         cmocka_unit_test(test_auth_verified_actor_overrides_generated_by),
         cmocka_unit_test(test_auth_verified_actor_acknowledges),
         cmocka_unit_test(test_auth_any_role_reads),

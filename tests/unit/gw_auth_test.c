@@ -545,9 +545,12 @@ test_gw_auth_check_routes_by_role(void **state)
             }
         }
     }
-    /* The reads are open to every role; the writes are not. */
+    /* The reads are open to every role (but verifying the whole chain:
+     * auditors); the writes are not. */
     for (size_t i = 0; i < gw_route_count; i++) {
-        if (strcmp(gw_routes[i].http_method, "GET") == 0)
+        if (strcmp(gw_routes[i].rpc, "report.VerifyEvidence") == 0)
+            assert_int_equal(gw_routes[i].roles, CV_ROLE_AUDITOR);
+        else if (strcmp(gw_routes[i].http_method, "GET") == 0)
             assert_int_equal(gw_routes[i].roles, CV_ROLE_ANY);
         else
             assert_true((gw_routes[i].roles & CV_ROLE_AUDITOR) == 0);

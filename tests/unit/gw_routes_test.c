@@ -180,7 +180,7 @@ test_gw_routes_table_documented(void **state)
         {"GET", "/runtime/go-pilot/rollback-drill-notifications",
          "report.ListEvidence", 200, CV_ROLE_ANY},
         {"GET", "/runtime/evidence/verify", "report.VerifyEvidence", 200,
-         CV_ROLE_ANY},
+         CV_ROLE_AUDITOR},
     };
     const size_t n = sizeof(want) / sizeof(want[0]);
 

@@ -190,6 +190,10 @@ gw_queue_text(gw_request *r, unsigned int status, const char *type, char *text,
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
     if (allow != NULL)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
+    /* A busy resource (one verification at a time, schedule caps): tell
+     * clients when to come back instead of letting them hammer it. */
+    if (status == 429)
+        MHD_add_response_header(resp, "Retry-After", "5");
     gw_add_cors_headers(r, resp);
     if (r->result.reply != NULL && r->result.reply->replayed)
         MHD_add_response_header(resp, "Idempotent-Replayed", "true");

@@ -83,8 +83,9 @@ cv_rpc_current_identity(void)
 
 struct cv_rpc_client {
     nng_socket sock;
-    atomic_int pipes;  /* connected service pipes */
-    int64_t opened_us; /* when the client was opened */
+    atomic_int pipes;           /* connected service pipes */
+    atomic_bool ever_connected; /* a service pipe has been up at least once */
+    int64_t opened_us;          /* when the client was opened */
     /* Redial watchdog (see cv_rpc_client_redial): the dialer, its URL,
      * when the last pipe went away and when we last replaced the dialer. */
     pthread_mutex_t dial_mtx;
@@ -137,6 +138,8 @@ cv_rpc_pipe_cb(nng_pipe pipe, nng_pipe_ev ev, void *arg)
     cv_rpc_client *cli = arg;
 
     (void)pipe;
+    if (ev == NNG_PIPE_EV_ADD_POST)
+        atomic_store(&cli->ever_connected, true);
     if (atomic_fetch_add(&cli->pipes, ev == NNG_PIPE_EV_ADD_POST ? 1 : -1) ==
             1 &&
         ev != NNG_PIPE_EV_ADD_POST) {
@@ -418,8 +421,11 @@ cv_rpc_call_start(cv_rpc_client *cli, const Cv__RpcRequest *req, int timeout_ms,
             return rv;
         req = &signed_req;
     }
+    /* The start-up grace only covers the first connection: a client that
+     * was connected and lost its service fails fast from then on. */
     if (atomic_load(&cli->pipes) == 0 &&
-        cv_now_us() - cli->opened_us > CV_RPC_CONNECT_GRACE_US) {
+        (atomic_load(&cli->ever_connected) ||
+         cv_now_us() - cli->opened_us > CV_RPC_CONNECT_GRACE_US)) {
         cv_rpc_client_redial(cli);
         return cv_error_set(err, CV_UNAVAILABLE, "service unavailable");
     }

@@ -32,6 +32,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "cv_env.h"
 #include "cv_log.h"
 #include "gw_server.h"
 
@@ -52,14 +53,9 @@ gw_env(const char *name, const char *fallback)
 static long
 gw_env_count(const char *name, long fallback)
 {
-    const char *v = getenv(name);
-    char *end;
     long n;
 
-    if (v == NULL || v[0] == '\0')
-        return fallback;
-    n = strtol(v, &end, 10);
-    if (*end != '\0' || n < 1 || n > 1000000) {
+    if (cv_env_long(name, 1, 1000000, fallback, &n) != 0) {
         CV_LOG(CV_LOG_ERROR, "GW-CONFIG", "%s must be an integer in 1..1000000",
                name);
         return -1;

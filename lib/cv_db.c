@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "cv_chain.h"
+#include "cv_env.h"
 #include "cv_log.h"
 #include "cv_evidence.h"
 #include "cv_idempotency.h"
@@ -110,16 +111,12 @@ cv_db_set_role(cv_db *db, cv_error *err)
 int
 cv_db_statement_timeout_ms(void)
 {
-    const char *v = getenv(CV_DB_STATEMENT_TIMEOUT_ENV);
-    char *end;
     long n;
 
-    if (v == NULL || v[0] == '\0')
-        return CV_DB_STATEMENT_TIMEOUT_DEFAULT_MS;
-    n = strtol(v, &end, 10);
     /* A typo must not switch the bound off: out of range is the default. */
-    if (*end != '\0' || n < 1 || n > CV_DB_STATEMENT_TIMEOUT_MAX_MS)
-        return CV_DB_STATEMENT_TIMEOUT_DEFAULT_MS;
+    (void)cv_env_long(CV_DB_STATEMENT_TIMEOUT_ENV, 1,
+                      CV_DB_STATEMENT_TIMEOUT_MAX_MS,
+                      CV_DB_STATEMENT_TIMEOUT_DEFAULT_MS, &n);
     return (int)n;
 }
 

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "cv_chain.h"
+#include "cv_env.h"
 #include "cv_log.h"
 #include "cv_principal.h"
 #include "cv_time.h"
@@ -103,14 +104,10 @@ cv_sequencer_stop(cv_sequencer *seq)
 static int
 cv_service_env_int(const char *name, int fallback)
 {
-    const char *v = getenv(name);
-    char *end;
     long n;
 
-    if (v == NULL || v[0] == '\0')
-        return fallback;
-    n = strtol(v, &end, 10);
-    return (*end == '\0' && n > 0 && n <= 1024) ? (int)n : fallback;
+    (void)cv_env_long(name, 1, 1024, fallback, &n);
+    return (int)n;
 }
 
 /* True for URLs that stay on this host: ipc://, inproc:// and TCP on a

@@ -23,6 +23,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cv_env.h"
 #include "cv_id.h"
 #include "cv_log.h"
 #include "cv_time.h"
@@ -177,33 +178,23 @@ report_sched_main(void *arg)
 static int
 report_sched_tick_ms(void)
 {
-    const char *v = getenv(REPORT_SCHED_TICK_ENV);
-    char *end;
     long n;
 
-    if (v == NULL || v[0] == '\0')
-        return REPORT_SCHED_TICK_DEFAULT;
-    n = strtol(v, &end, 10);
-    if (*end != '\0' || n < 1 || n > REPORT_SCHED_TICK_MAX) {
+    if (cv_env_long(REPORT_SCHED_TICK_ENV, 1, REPORT_SCHED_TICK_MAX,
+                    REPORT_SCHED_TICK_DEFAULT, &n) != 0)
         CV_LOG(CV_LOG_WARN, "REPORT-SCHED-TICK",
                "%s must be 1..%d milliseconds; using %d", REPORT_SCHED_TICK_ENV,
                REPORT_SCHED_TICK_MAX, REPORT_SCHED_TICK_DEFAULT);
-        return REPORT_SCHED_TICK_DEFAULT;
-    }
     return (int)n;
 }
 
 static int
 report_limit_env(const char *name, int fallback, int max)
 {
-    const char *v = getenv(name);
-    char *end;
     long n;
 
-    if (v == NULL || v[0] == '\0')
-        return fallback;
-    n = strtol(v, &end, 10);
-    return (*end == '\0' && n >= 1 && n <= max) ? (int)n : fallback;
+    (void)cv_env_long(name, 1, max, fallback, &n);
+    return (int)n;
 }
 
 void

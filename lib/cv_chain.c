@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cv_id.h"
+
 /* The chain lock's key: any constant no other advisory lock uses. */
 #define CV_CHAIN_LOCK_KEY "7310007"
 #define CV_CHAIN_PAGE     "1000"
@@ -119,27 +121,13 @@ cv_chain_hash(const uint8_t prev[32], const char *canonical, uint8_t out[32])
 void
 cv_chain_hex(const uint8_t hash[32], char out[65])
 {
-    static const char digits[] = "0123456789abcdef";
-
-    for (int i = 0; i < 32; i++) {
-        out[2 * i] = digits[hash[i] >> 4];
-        out[2 * i + 1] = digits[hash[i] & 15];
-    }
-    out[64] = '\0';
+    cv_hex_encode(hash, 32, out);
 }
 
 static int
 cv_chain_unhex(const char *hex, uint8_t out[32])
 {
-    if (hex == NULL || strlen(hex) != 64)
-        return -1;
-    for (int i = 0; i < 32; i++) {
-        unsigned int v;
-        if (sscanf(hex + 2 * i, "%2x", &v) != 1)
-            return -1;
-        out[i] = (uint8_t)v;
-    }
-    return 0;
+    return cv_hex_decode(hex, 32, out);
 }
 
 static const char *

@@ -16,17 +16,42 @@
 
 #define CV_ID_HEX_DIGITS 16 /* hex digits of the digest kept in an id */
 
-/* Writes the lowercase hex of n bytes plus NUL (2n + 1 bytes) to out. */
-static void
-cv_id_hex(const unsigned char *bytes, size_t n, char *out)
+void
+cv_hex_encode(const void *bytes, size_t n, char *out)
 {
     static const char digits[] = "0123456789abcdef";
+    const unsigned char *b = bytes;
 
     for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[bytes[i] >> 4];
-        out[2 * i + 1] = digits[bytes[i] & 0x0f];
+        out[2 * i] = digits[b[i] >> 4];
+        out[2 * i + 1] = digits[b[i] & 0x0f];
     }
     out[2 * n] = '\0';
+}
+
+static int
+cv_hex_digit(char c)
+{
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
+int
+cv_hex_decode(const char *hex, size_t n, unsigned char *out)
+{
+    if (hex == NULL)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        int hi = cv_hex_digit(hex[2 * i]), lo;
+
+        /* hi first: a short text ends at its NUL before lo is read. */
+        if (hi < 0 || (lo = cv_hex_digit(hex[2 * i + 1])) < 0)
+            return -1;
+        out[i] = (unsigned char)(hi * 16 + lo);
+    }
+    return hex[2 * n] == '\0' ? 0 : -1;
 }
 
 void
@@ -47,7 +72,7 @@ cv_sha256_hex(const void *data, size_t len, char out[CV_SHA256_HEX_LEN + 1])
         out[CV_SHA256_HEX_LEN] = '\0';
         return;
     }
-    cv_id_hex(md, mdlen, out);
+    cv_hex_encode(md, mdlen, out);
 }
 
 int

@@ -14,6 +14,13 @@
 #define CV_SHA256_HEX_LEN 64
 #define CV_ID_MAX         96 /* buffer size for any record id */
 
+/* The one hex codec of the project. cv_hex_encode writes the lowercase hex
+ * of n bytes plus NUL (2n + 1 bytes) to out. cv_hex_decode reads exactly
+ * 2n hex digits (either case) from hex, which must end there, into n
+ * bytes of out; returns 0, or -1 for any other text. */
+void cv_hex_encode(const void *bytes, size_t n, char *out);
+int cv_hex_decode(const char *hex, size_t n, unsigned char *out);
+
 /* Writes the 64 lowercase hex digits of SHA-256(data) plus NUL to out. */
 void cv_sha256_hex(const void *data, size_t len,
                    char out[CV_SHA256_HEX_LEN + 1]);

@@ -34,14 +34,6 @@ const cv_db_statement cv_idempotency_statements[] = {
 const size_t cv_idempotency_statement_count =
     sizeof(cv_idempotency_statements) / sizeof(cv_idempotency_statements[0]);
 
-static int
-cv_idem_hexval(int c)
-{
-    return c >= '0' && c <= '9'   ? c - '0'
-           : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                                  : -1;
-}
-
 int
 cv_idempotency_lookup(cv_db *db, cv_idempotency *idem, const char *scope,
                       const char *method, const char *key,
@@ -88,9 +80,13 @@ cv_idempotency_lookup(cv_db *db, cv_idempotency *idem, const char *scope,
             PQclear(res);
             return cv_error_set(err, CV_INTERNAL, "out of memory");
         }
-        for (size_t i = 0; i < n; i++)
-            (*replay)[i] = (uint8_t)(cv_idem_hexval(hex[2 * i]) * 16 +
-                                     cv_idem_hexval(hex[2 * i + 1]));
+        if (cv_hex_decode(hex, n, *replay) != 0) {
+            free(*replay);
+            *replay = NULL;
+            PQclear(res);
+            return cv_error_set(err, CV_DATA_LOSS,
+                                "stored reply is unreadable");
+        }
         *replay_len = n;
     }
     PQclear(res);
@@ -102,18 +98,13 @@ cv_idempotency_store(cv_db *db, const cv_idempotency *idem,
                      const uint8_t *reply, size_t reply_len, bool existing,
                      cv_error *err)
 {
-    static const char digits[] = "0123456789abcdef";
     const char *params[6];
     char *hex;
     int rv;
 
     if ((hex = malloc(reply_len * 2 + 1)) == NULL)
         return cv_error_set(err, CV_INTERNAL, "out of memory");
-    for (size_t i = 0; i < reply_len; i++) {
-        hex[2 * i] = digits[reply[i] >> 4];
-        hex[2 * i + 1] = digits[reply[i] & 15];
-    }
-    hex[reply_len * 2] = '\0';
+    cv_hex_encode(reply, reply_len, hex);
     params[0] = idem->scope;
     params[1] = idem->method;
     params[2] = idem->key;

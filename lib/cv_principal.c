@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cv_id.h"
 #include "cv_method.h"
 
 #define CV_ENVELOPE_DOMAIN "cavra-rpc-envelope-v1"
@@ -32,39 +33,6 @@ struct cv_principals {
 
 /* ---- small helpers ---- */
 
-static int
-cv_principal_unhex(const char *s, size_t len, uint8_t *out)
-{
-    for (size_t i = 0; i < len; i++) {
-        int v = 0;
-
-        for (int k = 0; k < 2; k++) {
-            char c = s[2 * i + k];
-            int d = c >= '0' && c <= '9'   ? c - '0'
-                    : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                    : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                           : -1;
-            if (d < 0)
-                return -1;
-            v = v * 16 + d;
-        }
-        out[i] = (uint8_t)v;
-    }
-    return s[2 * len] == '\0' ? 0 : -1;
-}
-
-static void
-cv_principal_hex(const uint8_t *in, size_t len, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-
-    for (size_t i = 0; i < len; i++) {
-        out[2 * i] = digits[in[i] >> 4];
-        out[2 * i + 1] = digits[in[i] & 15];
-    }
-    out[2 * len] = '\0';
-}
-
 /* The key id of a raw public key: 16 hex of its SHA-256. */
 static void
 cv_principal_key_id(const uint8_t pub[32], char out[CV_KEY_ID_LEN + 1])
@@ -72,7 +40,7 @@ cv_principal_key_id(const uint8_t pub[32], char out[CV_KEY_ID_LEN + 1])
     uint8_t d[SHA256_DIGEST_LENGTH];
 
     SHA256(pub, 32, d);
-    cv_principal_hex(d, CV_KEY_ID_LEN / 2, out);
+    cv_hex_encode(d, CV_KEY_ID_LEN / 2, out);
 }
 
 /* A principal name: 1..64 of [A-Za-z0-9._-]. */
@@ -150,7 +118,7 @@ cv_identity_load(const char *path, cv_identity **out, cv_error *err)
             name[n] = '\0';
         } else if (strncmp(line, "ed25519-private ", 16) == 0) {
             v = line + 16;
-            have_seed = strlen(v) == 64 && cv_principal_unhex(v, 32, seed) == 0;
+            have_seed = strlen(v) == 64 && cv_hex_decode(v, 32, seed) == 0;
             if (!have_seed)
                 break;
         }
@@ -238,8 +206,8 @@ cv_identity_generate(const char *name, const char *path, const char *roles,
     }
     EVP_PKEY_CTX_free(ctx);
     EVP_PKEY_free(pkey);
-    cv_principal_hex(seed, 32, seedhex);
-    cv_principal_hex(pub, 32, pubhex);
+    cv_hex_encode(seed, 32, seedhex);
+    cv_hex_encode(pub, 32, pubhex);
     OPENSSL_cleanse(seed, sizeof(seed));
     /* O_EXCL: never overwrite a key someone already trusts. */
     if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600)) < 0) {
@@ -358,7 +326,7 @@ cv_envelope_sign(const cv_identity *id, Cv__RpcRequest *env,
 
     if (RAND_bytes(nonce, sizeof(nonce)) != 1)
         return cv_error_set(err, CV_INTERNAL, "no randomness for a nonce");
-    cv_principal_hex(nonce, sizeof(nonce), buf->nonce);
+    cv_hex_encode(nonce, sizeof(nonce), buf->nonce);
     snprintf(buf->key_id, sizeof(buf->key_id), "%s", id->key_id);
     env->key_id = buf->key_id;
     env->nonce = buf->nonce;
@@ -418,7 +386,7 @@ cv_principals_load(const char *path, cv_principals **out, cv_error *err)
         if (!cv_principal_name_ok(name) || key == NULL || roles == NULL ||
             extra != NULL || (flag != NULL && strcmp(flag, "delegate") != 0) ||
             strncmp(key, "ed25519:", 8) != 0 || strlen(key + 8) != 64 ||
-            cv_principal_unhex(key + 8, 32, pub) != 0 ||
+            cv_hex_decode(key + 8, 32, pub) != 0 ||
             cv_principal_roles(roles, &pr.roles) != 0) {
             rv = cv_error_set(err, CV_INVALID_ARGUMENT,
                               "principals file %s line %d: expected '<name> "

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cv_id.h"
 #include "cv_principal.h"
 #include "cv_tls.h"
 #include "cv_time.h"
@@ -127,8 +128,7 @@ cv_rpc_new_request_id(char *out, size_t outlen)
         uint64_t t = (uint64_t)cv_now_us();
         memcpy(raw, &t, sizeof(raw));
     }
-    for (size_t i = 0; i < sizeof(raw); i++)
-        snprintf(hex + 2 * i, 3, "%02x", raw[i]);
+    cv_hex_encode(raw, sizeof(raw), hex);
     snprintf(out, outlen, "req-%s", hex);
 }
 

@@ -193,6 +193,29 @@ test_id_record_id_bad_arguments(void **state)
     json_decref(m);
 }
 
+/* The one hex codec: lowercase out, either case in, exact length only. */
+static void
+test_id_hex_codec(void **state)
+{
+    const unsigned char bytes[4] = {0x00, 0x9f, 0xa0, 0xff};
+    unsigned char back[4];
+    char hex[9];
+
+    (void)state;
+    cv_hex_encode(bytes, 4, hex);
+    assert_string_equal(hex, "009fa0ff");
+    assert_int_equal(cv_hex_decode(hex, 4, back), 0);
+    assert_memory_equal(back, bytes, 4);
+    assert_int_equal(cv_hex_decode("009FA0FF", 4, back), 0);
+    assert_memory_equal(back, bytes, 4);
+    assert_int_equal(cv_hex_decode("009fa0f", 4, back), -1);   /* short */
+    assert_int_equal(cv_hex_decode("009fa0ff0", 4, back), -1); /* long */
+    assert_int_equal(cv_hex_decode("009fa0fg", 4, back), -1);  /* not hex */
+    assert_int_equal(cv_hex_decode(" 09fa0ff", 4, back), -1);
+    assert_int_equal(cv_hex_decode(NULL, 4, back), -1);
+    assert_int_equal(cv_hex_decode("", 0, back), 0);
+}
+
 int
 main(void)
 {
@@ -205,6 +228,7 @@ main(void)
         cmocka_unit_test(test_id_record_id_non_object),
         cmocka_unit_test(test_id_record_id_buffer_size),
         cmocka_unit_test(test_id_record_id_bad_arguments),
+        cmocka_unit_test(test_id_hex_codec),
     };
 
     return cmocka_run_group_tests_name("id", tests, NULL, NULL);

@@ -49,6 +49,19 @@ const cv_method_info cv_methods[] = {
      CV_TX_WRITE_SNAPSHOT, true, true,
      "Generate (once per window) the scheduled executive report run", "POST",
      CV_P "/recovery-executive-report/schedule-run", 0},
+    /* Read-only either way: with query parameters the report is
+     * computed and answered, never stored (a GET stays safe). */
+    {"report.LatestReport", CV_SVC_REPORT,
+     &cv__latest_report_request__descriptor,
+     &cv__latest_report_reply__descriptor, CV_ROLE_ANY, CV_TX_READ_SNAPSHOT,
+     false, false,
+     "The latest executive report (or one computed now, not stored, with "
+     "recovery_slo_minutes or generated_by)",
+     "GET", CV_P "/recovery-executive-report", 0},
+    {"report.ListRuns", CV_SVC_REPORT, &cv__list_runs_request__descriptor,
+     &cv__run_page__descriptor, CV_ROLE_ANY, CV_TX_READ_SNAPSHOT, false, false,
+     "Stored executive report runs, newest first, in pages", "GET",
+     CV_P "/recovery-executive-report/runs", 0},
     {"report.Trace", CV_SVC_REPORT, &cv__trace_request__descriptor,
      &cv__trace__descriptor, CV_ROLE_ANY, CV_TX_READ_SNAPSHOT, false, false,
      "Everything the evidence stream holds about one plan, in order", "GET",

@@ -106,20 +106,44 @@ cv_record_derive_id(const ProtobufCMessage *record, const char *request_id,
     return rv;
 }
 
-int
-cv_record_json_texts(const ProtobufCMessage *record,
-                     const ProtobufCMessage *metadata, char **record_json,
-                     char **metadata_json, cv_error *err)
+/* Renames key `from` of obj to `to` unless `to` is there already. */
+static void
+cv_record_rename_key(json_t *obj, const char *from, const char *to)
 {
-    *record_json = cv_message_to_json_text(record, CV_JSON_OUTPUT);
-    *metadata_json = metadata != NULL
-                         ? cv_message_to_json_text(metadata, CV_JSON_OUTPUT)
-                         : NULL;
-    if (*record_json == NULL || *metadata_json == NULL) {
-        free(*record_json);
-        free(*metadata_json);
-        *record_json = *metadata_json = NULL;
+    json_t *v;
+
+    if (!json_is_object(obj) || (v = json_object_get(obj, from)) == NULL)
+        return;
+    if (json_object_get(obj, to) == NULL)
+        json_object_set(obj, to, v);
+    json_object_del(obj, from);
+}
+
+int
+cv_record_load(const ProtobufCMessageDescriptor *desc, const char *text,
+               ProtobufCMessage **out, cv_error *err)
+{
+    json_t *root, *rep;
+    char *fixed;
+    int rv;
+
+    *out = NULL;
+    /* Only records stored before the rename need the detour. */
+    if (strstr(text, "\"schema\"") == NULL &&
+        strstr(text, "\"report_id\"") == NULL)
+        return cv_json_record_to_message(desc, text, out, err);
+    if ((root = json_loads(text, 0, NULL)) == NULL)
+        return cv_error_set(err, CV_DATA_LOSS, "stored record is unreadable");
+    rep = json_object_get(root, "executive_report");
+    cv_record_rename_key(root, "schema", "schema_version");
+    cv_record_rename_key(root, "report_id", "executive_report_id");
+    cv_record_rename_key(rep, "schema", "schema_version");
+    cv_record_rename_key(rep, "report_id", "executive_report_id");
+    fixed = json_dumps(root, JSON_COMPACT);
+    json_decref(root);
+    if (fixed == NULL)
         return cv_error_set(err, CV_INTERNAL, "out of memory");
-    }
-    return 0;
+    rv = cv_json_record_to_message(desc, fixed, out, err);
+    free(fixed);
+    return rv;
 }

@@ -22,6 +22,10 @@
 /* Product name written into every record. */
 #define CV_PRODUCT "CAVRA"
 
+/* schema_version of every metadata object (the original CAVRA's evidence
+ * metadata header). */
+#define CV_METADATA_SCHEMA "cavra.evidence.metadata.v1"
+
 /*
  * Free-text intake: validates `in` (cv_validate_text rules), trims it and
  * redacts secrets (cv_redact), adding the redactions to *redactions.
@@ -60,14 +64,13 @@ int cv_record_derive_id(const ProtobufCMessage *record, const char *request_id,
                         const char *prefix, char **id);
 
 /*
- * The JSON texts (CV_JSON_OUTPUT) a stored record goes with: *record_json
- * of record and *metadata_json of its metadata. metadata may be NULL (its
- * builder ran out of memory), which counts as out of memory. Returns 0
- * with both set (malloc'd; caller frees both with free()), or CV_INTERNAL
- * with both NULL.
+ * Reads back a stored record (cv_json_record_to_message) of type desc,
+ * first giving records stored before the rename their current key names
+ * (schema -> schema_version, report_id -> executive_report_id, also in an
+ * embedded executive_report): old evidence is never rewritten, so every
+ * reader goes through here. Returns 0 with *out, or CV_DATA_LOSS.
  */
-int cv_record_json_texts(const ProtobufCMessage *record,
-                         const ProtobufCMessage *metadata, char **record_json,
-                         char **metadata_json, cv_error *err);
+int cv_record_load(const ProtobufCMessageDescriptor *desc, const char *text,
+                   ProtobufCMessage **out, cv_error *err);
 
 #endif

@@ -285,7 +285,7 @@ ack_plan_build(const Cv__RecordPlanRequest *req, const char *actor_name,
         p->escalation_routes[i] = slots[i].route;
 
     cv_time_format(now_us, when);
-    p->schema = strdup(ACK_PLAN_SCHEMA);
+    p->schema_version = strdup(ACK_PLAN_SCHEMA);
     p->product = strdup(CV_PRODUCT);
     p->generated_at = strdup(when);
     CV_SET(p, recovery_slo_minutes,
@@ -326,6 +326,11 @@ ack_plan_metadata(const Cv__EscalationPlan *plan)
     m->plan_id = strdup(plan->plan_id);
     CV_SET(m, alert_level, plan->alert_level);
     CV_SET(m, escalation_count, plan->escalation_count);
+    m->schema_version = strdup(CV_METADATA_SCHEMA);
+    m->product = strdup(CV_PRODUCT);
+    CV_SET(m, decision_count, plan->escalation_count);
+    CV_SET(m, blocked_count, plan->slo_breached_count);
+    CV_SET(m, approval_required_count, plan->open_recovery_count);
     m->recovery_escalation_plan =
         (Cv__EscalationPlan *)cv_message_dup(&plan->base);
     return m;
@@ -381,7 +386,7 @@ ack_ack_build(const Cv__AcknowledgeRequest *req, const char *actor_name,
         goto fail;
 
     cv_time_format(now_us, when);
-    a->schema = strdup(ACK_ACK_SCHEMA);
+    a->schema_version = strdup(ACK_ACK_SCHEMA);
     a->product = strdup(CV_PRODUCT);
     a->plan_id = cv_strdup0(req->plan_id);
     a->provider = strdup(provider);
@@ -420,6 +425,12 @@ ack_ack_metadata(const Cv__Acknowledgement *ack)
     m->plan_id = strdup(ack->plan_id);
     m->provider = strdup(ack->provider);
     CV_SET(m, acknowledgement_state, ack->acknowledgement_state);
+    m->schema_version = strdup(CV_METADATA_SCHEMA);
+    m->product = strdup(CV_PRODUCT);
+    /* One reviewed decision: nothing blocked, no approval pending. */
+    CV_SET(m, decision_count, 1);
+    CV_SET(m, blocked_count, 0);
+    CV_SET(m, approval_required_count, 0);
     m->recovery_escalation_acknowledgement =
         (Cv__Acknowledgement *)cv_message_dup(&ack->base);
     return m;

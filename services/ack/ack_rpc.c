@@ -17,6 +17,16 @@
 #include "cv_time.h"
 #include "cv_transcode.h"
 
+/* The JSON text of a record to store (its one copy); meta_ok is whether
+ * the reply's metadata could be built. CV_INTERNAL when out of memory. */
+static int
+ack_rpc_record_text(const ProtobufCMessage *record, bool meta_ok, char **text,
+                    cv_error *err)
+{
+    *text = meta_ok ? cv_message_to_json_text(record, CV_JSON_OUTPUT) : NULL;
+    return *text != NULL ? 0 : cv_error_set(err, CV_INTERNAL, "out of memory");
+}
+
 static int
 ack_rpc_record_plan(cv_rpc_ctx *call, const ProtobufCMessage *request,
                     ProtobufCMessage **reply, cv_error *err)
@@ -24,7 +34,7 @@ ack_rpc_record_plan(cv_rpc_ctx *call, const ProtobufCMessage *request,
     const Cv__RecordPlanRequest *req = (const Cv__RecordPlanRequest *)request;
     Cv__EscalationPlan *plan = NULL;
     Cv__RecordPlanReply *rep = NULL;
-    char *record = NULL, *meta = NULL;
+    char *record = NULL;
     int rv;
 
     if ((rv = ack_plan_build(req, cv_actor_name(call->actor, NULL),
@@ -37,12 +47,11 @@ ack_rpc_record_plan(cv_rpc_ctx *call, const ProtobufCMessage *request,
     cv__record_plan_reply__init(rep);
     rep->metadata = ack_plan_metadata(plan);
     rep->actor = cv_actor_dup(call->actor);
-    if ((rv = cv_record_json_texts(&plan->base,
-                                   (const ProtobufCMessage *)rep->metadata,
-                                   &record, &meta, err)) != 0 ||
-        (rv = ack_sql_insert_plan(call->db, plan, record, meta,
-                                  plan->generated_by, call->request_id, err)) !=
-            0)
+    /* Only the record is stored; the metadata is rendered from it. */
+    if ((rv = ack_rpc_record_text(&plan->base, rep->metadata != NULL, &record,
+                                  err)) != 0 ||
+        (rv = ack_sql_insert_plan(call->db, plan, record, plan->generated_by,
+                                  call->request_id, err)) != 0)
         goto out;
     rep->plan = plan;
     plan = NULL;
@@ -50,7 +59,6 @@ ack_rpc_record_plan(cv_rpc_ctx *call, const ProtobufCMessage *request,
     rep = NULL;
 out:
     free(record);
-    free(meta);
     if (plan != NULL)
         protobuf_c_message_free_unpacked(&plan->base, NULL);
     if (rep != NULL)
@@ -65,7 +73,7 @@ ack_rpc_acknowledge(cv_rpc_ctx *call, const ProtobufCMessage *request,
     const Cv__AcknowledgeRequest *req = (const Cv__AcknowledgeRequest *)request;
     Cv__Acknowledgement *ack = NULL;
     Cv__AcknowledgeReply *rep = NULL;
-    char *record = NULL, *meta = NULL;
+    char *record = NULL;
     int rv;
 
     /* Input rules first (400), then the store (404, provider check). */
@@ -82,12 +90,10 @@ ack_rpc_acknowledge(cv_rpc_ctx *call, const ProtobufCMessage *request,
     cv__acknowledge_reply__init(rep);
     rep->metadata = ack_ack_metadata(ack);
     rep->actor = cv_actor_dup(call->actor);
-    if ((rv = cv_record_json_texts(&ack->base,
-                                   (const ProtobufCMessage *)rep->metadata,
-                                   &record, &meta, err)) != 0 ||
-        (rv = ack_sql_insert_ack(call->db, ack, record, meta,
-                                 ack->acknowledged_by, call->request_id,
-                                 err)) != 0)
+    if ((rv = ack_rpc_record_text(&ack->base, rep->metadata != NULL, &record,
+                                  err)) != 0 ||
+        (rv = ack_sql_insert_ack(call->db, ack, record, ack->acknowledged_by,
+                                 call->request_id, err)) != 0)
         goto out;
     rep->acknowledgement = ack;
     ack = NULL;
@@ -95,7 +101,6 @@ ack_rpc_acknowledge(cv_rpc_ctx *call, const ProtobufCMessage *request,
     rep = NULL;
 out:
     free(record);
-    free(meta);
     if (ack != NULL)
         protobuf_c_message_free_unpacked(&ack->base, NULL);
     if (rep != NULL)
@@ -116,8 +121,7 @@ ack_rpc_get_plan(cv_rpc_ctx *call, const ProtobufCMessage *request,
     if ((rv = cv_plan_ref_check_id(req->plan_id, err)) != 0 ||
         (rv = ack_sql_plan_record(call->db, req->plan_id, &json, err)) != 0)
         return rv;
-    rv = cv_json_record_to_message(&cv__escalation_plan__descriptor, json,
-                                   &plan, err);
+    rv = cv_record_load(&cv__escalation_plan__descriptor, json, &plan, err);
     free(json);
     if (rv != 0)
         return cv_error_set(err, CV_DATA_LOSS, "stored plan is unreadable");

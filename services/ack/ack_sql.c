@@ -17,22 +17,21 @@ const cv_db_statement ack_sql_statements[] = {
      "INSERT INTO escalation_plans (plan_id, generated_at, generated_by,"
      " alert_level, recovery_slo_minutes, escalation_count,"
      " critical_escalation_count, slo_breached_count, failed_execution_count,"
-     " open_recovery_count, providers, request_id, record, metadata)"
+     " open_recovery_count, providers, request_id)"
      " VALUES ($1, $2::timestamptz, $3, $4, $5::int, $6::int, $7::int,"
-     " $8::int, $9::bigint, $10::int, $11::text[], $12, $13::jsonb,"
-     " $14::jsonb)"},
+     " $8::int, $9::bigint, $10::int, $11::text[], $12)"},
     {"ack_insert_route",
      "INSERT INTO plan_routes (plan_id, position, provider, category,"
      " severity, closure_state, age_minutes, failure_count, slo_breached)"
      " VALUES ($1, $2::int, $3, $4, $5, $6, $7::bigint, $8::bigint,"
      " $9::boolean)"},
-    {"ack_plan_record",
-     "SELECT record::text FROM escalation_plans WHERE plan_id = $1"},
+    /* A record is stored once, in its evidence event (migration 0013). */
+    {"ack_plan_record", "SELECT record::text FROM evidence_events"
+                        " WHERE kind = '" CV_KIND_PLAN "' AND record_id = $1"},
     {"ack_insert_ack",
      "INSERT INTO acknowledgements (acknowledgement_id, plan_id, provider,"
-     " acknowledged_by, acknowledgement_state, acknowledged_at, request_id,"
-     " record, metadata)"
-     " VALUES ($1, $2, $3, $4, $5, $6::timestamptz, $7, $8::jsonb, $9::jsonb)"
+     " acknowledged_by, acknowledgement_state, acknowledged_at, request_id)"
+     " VALUES ($1, $2, $3, $4, $5, $6::timestamptz, $7)"
      " RETURNING seq"},
     /* Only a later ack replaces the pair's current state. */
     {"ack_upsert_current",
@@ -74,8 +73,8 @@ ack_sql_text_array(char *const *items, size_t n)
 
 int
 ack_sql_insert_plan(cv_db *db, const Cv__EscalationPlan *plan,
-                    const char *record_json, const char *metadata_json,
-                    const char *actor, const char *request_id, cv_error *err)
+                    const char *record_json, const char *actor,
+                    const char *request_id, cv_error *err)
 {
     char num[7][24];
     char *providers;
@@ -96,7 +95,7 @@ ack_sql_insert_plan(cv_db *db, const Cv__EscalationPlan *plan,
     snprintf(num[5], sizeof(num[5]), "%lld",
              (long long)plan->open_recovery_count);
     {
-        const char *params[14] = {
+        const char *params[12] = {
             plan->plan_id,
             plan->generated_at,
             plan->generated_by,
@@ -109,8 +108,6 @@ ack_sql_insert_plan(cv_db *db, const Cv__EscalationPlan *plan,
             num[5],
             providers,
             request_id,
-            record_json,
-            metadata_json,
         };
         cv_evidence_event ev = {
             .kind = CV_KIND_PLAN,
@@ -123,7 +120,7 @@ ack_sql_insert_plan(cv_db *db, const Cv__EscalationPlan *plan,
             .record_json = record_json,
         };
 
-        if ((rv = cv_db_run(db, "ack_insert_plan", 14, params, err)) != 0)
+        if ((rv = cv_db_run(db, "ack_insert_plan", 12, params, err)) != 0)
             goto out;
         for (size_t i = 0; i < plan->n_escalation_routes; i++) {
             const Cv__EscalationRoute *r = plan->escalation_routes[i];
@@ -172,20 +169,19 @@ ack_sql_plan_record(cv_db *db, const char *plan_id, char **json, cv_error *err)
 
 int
 ack_sql_insert_ack(cv_db *db, const Cv__Acknowledgement *ack,
-                   const char *record_json, const char *metadata_json,
-                   const char *actor, const char *request_id, cv_error *err)
+                   const char *record_json, const char *actor,
+                   const char *request_id, cv_error *err)
 {
     const char *state = cv_enum_json_name(&cv__ack_state__descriptor,
                                           ack->acknowledgement_state);
-    const char *params[9] = {ack->acknowledgement_id,
+    /* The record itself is stored once, in the evidence event. */
+    const char *params[7] = {ack->acknowledgement_id,
                              ack->plan_id,
                              ack->provider,
                              ack->acknowledged_by,
                              state,
                              ack->acknowledged_at,
-                             request_id,
-                             record_json,
-                             metadata_json};
+                             request_id};
     cv_evidence_event ev = {
         .kind = CV_KIND_ACK,
         .record_id = ack->acknowledgement_id,
@@ -200,7 +196,7 @@ ack_sql_insert_ack(cv_db *db, const Cv__Acknowledgement *ack,
     char seq[24];
     int rv;
 
-    if ((res = cv_db_exec(db, "ack_insert_ack", 9, params, err)) == NULL)
+    if ((res = cv_db_exec(db, "ack_insert_ack", 7, params, err)) == NULL)
         return err->code;
     snprintf(seq, sizeof(seq), "%s", PQgetvalue(res, 0, 0));
     PQclear(res);

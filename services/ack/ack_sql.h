@@ -15,12 +15,12 @@ extern const size_t ack_sql_statement_count;
 
 /*
  * Stores a plan, its routes and its evidence event in one transaction.
- * record_json/metadata_json are the JSON forms of plan and its metadata.
+ * record_json is the JSON form of plan: stored once, in the event (the
+ * plan's row keeps only the columns queries need).
  */
 int ack_sql_insert_plan(cv_db *db, const Cv__EscalationPlan *plan,
-                        const char *record_json, const char *metadata_json,
-                        const char *actor, const char *request_id,
-                        cv_error *err);
+                        const char *record_json, const char *actor,
+                        const char *request_id, cv_error *err);
 
 /* Loads a stored plan record as JSON text (malloc'd; caller frees), or
  * CV_NOT_FOUND. */
@@ -30,8 +30,7 @@ int ack_sql_plan_record(cv_db *db, const char *plan_id, char **json,
 /* Stores an acknowledgement, updates its pair's current state and appends
  * the evidence event, in one transaction. */
 int ack_sql_insert_ack(cv_db *db, const Cv__Acknowledgement *ack,
-                       const char *record_json, const char *metadata_json,
-                       const char *actor, const char *request_id,
-                       cv_error *err);
+                       const char *record_json, const char *actor,
+                       const char *request_id, cv_error *err);
 
 #endif

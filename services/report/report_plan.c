@@ -307,12 +307,20 @@ report_add_risk(Cv__ExecutiveReport *r, Cv__Severity severity, const char *risk,
     return k->risk != NULL && k->owner != NULL ? 0 : -1;
 }
 
+/* The risks the original CAVRA also states keep its wording and owner
+ * (its clients and report readers match on them); ours follow. */
+#define REPORT_RISK_SLO_BREACHED "Connector recovery SLO breached"
+#define REPORT_RISK_OPEN         "Connector recovery remains open"
+#define REPORT_RISK_OWNER        "release-governance"
+
 static int
 report_key_risks(Cv__ExecutiveReport *r, const report_counts *c)
 {
     if (report_add_risk(r, CV__SEVERITY__SEVERITY_CRITICAL,
-                        "open recovery escalations are past the recovery SLO",
-                        c->slo_breached_count, "release_manager") != 0 ||
+                        REPORT_RISK_SLO_BREACHED, c->slo_breached_count,
+                        REPORT_RISK_OWNER) != 0 ||
+        report_add_risk(r, CV__SEVERITY__SEVERITY_WARNING, REPORT_RISK_OPEN,
+                        c->open_recovery_count, REPORT_RISK_OWNER) != 0 ||
         report_add_risk(r, CV__SEVERITY__SEVERITY_CRITICAL,
                         "critical recovery escalations are open",
                         c->critical_escalation_count, "release_manager") != 0 ||
@@ -406,12 +414,48 @@ report_provider_summary(const report_provider_row *row)
     CV_SET(p, acknowledgement_count, row->acknowledgement_count);
     if (row->latest_state != 0)
         CV_SET(p, latest_acknowledgement_state, row->latest_state);
+    CV_SET(p, execution_count, row->execution_count);
+    CV_SET(p, execution_delivered_count, row->execution_delivered_count);
+    CV_SET(p, execution_failed_count, row->execution_failed_count);
+    CV_SET(p, execution_skipped_count, 0);
+    CV_SET(p, recovery_playbook_count, row->escalation_count);
+    CV_SET(p, recovery_closure_count, row->recovery_closure_count);
+    if ((row->latest_execution_at[0] != '\0' &&
+         (p->latest_execution_at = strdup(row->latest_execution_at)) == NULL) ||
+        (row->latest_closure_at[0] != '\0' &&
+         (p->latest_closure_at = strdup(row->latest_closure_at)) == NULL)) {
+        protobuf_c_message_free_unpacked(&p->base, NULL);
+        return NULL;
+    }
     return p;
 }
 
-/* Builds the executive report of a run (run_id and times already set). */
+static Cv__ClosureTrend *
+report_closure_trend(const report_provider_row *row)
+{
+    Cv__ClosureTrend *t = malloc(sizeof(*t));
+
+    if (t == NULL)
+        return NULL;
+    cv__closure_trend__init(t);
+    if ((t->provider = strdup(row->provider)) == NULL) {
+        free(t);
+        return NULL;
+    }
+    CV_SET(t, open_recovery_count, row->open_recovery_count);
+    CV_SET(t, recovery_closure_count, row->recovery_closure_count);
+    return t;
+}
+
+/*
+ * Builds an executive report. material (consumed) derives its id; run_id
+ * and schedule_id are NULL for a report of no run (report_build_adhoc).
+ */
 static int
-report_build_report(const report_schedule *s, const Cv__ScheduleRun *run,
+report_build_report(const report_schedule *s, json_t *material,
+                    const char *run_id, const char *schedule_id,
+                    const char *generated_at, const char *generated_by,
+                    const char *window_start, const char *window_end,
                     const report_counts *c, const report_provider_row *rows,
                     size_t n_rows, Cv__ExecutiveReport **out)
 {
@@ -421,24 +465,31 @@ report_build_report(const report_schedule *s, const Cv__ScheduleRun *run,
     char impact[512];
     char id[CV_ID_MAX];
 
-    if ((r = malloc(sizeof(*r))) == NULL)
+    if ((r = malloc(sizeof(*r))) == NULL) {
+        json_decref(material);
         return -1;
+    }
     cv__executive_report__init(r);
     *out = r;
-    r->schema = strdup(REPORT_REPORT_SCHEMA);
+    r->schema_version = strdup(REPORT_REPORT_SCHEMA);
     r->product = strdup(CV_PRODUCT);
-    if (report_id_from(json_pack("{s:s}", "run_id", run->run_id),
-                       REPORT_REPORT_ID_PREFIX, id, sizeof(id)) != 0)
+    if (report_id_from(material, REPORT_REPORT_ID_PREFIX, id, sizeof(id)) != 0)
         return -1;
-    r->report_id = strdup(id);
-    r->run_id = strdup(run->run_id);
-    r->schedule_id = strdup(s->schedule_id);
-    r->generated_at = strdup(run->generated_at);
-    r->generated_by = strdup(run->generated_by);
+    r->executive_report_id = strdup(id);
+    r->run_id = cv_strdup0(run_id);
+    r->schedule_id = cv_strdup0(schedule_id);
+    r->generated_at = strdup(generated_at);
+    r->generated_by = strdup(generated_by);
     CV_SET(r, alert_level, report_alert_level(c));
     CV_SET(r, recovery_slo_minutes, s->recovery_slo_minutes);
-    r->window_start = strdup(run->schedule->window_start);
-    r->window_end = strdup(run->schedule->window_end);
+    r->window_start = strdup(window_start);
+    r->window_end = strdup(window_end);
+    if (c->recovery_report_id[0] != '\0' &&
+        (r->recovery_report_id = strdup(c->recovery_report_id)) == NULL)
+        return -1;
+    if (c->escalation_plan_id[0] != '\0' &&
+        (r->escalation_plan_id = strdup(c->escalation_plan_id)) == NULL)
+        return -1;
 
     if ((sum = malloc(sizeof(*sum))) == NULL)
         return -1;
@@ -456,16 +507,21 @@ report_build_report(const report_schedule *s, const Cv__ScheduleRun *run,
     CV_SET(sum, failed_delivery_count, c->failed_delivery_count);
     CV_SET(sum, retryable_count, c->retryable_count);
     CV_SET(sum, acknowledgement_count, c->acknowledgement_count);
+    CV_SET(sum, execution_count, c->execution_count);
 
     if (n_rows > 0) {
         r->provider_summary = calloc(n_rows, sizeof(Cv__ProviderSummary *));
-        if (r->provider_summary == NULL)
+        r->closure_trends = calloc(n_rows, sizeof(Cv__ClosureTrend *));
+        if (r->provider_summary == NULL || r->closure_trends == NULL)
             return -1;
         for (size_t i = 0; i < n_rows; i++) {
             if ((r->provider_summary[i] = report_provider_summary(&rows[i])) ==
                 NULL)
                 return -1;
             r->n_provider_summary = i + 1;
+            if ((r->closure_trends[i] = report_closure_trend(&rows[i])) == NULL)
+                return -1;
+            r->n_closure_trends = i + 1;
         }
     }
     if (report_key_risks(r, c) != 0)
@@ -478,11 +534,13 @@ report_build_report(const report_schedule *s, const Cv__ScheduleRun *run,
                              sizeof(report_report_controls[0]));
     r->controls = controls.items;
     r->n_controls = controls.n;
-    if (actions.oom || controls.oom || r->schema == NULL ||
-        r->product == NULL || r->report_id == NULL || r->run_id == NULL ||
-        r->schedule_id == NULL || r->generated_at == NULL ||
-        r->generated_by == NULL || r->window_start == NULL ||
-        r->window_end == NULL || sum->business_impact == NULL)
+    if (actions.oom || controls.oom || r->schema_version == NULL ||
+        r->product == NULL || r->executive_report_id == NULL ||
+        (run_id != NULL && r->run_id == NULL) ||
+        (schedule_id != NULL && r->schedule_id == NULL) ||
+        r->generated_at == NULL || r->generated_by == NULL ||
+        r->window_start == NULL || r->window_end == NULL ||
+        sum->business_impact == NULL)
         return -1;
     return 0;
 }
@@ -513,7 +571,7 @@ report_build_run(const report_schedule *s, int64_t window_start_us,
     if ((run = malloc(sizeof(*run))) == NULL)
         return cv_error_set(err, CV_INTERNAL, "out of memory");
     cv__schedule_run__init(run);
-    run->schema = strdup(REPORT_RUN_SCHEMA);
+    run->schema_version = strdup(REPORT_RUN_SCHEMA);
     run->product = strdup(CV_PRODUCT);
     run->generated_at = strdup(when);
     run->generated_by = strdup(s->generated_by);
@@ -549,14 +607,16 @@ report_build_run(const report_schedule *s, int64_t window_start_us,
                              sizeof(report_run_controls[0]));
     run->controls = controls.items;
     run->n_controls = controls.n;
-    if (controls.oom || run->schema == NULL || run->product == NULL ||
+    if (controls.oom || run->schema_version == NULL || run->product == NULL ||
         run->generated_at == NULL || run->generated_by == NULL ||
         run->run_id == NULL || sch->schedule_id == NULL ||
         sch->window_start == NULL || sch->window_end == NULL ||
         sch->cadence == NULL)
         goto oom;
-    if (report_build_report(s, run, c, rows, n_rows, &run->executive_report) !=
-        0)
+    if (report_build_report(s, json_pack("{s:s}", "run_id", run->run_id),
+                            run->run_id, s->schedule_id, run->generated_at,
+                            run->generated_by, start, end, c, rows, n_rows,
+                            &run->executive_report) != 0)
         goto oom;
     *out = run;
     return 0;
@@ -566,14 +626,50 @@ oom:
     return cv_error_set(err, CV_INTERNAL, "out of memory");
 }
 
+int
+report_build_adhoc(const report_schedule *s, int64_t window_start_us,
+                   int64_t now_us, const report_counts *c,
+                   const report_provider_row *rows, size_t n_rows,
+                   const char *request_id, Cv__ExecutiveReport **out,
+                   cv_error *err)
+{
+    int64_t ws, we;
+    char when[CV_TIME_MAX], start[CV_TIME_MAX], end[CV_TIME_MAX];
+
+    *out = NULL;
+    if (report_window(window_start_us, s->interval_minutes, &ws, &we) != 0)
+        return cv_error_set(err, CV_INVALID_ARGUMENT,
+                            "interval_minutes must be positive");
+    cv_time_format(now_us, when);
+    cv_time_format(ws, start);
+    cv_time_format(we, end);
+    if (report_build_report(s,
+                            json_pack("{s:s, s:s, s:s}", "generated_at", when,
+                                      "generated_by", s->generated_by,
+                                      "request_id",
+                                      request_id != NULL ? request_id : ""),
+                            NULL, NULL, when, s->generated_by, start, end, c,
+                            rows, n_rows, out) != 0) {
+        if (*out != NULL)
+            protobuf_c_message_free_unpacked(&(*out)->base, NULL);
+        *out = NULL;
+        return cv_error_set(err, CV_INTERNAL, "out of memory");
+    }
+    return 0;
+}
+
 Cv__RunMetadata *
 report_run_metadata(const Cv__ScheduleRun *run)
 {
     Cv__RunMetadata *m = malloc(sizeof(*m));
+    int64_t escalations =
+        run->summary != NULL ? run->summary->escalation_count : 0;
 
     if (m == NULL)
         return NULL;
     cv__run_metadata__init(m);
+    m->schema_version = strdup(CV_METADATA_SCHEMA);
+    m->product = strdup(CV_PRODUCT);
     m->metadata_kind = strdup(REPORT_RUN_METADATA_KIND);
     m->session_id = strdup(run->run_id);
     m->created_at = strdup(run->generated_at);
@@ -582,9 +678,21 @@ report_run_metadata(const Cv__ScheduleRun *run)
     m->schedule_id = strdup(run->schedule->schedule_id);
     m->window_start = strdup(run->schedule->window_start);
     CV_SET(m, alert_level, run->alert_level);
-    if (m->metadata_kind == NULL || m->session_id == NULL ||
+    /* One report per run; blocked when it is critical, needing approval
+     * when it is not healthy. */
+    CV_SET(m, decision_count, 1);
+    CV_SET(m, blocked_count,
+           run->alert_level == CV__ALERT_LEVEL__ALERT_LEVEL_CRITICAL);
+    CV_SET(m, approval_required_count,
+           run->alert_level != CV__ALERT_LEVEL__ALERT_LEVEL_HEALTHY);
+    CV_SET(m, escalation_count, escalations);
+    m->recovery_executive_report_schedule_run =
+        (Cv__ScheduleRun *)cv_message_dup(&run->base);
+    if (m->schema_version == NULL || m->product == NULL ||
+        m->metadata_kind == NULL || m->session_id == NULL ||
         m->created_at == NULL || m->signer == NULL || m->run_id == NULL ||
-        m->schedule_id == NULL || m->window_start == NULL) {
+        m->schedule_id == NULL || m->window_start == NULL ||
+        m->recovery_executive_report_schedule_run == NULL) {
         protobuf_c_message_free_unpacked(&m->base, NULL);
         return NULL;
     }
@@ -592,24 +700,44 @@ report_run_metadata(const Cv__ScheduleRun *run)
 }
 
 Cv__ReportMetadata *
-report_report_metadata(const Cv__ScheduleRun *run)
+report_report_metadata(const Cv__ExecutiveReport *r)
 {
-    const Cv__ExecutiveReport *r = run->executive_report;
     Cv__ReportMetadata *m = malloc(sizeof(*m));
+    int64_t blocked = 0, approval = 0;
 
     if (m == NULL)
         return NULL;
     cv__report_metadata__init(m);
+    for (size_t i = 0; i < r->n_key_risks; i++) {
+        if (r->key_risks[i]->severity == CV__SEVERITY__SEVERITY_CRITICAL)
+            blocked++;
+        if (r->key_risks[i]->severity != CV__SEVERITY__SEVERITY_INFO)
+            approval++;
+    }
+    m->schema_version = strdup(CV_METADATA_SCHEMA);
+    m->product = strdup(CV_PRODUCT);
     m->metadata_kind = strdup(REPORT_REPORT_METADATA_KIND);
-    m->session_id = strdup(r->report_id);
+    m->session_id = strdup(r->executive_report_id);
     m->created_at = strdup(r->generated_at);
     m->signer = strdup(REPORT_SIGNER);
-    m->report_id = strdup(r->report_id);
-    m->run_id = strdup(run->run_id);
+    m->executive_report_id = strdup(r->executive_report_id);
+    m->run_id = cv_strdup0(r->run_id);
+    m->recovery_report_id = cv_strdup0(r->recovery_report_id);
+    m->escalation_plan_id = cv_strdup0(r->escalation_plan_id);
     CV_SET(m, alert_level, r->alert_level);
-    if (m->metadata_kind == NULL || m->session_id == NULL ||
-        m->created_at == NULL || m->signer == NULL || m->report_id == NULL ||
-        m->run_id == NULL) {
+    CV_SET(m, decision_count, (int64_t)r->n_key_risks);
+    CV_SET(m, blocked_count, blocked);
+    CV_SET(m, approval_required_count, approval);
+    CV_SET(m, escalation_count,
+           r->executive_summary != NULL ? r->executive_summary->escalation_count
+                                        : 0);
+    m->recovery_executive_report =
+        (Cv__ExecutiveReport *)cv_message_dup(&r->base);
+    if (m->schema_version == NULL || m->product == NULL ||
+        m->metadata_kind == NULL || m->session_id == NULL ||
+        m->created_at == NULL || m->signer == NULL ||
+        m->executive_report_id == NULL ||
+        m->recovery_executive_report == NULL) {
         protobuf_c_message_free_unpacked(&m->base, NULL);
         return NULL;
     }
@@ -751,5 +879,19 @@ report_list_filter_init(const Cv__ListEvidenceRequest *req,
     if (req->cursor != NULL && req->cursor[0] != '\0' &&
         (rv = report_cursor_decode(req->cursor, &f->after_id, err)) != 0)
         return rv;
+    if (req->has_offset) {
+        /* OFFSET reads and drops every skipped row: deep pages go by the
+         * cursor, which costs the same at any depth. */
+        if (req->offset > REPORT_LIST_OFFSET_MAX)
+            return cv_error_set(err, CV_INVALID_ARGUMENT,
+                                "offset must be at most %d; to page further, "
+                                "pass the previous page's next_cursor as "
+                                "cursor",
+                                REPORT_LIST_OFFSET_MAX);
+        if ((rv = cv_validate_int_range("offset", req->offset, 0,
+                                        REPORT_LIST_OFFSET_MAX, err)) != 0)
+            return rv;
+        f->offset = req->offset;
+    }
     return 0;
 }

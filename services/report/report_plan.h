@@ -12,7 +12,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "cv_error.h"
+#include "cv_id.h"
+#include "cv_time.h"
 #include "cv_plan_ref.h"
 #include "report.pb-c.h"
 
@@ -49,8 +53,13 @@
 
 #define REPORT_LIST_LIMIT_DEFAULT 50
 #define REPORT_LIST_LIMIT_MAX     500
-#define REPORT_TRACE_LIMIT_MAX    500
-#define REPORT_CURSOR_MAX         48 /* buffer size for a cursor */
+#define REPORT_LIST_OFFSET_MAX    10000
+#define REPORT_RUNS_LIMIT_DEFAULT 20
+#define REPORT_RUNS_LIMIT_MAX     100
+#define REPORT_HISTORY_SCHEMA                                                  \
+    "cavra.go-backend-pilot.rollback-drill-notification-history.v1"
+#define REPORT_TRACE_LIMIT_MAX 500
+#define REPORT_CURSOR_MAX      48 /* buffer size for a cursor */
 
 /* A schedule as a run is generated for it: the request with its defaults
  * applied, or a stored schedule the scheduler picked up. */
@@ -76,6 +85,10 @@ typedef struct report_counts {
     int64_t failed_delivery_count;
     int64_t retryable_count;
     int64_t acknowledgement_count;
+    int64_t execution_count; /* delivery attempts in the window */
+    /* The newest retry plan and escalation plan ("" when none). */
+    char recovery_report_id[CV_ID_MAX];
+    char escalation_plan_id[CV_PLAN_ID_MAX + 1];
 } report_counts;
 
 /* One row of provider_summary. latest_state is a Cv__AckState, 0 when
@@ -90,6 +103,13 @@ typedef struct report_provider_row {
     int64_t failed_delivery_count;
     int64_t acknowledgement_count;
     int latest_state;
+    /* The original CAVRA's per-provider keys (ProviderSummary). */
+    int64_t execution_count;
+    int64_t execution_delivered_count;
+    int64_t execution_failed_count;
+    int64_t recovery_closure_count;
+    char latest_execution_at[CV_TIME_MAX]; /* "" when none */
+    char latest_closure_at[CV_TIME_MAX];   /* "" when none */
 } report_provider_row;
 
 /*
@@ -145,7 +165,19 @@ int report_build_run(const report_schedule *s, int64_t window_start_us,
  * only name the record). NULL when out of memory. Free with
  * protobuf_c_message_free_unpacked. */
 Cv__RunMetadata *report_run_metadata(const Cv__ScheduleRun *run);
-Cv__ReportMetadata *report_report_metadata(const Cv__ScheduleRun *run);
+Cv__ReportMetadata *report_report_metadata(const Cv__ExecutiveReport *r);
+
+/*
+ * Builds an executive report that belongs to no run: computed for a GET
+ * (LatestReport with query parameters) over the window [window_start_us,
+ * +interval of s) at now_us; never stored. Its id is derived from its
+ * time, generator and request_id. Returns 0 with *out or CV_INTERNAL.
+ */
+int report_build_adhoc(const report_schedule *s, int64_t window_start_us,
+                       int64_t now_us, const report_counts *c,
+                       const report_provider_row *rows, size_t n_rows,
+                       const char *request_id, Cv__ExecutiveReport **out,
+                       cv_error *err);
 
 /* True when kind is one of the CV_KIND_* evidence kinds. */
 bool report_kind_valid(const char *kind);
@@ -167,6 +199,7 @@ typedef struct report_list_filter {
     char provider_buf[REPORT_PROVIDER_MAX + 1];
     int64_t after_id; /* cursor: only ids below it; INT64_MAX for none */
     int64_t limit;
+    int64_t offset; /* rows skipped after the cursor, 0..10000 */
 } report_list_filter;
 
 /*

@@ -29,6 +29,7 @@
 #include <time.h>
 
 #include "cv_chain.h"
+#include "cv_evidence.h"
 #include "cv_plan_ref.h"
 #include "cv_record.h"
 #include "cv_time.h"
@@ -42,49 +43,55 @@
  * reply always fits in one RPC message (CV_RPC_REPLY_MAX). */
 #define REPORT_PAGE_BYTES (CV_RPC_REPLY_MAX / 4)
 
-/* Parses the stored JSON of a run into a reply. */
+/* A reply of run (taken over): the metadata of the run and of its report
+ * are rendered from it, never stored. */
+static int
+report_rpc_run_reply(Cv__ScheduleRun *run, Cv__ScheduleRunReply **out,
+                     cv_error *err)
+{
+    Cv__ScheduleRunReply *rep = malloc(sizeof(*rep));
+
+    *out = NULL;
+    if (rep == NULL) {
+        protobuf_c_message_free_unpacked(&run->base, NULL);
+        return cv_error_set(err, CV_INTERNAL, "out of memory");
+    }
+    cv__schedule_run_reply__init(rep);
+    rep->run = run;
+    if (run->executive_report == NULL || run->schedule == NULL) {
+        protobuf_c_message_free_unpacked(&rep->base, NULL);
+        return cv_error_set(err, CV_DATA_LOSS, "stored run is unreadable");
+    }
+    rep->metadata = report_run_metadata(run);
+    rep->report_metadata = report_report_metadata(run->executive_report);
+    if (rep->metadata == NULL || rep->report_metadata == NULL) {
+        protobuf_c_message_free_unpacked(&rep->base, NULL);
+        return cv_error_set(err, CV_INTERNAL, "out of memory");
+    }
+    *out = rep;
+    return 0;
+}
+
+/* Reads the stored run of (schedule, window) into a reply. */
 static int
 report_rpc_load_run(cv_db *db, const char *schedule_id,
                     const char *window_start, Cv__ScheduleRunReply **out,
                     cv_error *err)
 {
-    char *texts[3] = {NULL, NULL, NULL};
-    const ProtobufCMessageDescriptor *descs[3] = {
-        &cv__schedule_run__descriptor, &cv__run_metadata__descriptor,
-        &cv__report_metadata__descriptor};
-    ProtobufCMessage *msgs[3] = {NULL, NULL, NULL};
-    Cv__ScheduleRunReply *rep = NULL;
+    ProtobufCMessage *run = NULL;
+    char *text = NULL;
     cv_error perr;
     int rv;
 
     *out = NULL;
-    if ((rv = report_sql_find_run(db, schedule_id, window_start, &texts[0],
-                                  &texts[1], &texts[2], err)) != 0)
+    if ((rv = report_sql_find_run(db, schedule_id, window_start, &text, err)) !=
+        0)
         return rv;
-    for (int i = 0; i < 3; i++) {
-        if (cv_json_record_to_message(descs[i], texts[i], &msgs[i], &perr) !=
-            0) {
-            rv = cv_error_set(err, CV_DATA_LOSS, "stored run is unreadable");
-            goto out;
-        }
-    }
-    if ((rep = malloc(sizeof(*rep))) == NULL) {
-        rv = cv_error_set(err, CV_INTERNAL, "out of memory");
-        goto out;
-    }
-    cv__schedule_run_reply__init(rep);
-    rep->run = (Cv__ScheduleRun *)msgs[0];
-    rep->metadata = (Cv__RunMetadata *)msgs[1];
-    rep->report_metadata = (Cv__ReportMetadata *)msgs[2];
-    msgs[0] = msgs[1] = msgs[2] = NULL;
-    *out = rep;
-out:
-    for (int i = 0; i < 3; i++) {
-        free(texts[i]);
-        if (msgs[i] != NULL)
-            protobuf_c_message_free_unpacked(msgs[i], NULL);
-    }
-    return rv;
+    rv = cv_record_load(&cv__schedule_run__descriptor, text, &run, &perr);
+    free(text);
+    if (rv != 0)
+        return cv_error_set(err, CV_DATA_LOSS, "stored run is unreadable");
+    return report_rpc_run_reply((Cv__ScheduleRun *)run, out, err);
 }
 
 /* Steps 2 and 3 of the design notes. Returns 0 with *out, or an error
@@ -99,11 +106,7 @@ report_rpc_create(cv_db *db, const report_schedule *s, int64_t window_us,
     report_provider_row *rows = NULL;
     size_t n_rows = 0;
     Cv__ScheduleRun *run = NULL;
-    Cv__RunMetadata *meta = NULL;
-    Cv__ReportMetadata *rmeta = NULL;
-    Cv__ScheduleRunReply *rep = NULL;
-    char *run_json = NULL, *meta_json = NULL, *rmeta_json = NULL;
-    char *report_json = NULL;
+    char *run_json = NULL;
     char now[CV_TIME_MAX];
     bool got, inserted;
     int rv;
@@ -128,16 +131,12 @@ report_rpc_create(cv_db *db, const report_schedule *s, int64_t window_us,
     if ((rv = report_build_run(s, window_us, now_us, &counts, rows, n_rows,
                                &run, err)) != 0)
         goto out;
-    meta = report_run_metadata(run);
-    rmeta = report_report_metadata(run);
-    if ((rv = cv_record_json_texts(&run->base, (const ProtobufCMessage *)meta,
-                                   &run_json, &meta_json, err)) != 0 ||
-        (rv = cv_record_json_texts(&run->executive_report->base,
-                                   (const ProtobufCMessage *)rmeta,
-                                   &report_json, &rmeta_json, err)) != 0)
+    if ((run_json = cv_message_to_json_text(&run->base, CV_JSON_OUTPUT)) ==
+        NULL) {
+        rv = cv_error_set(err, CV_INTERNAL, "out of memory");
         goto out;
-    rv = report_sql_store_run(db, run, run_json, meta_json, rmeta_json,
-                              report_json, request_id, &inserted, err);
+    }
+    rv = report_sql_store_run(db, run, run_json, request_id, &inserted, err);
     if (rv == CV_ABORTED || rv == CV_ALREADY_EXISTS || (rv == 0 && !inserted)) {
         rv = cv_error_set(err, CV_ABORTED,
                           "the run of this window was stored concurrently");
@@ -145,30 +144,13 @@ report_rpc_create(cv_db *db, const report_schedule *s, int64_t window_us,
     }
     if (rv != 0)
         goto out;
-    if ((rep = malloc(sizeof(*rep))) == NULL) {
-        rv = cv_error_set(err, CV_INTERNAL, "out of memory");
-        goto out;
-    }
-    cv__schedule_run_reply__init(rep);
-    rep->run = run;
+    rv = report_rpc_run_reply(run, out, err);
     run = NULL;
-    rep->metadata = meta;
-    meta = NULL;
-    rep->report_metadata = rmeta;
-    rmeta = NULL;
-    *out = rep;
 out:
     free(rows);
     free(run_json);
-    free(report_json);
-    free(meta_json);
-    free(rmeta_json);
     if (run != NULL)
         protobuf_c_message_free_unpacked(&run->base, NULL);
-    if (meta != NULL)
-        protobuf_c_message_free_unpacked(&meta->base, NULL);
-    if (rmeta != NULL)
-        protobuf_c_message_free_unpacked(&rmeta->base, NULL);
     return rv;
 }
 
@@ -347,6 +329,121 @@ report_rpc_page(Cv__EvidenceEvent **items, size_t n, int64_t limit, char *next)
     return keep;
 }
 
+/* The original CAVRA's history item keys of each kind. */
+static const struct {
+    const char *kind;
+    const char *metadata_kind;
+} report_item_kinds[] = {
+    {CV_KIND_PLAN, "go-backend-rollback-drill-acknowledgement-audit-delivery-"
+                   "recovery-escalation-plan"},
+    {CV_KIND_DELIVERY, "release-connector-delivery"},
+    {CV_KIND_ACK, "go-backend-rollback-drill-acknowledgement-audit-delivery-"
+                  "recovery-escalation-ack"},
+    {CV_KIND_RETRY_PLAN, "go-backend-rollback-drill-acknowledgement-audit-"
+                         "delivery-recovery-escalation-delivery-retry-plan"},
+    {CV_KIND_REPORT_RUN, REPORT_RUN_METADATA_KIND},
+};
+
+/* An integer member of a JSON object, 0 when absent. */
+static int64_t
+report_json_i64(json_t *obj, const char *key)
+{
+    json_t *v = json_object_get(obj, key);
+
+    return json_is_integer(v) ? (int64_t)json_integer_value(v) : 0;
+}
+
+/* Sets the decision counts of an item (the metadata's rules). */
+static void
+report_item_counts(Cv__EvidenceEvent *e, int64_t decisions, int64_t blocked,
+                   int64_t approval)
+{
+    CV_SET(e, decision_count, decisions);
+    CV_SET(e, blocked_count, blocked);
+    CV_SET(e, approval_required_count, approval);
+}
+
+/*
+ * Renders the original CAVRA's item keys of an evidence event from its
+ * record (the one stored copy): metadata_kind, session_id, the id under
+ * its kind's name and the decision counts as the record's metadata has
+ * them. Returns -1 when out of memory; an unreadable or omitted record
+ * leaves the counts unset.
+ */
+static int
+report_item_keys(Cv__EvidenceEvent *e)
+{
+    const char *mk = NULL;
+    char **slot = NULL;
+    json_t *rec;
+
+    for (size_t i = 0;
+         i < sizeof(report_item_kinds) / sizeof(report_item_kinds[0]); i++)
+        if (strcmp(e->kind, report_item_kinds[i].kind) == 0)
+            mk = report_item_kinds[i].metadata_kind;
+    if (mk == NULL)
+        return 0;
+    if ((e->metadata_kind = strdup(mk)) == NULL ||
+        (e->session_id = strdup(e->record_id)) == NULL)
+        return -1;
+    if (strcmp(e->kind, CV_KIND_ACK) == 0)
+        slot = &e->acknowledgement_id;
+    else if (strcmp(e->kind, CV_KIND_DELIVERY) == 0)
+        slot = &e->delivery_id;
+    else if (strcmp(e->kind, CV_KIND_RETRY_PLAN) == 0)
+        slot = &e->retry_plan_id;
+    else if (strcmp(e->kind, CV_KIND_REPORT_RUN) == 0)
+        slot = &e->run_id;
+    if (slot != NULL && (*slot = strdup(e->record_id)) == NULL)
+        return -1;
+    if (e->record == NULL || e->record->json == NULL ||
+        (rec = json_loads(e->record->json, 0, NULL)) == NULL)
+        return 0;
+    if (strcmp(e->kind, CV_KIND_PLAN) == 0) {
+        report_item_counts(e, report_json_i64(rec, "escalation_count"),
+                           report_json_i64(rec, "slo_breached_count"),
+                           report_json_i64(rec, "open_recovery_count"));
+    } else if (strcmp(e->kind, CV_KIND_DELIVERY) == 0) {
+        report_item_counts(
+            e, 1, 0,
+            json_is_true(json_object_get(rec, "delivery_success")) ? 0 : 1);
+    } else if (strcmp(e->kind, CV_KIND_ACK) == 0) {
+        report_item_counts(e, 1, 0, 0);
+    } else if (strcmp(e->kind, CV_KIND_RETRY_PLAN) == 0) {
+        report_item_counts(e, report_json_i64(rec, "decision_count"),
+                           report_json_i64(rec, "suppressed_count"),
+                           report_json_i64(rec, "retryable_count"));
+    } else if (strcmp(e->kind, CV_KIND_REPORT_RUN) == 0) {
+        json_t *rep = json_object_get(rec, "executive_report");
+        json_t *id = json_object_get(rep, "executive_report_id");
+        const char *alert =
+            json_string_value(json_object_get(rec, "alert_level"));
+
+        if (!json_is_string(id)) /* stored before the rename */
+            id = json_object_get(rep, "report_id");
+        report_item_counts(e, 1,
+                           alert != NULL && strcmp(alert, "critical") == 0,
+                           alert != NULL && strcmp(alert, "healthy") != 0);
+        if (json_is_string(id) &&
+            (e->executive_report_id = strdup(json_string_value(id))) == NULL) {
+            json_decref(rec);
+            return -1;
+        }
+    }
+    json_decref(rec);
+    return 0;
+}
+
+/* report_item_keys over a page. */
+static int
+report_items_keys(Cv__EvidenceEvent **items, size_t n, cv_error *err)
+{
+    for (size_t i = 0; i < n; i++)
+        if (report_item_keys(items[i]) != 0)
+            return cv_error_set(err, CV_INTERNAL, "out of memory");
+    return 0;
+}
+
 static int
 report_rpc_list_evidence(cv_rpc_ctx *call, const ProtobufCMessage *request,
                          ProtobufCMessage **reply, cv_error *err)
@@ -357,10 +454,12 @@ report_rpc_list_evidence(cv_rpc_ctx *call, const ProtobufCMessage *request,
     Cv__EvidenceEvent **items = NULL;
     Cv__EvidencePage *page;
     char next[REPORT_CURSOR_MAX];
+    int64_t total = 0;
     size_t n = 0;
     int rv;
 
     if ((rv = report_list_filter_init(req, &f, err)) != 0 ||
+        (rv = report_sql_count(call->db, &f, &total, err)) != 0 ||
         (rv = report_sql_list(call->db, &f, &items, &n, err)) != 0)
         return rv;
     if ((page = malloc(sizeof(*page))) == NULL) {
@@ -371,7 +470,14 @@ report_rpc_list_evidence(cv_rpc_ctx *call, const ProtobufCMessage *request,
     page->n_items = report_rpc_page(items, n, f.limit, next);
     page->items = items;
     items = NULL;
-    if (next[0] != '\0' && (page->next_cursor = strdup(next)) == NULL) {
+    page->schema_version = strdup(REPORT_HISTORY_SCHEMA);
+    page->product = strdup(CV_PRODUCT);
+    CV_SET(page, total, total);
+    CV_SET(page, limit, f.limit);
+    CV_SET(page, offset, f.offset);
+    if ((next[0] != '\0' && (page->next_cursor = strdup(next)) == NULL) ||
+        page->schema_version == NULL || page->product == NULL ||
+        report_items_keys(page->items, page->n_items, err) != 0) {
         protobuf_c_message_free_unpacked(&page->base, NULL);
         return cv_error_set(err, CV_INTERNAL, "out of memory");
     }
@@ -420,12 +526,195 @@ report_rpc_trace(cv_rpc_ctx *call, const ProtobufCMessage *request,
     if (next[0] != '\0')
         t->next_cursor = strdup(next);
     t->actor = cv_actor_dup(call->actor);
-    if (t->plan_id == NULL || (next[0] != '\0' && t->next_cursor == NULL)) {
+    if (t->plan_id == NULL || (next[0] != '\0' && t->next_cursor == NULL) ||
+        report_items_keys(t->items, t->n_items, err) != 0) {
         protobuf_c_message_free_unpacked(&t->base, NULL);
         return cv_error_set(err, CV_INTERNAL, "out of memory");
     }
     *reply = &t->base;
     return 0;
+}
+
+/* The run of a stored record (JSON text), readable records only. */
+static int
+report_rpc_parse_run(const char *text, Cv__ScheduleRun **run, cv_error *err)
+{
+    ProtobufCMessage *msg = NULL;
+    cv_error perr;
+
+    *run = NULL;
+    if (cv_record_load(&cv__schedule_run__descriptor, text, &msg, &perr) != 0)
+        return cv_error_set(err, CV_DATA_LOSS, "stored run is unreadable");
+    *run = (Cv__ScheduleRun *)msg;
+    return 0;
+}
+
+/* A report computed now for LatestReport's query parameters: the
+ * schedule-run defaults and the current daily window; nothing stored. */
+static int
+report_rpc_adhoc(cv_rpc_ctx *call, const Cv__LatestReportRequest *req,
+                 Cv__ExecutiveReport **out, cv_error *err)
+{
+    Cv__ScheduleRunRequest sreq = CV__SCHEDULE_RUN_REQUEST__INIT;
+    report_schedule s;
+    report_counts counts;
+    report_provider_row *rows = NULL;
+    size_t n_rows = 0;
+    int64_t now_us = cv_now_us(), ws, we;
+    char now[CV_TIME_MAX], start[CV_TIME_MAX], end[CV_TIME_MAX];
+    int rv;
+
+    sreq.generated_by = req->generated_by;
+    sreq.has_recovery_slo_minutes = req->has_recovery_slo_minutes;
+    sreq.recovery_slo_minutes = req->recovery_slo_minutes;
+    if ((rv = report_schedule_resolve(&sreq, cv_actor_name(call->actor, NULL),
+                                      &s, err)) != 0)
+        return rv;
+    (void)report_window(now_us, s.interval_minutes, &ws, &we);
+    cv_time_format(now_us, now);
+    cv_time_format(ws, start);
+    cv_time_format(we, end);
+    if ((rv = report_sql_counts(call->db, now, s.recovery_slo_minutes, start,
+                                end, &counts, err)) == 0 &&
+        (rv = report_sql_providers(call->db, now, s.recovery_slo_minutes, start,
+                                   end, &rows, &n_rows, err)) == 0)
+        rv = report_build_adhoc(
+            &s, ws, now_us, &counts, rows, n_rows,
+            call->request_id[0] != '\0' ? call->request_id : NULL, out, err);
+    free(rows);
+    report_schedule_fini(&s);
+    return rv;
+}
+
+/*
+ * report.LatestReport: the newest stored executive report, or with the
+ * original CAVRA's query parameters a report computed now and never
+ * stored (a GET stays safe; POST schedule-run stores).
+ */
+static int
+report_rpc_latest_report(cv_rpc_ctx *call, const ProtobufCMessage *request,
+                         ProtobufCMessage **reply, cv_error *err)
+{
+    const Cv__LatestReportRequest *req =
+        (const Cv__LatestReportRequest *)request;
+    Cv__LatestReportReply *rep;
+    Cv__ExecutiveReport *report = NULL;
+    Cv__ScheduleRun *run = NULL;
+    bool computed = req->has_recovery_slo_minutes || req->generated_by != NULL;
+    char *text = NULL;
+    int rv;
+
+    if (computed) {
+        if ((rv = report_rpc_adhoc(call, req, &report, err)) != 0)
+            return rv;
+    } else {
+        if ((rv = report_sql_latest_run(call->db, &text, err)) != 0)
+            return rv;
+        rv = report_rpc_parse_run(text, &run, err);
+        free(text);
+        if (rv != 0)
+            return rv;
+        report = run->executive_report;
+        run->executive_report = NULL;
+        protobuf_c_message_free_unpacked(&run->base, NULL);
+        if (report == NULL)
+            return cv_error_set(err, CV_DATA_LOSS, "stored run is unreadable");
+    }
+    if ((rep = malloc(sizeof(*rep))) == NULL) {
+        protobuf_c_message_free_unpacked(&report->base, NULL);
+        return cv_error_set(err, CV_INTERNAL, "out of memory");
+    }
+    cv__latest_report_reply__init(rep);
+    rep->report = report;
+    CV_SET(rep, computed, computed);
+    rep->metadata = report_report_metadata(report);
+    rep->actor = cv_actor_dup(call->actor);
+    if (rep->metadata == NULL) {
+        protobuf_c_message_free_unpacked(&rep->base, NULL);
+        return cv_error_set(err, CV_INTERNAL, "out of memory");
+    }
+    *reply = &rep->base;
+    return 0;
+}
+
+/* Run pages stop growing past this many bytes of records (a run with
+ * 200 providers is tens of KB). */
+#define REPORT_RUNS_PAGE_BYTES (CV_RPC_REPLY_MAX / 4)
+
+/* report.ListRuns: the stored runs, newest first, in pages. */
+static int
+report_rpc_list_runs(cv_rpc_ctx *call, const ProtobufCMessage *request,
+                     ProtobufCMessage **reply, cv_error *err)
+{
+    const Cv__ListRunsRequest *req = (const Cv__ListRunsRequest *)request;
+    const char *schedule_id = NULL;
+    char sid[REPORT_SCHEDULE_ID_MAX + 1];
+    int64_t limit = REPORT_RUNS_LIMIT_DEFAULT, before = INT64_MAX;
+    report_run_row *rows = NULL;
+    Cv__RunPage *page = NULL;
+    size_t n = 0, keep, bytes = 0;
+    int rv;
+
+    if (req->schedule_id != NULL && req->schedule_id[0] != '\0') {
+        if ((rv = cv_normalize_ident("schedule_id", req->schedule_id,
+                                     REPORT_SCHEDULE_ID_MAX, sid, sizeof(sid),
+                                     err)) != 0)
+            return rv;
+        schedule_id = sid;
+    }
+    if (req->has_limit) {
+        if ((rv = cv_validate_int_range("limit", req->limit, 1,
+                                        REPORT_RUNS_LIMIT_MAX, err)) != 0)
+            return rv;
+        limit = req->limit;
+    }
+    if (req->cursor != NULL && req->cursor[0] != '\0' &&
+        (rv = report_cursor_decode(req->cursor, &before, err)) != 0)
+        return rv;
+    if ((rv = report_sql_runs(call->db, schedule_id, before, limit + 1, &rows,
+                              &n, err)) != 0)
+        goto out;
+    keep = n < (size_t)limit ? n : (size_t)limit;
+    for (size_t i = 0; i < keep; i++) {
+        bytes += strlen(rows[i].record);
+        if (i > 0 && bytes > REPORT_RUNS_PAGE_BYTES) {
+            keep = i;
+            break;
+        }
+    }
+    if ((page = malloc(sizeof(*page))) == NULL) {
+        rv = cv_error_set(err, CV_INTERNAL, "out of memory");
+        goto out;
+    }
+    cv__run_page__init(page);
+    if (keep > 0 &&
+        (page->items = calloc(keep, sizeof(*page->items))) == NULL) {
+        rv = cv_error_set(err, CV_INTERNAL, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < keep; i++) {
+        if ((rv = report_rpc_parse_run(rows[i].record, &page->items[i], err)) !=
+            0)
+            goto out;
+        page->n_items = i + 1;
+    }
+    if (keep < n) {
+        char next[REPORT_CURSOR_MAX];
+
+        report_cursor_encode(rows[keep - 1].seq, next);
+        if ((page->next_cursor = strdup(next)) == NULL) {
+            rv = cv_error_set(err, CV_INTERNAL, "out of memory");
+            goto out;
+        }
+    }
+    page->actor = cv_actor_dup(call->actor);
+    *reply = &page->base;
+    page = NULL;
+out:
+    report_sql_free_runs(rows, n);
+    if (page != NULL)
+        protobuf_c_message_free_unpacked(&page->base, NULL);
+    return rv;
 }
 
 /*
@@ -583,6 +872,8 @@ const cv_rpc_method report_rpc_methods[] = {
     {"report.Dashboard", report_rpc_dashboard},
     {"report.ListEvidence", report_rpc_list_evidence},
     {"report.Trace", report_rpc_trace},
+    {"report.LatestReport", report_rpc_latest_report},
+    {"report.ListRuns", report_rpc_list_runs},
 };
 const size_t report_rpc_method_count =
     sizeof(report_rpc_methods) / sizeof(report_rpc_methods[0]);

@@ -70,12 +70,21 @@
     "SELECT e.id, e.kind, e.record_id, e.plan_id, e.provider, e.actor,"        \
     " e.request_id, (extract(epoch FROM e.created_at) * 1000000)::bigint,"
 
+/* $1 below this id, $2 rows, $3 rows to skip, filters from $4. */
 #define REPORT_SQL_LIST(where)                                                 \
     REPORT_SQL_EVENT_COLS                                                      \
     " e.record::text, e.principal FROM evidence_events e"                     \
     " WHERE e.id < $1::bigint"           \
     where                                                                      \
-    " ORDER BY e.id DESC LIMIT $2::int"
+    " ORDER BY e.id DESC LIMIT $2::int OFFSET $3::bigint"
+/* The exact number of events a filter matches; filters from $1. */
+#define REPORT_SQL_COUNT(where)                                                \
+    "SELECT count(*) FROM evidence_events e WHERE true" where
+
+/* A stored run's record is its evidence event (migration 0013). */
+#define REPORT_SQL_RUN_EVENT                                                   \
+    " JOIN evidence_events e ON e.kind = '" CV_KIND_REPORT_RUN "'"             \
+    " AND e.record_id = r.run_id"
 
 const cv_db_statement report_sql_statements[] = {
     /* Writes only when something changed: under REPEATABLE READ, touching
@@ -107,9 +116,20 @@ const cv_db_statement report_sql_statements[] = {
      " count(*) FILTER (WHERE enabled AND generated_by = $1)"
      " FROM report_schedules"},
     {"report_find_run",
-     "SELECT record::text, metadata::text, report_metadata::text"
-     " FROM report_runs WHERE schedule_id = $1"
-     " AND window_start = $2::timestamptz"},
+     "SELECT e.record::text FROM report_runs r" REPORT_SQL_RUN_EVENT
+     " WHERE r.schedule_id = $1 AND r.window_start = $2::timestamptz"},
+    /* The newest run's record: its report is the latest report. */
+    {"report_latest_run",
+     "SELECT e.record::text FROM report_runs r" REPORT_SQL_RUN_EVENT
+     " ORDER BY r.seq DESC LIMIT 1"},
+    /* Run history: $1 below this seq, $2 rows, $3 the schedule. */
+    {"report_runs_0",
+     "SELECT r.seq, e.record::text FROM report_runs r" REPORT_SQL_RUN_EVENT
+     " WHERE r.seq < $1::bigint ORDER BY r.seq DESC LIMIT $2::int"},
+    {"report_runs_1",
+     "SELECT r.seq, e.record::text FROM report_runs r" REPORT_SQL_RUN_EVENT
+     " WHERE r.seq < $1::bigint AND r.schedule_id = $3"
+     " ORDER BY r.seq DESC LIMIT $2::int"},
     /* The first key namespaces the lock: 0x52505254 is "RPRT". */
     {"report_try_lock",
      "SELECT pg_try_advisory_xact_lock(1380995668, hashtext($1))"},
@@ -126,7 +146,11 @@ const cv_db_statement report_sql_statements[] = {
      " (SELECT count(*)" REPORT_SQL_FAILED_IN_WINDOW "),"
      " (SELECT count(*)" REPORT_SQL_ACKS_IN_WINDOW "),"
      " coalesce((SELECT retryable_count FROM retry_plans"
-     " ORDER BY seq DESC LIMIT 1), 0)"
+     " ORDER BY seq DESC LIMIT 1), 0),"
+     " (SELECT count(*) FROM delivery_attempts"
+     " WHERE created_at >= $3::timestamptz AND created_at < $4::timestamptz),"
+     " (SELECT retry_plan_id FROM retry_plans ORDER BY seq DESC LIMIT 1),"
+     " (SELECT plan_id FROM escalation_plans ORDER BY seq DESC LIMIT 1)"
      " FROM open_routes"},
     /* The same per provider; $5 the row limit. The latest state is that
      * of the newest acknowledgement in the window or of an open pair. */
@@ -139,10 +163,16 @@ const cv_db_statement report_sql_statements[] = {
      " count(*) FILTER (WHERE breached) AS breached,"
      " count(*) FILTER (WHERE state IS NULL AND first_of_pair) AS unacked"
      " FROM open_routes GROUP BY provider)"
-     ", pf AS (SELECT provider, count(*) AS n" REPORT_SQL_FAILED_IN_WINDOW
+     ", pf AS (SELECT provider, count(*) FILTER (WHERE NOT success) AS n,"
+     " count(*) AS runs, count(*) FILTER (WHERE success) AS ok,"
+     " max(created_at) AS latest FROM delivery_attempts"
+     " WHERE created_at >= $3::timestamptz AND created_at < $4::timestamptz"
      " GROUP BY provider)"
-     ", pa AS (SELECT provider, count(*) AS n" REPORT_SQL_ACKS_IN_WINDOW
-     " GROUP BY provider)"
+     ", pa AS (SELECT provider, count(*) AS n, count(*) FILTER (WHERE"
+     " acknowledgement_state IN ('resolved', 'dismissed')) AS closed,"
+     " max(acknowledged_at) FILTER (WHERE"
+     " acknowledgement_state IN ('resolved', 'dismissed')) AS closed_at"
+     REPORT_SQL_ACKS_IN_WINDOW " GROUP BY provider)"
      ", pl AS (SELECT DISTINCT ON (provider) provider, acknowledgement_state"
      " FROM (SELECT provider, acknowledgement_state, seq"
      REPORT_SQL_ACKS_IN_WINDOW
@@ -155,7 +185,10 @@ const cv_db_statement report_sql_statements[] = {
      " SELECT n.provider, coalesce(po.esc, 0), coalesce(po.open_recovery, 0),"
      " coalesce(po.critical, 0), coalesce(po.breached, 0),"
      " coalesce(po.unacked, 0), coalesce(pf.n, 0), coalesce(pa.n, 0),"
-     " pl.acknowledgement_state"
+     " pl.acknowledgement_state, coalesce(pf.runs, 0), coalesce(pf.ok, 0),"
+     " coalesce(pa.closed, 0),"
+     " (extract(epoch FROM pf.latest) * 1000000)::bigint,"
+     " (extract(epoch FROM pa.closed_at) * 1000000)::bigint"
      " FROM names n LEFT JOIN po ON po.provider = n.provider"
      " LEFT JOIN pf ON pf.provider = n.provider"
      " LEFT JOIN pa ON pa.provider = n.provider"
@@ -163,14 +196,13 @@ const cv_db_statement report_sql_statements[] = {
      " ORDER BY n.provider LIMIT $5::int"},
     {"report_insert_run",
      "INSERT INTO report_runs (run_id, schedule_id, window_start, window_end,"
-     " generated_at, generated_by, alert_level, request_id, record, metadata,"
-     " report_metadata)"
+     " generated_at, generated_by, alert_level, request_id)"
      " VALUES ($1, $2, $3::timestamptz, $4::timestamptz, $5::timestamptz, $6,"
-     " $7, $8, $9::jsonb, $10::jsonb, $11::jsonb)"
+     " $7, $8)"
      " ON CONFLICT DO NOTHING RETURNING run_id"},
     {"report_insert_report",
-     "INSERT INTO executive_reports (report_id, run_id, generated_at, record)"
-     " VALUES ($1, $2, $3::timestamptz, $4::jsonb)"},
+     "INSERT INTO executive_reports (report_id, run_id, generated_at)"
+     " VALUES ($1, $2, $3::timestamptz)"},
     /* $1 now in epoch seconds: the current window of each schedule. */
     {"report_due_schedules",
      "SELECT s.schedule_id, s.interval_minutes, s.cadence,"
@@ -201,15 +233,25 @@ const cv_db_statement report_sql_statements[] = {
     /* One statement per filter combination (bit 1 kind, 2 plan_id,
      * 4 provider) so each can use its index: $1 below this id, $2 rows. */
     {"report_list_0", REPORT_SQL_LIST("")},
-    {"report_list_1", REPORT_SQL_LIST(" AND e.kind = $3")},
-    {"report_list_2", REPORT_SQL_LIST(" AND e.plan_id = $3")},
-    {"report_list_3", REPORT_SQL_LIST(" AND e.kind = $3 AND e.plan_id = $4")},
-    {"report_list_4", REPORT_SQL_LIST(" AND e.provider = $3")},
-    {"report_list_5", REPORT_SQL_LIST(" AND e.kind = $3 AND e.provider = $4")},
-    {"report_list_6", REPORT_SQL_LIST(" AND e.plan_id = $3"
-                                      " AND e.provider = $4")},
-    {"report_list_7", REPORT_SQL_LIST(" AND e.kind = $3 AND e.plan_id = $4"
+    {"report_list_1", REPORT_SQL_LIST(" AND e.kind = $4")},
+    {"report_list_2", REPORT_SQL_LIST(" AND e.plan_id = $4")},
+    {"report_list_3", REPORT_SQL_LIST(" AND e.kind = $4 AND e.plan_id = $5")},
+    {"report_list_4", REPORT_SQL_LIST(" AND e.provider = $4")},
+    {"report_list_5", REPORT_SQL_LIST(" AND e.kind = $4 AND e.provider = $5")},
+    {"report_list_6", REPORT_SQL_LIST(" AND e.plan_id = $4"
                                       " AND e.provider = $5")},
+    {"report_list_7", REPORT_SQL_LIST(" AND e.kind = $4 AND e.plan_id = $5"
+                                      " AND e.provider = $6")},
+    {"report_count_0", REPORT_SQL_COUNT("")},
+    {"report_count_1", REPORT_SQL_COUNT(" AND e.kind = $1")},
+    {"report_count_2", REPORT_SQL_COUNT(" AND e.plan_id = $1")},
+    {"report_count_3", REPORT_SQL_COUNT(" AND e.kind = $1 AND e.plan_id = $2")},
+    {"report_count_4", REPORT_SQL_COUNT(" AND e.provider = $1")},
+    {"report_count_5", REPORT_SQL_COUNT(" AND e.kind = $1 AND e.provider = $2")},
+    {"report_count_6", REPORT_SQL_COUNT(" AND e.plan_id = $1"
+                                        " AND e.provider = $2")},
+    {"report_count_7", REPORT_SQL_COUNT(" AND e.kind = $1 AND e.plan_id = $2"
+                                        " AND e.provider = $3")},
     /* $1 plan, $2 after this id, $3 rows. Retry plans keep only the
      * decisions that name the plan. */
     {"report_trace",
@@ -374,13 +416,12 @@ report_sql_schedule_change(cv_db *db, const report_schedule *s,
 
 int
 report_sql_find_run(cv_db *db, const char *schedule_id,
-                    const char *window_start, char **record, char **metadata,
-                    char **report_metadata, cv_error *err)
+                    const char *window_start, char **record, cv_error *err)
 {
     const char *params[2] = {schedule_id, window_start};
     PGresult *res;
 
-    *record = *metadata = *report_metadata = NULL;
+    *record = NULL;
     if ((res = cv_db_exec(db, "report_find_run", 2, params, err)) == NULL)
         return err->code;
     if (PQntuples(res) == 0) {
@@ -388,17 +429,74 @@ report_sql_find_run(cv_db *db, const char *schedule_id,
         return cv_error_set(err, CV_NOT_FOUND, "no run for this window yet");
     }
     *record = report_sql_text(res, 0, 0);
-    *metadata = report_sql_text(res, 0, 1);
-    *report_metadata = report_sql_text(res, 0, 2);
     PQclear(res);
-    if (*record == NULL || *metadata == NULL || *report_metadata == NULL) {
-        free(*record);
-        free(*metadata);
-        free(*report_metadata);
-        *record = *metadata = *report_metadata = NULL;
+    return *record != NULL ? 0
+                           : cv_error_set(err, CV_INTERNAL, "out of memory");
+}
+
+int
+report_sql_latest_run(cv_db *db, char **record, cv_error *err)
+{
+    PGresult *res;
+
+    *record = NULL;
+    if ((res = cv_db_exec(db, "report_latest_run", 0, NULL, err)) == NULL)
+        return err->code;
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        return cv_error_set(err, CV_NOT_FOUND,
+                            "no executive report yet: POST "
+                            "recovery-executive-report/schedule-run first, or "
+                            "pass recovery_slo_minutes or generated_by to "
+                            "compute one now");
+    }
+    *record = report_sql_text(res, 0, 0);
+    PQclear(res);
+    return *record != NULL ? 0
+                           : cv_error_set(err, CV_INTERNAL, "out of memory");
+}
+
+int
+report_sql_runs(cv_db *db, const char *schedule_id, int64_t before_seq,
+                int64_t limit, report_run_row **rows, size_t *n, cv_error *err)
+{
+    char before[24], lim[24];
+    const char *params[3] = {before, lim, schedule_id};
+    PGresult *res;
+    int count;
+
+    *rows = NULL;
+    *n = 0;
+    snprintf(before, sizeof(before), "%" PRId64, before_seq);
+    snprintf(lim, sizeof(lim), "%" PRId64, limit);
+    if ((res = cv_db_exec(
+             db, schedule_id != NULL ? "report_runs_1" : "report_runs_0",
+             schedule_id != NULL ? 3 : 2, params, err)) == NULL)
+        return err->code;
+    if ((count = PQntuples(res)) > 0 &&
+        (*rows = calloc((size_t)count, sizeof(**rows))) == NULL) {
+        PQclear(res);
         return cv_error_set(err, CV_INTERNAL, "out of memory");
     }
+    for (int i = 0; i < count; i++) {
+        (*rows)[i].seq = report_sql_i64(res, i, 0);
+        if (((*rows)[i].record = report_sql_text(res, i, 1)) == NULL) {
+            *n = (size_t)i;
+            PQclear(res);
+            return cv_error_set(err, CV_INTERNAL, "out of memory");
+        }
+    }
+    *n = (size_t)count;
+    PQclear(res);
     return 0;
+}
+
+void
+report_sql_free_runs(report_run_row *rows, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(rows[i].record);
+    free(rows);
 }
 
 int
@@ -429,7 +527,7 @@ report_sql_counts(cv_db *db, const char *now, int64_t slo_minutes,
     snprintf(slo, sizeof(slo), "%" PRId64, slo_minutes);
     if ((res = cv_db_exec(db, "report_counts", 4, params, err)) == NULL)
         return err->code;
-    if (PQntuples(res) != 1 || PQnfields(res) != 9) {
+    if (PQntuples(res) != 1 || PQnfields(res) != 12) {
         PQclear(res);
         cv_error_set(err, CV_INTERNAL, "internal storage error");
         cv_error_cause(err, "report_counts: no row");
@@ -444,6 +542,13 @@ report_sql_counts(cv_db *db, const char *now, int64_t slo_minutes,
     out->failed_delivery_count = report_sql_i64(res, 0, 6);
     out->acknowledgement_count = report_sql_i64(res, 0, 7);
     out->retryable_count = report_sql_i64(res, 0, 8);
+    out->execution_count = report_sql_i64(res, 0, 9);
+    if (!PQgetisnull(res, 0, 10))
+        snprintf(out->recovery_report_id, sizeof(out->recovery_report_id), "%s",
+                 PQgetvalue(res, 0, 10));
+    if (!PQgetisnull(res, 0, 11))
+        snprintf(out->escalation_plan_id, sizeof(out->escalation_plan_id), "%s",
+                 PQgetvalue(res, 0, 11));
     PQclear(res);
     return 0;
 }
@@ -503,6 +608,14 @@ report_sql_providers(cv_db *db, const char *now, int64_t slo_minutes,
         r->failed_delivery_count = report_sql_i64(res, i, 6);
         r->acknowledgement_count = report_sql_i64(res, i, 7);
         r->latest_state = report_sql_ack_state(res, i, 8);
+        r->execution_count = report_sql_i64(res, i, 9);
+        r->execution_delivered_count = report_sql_i64(res, i, 10);
+        r->execution_failed_count = r->failed_delivery_count;
+        r->recovery_closure_count = report_sql_i64(res, i, 11);
+        if (!PQgetisnull(res, i, 12))
+            cv_time_format(report_sql_i64(res, i, 12), r->latest_execution_at);
+        if (!PQgetisnull(res, i, 13))
+            cv_time_format(report_sql_i64(res, i, 13), r->latest_closure_at);
     }
     *n = (size_t)count;
     PQclear(res);
@@ -511,26 +624,21 @@ report_sql_providers(cv_db *db, const char *now, int64_t slo_minutes,
 
 int
 report_sql_store_run(cv_db *db, const Cv__ScheduleRun *run, const char *record,
-                     const char *metadata, const char *report_metadata,
-                     const char *report, const char *request_id, bool *inserted,
-                     cv_error *err)
+                     const char *request_id, bool *inserted, cv_error *err)
 {
     const Cv__ExecutiveReport *rep = run->executive_report;
     const char *alert =
         cv_enum_json_name(&cv__alert_level__descriptor, run->alert_level);
-    const char *params[11] = {run->run_id,
-                              run->schedule->schedule_id,
-                              run->schedule->window_start,
-                              run->schedule->window_end,
-                              run->generated_at,
-                              run->generated_by,
-                              alert,
-                              request_id,
-                              record,
-                              metadata,
-                              report_metadata};
-    const char *rparams[4] = {rep->report_id, run->run_id, rep->generated_at,
-                              report};
+    const char *params[8] = {run->run_id,
+                             run->schedule->schedule_id,
+                             run->schedule->window_start,
+                             run->schedule->window_end,
+                             run->generated_at,
+                             run->generated_by,
+                             alert,
+                             request_id};
+    const char *rparams[3] = {rep->executive_report_id, run->run_id,
+                              rep->generated_at};
     cv_evidence_event ev = {
         .kind = CV_KIND_REPORT_RUN,
         .record_id = run->run_id,
@@ -545,13 +653,13 @@ report_sql_store_run(cv_db *db, const Cv__ScheduleRun *run, const char *record,
     int rv;
 
     *inserted = false;
-    if ((res = cv_db_exec(db, "report_insert_run", 11, params, err)) == NULL)
+    if ((res = cv_db_exec(db, "report_insert_run", 8, params, err)) == NULL)
         return err->code;
     *inserted = PQntuples(res) == 1;
     PQclear(res);
     if (!*inserted)
         return 0;
-    if ((rv = cv_db_run(db, "report_insert_report", 4, rparams, err)) != 0 ||
+    if ((rv = cv_db_run(db, "report_insert_report", 3, rparams, err)) != 0 ||
         (rv = cv_evidence_append(db, &ev, err)) != 0)
         return rv;
     return 0;
@@ -731,15 +839,16 @@ int
 report_sql_list(cv_db *db, const report_list_filter *f,
                 Cv__EvidenceEvent ***items, size_t *n, cv_error *err)
 {
-    char name[32], before[24], limit[24];
-    const char *params[5] = {before, limit};
-    int nparams = 2, mask = 0, rv;
+    char name[32], before[24], limit[24], offset[24];
+    const char *params[6] = {before, limit, offset};
+    int nparams = 3, mask = 0, rv;
     PGresult *res;
 
     *items = NULL;
     *n = 0;
     snprintf(before, sizeof(before), "%" PRId64, f->after_id);
     snprintf(limit, sizeof(limit), "%" PRId64, f->limit + 1);
+    snprintf(offset, sizeof(offset), "%" PRId64, f->offset);
     if (f->kind != NULL) {
         mask |= 1;
         params[nparams++] = f->kind;
@@ -758,6 +867,37 @@ report_sql_list(cv_db *db, const report_list_filter *f,
     rv = report_sql_events(res, items, n, err);
     PQclear(res);
     return rv;
+}
+
+int
+report_sql_count(cv_db *db, const report_list_filter *f, int64_t *total,
+                 cv_error *err)
+{
+    char name[32];
+    const char *params[3];
+    int nparams = 0, mask = 0;
+    PGresult *res;
+
+    *total = 0;
+    if (f->kind != NULL) {
+        mask |= 1;
+        params[nparams++] = f->kind;
+    }
+    if (f->plan_id != NULL) {
+        mask |= 2;
+        params[nparams++] = f->plan_id;
+    }
+    if (f->provider != NULL) {
+        mask |= 4;
+        params[nparams++] = f->provider;
+    }
+    snprintf(name, sizeof(name), "report_count_%d", mask);
+    if ((res = cv_db_exec(db, name, nparams, nparams > 0 ? params : NULL,
+                          err)) == NULL)
+        return err->code;
+    *total = report_sql_i64(res, 0, 0);
+    PQclear(res);
+    return 0;
 }
 
 int

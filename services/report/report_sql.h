@@ -44,14 +44,33 @@ int report_sql_schedule_change(cv_db *db, const report_schedule *s,
                                const char *now, cv_error *err);
 
 /*
- * Loads the stored run of (schedule_id, window_start). Returns 0 with the
- * JSON texts of the run, its metadata and its report metadata (each
- * malloc'd; caller frees with free()), or CV_NOT_FOUND when the window
- * has no run yet.
+ * Loads the stored run of (schedule_id, window_start): the JSON text of
+ * its record (its evidence event; malloc'd, caller frees), or
+ * CV_NOT_FOUND when the window has no run yet.
  */
 int report_sql_find_run(cv_db *db, const char *schedule_id,
-                        const char *window_start, char **record,
-                        char **metadata, char **report_metadata, cv_error *err);
+                        const char *window_start, char **record, cv_error *err);
+
+/* The record (JSON text, malloc'd) of the newest stored run, whose report
+ * is the latest executive report; CV_NOT_FOUND before the first run. */
+int report_sql_latest_run(cv_db *db, char **record, cv_error *err);
+
+/* One row of the run history. */
+typedef struct report_run_row {
+    int64_t seq;  /* the cursor position */
+    char *record; /* the run's JSON text, malloc'd */
+} report_run_row;
+
+/* Up to limit stored runs with seq below before_seq, newest first, of
+ * schedule_id (NULL: every schedule). Free with report_sql_free_runs. */
+int report_sql_runs(cv_db *db, const char *schedule_id, int64_t before_seq,
+                    int64_t limit, report_run_row **rows, size_t *n,
+                    cv_error *err);
+void report_sql_free_runs(report_run_row *rows, size_t n);
+
+/* The exact number of events filter f matches (cursor and offset aside). */
+int report_sql_count(cv_db *db, const report_list_filter *f, int64_t *total,
+                     cv_error *err);
 
 /* Inside a transaction: tries the schedule's advisory lock, held to the
  * end of the transaction. *got is false when another replica holds it. */
@@ -75,14 +94,13 @@ int report_sql_providers(cv_db *db, const char *now, int64_t slo_minutes,
 /*
  * Inside the generating transaction: stores the run unless its window
  * already has one (*inserted false, nothing else written); otherwise its
- * executive report, the plans it counted and its evidence event.
- * The JSON texts are the run, its metadata, its report metadata and the
- * report record. The caller commits.
+ * executive report row and its evidence event, whose record (the JSON
+ * text `record`, the run with its report) is the one stored copy. The
+ * caller commits.
  */
 int report_sql_store_run(cv_db *db, const Cv__ScheduleRun *run,
-                         const char *record, const char *metadata,
-                         const char *report_metadata, const char *report,
-                         const char *request_id, bool *inserted, cv_error *err);
+                         const char *record, const char *request_id,
+                         bool *inserted, cv_error *err);
 
 /*
  * The enabled schedules whose current window (at now_s, epoch seconds)

@@ -120,7 +120,7 @@ retry_rpc_plan_retries(cv_rpc_ctx *call, const ProtobufCMessage *request,
     Cv__RetryDecision **decisions = NULL;
     retry_streak *streaks = NULL;
     size_t n_streaks = 0, n_decisions = 0;
-    char *generated_by = NULL, *plan_id = NULL, *record = NULL, *meta = NULL;
+    char *generated_by = NULL, *plan_id = NULL, *record = NULL;
     retry_policy policy;
     int64_t now_us = cv_now_us();
     size_t size;
@@ -159,10 +159,12 @@ retry_rpc_plan_retries(cv_rpc_ctx *call, const ProtobufCMessage *request,
     cv__retry_plan_reply__init(rep);
     rep->metadata = retry_plan_metadata(plan);
     rep->actor = cv_actor_dup(call->actor);
-    if ((rv = cv_record_json_texts(&plan->base,
-                                   (const ProtobufCMessage *)rep->metadata,
-                                   &record, &meta, err)) != 0)
+    /* Only the record is stored; the metadata is rendered from it. */
+    if (rep->metadata == NULL || (record = cv_message_to_json_text(
+                                      &plan->base, CV_JSON_OUTPUT)) == NULL) {
+        rv = cv_error_set(err, CV_INTERNAL, "out of memory");
         goto out;
+    }
     /* Refuse before storing a plan whose reply could not be delivered. */
     rep->plan = plan;
     size = protobuf_c_message_get_packed_size(&rep->base);
@@ -174,8 +176,8 @@ retry_rpc_plan_retries(cv_rpc_ctx *call, const ProtobufCMessage *request,
                           plan->n_retry_decisions);
         goto out;
     }
-    if ((rv = retry_sql_insert_plan(call->db, plan, record, meta,
-                                    call->request_id, err)) != 0)
+    if ((rv = retry_sql_insert_plan(call->db, plan, record, call->request_id,
+                                    err)) != 0)
         goto out;
     rep->plan = plan;
     plan = NULL;
@@ -186,7 +188,6 @@ out:
     free(generated_by);
     free(plan_id);
     free(record);
-    free(meta);
     if (plan != NULL)
         protobuf_c_message_free_unpacked(&plan->base, NULL);
     if (rep != NULL)

@@ -112,7 +112,7 @@ retry_delivery_build(const Cv__RecordDeliveryRequest *req,
         goto fail;
 
     cv_time_format(now_us, created);
-    d->schema = strdup(RETRY_DELIVERY_SCHEMA);
+    d->schema_version = strdup(RETRY_DELIVERY_SCHEMA);
     d->plan_id = cv_strdup0(req->plan_id);
     d->provider = strdup(provider);
     CV_SET(d, delivery_success, req->success != 0);
@@ -131,9 +131,9 @@ retry_delivery_build(const Cv__RecordDeliveryRequest *req,
     d->connector_delivery_source = strdup(RETRY_DELIVERY_SOURCE);
     d->metadata_kind = strdup(RETRY_DELIVERY_METADATA_KIND);
     CV_SET(d, redaction_count, redactions);
-    if (d->schema == NULL || d->provider == NULL || d->created_at == NULL ||
-        d->connector_delivery_source == NULL || d->metadata_kind == NULL ||
-        (has_started && d->started_at == NULL) ||
+    if (d->schema_version == NULL || d->provider == NULL ||
+        d->created_at == NULL || d->connector_delivery_source == NULL ||
+        d->metadata_kind == NULL || (has_started && d->started_at == NULL) ||
         (has_completed && d->completed_at == NULL) ||
         (req->plan_id != NULL && d->plan_id == NULL) ||
         cv_record_derive_id(&d->base, request_id, RETRY_DELIVERY_ID_PREFIX,
@@ -506,7 +506,7 @@ retry_plan_build(const retry_policy *policy, const char *generated_by,
     }
 
     cv_time_format(now_us, when);
-    p->schema = strdup(RETRY_PLAN_SCHEMA);
+    p->schema_version = strdup(RETRY_PLAN_SCHEMA);
     p->product = strdup(CV_PRODUCT);
     p->generated_at = strdup(when);
     p->generated_by = cv_strdup0(generated_by);
@@ -531,8 +531,8 @@ retry_plan_build(const retry_policy *policy, const char *generated_by,
     } else {
         controls_ok = false;
     }
-    if (p->schema == NULL || p->product == NULL || p->generated_at == NULL ||
-        p->generated_by == NULL || !controls_ok ||
+    if (p->schema_version == NULL || p->product == NULL ||
+        p->generated_at == NULL || p->generated_by == NULL || !controls_ok ||
         (plan_id != NULL && p->plan_id == NULL) ||
         cv_record_derive_id(&p->base, request_id, RETRY_PLAN_ID_PREFIX,
                             &p->retry_plan_id) != 0) {
@@ -559,11 +559,18 @@ retry_plan_metadata(const Cv__RetryPlan *plan)
     CV_SET(m, alert_level, plan->alert_level);
     CV_SET(m, decision_count, plan->decision_count);
     CV_SET(m, retryable_count, plan->retryable_count);
+    CV_SET(m, waiting_count, plan->waiting_count);
+    CV_SET(m, suppressed_count, plan->suppressed_count);
+    m->schema_version = strdup(CV_METADATA_SCHEMA);
+    m->product = strdup(CV_PRODUCT);
+    CV_SET(m, blocked_count, plan->suppressed_count);
+    CV_SET(m, approval_required_count, plan->retryable_count);
     m->recovery_escalation_delivery_retry_plan =
         (Cv__RetryPlan *)cv_message_dup(&plan->base);
     if (m->metadata_kind == NULL || m->session_id == NULL ||
         m->created_at == NULL || m->signer == NULL ||
-        m->retry_plan_id == NULL ||
+        m->retry_plan_id == NULL || m->schema_version == NULL ||
+        m->product == NULL ||
         m->recovery_escalation_delivery_retry_plan == NULL) {
         protobuf_c_message_free_unpacked(&m->base, NULL);
         return NULL;

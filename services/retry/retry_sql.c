@@ -55,9 +55,9 @@ const cv_db_statement retry_sql_statements[] = {
     {"retry_insert_delivery",
      "INSERT INTO delivery_attempts (delivery_id, plan_id, provider, success,"
      " status_code, attempt_count, started_at, completed_at, attempt_at,"
-     " created_at, request_id, record)"
+     " created_at, request_id)"
      " VALUES ($1, $2, $3, $4::boolean, $5::int, $6::int, $7::timestamptz,"
-     " $8::timestamptz, $9::timestamptz, $10::timestamptz, $11, $12::jsonb)"},
+     " $8::timestamptz, $9::timestamptz, $10::timestamptz, $11)"},
     /* Every pair of the store: skip scan over delivery_attempts_pair. */
     {"retry_streaks_all",
      "WITH RECURSIVE pairs (plan_id, provider) AS ("
@@ -81,9 +81,9 @@ const cv_db_statement retry_sql_statements[] = {
     {"retry_insert_plan",
      "INSERT INTO retry_plans (retry_plan_id, generated_at, generated_by,"
      " plan_id, alert_level, decision_count, retryable_count, waiting_count,"
-     " suppressed_count, request_id, record, metadata)"
+     " suppressed_count, request_id)"
      " VALUES ($1, $2::timestamptz, $3, $4, $5, $6::int, $7::int, $8::int,"
-     " $9::int, $10, $11::jsonb, $12::jsonb)"},
+     " $9::int, $10)"},
     /* All decisions of a plan in one statement: three parallel arrays. */
     {"retry_insert_decisions",
      "INSERT INTO retry_decisions (retry_plan_id, plan_id, provider, action)"
@@ -101,7 +101,8 @@ retry_sql_insert_delivery(cv_db *db, const Cv__DeliveryRecord *rec,
                           cv_error *err)
 {
     char status[24], count[24];
-    const char *params[12] = {
+    /* The record itself is stored once, in the evidence event. */
+    const char *params[11] = {
         rec->delivery_id,
         rec->plan_id,
         rec->provider,
@@ -113,7 +114,6 @@ retry_sql_insert_delivery(cv_db *db, const Cv__DeliveryRecord *rec,
         attempt_at,
         rec->created_at,
         request_id,
-        record_json,
     };
     cv_evidence_event ev = {
         .kind = CV_KIND_DELIVERY,
@@ -133,7 +133,7 @@ retry_sql_insert_delivery(cv_db *db, const Cv__DeliveryRecord *rec,
         params[4] = status;
     }
     snprintf(count, sizeof(count), "%lld", (long long)rec->attempt_count);
-    if ((rv = cv_db_run(db, "retry_insert_delivery", 12, params, err)) != 0)
+    if ((rv = cv_db_run(db, "retry_insert_delivery", 11, params, err)) != 0)
         return rv;
     return cv_evidence_append(db, &ev, err);
 }
@@ -311,12 +311,13 @@ retry_sql_decision_arrays(const Cv__RetryPlan *plan, char **plans,
 
 int
 retry_sql_insert_plan(cv_db *db, const Cv__RetryPlan *plan,
-                      const char *record_json, const char *metadata_json,
-                      const char *request_id, cv_error *err)
+                      const char *record_json, const char *request_id,
+                      cv_error *err)
 {
     char num[4][24];
     char *plans = NULL, *providers = NULL, *actions = NULL;
-    const char *params[12] = {
+    /* The record itself is stored once, in the evidence event. */
+    const char *params[10] = {
         plan->retry_plan_id,
         plan->generated_at,
         plan->generated_by,
@@ -327,8 +328,6 @@ retry_sql_insert_plan(cv_db *db, const Cv__RetryPlan *plan,
         num[2],
         num[3],
         request_id,
-        record_json,
-        metadata_json,
     };
     cv_evidence_event ev = {
         .kind = CV_KIND_RETRY_PLAN,
@@ -350,7 +349,7 @@ retry_sql_insert_plan(cv_db *db, const Cv__RetryPlan *plan,
         rv = cv_error_set(err, CV_INTERNAL, "out of memory");
         goto out;
     }
-    if ((rv = cv_db_run(db, "retry_insert_plan", 12, params, err)) != 0)
+    if ((rv = cv_db_run(db, "retry_insert_plan", 10, params, err)) != 0)
         goto out;
     if (plan->n_retry_decisions > 0) {
         const char *dp[4] = {plan->retry_plan_id, plans, providers, actions};

@@ -52,7 +52,7 @@ void retry_sql_free_streaks(retry_streak *streaks, size_t n);
  * (plan_id of the event: the plan's filter, may be NULL) in one
  * transaction. */
 int retry_sql_insert_plan(cv_db *db, const Cv__RetryPlan *plan,
-                          const char *record_json, const char *metadata_json,
-                          const char *request_id, cv_error *err);
+                          const char *record_json, const char *request_id,
+                          cv_error *err);
 
 #endif

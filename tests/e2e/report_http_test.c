@@ -89,10 +89,10 @@ e2e_assert_run_shape(json_t *j)
 {
     const char *run_id = cv_test_json_str(j, "run.run_id");
     const char *report_id =
-        cv_test_json_str(j, "run.executive_report.report_id");
+        cv_test_json_str(j, "run.executive_report.executive_report_id");
     int64_t ws, we, interval;
 
-    cv_test_assert_str(j, "run.schema", E2E_RUN_SCHEMA);
+    cv_test_assert_str(j, "run.schema_version", E2E_RUN_SCHEMA);
     cv_test_assert_id(run_id, "gordackexecsched-");
     e2e_time(j, "run.generated_at");
     (void)cv_test_json_str(j, "run.generated_by");
@@ -114,7 +114,8 @@ e2e_assert_run_shape(json_t *j)
     (void)cv_test_json_int(j, "run.summary.slo_breached_count");
     assert_true(json_array_size(cv_test_json_get(j, "run.controls")) > 0);
 
-    cv_test_assert_str(j, "run.executive_report.schema", E2E_REPORT_SCHEMA);
+    cv_test_assert_str(j, "run.executive_report.schema_version",
+                       E2E_REPORT_SCHEMA);
     cv_test_assert_id(report_id, "gordackexecreport-");
     assert_string_equal(cv_test_json_str(j, "run.executive_report.alert_level"),
                         cv_test_json_str(j, "run.alert_level"));
@@ -215,8 +216,8 @@ test_report_http_created_then_200(void **state)
     cv_test_assert_str(b.json, "run.generated_at",
                        cv_test_json_str(a.json, "run.generated_at"));
     cv_test_assert_str(
-        b.json, "run.executive_report.report_id",
-        cv_test_json_str(a.json, "run.executive_report.report_id"));
+        b.json, "run.executive_report.executive_report_id",
+        cv_test_json_str(a.json, "run.executive_report.executive_report_id"));
     cv_test_assert_str(b.json, "metadata.session_id", run_id);
     {
         /* The stored run comes back exactly as it was first answered. */
@@ -242,11 +243,15 @@ test_report_http_created_then_200(void **state)
                  a.request_id);
         assert_int_equal(cv_test_count(sql, run_id), 1);
     }
-    /* Both metadata documents are persisted with the run. */
+    /* The run (with its report) is stored once, in its evidence event;
+     * both metadata documents are rendered from it. */
     assert_int_equal(
-        cv_test_count("SELECT count(*) FROM report_runs WHERE run_id = "
-                      "$1 AND metadata->>'session_id' = run_id AND "
-                      "report_metadata->>'run_id' = run_id",
+        cv_test_count("SELECT count(*) FROM report_runs r JOIN "
+                      "evidence_events e ON e.kind = "
+                      "'executive_report_schedule_run' AND e.record_id = "
+                      "r.run_id WHERE r.run_id = $1 AND e.record->>'run_id' = "
+                      "r.run_id AND e.record->'executive_report'->>"
+                      "'executive_report_id' IS NOT NULL",
                       run_id),
         1);
     cv_http_response_free(&a);

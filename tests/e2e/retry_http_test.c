@@ -216,7 +216,7 @@ test_retry_http_delivery_created(void **state)
     cv_test_assert_null(r.json, "actor");
     id = cv_test_json_str(d, "delivery_id");
     cv_test_assert_id(id, "rcd-");
-    cv_test_assert_str(d, "schema", E2E_DELIVERY_SCHEMA);
+    cv_test_assert_str(d, "schema_version", E2E_DELIVERY_SCHEMA);
     cv_test_assert_str(d, "plan_id", pid);
     cv_test_assert_str(d, "provider", "slack");
     cv_test_assert_bool(d, "delivery_success", 0);
@@ -484,7 +484,7 @@ test_retry_http_plan_created(void **state)
     cv_test_assert_null(r.json, "actor");
     rpid = cv_test_json_str(plan, "retry_plan_id");
     cv_test_assert_id(rpid, "gordackrecoveryescretry-");
-    cv_test_assert_str(plan, "schema", E2E_RETRY_SCHEMA);
+    cv_test_assert_str(plan, "schema_version", E2E_RETRY_SCHEMA);
     cv_test_assert_str(plan, "product", "CAVRA");
     cv_test_assert_time(cv_test_json_str(plan, "generated_at"));
     cv_test_assert_str(plan, "generated_by", "console");
@@ -572,9 +572,11 @@ test_retry_http_plan_created(void **state)
 
     /* Stored: the plan, its decisions, one evidence event. */
     snprintf(sql, sizeof(sql),
-             "SELECT count(*) FROM retry_plans WHERE retry_plan_id = $1 AND "
-             "plan_id = '%s' AND retryable_count = 2 AND record = "
-             "metadata->'recovery_escalation_delivery_retry_plan'",
+             "SELECT count(*) FROM retry_plans r JOIN evidence_events e ON "
+             "e.kind = 'recovery_escalation_retry_plan' AND e.record_id = "
+             "r.retry_plan_id WHERE r.retry_plan_id = $1 AND "
+             "r.plan_id = '%s' AND r.retryable_count = 2 AND "
+             "e.record->>'retry_plan_id' = $1",
              pid);
     assert_int_equal(cv_test_count(sql, rpid), 1);
     assert_int_equal(cv_test_count("SELECT count(*) FROM retry_decisions WHERE "

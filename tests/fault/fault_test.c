@@ -676,17 +676,21 @@ ft_scenario(const char *scenario, void (*fault)(ft_load *L))
     }
 
     snprintf(like, sizeof(like), "fault-%s-%%", scenario);
-    rows = cv_test_count("SELECT count(*) FROM acknowledgements "
-                         "WHERE record->>'external_ref' LIKE $1",
+    /* An acknowledgement's record is its evidence event (0013). */
+#define FT_ACK_RECORDS                                                         \
+    " FROM acknowledgements a JOIN evidence_events e ON e.kind ="              \
+    " 'recovery_escalation_ack' AND e.record_id = a.acknowledgement_id"
+    rows = cv_test_count("SELECT count(*)" FT_ACK_RECORDS
+                         " WHERE e.record->>'external_ref' LIKE $1",
                          like);
-    distinct = cv_test_count("SELECT count(DISTINCT record->>'external_ref') "
-                             "FROM acknowledgements "
-                             "WHERE record->>'external_ref' LIKE $1",
-                             like);
+    distinct = cv_test_count(
+        "SELECT count(DISTINCT e.record->>'external_ref')" FT_ACK_RECORDS
+        " WHERE e.record->>'external_ref' LIKE $1",
+        like);
     snprintf(sql, sizeof(sql),
-             "SELECT count(*) FROM (SELECT 1 FROM acknowledgements "
-             "WHERE record->>'external_ref' LIKE $1 "
-             "GROUP BY record->>'external_ref' HAVING count(*) > 1) d");
+             "SELECT count(*) FROM (SELECT 1" FT_ACK_RECORDS
+             " WHERE e.record->>'external_ref' LIKE $1 "
+             "GROUP BY e.record->>'external_ref' HAVING count(*) > 1) d");
     dups = cv_test_count(sql, like);
     events = cv_test_count("SELECT count(*) FROM evidence_events WHERE kind = "
                            "'recovery_escalation_ack' AND "

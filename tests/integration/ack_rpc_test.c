@@ -171,14 +171,18 @@ test_ack_rpc_record_plan_stored(void **state)
              rid);
     assert_int_equal(cv_test_count(sql, id), 1);
     assert_int_equal(
-        cv_test_count("SELECT (record->>'escalation_count')::int FROM "
-                      "escalation_plans WHERE plan_id = $1",
+        cv_test_count("SELECT (e.record->>'escalation_count')::int FROM "
+                      "escalation_plans p JOIN evidence_events e ON e.kind = "
+                      "'recovery_escalation_plan' AND e.record_id = p.plan_id "
+                      "WHERE p.plan_id = $1",
                       id),
         3);
     assert_int_equal(
-        cv_test_count("SELECT count(*) FROM escalation_plans WHERE "
-                      "plan_id = $1 AND record->>'plan_id' = $1 AND "
-                      "providers = ARRAY['jira','slack']",
+        cv_test_count("SELECT count(*) FROM escalation_plans p JOIN "
+                      "evidence_events e ON e.kind = 'recovery_escalation_plan'"
+                      " AND e.record_id = p.plan_id WHERE p.plan_id = $1 AND "
+                      "e.record->>'plan_id' = $1 AND "
+                      "p.providers = ARRAY['jira','slack']",
                       id),
         1);
     cv_test_counts_snapshot(&after);
@@ -514,12 +518,10 @@ test_ack_rpc_actor_and_redaction(void **state)
                      1);
     /* The secrets are nowhere in the store. */
     assert_int_equal(
-        cv_test_count(
-            "SELECT count(*) FROM acknowledgements WHERE "
-            "acknowledgement_id = $1 AND (record::text LIKE "
-            "'%abcd1234secret%' OR metadata::text LIKE "
-            "'%abcd1234secret%' OR record::text LIKE '%zq81Kx09PlmQ%')",
-            aid),
+        cv_test_count("SELECT count(*) FROM acknowledgements a WHERE "
+                      "acknowledgement_id = $1 AND (a::text LIKE "
+                      "'%abcd1234secret%' OR a::text LIKE '%zq81Kx09PlmQ%')",
+                      aid),
         0);
     assert_int_equal(
         cv_test_count("SELECT count(*) FROM evidence_events WHERE record::text "

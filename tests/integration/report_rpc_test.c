@@ -419,15 +419,15 @@ test_report_rpc_created_then_existing(void **state)
     assert_string_equal(a->metadata->session_id, a->run->run_id);
     assert_non_null(a->report_metadata);
     assert_string_equal(a->report_metadata->session_id,
-                        a->run->executive_report->report_id);
+                        a->run->executive_report->executive_report_id);
     assert_null(a->actor);
 
     b = it_schedule_run(sid, 10080, 0, 0, &existing);
     assert_int_equal(existing, 1);
     assert_string_equal(b->run->run_id, a->run->run_id);
     assert_string_equal(b->run->generated_at, a->run->generated_at);
-    assert_string_equal(b->run->executive_report->report_id,
-                        a->run->executive_report->report_id);
+    assert_string_equal(b->run->executive_report->executive_report_id,
+                        a->run->executive_report->executive_report_id);
     assert_string_equal(b->metadata->run_id, a->run->run_id);
 
     /* One run, one report, one evidence event; the schedule is kept. */
@@ -454,7 +454,7 @@ test_report_rpc_created_then_existing(void **state)
     snprintf(sql, sizeof(sql),
              "SELECT count(*) FROM executive_reports WHERE run_id = $1 AND "
              "report_id = '%s'",
-             a->run->executive_report->report_id);
+             a->run->executive_report->executive_report_id);
     assert_int_equal(cv_test_count(sql, a->run->run_id), 1);
     protobuf_c_message_free_unpacked(&a->base, NULL);
     protobuf_c_message_free_unpacked(&b->base, NULL);

@@ -261,7 +261,9 @@ test_retry_rpc_delivery_stored(void **state)
             "$1 AND provider = 'jira' AND NOT success AND status_code = "
             "503 AND attempt_count = 3 AND attempt_at = "
             "'2025-11-27T05:30:23Z' AND started_at = "
-            "'2025-11-27T05:29:23Z' AND record->>'delivery_id' = $1",
+            "'2025-11-27T05:29:23Z' AND EXISTS (SELECT 1 FROM "
+            "evidence_events e WHERE e.kind = 'connector_delivery' AND "
+            "e.record_id = $1 AND e.record->>'delivery_id' = $1)",
             d->delivery_id),
         1);
     snprintf(sql, sizeof(sql),
@@ -434,7 +436,7 @@ test_retry_rpc_plan_decisions(void **state)
     rep = it_plan(pid, NULL, &opts);
     p = rep->plan;
     cv_test_assert_id(p->retry_plan_id, "gordackrecoveryescretry-");
-    assert_string_equal(p->schema,
+    assert_string_equal(p->schema_version,
                         "cavra.go-backend-pilot.rollback-drill-"
                         "acknowledgement-audit-delivery-recovery-escalation-"
                         "delivery-retry-plan.v1");
@@ -516,8 +518,9 @@ test_retry_rpc_plan_decisions(void **state)
              "plan_id = '%s' AND decision_count = 6 AND retryable_count = 2 "
              "AND waiting_count = 1 AND suppressed_count = 3 AND alert_level "
              "= 'critical' AND generated_by = 'console' AND request_id = '%s' "
-             "AND record->>'retry_plan_id' = $1 AND "
-             "metadata->>'session_id' = $1",
+             "AND EXISTS (SELECT 1 FROM evidence_events e WHERE e.kind = "
+             "'recovery_escalation_retry_plan' AND e.record_id = $1 AND "
+             "e.record->>'retry_plan_id' = $1)",
              pid, rid);
     assert_int_equal(cv_test_count(sql, p->retry_plan_id), 1);
     assert_int_equal(cv_test_count("SELECT count(*) FROM retry_decisions WHERE "
@@ -905,7 +908,8 @@ test_retry_rpc_streak_query_at_scale(void **state)
     if (PQstatus(c) != CONNECTION_OK)
         fail_msg("cannot connect: %s", PQerrorMessage(c));
     PQclear(it_pq(c, "BEGIN", NULL, PGRES_COMMAND_OK));
-    /* 1,000 plans x 5 providers x 20 attempts, with large records. Pairs
+    /* 1,000 plans x 5 providers x 20 attempts (records live in the
+     * evidence since migration 0013, not in these rows). Pairs
      * of provider p0 end in a 3-failure streak (the last success is
      * attempt 16); all the others end with a success. */
     PQclear(it_pq(c,
@@ -913,21 +917,20 @@ test_retry_rpc_streak_query_at_scale(void **state)
                   " generated_by, alert_level, recovery_slo_minutes,"
                   " escalation_count, critical_escalation_count,"
                   " slo_breached_count, failed_execution_count,"
-                  " open_recovery_count, providers, record, metadata)"
+                  " open_recovery_count, providers)"
                   " SELECT 'it-scale-' || g, now(), 'it', 'warning', 240, 5,"
-                  " 0, 0, 0, 5, ARRAY['p0','p1','p2','p3','p4'], '{}', '{}'"
+                  " 0, 0, 0, 5, ARRAY['p0','p1','p2','p3','p4']"
                   " FROM generate_series(1, 1000) g",
                   NULL, PGRES_COMMAND_OK));
     PQclear(it_pq(c,
                   "INSERT INTO delivery_attempts (delivery_id, plan_id,"
                   " provider, success, status_code, attempt_count,"
-                  " attempt_at, created_at, record)"
+                  " attempt_at, created_at)"
                   " SELECT 'rcd-it-scale-' || g || '-' || p || '-' || a,"
                   " 'it-scale-' || g, 'p' || p,"
                   " CASE WHEN p = 0 THEN a = 16 ELSE a = 19 OR a % 3 = 0 END,"
                   " 500 + a, 1, now() - interval '1 day' + a * interval"
-                  " '1 minute', now(),"
-                  " jsonb_build_object('pad', repeat('x', 600))"
+                  " '1 minute', now()"
                   " FROM generate_series(1, 1000) g, generate_series(0, 4) p,"
                   " generate_series(0, 19) a",
                   NULL, PGRES_COMMAND_OK));

@@ -253,7 +253,7 @@ test_ack_plan_defaults(void **state)
     t.routes[0].provider = "  Slack ";
     p = t_plan_ok(&t.req, NULL, "req-defaults");
 
-    assert_string_equal(p->schema, T_PLAN_SCHEMA);
+    assert_string_equal(p->schema_version, T_PLAN_SCHEMA);
     assert_string_equal(p->product, "CAVRA");
     t_assert_id(p->plan_id, "gordackrecoveryesc-");
     assert_string_equal(p->generated_at, T_NOW_TEXT);
@@ -796,7 +796,7 @@ test_ack_plan_ack_defaults(void **state)
     req.provider = " PagerDuty ";
     req.acknowledged_by = "  alice  ";
     a = t_ack_ok(&req, NULL, "req-ack");
-    assert_string_equal(a->schema, T_ACK_SCHEMA);
+    assert_string_equal(a->schema_version, T_ACK_SCHEMA);
     assert_string_equal(a->product, "CAVRA");
     t_assert_id(a->acknowledgement_id, "gordackrecoveryescack-");
     assert_string_equal(a->plan_id, "gordackrecoveryesc-0123456789abcdef");

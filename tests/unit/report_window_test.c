@@ -488,7 +488,7 @@ test_report_build_run_record(void **state)
     cv_error_clear(&err);
     assert_int_equal(
         report_build_run(&s, T_NOW_US, T_NOW_US, &c, rows, 2, &run, &err), 0);
-    assert_string_equal(run->schema, T_RUN_SCHEMA);
+    assert_string_equal(run->schema_version, T_RUN_SCHEMA);
     assert_string_equal(run->product, "CAVRA");
     t_assert_id(run->run_id, "gordackexecsched-");
     assert_string_equal(run->generated_at, T_NOW_TEXT);
@@ -511,8 +511,8 @@ test_report_build_run_record(void **state)
 
     r = run->executive_report;
     assert_non_null(r);
-    assert_string_equal(r->schema, T_REPORT_SCHEMA);
-    t_assert_id(r->report_id, "gordackexecreport-");
+    assert_string_equal(r->schema_version, T_REPORT_SCHEMA);
+    t_assert_id(r->executive_report_id, "gordackexecreport-");
     assert_string_equal(r->run_id, run->run_id);
     assert_string_equal(r->generated_at, T_NOW_TEXT);
     assert_int_equal(r->alert_level, CV__ALERT_LEVEL__ALERT_LEVEL_CRITICAL);
@@ -537,14 +537,23 @@ test_report_build_run_record(void **state)
     assert_false(r->provider_summary[1]->has_latest_acknowledgement_state);
     assert_int_equal(r->provider_summary[1]->failed_delivery_count, 4);
     /* Each non-zero risk is named with its owner. */
-    assert_non_null(t_risk(r, "release_manager", 1)); /* SLO */
-    assert_int_equal(t_risk(r, "release_manager", 1)->severity,
+    /* The risks the original CAVRA states keep its wording and owner. */
+    assert_non_null(t_risk(r, "release-governance", 1)); /* SLO */
+    assert_string_equal(t_risk(r, "release-governance", 1)->risk,
+                        "Connector recovery SLO breached");
+    assert_int_equal(t_risk(r, "release-governance", 1)->severity,
                      CV__SEVERITY__SEVERITY_CRITICAL);
+    assert_non_null(t_risk(r, "release-governance", 5)); /* open */
+    assert_string_equal(t_risk(r, "release-governance", 5)->risk,
+                        "Connector recovery remains open");
     assert_non_null(t_risk(r, "release_manager", 2)); /* critical */
     assert_non_null(t_risk(r, "release_manager", 3)); /* unacknowledged */
     assert_non_null(t_risk(r, "platform_owner", 4));  /* failed deliveries */
     assert_non_null(t_risk(r, "platform_owner", 8));  /* retryable */
-    assert_int_equal(r->n_key_risks, 6);
+    assert_int_equal(r->n_key_risks, 7);
+    assert_int_equal(r->n_closure_trends, 2);
+    assert_string_equal(r->closure_trends[1]->provider, "slack");
+    assert_true(r->provider_summary[0]->has_execution_skipped_count);
     assert_true(r->n_recommended_actions >= 5);
     assert_true(r->n_controls > 0);
 
@@ -555,12 +564,26 @@ test_report_build_run_record(void **state)
     assert_string_equal(m->created_at, T_NOW_TEXT);
     assert_string_equal(m->signer, "cavra-recovery/reporting-service");
     assert_string_equal(m->window_start, "2025-11-27T05:00:00.000000Z");
-    rm = report_report_metadata(run);
+    rm = report_report_metadata(run->executive_report);
     assert_non_null(rm);
     assert_string_equal(rm->metadata_kind, T_REPORT_KIND);
-    assert_string_equal(rm->session_id, r->report_id);
+    assert_string_equal(rm->session_id, r->executive_report_id);
     assert_string_equal(rm->run_id, run->run_id);
     assert_string_equal(rm->signer, "cavra-recovery/reporting-service");
+    /* The original's metadata header, and the record embedded. */
+    assert_string_equal(m->schema_version, "cavra.evidence.metadata.v1");
+    assert_string_equal(m->product, "CAVRA");
+    assert_int_equal(m->decision_count, 1);
+    assert_int_equal(m->blocked_count, 1);
+    assert_int_equal(m->approval_required_count, 1);
+    assert_string_equal(m->recovery_executive_report_schedule_run->run_id,
+                        run->run_id);
+    assert_string_equal(rm->schema_version, "cavra.evidence.metadata.v1");
+    assert_int_equal(rm->decision_count, 7);
+    assert_int_equal(rm->blocked_count, 2);
+    assert_int_equal(rm->approval_required_count, 6);
+    assert_string_equal(rm->recovery_executive_report->executive_report_id,
+                        r->executive_report_id);
 
     /* The run id is a function of (schedule, window start) only. */
     assert_int_equal(report_run_id("exec-board", "2025-11-27T05:00:00.000000Z",
@@ -594,8 +617,8 @@ test_report_build_run_healthy_and_ids(void **state)
                                       &err),
                      0);
     assert_string_equal(a->run_id, b->run_id);
-    assert_string_equal(a->executive_report->report_id,
-                        b->executive_report->report_id);
+    assert_string_equal(a->executive_report->executive_report_id,
+                        b->executive_report->executive_report_id);
     assert_int_equal(a->alert_level, CV__ALERT_LEVEL__ALERT_LEVEL_HEALTHY);
     assert_int_equal(a->executive_report->n_key_risks, 0);
     assert_int_equal(a->executive_report->n_provider_summary, 0);
@@ -610,8 +633,8 @@ test_report_build_run_healthy_and_ids(void **state)
     assert_int_equal(
         report_build_run(&s, T_NOW_US, T_NOW_US, &c, NULL, 0, &other, &err), 0);
     assert_string_not_equal(a->run_id, other->run_id);
-    assert_string_not_equal(a->executive_report->report_id,
-                            other->executive_report->report_id);
+    assert_string_not_equal(a->executive_report->executive_report_id,
+                            other->executive_report->executive_report_id);
     protobuf_c_message_free_unpacked(&other->base, NULL);
     protobuf_c_message_free_unpacked(&a->base, NULL);
     protobuf_c_message_free_unpacked(&b->base, NULL);

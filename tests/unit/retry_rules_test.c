@@ -845,7 +845,7 @@ test_retry_rules_delivery_record(void **state)
     req.error = "  upstream 503 from https://hooks.example.com/x?token=abc ";
     d = t_delivery_ok(&req, &at);
     t_assert_id(d->delivery_id, "rcd-");
-    assert_string_equal(d->schema, T_DELIVERY_SCHEMA);
+    assert_string_equal(d->schema_version, T_DELIVERY_SCHEMA);
     assert_string_equal(d->plan_id, "gordackrecoveryesc-0123456789abcdef");
     assert_string_equal(d->provider, "slack");
     assert_true(d->has_delivery_success);
@@ -1098,7 +1098,7 @@ test_retry_rules_plan_build(void **state)
     list[3] = t_decision("gordackrecoveryesc-a", "jira.v2", T_WAIT);
     p = t_plan(list, 4, NULL);
     t_assert_id(p->retry_plan_id, "gordackrecoveryescretry-");
-    assert_string_equal(p->schema, T_PLAN_SCHEMA);
+    assert_string_equal(p->schema_version, T_PLAN_SCHEMA);
     assert_string_equal(p->product, "CAVRA");
     assert_string_equal(p->generated_at, T0_TEXT);
     assert_string_equal(p->generated_by, "console");

@@ -1101,7 +1101,12 @@ test_transcode_raw_json_round_trip(void **state)
         &out.base,
         "{\"position\":null,\"kind\":null,\"record_id\":null,\"plan_id\":null,"
         "\"provider\":null,\"actor\":null,\"request_id\":null,"
-        "\"created_at\":null,\"record\":null,\"principal\":null}");
+        "\"created_at\":null,\"record\":null,\"principal\":null,"
+        "\"metadata_kind\":null,\"session_id\":null,"
+        "\"acknowledgement_id\":null,\"delivery_id\":null,"
+        "\"retry_plan_id\":null,\"run_id\":null,"
+        "\"executive_report_id\":null,\"decision_count\":null,"
+        "\"blocked_count\":null,\"approval_required_count\":null}");
     raw.json = NULL;
     j = cv_message_to_json(&out.base);
     assert_true(json_is_null(json_object_get(j, "record")));
@@ -1452,7 +1457,7 @@ test_transcode_round_trip(void **state)
     ProtobufCMessage *m;
 
     (void)state;
-    plan.schema = "cavra.retry-plan.v1";
+    plan.schema_version = "cavra.retry-plan.v1";
     plan.retry_plan_id = "rtp0123456789abcdef";
     plan.has_alert_level = 1;
     plan.alert_level = CV__ALERT_LEVEL__ALERT_LEVEL_WARNING;

@@ -26,7 +26,8 @@
 --                      ack_upsert_current keeps it.
 --   evidence_events    one event per row above (kinds recovery_escalation_
 --                      plan, connector_delivery, recovery_escalation_ack),
---                      record = the stored record, inserted in created_at
+--                      record = the record (its one stored copy, migration
+--                      0013; the tables keep indexed columns), in created_at
 --                      order. chain_seq stays NULL: the services' evidence
 --                      sequencer chains them (bench.sh times that).
 --
@@ -139,7 +140,7 @@ SELECT a.*,
        CASE WHEN critical > 0 OR breached > 0 THEN 'critical'
             ELSE 'warning' END AS alert_level,
        jsonb_build_object(
-           'schema', 'cavra.go-backend-pilot.rollback-drill-acknowledgement-'
+           'schema_version', 'cavra.go-backend-pilot.rollback-drill-acknowledgement-'
                      'audit-delivery-recovery-escalation-plan.v1',
            'product', 'CAVRA',
            'plan_id', plan_id,
@@ -176,19 +177,9 @@ SELECT a.*,
 INSERT INTO escalation_plans (plan_id, generated_at, generated_by,
     alert_level, recovery_slo_minutes, escalation_count,
     critical_escalation_count, slo_breached_count, failed_execution_count,
-    open_recovery_count, providers, request_id, record, metadata)
+    open_recovery_count, providers, request_id)
 SELECT plan_id, generated_at, 'bench-seed', alert_level, 240, 2, critical,
-       breached, failed, open, providers, 'bench-seed', record,
-       jsonb_build_object(
-           'metadata_kind', 'go-backend-rollback-drill-acknowledgement-audit-'
-                            'delivery-recovery-escalation-plan',
-           'session_id', plan_id,
-           'created_at', pg_temp.bench_ts(generated_at),
-           'signer', 'cavra-recovery/acknowledgement-service',
-           'plan_id', plan_id,
-           'alert_level', alert_level,
-           'escalation_count', 2,
-           'recovery_escalation_plan', record)
+       breached, failed, open, providers, 'bench-seed'
   FROM bench_plans
  ORDER BY n;
 
@@ -245,13 +236,11 @@ SELECT t1.*,
             ELSE 'service unavailable' END AS error
   FROM timed t1 CROSS JOIN bench_param bp;
 
-INSERT INTO delivery_attempts (delivery_id, plan_id, provider, success,
-    status_code, attempt_count, started_at, completed_at, attempt_at,
-    created_at, request_id, record)
-SELECT delivery_id, plan_id, provider, success, status_code, attempt_count,
-       started_at, completed_at, attempt_at, created_at, 'bench-seed',
+-- A record is stored once, in its evidence event (migration 0013).
+CREATE TEMP TABLE bench_delivery_records ON COMMIT DROP AS
+SELECT d.*,
        jsonb_build_object(
-           'schema', 'cavra.go-backend-pilot.rollback-drill-acknowledgement-'
+           'schema_version', 'cavra.go-backend-pilot.rollback-drill-acknowledgement-'
                      'audit-delivery-connector-delivery.v1',
            'delivery_id', delivery_id,
            'plan_id', plan_id,
@@ -266,8 +255,15 @@ SELECT delivery_id, plan_id, provider, success, status_code, attempt_count,
            'connector_delivery_source', 'go_backend_rollback_drill_'
                'acknowledgement_audit_recovery_escalation',
            'metadata_kind', 'release-connector-delivery',
-           'redaction_count', 0)
-  FROM bench_deliveries
+           'redaction_count', 0) AS record
+  FROM bench_deliveries d;
+
+INSERT INTO delivery_attempts (delivery_id, plan_id, provider, success,
+    status_code, attempt_count, started_at, completed_at, attempt_at,
+    created_at, request_id)
+SELECT delivery_id, plan_id, provider, success, status_code, attempt_count,
+       started_at, completed_at, attempt_at, created_at, 'bench-seed'
+  FROM bench_delivery_records
  ORDER BY created_at, i;
 
 -- Acknowledgements: k = 0..records-1 on pair j = (k / 4) * 3 +
@@ -302,7 +298,7 @@ SELECT pl.*, p.plan_id, r.provider,
 CREATE TEMP TABLE bench_ack_records ON COMMIT DROP AS
 SELECT a.*,
        jsonb_build_object(
-           'schema', 'cavra.go-backend-pilot.rollback-drill-acknowledgement-'
+           'schema_version', 'cavra.go-backend-pilot.rollback-drill-acknowledgement-'
                      'audit-delivery-recovery-escalation-ack.v1',
            'product', 'CAVRA',
            'acknowledgement_id', acknowledgement_id,
@@ -319,21 +315,9 @@ SELECT a.*,
   FROM bench_acks a;
 
 INSERT INTO acknowledgements (acknowledgement_id, plan_id, provider,
-    acknowledged_by, acknowledgement_state, acknowledged_at, request_id,
-    record, metadata)
+    acknowledged_by, acknowledgement_state, acknowledged_at, request_id)
 SELECT acknowledgement_id, plan_id, provider, 'bench-seed', state,
-       acknowledged_at, 'bench-seed', record,
-       jsonb_build_object(
-           'metadata_kind', 'go-backend-rollback-drill-acknowledgement-audit-'
-                            'delivery-recovery-escalation-ack',
-           'session_id', acknowledgement_id,
-           'created_at', pg_temp.bench_ts(acknowledged_at),
-           'signer', 'cavra-recovery/acknowledgement-service',
-           'acknowledgement_id', acknowledgement_id,
-           'plan_id', plan_id,
-           'provider', provider,
-           'acknowledgement_state', state,
-           'recovery_escalation_acknowledgement', record)
+       acknowledged_at, 'bench-seed'
   FROM bench_ack_records
  ORDER BY acknowledged_at, k;
 
@@ -363,10 +347,9 @@ SELECT kind, record_id, plan_id, provider, actor, 'bench-seed', created_at,
                generated_at AS created_at, record
           FROM bench_plans
         UNION ALL
-        SELECT 'connector_delivery', d.delivery_id, d.plan_id, d.provider,
-               NULL, d.created_at, x.record
-          FROM bench_deliveries d
-          JOIN delivery_attempts x USING (delivery_id)
+        SELECT 'connector_delivery', delivery_id, plan_id, provider,
+               NULL, created_at, record
+          FROM bench_delivery_records
         UNION ALL
         SELECT 'recovery_escalation_ack', acknowledgement_id, plan_id,
                provider, 'bench-seed', acknowledged_at, record

@@ -33,7 +33,7 @@
 --
 -- Ids are '<prefix>' || lpad(to_hex(n), 16, '0') (the real ids are 16 hex
 -- digits of a SHA-256). Every seeded row says 'bench-seed' in request_id
--- (plans also in generated_by, acknowledgements in acknowledged_by), so
+-- (plans also in generated_by; acknowledgements in their event), so
 --   SELECT count(*) FROM evidence_events WHERE request_id = 'bench-seed'
 -- counts them. Running the script again adds another :records of each, with
 -- fresh ids (numbering continues after the seeded plans already there).
@@ -315,9 +315,8 @@ SELECT a.*,
   FROM bench_acks a;
 
 INSERT INTO acknowledgements (acknowledgement_id, plan_id, provider,
-    acknowledged_by, acknowledgement_state, acknowledged_at, request_id)
-SELECT acknowledgement_id, plan_id, provider, 'bench-seed', state,
-       acknowledged_at, 'bench-seed'
+    acknowledgement_state, acknowledged_at)
+SELECT acknowledgement_id, plan_id, provider, state, acknowledged_at
   FROM bench_ack_records
  ORDER BY acknowledged_at, k;
 
@@ -362,7 +361,8 @@ SELECT (SELECT count(*) FROM escalation_plans
          WHERE generated_by = 'bench-seed') AS seeded_plans,
        (SELECT count(*) FROM delivery_attempts
          WHERE request_id = 'bench-seed') AS seeded_deliveries,
-       (SELECT count(*) FROM acknowledgements
-         WHERE request_id = 'bench-seed') AS seeded_acks,
+       (SELECT count(*) FROM evidence_events
+         WHERE kind = 'recovery_escalation_ack'
+           AND request_id = 'bench-seed') AS seeded_acks,
        (SELECT count(*) FROM evidence_events
          WHERE request_id = 'bench-seed') AS seeded_events;

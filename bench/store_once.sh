@@ -9,7 +9,8 @@
 # two loopback ports for throwaway PostgreSQL clusters (default 57122).
 #
 # For each of the two trees (BASE_COMMIT exported with `git archive` to a
-# temporary folder; this working tree): builds the services, the gateway,
+# /tmp/cavra-store-once-base-<commit>, kept for the next run; this working
+# tree): builds the services, the gateway,
 # cavra-migrate and the test support library (RelWithDebInfo, ./build or
 # <tmp>/build), links bench/store_once.c against them, starts a fresh
 # PostgreSQL, applies that tree's migrations, and runs store_once, which
@@ -74,12 +75,16 @@ so_run() {
     bash "$ROOT/scripts/pg.sh" stop "$pg" >/dev/null
 }
 
-so_log "exporting $BASE to $TMP/base"
-mkdir -p "$TMP/base"
-git -C "$ROOT" archive "$BASE" | tar -x -C "$TMP/base"
+# The older tree is kept between runs (it never changes).
+BASE_DIR=/tmp/cavra-store-once-base-$(git -C "$ROOT" rev-parse --short "$BASE")
+so_log "exporting $BASE to $BASE_DIR"
+if [[ ! -f "$BASE_DIR/CMakeLists.txt" ]]; then
+    mkdir -p "$BASE_DIR"
+    git -C "$ROOT" archive "$BASE" | tar -x -C "$BASE_DIR"
+fi
 so_log "building $BASE"
-so_build "$TMP/base" "$TMP/base/build"
+so_build "$BASE_DIR" "$BASE_DIR/build"
 so_log "building this tree"
 so_build "$ROOT" "$ROOT/build"
-so_run "before ($BASE)" "$TMP/base" "$TMP/base/build" "$PORT"
+so_run "before ($BASE)" "$BASE_DIR" "$BASE_DIR/build" "$PORT"
 so_run "after (this tree)" "$ROOT" "$ROOT/build" "$((PORT + 1))"

@@ -28,10 +28,11 @@ const cv_db_statement ack_sql_statements[] = {
     /* A record is stored once, in its evidence event (migration 0013). */
     {"ack_plan_record", "SELECT record::text FROM evidence_events"
                         " WHERE kind = '" CV_KIND_PLAN "' AND record_id = $1"},
+    /* Who acknowledged and the request id are the event's (0013). */
     {"ack_insert_ack",
      "INSERT INTO acknowledgements (acknowledgement_id, plan_id, provider,"
-     " acknowledged_by, acknowledgement_state, acknowledged_at, request_id)"
-     " VALUES ($1, $2, $3, $4, $5, $6::timestamptz, $7)"
+     " acknowledgement_state, acknowledged_at)"
+     " VALUES ($1, $2, $3, $4, $5::timestamptz)"
      " RETURNING seq"},
     /* Only a later ack replaces the pair's current state. */
     {"ack_upsert_current",
@@ -175,13 +176,8 @@ ack_sql_insert_ack(cv_db *db, const Cv__Acknowledgement *ack,
     const char *state = cv_enum_json_name(&cv__ack_state__descriptor,
                                           ack->acknowledgement_state);
     /* The record itself is stored once, in the evidence event. */
-    const char *params[7] = {ack->acknowledgement_id,
-                             ack->plan_id,
-                             ack->provider,
-                             ack->acknowledged_by,
-                             state,
-                             ack->acknowledged_at,
-                             request_id};
+    const char *params[5] = {ack->acknowledgement_id, ack->plan_id,
+                             ack->provider, state, ack->acknowledged_at};
     cv_evidence_event ev = {
         .kind = CV_KIND_ACK,
         .record_id = ack->acknowledgement_id,
@@ -196,7 +192,7 @@ ack_sql_insert_ack(cv_db *db, const Cv__Acknowledgement *ack,
     char seq[24];
     int rv;
 
-    if ((res = cv_db_exec(db, "ack_insert_ack", 7, params, err)) == NULL)
+    if ((res = cv_db_exec(db, "ack_insert_ack", 5, params, err)) == NULL)
         return err->code;
     snprintf(seq, sizeof(seq), "%s", PQgetvalue(res, 0, 0));
     PQclear(res);

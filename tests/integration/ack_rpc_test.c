@@ -229,10 +229,11 @@ test_ack_rpc_acknowledge_and_get_plan(void **state)
 
     assert_int_equal(
         cv_test_count(
-            "SELECT count(*) FROM acknowledgements WHERE "
-            "acknowledgement_id = $1 AND provider = 'slack' AND "
-            "acknowledgement_state = 'accepted' AND acknowledged_by = "
-            "'alice'",
+            "SELECT count(*) FROM acknowledgements a JOIN evidence_events e "
+            "ON e.kind = 'recovery_escalation_ack' AND e.record_id = "
+            "a.acknowledgement_id WHERE a.acknowledgement_id = $1 AND "
+            "a.provider = 'slack' AND a.acknowledgement_state = 'accepted' "
+            "AND e.record->>'acknowledged_by' = 'alice'",
             aid),
         1);
     assert_int_equal(cv_test_count("SELECT count(*) FROM evidence_events WHERE "
@@ -506,9 +507,9 @@ test_ack_rpc_actor_and_redaction(void **state)
     assert_null(strstr(ack->acknowledgement->notes, "abcd1234secret"));
     assert_null(strstr(ack->acknowledgement->notes, "zq81Kx09PlmQ"));
     assert_int_equal(
-        cv_test_count("SELECT count(*) FROM acknowledgements WHERE "
-                      "acknowledgement_id = $1 AND acknowledged_by = "
-                      "'release-manager-alice'",
+        cv_test_count("SELECT count(*) FROM evidence_events WHERE kind = "
+                      "'recovery_escalation_ack' AND record_id = $1 AND "
+                      "record->>'acknowledged_by' = 'release-manager-alice'",
                       aid),
         1);
     assert_int_equal(cv_test_count("SELECT count(*) FROM evidence_events WHERE "

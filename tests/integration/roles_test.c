@@ -126,7 +126,7 @@ test_roles_cannot_rewrite_records(void **state)
     static const char *const sql[] = {
         "UPDATE escalation_plans SET generated_by = 'x' WHERE false",
         "DELETE FROM escalation_plans WHERE false",
-        "UPDATE acknowledgements SET acknowledged_by = 'x' WHERE false",
+        "UPDATE acknowledgements SET acknowledgement_state = 'x' WHERE false",
         "DELETE FROM acknowledgements WHERE false",
         "UPDATE delivery_attempts SET success = true WHERE false",
         "UPDATE retry_plans SET generated_by = 'x' WHERE false",

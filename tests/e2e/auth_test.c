@@ -553,13 +553,15 @@ test_auth_verified_actor_acknowledges(void **state)
         "resolved");
     auth_response_free(&r);
     assert_int_equal(
-        cv_test_count("SELECT count(*) FROM acknowledgements WHERE "
-                      "plan_id = $1 AND acknowledged_by = 'rita'",
+        cv_test_count("SELECT count(*) FROM evidence_events WHERE kind = "
+                      "'recovery_escalation_ack' AND plan_id = $1 AND "
+                      "record->>'acknowledged_by' = 'rita'",
                       plan_id),
         2);
     assert_int_equal(
-        cv_test_count("SELECT count(*) FROM acknowledgements WHERE "
-                      "plan_id = $1 AND acknowledged_by = 'mallory'",
+        cv_test_count("SELECT count(*) FROM evidence_events WHERE kind = "
+                      "'recovery_escalation_ack' AND plan_id = $1 AND "
+                      "record->>'acknowledged_by' = 'mallory'",
                       plan_id),
         0);
     /* Evidence says who and through what: the token's actor, carried by

@@ -778,13 +778,21 @@ cv_rpc_call_start(cv_rpc_client *cli, const Cv__RpcRequest *req, int timeout_ms,
     nng_aio_set_msg(p->aio, msg);
     p->state = CV_RPC_PENDING_SEND;
     atomic_fetch_add(&l->in_flight, 1);
+    /* Sent under the lock (recursive; the callback takes it too, so p
+     * stays alive here): when the link lost its service between the pick
+     * and now, the pipe callback may have missed this call, which would
+     * then wait out its timeout; cancel it as lost instead. */
     pthread_mutex_lock(&cli->pend_mtx);
     p->next = cli->pending;
     if (p->next != NULL)
         p->next->prev = p;
     cli->pending = p;
-    pthread_mutex_unlock(&cli->pend_mtx);
     nng_ctx_send(p->ctx, p->aio);
+    if (atomic_load(&l->pipes) == 0 && atomic_load(&l->ever_connected)) {
+        p->lost = true;
+        nng_aio_cancel(p->aio);
+    }
+    pthread_mutex_unlock(&cli->pend_mtx);
     return 0;
 
 fail:

@@ -314,9 +314,12 @@ cv_rpc_authenticate(cv_rpc_server *srv, const Cv__RpcRequest *req,
 
         cv_error_clear(&gerr);
         if (cv_session_grant(srv->sessions, *who, req, now_ms, sr->id, sr->pub,
-                             &gerr) == 0)
+                             &gerr) == 0) {
             sr->granted = true;
-        else
+            /* Once per caller link and session lifetime: cheap to log. */
+            CV_LOG(CV_LOG_INFO, "RPC-SESSION", "principal=%s session granted",
+                   (*who)->name);
+        } else
             CV_LOG(CV_LOG_INFO, "RPC-SESSION",
                    "principal=%s no session granted: %s", (*who)->name,
                    gerr.msg);

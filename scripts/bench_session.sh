@@ -6,11 +6,16 @@
 #   scripts/bench_session.sh PARENT_BUILD THIS_BUILD [RUNS] [REQUESTS] [PORT]
 #
 # PARENT_BUILD: a build tree of the parent commit (its own migrations are
-# taken from PARENT_BUILD/..); THIS_BUILD: ./build of this tree. Each run
-# starts a durable throwaway PostgreSQL per tree (ports PORT, PORT+1), one
-# cavra-ack and one cavra-gateway, spreads REQUESTS (default 20000, about
-# 10 s) POSTs over 64 plans with 64 client threads (bench/bench_http), and
-# prints the median of RUNS (default 3) per variant and the ratios.
+# taken from PARENT_BUILD/..); THIS_BUILD: ./build of this tree. Starts a
+# durable throwaway PostgreSQL per tree (ports PORT, PORT+1; the gateway
+# gets PORT+2); each run starts cavra-ack and cavra-gateway per variant,
+# spreads REQUESTS (default 20000, about 10 s) POSTs over 64 plans with 64
+# client threads (bench/bench_http), and prints the median of RUNS
+# (default 3) per variant and the ratios. Variants (CAVRA_BENCH_VARIANTS,
+# default "parent signed session"): parent = the parent's unsigned build;
+# signed = this build, an Ed25519 signature per request
+# (CAVRA_RPC_SESSIONS=0); session = this build, session MACs; session2 =
+# like session with two cavra-ack replicas (CAVRA_ACK_URL=url1,url2).
 # CAVRA_BENCH_PERF_DIR=D: also `perf record -g` cavra-ack and the gateway
 # during each measurement into D/<variant>.data.
 set -euo pipefail
@@ -46,26 +51,33 @@ PGPASSFILE=$PGPASS_THIS "$THIS/tools/cavra-migrate" --dir "$ROOT/db/migrations" 
     --database-url "$(bash scripts/pg.sh url $((PORT + 1)))" >/dev/null
 "$THIS/tools/cavra-keygen" gateway "$T/gateway.key" admin --delegate >"$T/principals"
 
-# start VARIANT: cavra-ack and the gateway of one variant; sets GW.
-start() {
-    local v=$1 b pg port gwport
-    if [[ $v == parent ]]; then b=$PARENT pg=$PGPASS_PARENT port=$PORT; else b=$THIS pg=$PGPASS_THIS port=$((PORT + 1)); fi
-    gwport=$((PORT + 7))
+# start_ack VARIANT BUILD PGPASS PGPORT URL: one cavra-ack process.
+start_ack() {
     (
-        export PGPASSFILE=$pg CAVRA_ACK_URL=ipc://$T/ack.ipc
-        export CAVRA_RETRY_URL=ipc://$T/retry.ipc CAVRA_REPORT_URL=ipc://$T/report.ipc
-        export CAVRA_GATEWAY_HOST=127.0.0.1 CAVRA_GATEWAY_PORT=$gwport
-        export CAVRA_DATABASE_URL=$(bash scripts/pg.sh app-url "$port")
-        if [[ $v != parent ]]; then
-            export CAVRA_PRINCIPALS_FILE=$T/principals CAVRA_RPC_KEY_FILE=$T/gateway.key
-        fi
-        [[ $v != signed ]] || export CAVRA_RPC_SESSIONS=0
-        exec "$b/services/ack/cavra-ack" >>"$T/ack-$v.log" 2>&1
+        export PGPASSFILE=$3 CAVRA_ACK_URL=$5
+        export CAVRA_DATABASE_URL=$(bash scripts/pg.sh app-url "$4")
+        if [[ $1 != parent ]]; then export CAVRA_PRINCIPALS_FILE=$T/principals; fi
+        exec "$2/services/ack/cavra-ack" >>"$T/ack-$1.log" 2>&1
     ) &
     PIDS+=($!)
-    ACK_PID=$!
+    ACK_PIDS+=($!)
+}
+
+# start VARIANT: cavra-ack (two for session2) and the gateway; sets GW.
+start() {
+    local v=$1 b pg port gwport urls
+    if [[ $v == parent ]]; then b=$PARENT pg=$PGPASS_PARENT port=$PORT; else b=$THIS pg=$PGPASS_THIS port=$((PORT + 1)); fi
+    gwport=$((PORT + 2))
+    ACK_PIDS=()
+    urls=ipc://$T/ack.ipc
+    start_ack "$v" "$b" "$pg" "$port" "ipc://$T/ack.ipc"
+    if [[ $v == session2 ]]; then
+        # The second replica: its own listen URL, the same database.
+        start_ack "$v" "$b" "$pg" "$port" "ipc://$T/ack2.ipc"
+        urls+=,ipc://$T/ack2.ipc
+    fi
     (
-        export CAVRA_ACK_URL=ipc://$T/ack.ipc
+        export CAVRA_ACK_URL=$urls
         export CAVRA_RETRY_URL=ipc://$T/retry.ipc CAVRA_REPORT_URL=ipc://$T/report.ipc
         export CAVRA_GATEWAY_HOST=127.0.0.1 CAVRA_GATEWAY_PORT=$gwport
         if [[ $v != parent ]]; then export CAVRA_RPC_KEY_FILE=$T/gateway.key; fi
@@ -84,13 +96,23 @@ start() {
     return 1
 }
 stop() {
-    kill -TERM "$ACK_PID" "$GW_PID" 2>/dev/null || true
-    wait "$ACK_PID" "$GW_PID" 2>/dev/null || true
+    kill -TERM "${ACK_PIDS[@]}" "$GW_PID" 2>/dev/null || true
+    wait "${ACK_PIDS[@]}" "$GW_PID" 2>/dev/null || true
     PIDS=()
 }
-declare -A RPS=()
+# cpu_ticks PID...: utime + stime of the processes, in clock ticks.
+cpu_ticks() {
+    local p sum=0 f
+    for p in "$@"; do
+        f=$(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null) || continue
+        set -- $f
+        sum=$((sum + ${12} + ${13}))
+    done
+    echo "$sum"
+}
+declare -A RPS=() CPU=()
 for ((r = 1; r <= RUNS; r++)); do
-    for v in parent signed session; do
+    for v in ${CAVRA_BENCH_VARIANTS:-parent signed session}; do
         start "$v"
         : >"$T/urls"
         for i in $(seq 64); do
@@ -99,19 +121,31 @@ for ((r = 1; r <= RUNS; r++)); do
             echo "$GW$P/recovery-escalations/$id/acknowledgements" >>"$T/urls"
         done
         if [[ -n "${CAVRA_BENCH_PERF_DIR:-}" ]]; then
-            perf record -q -F 499 -g -p "$ACK_PID,$GW_PID" -o "$CAVRA_BENCH_PERF_DIR/$v.data" 2>/dev/null &
+            perf record -q -F 499 -g -p "${ACK_PIDS[0]},$GW_PID" -o "$CAVRA_BENCH_PERF_DIR/$v.data" 2>/dev/null &
             PERF_PID=$!
         fi
+        cpu0=$(cpu_ticks "${ACK_PIDS[@]}" "$GW_PID")
         line=$("$THIS/bench/bench_http" --name "$v-run$r" --url-file "$T/urls" --method POST \
             --header 'Content-Type: application/json' --body "$ACK" --threads 64 \
             --requests "$REQS" --warmup 640)
-        echo "$line"
+        # CPU time the gateway and the ack process(es) spent per request:
+        # steadier than req/s on a machine shared with other work.
+        cpu=$(cpu_ticks "${ACK_PIDS[@]}" "$GW_PID")
+        cpu_us=$(awk -v t="$((cpu - cpu0))" -v hz="$(getconf CLK_TCK)" -v n="$((REQS + 640))" \
+            'BEGIN { printf "%.0f", t / hz * 1e6 / n }')
+        echo "$line cpu_us_per_req(ack+gateway)=$cpu_us"
+        CPU[$v]+="$cpu_us "
         if [[ -n "${CAVRA_BENCH_PERF_DIR:-}" ]]; then kill -INT "$PERF_PID"; wait "$PERF_PID" || true; fi
         RPS[$v]+="$(sed 's/.*rps=\([0-9.]*\).*/\1/' <<<"$line") "
         stop
     done
 done
 median() { tr ' ' '\n' <<<"$1" | grep . | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-mp=$(median "${RPS[parent]}"); ms=$(median "${RPS[signed]}"); mx=$(median "${RPS[session]}")
-echo "medians of $RUNS runs (req/s): parent-unsigned $mp, signed-per-request $ms, session $mx"
-awk -v p="$mp" -v s="$ms" -v x="$mx" 'BEGIN { printf "ratios to unsigned parent: signed %.2f, session %.2f\n", s / p, x / p }'
+first=
+for v in ${CAVRA_BENCH_VARIANTS:-parent signed session}; do
+    m=$(median "${RPS[$v]}")
+    [[ -n "$first" ]] || first=$m
+    c=$(median "${CPU[$v]}")
+    awk -v v="$v" -v m="$m" -v f="$first" -v r="$RUNS" -v c="$c" \
+        'BEGIN { printf "%-9s median of %d runs: %8.1f req/s  ratio to the first variant: %.2f  cpu/req (ack+gateway): %s us\n", v, r, m, m / f, c }'
+done

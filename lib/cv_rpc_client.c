@@ -653,10 +653,10 @@ cv_rpc_pick_link(cv_rpc_client *cli)
 }
 
 /*
- * Authenticates the envelope *req for link l: the link's session when it
- * has a live one (a MAC), else a signature, with an offer when sessions
- * are on and none is in flight on the link. Sets *req to the
- * authenticated copy in *copy.
+ * Authenticates *copy (a shallow copy of the caller's envelope) for link
+ * l: with the link's session when it has a live one (a MAC), else with a
+ * signature, carrying an offer when sessions are on and no other offer is
+ * in flight on the link. What copy points at lives in sig and p.
  */
 static int
 cv_rpc_authenticate(cv_rpc_client *cli, cv_rpc_link *l, const cv_identity *id,

@@ -6,7 +6,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 #include <pthread.h>
@@ -19,6 +21,7 @@
 #include "cv_method.h"
 
 #define CV_ENVELOPE_DOMAIN "cavra-rpc-envelope-v1"
+#define CV_SESSION_DOMAIN  "cavra-rpc-session-v1"
 
 struct cv_identity {
     char name[CV_PRINCIPAL_NAME_MAX + 1];
@@ -275,10 +278,11 @@ cv_sigbuf_str(cv_sigbuf *b, const char *s)
         cv_sigbuf_put(b, s, strlen(s) + 1);
 }
 
-/* Builds the bytes the caller signs. Returns 0, -1 when out of memory;
- * the caller frees b->data. */
+/* Builds the bytes the caller signs (domain CV_ENVELOPE_DOMAIN) or MACs
+ * (CV_SESSION_DOMAIN: then the session id comes last). Returns 0, -1 when
+ * out of memory; the caller frees b->data. */
 static int
-cv_envelope_input(const Cv__RpcRequest *env, cv_sigbuf *b)
+cv_envelope_input(const Cv__RpcRequest *env, const char *domain, cv_sigbuf *b)
 {
     uint8_t digest[SHA256_DIGEST_LENGTH];
     char deadline[24];
@@ -288,7 +292,7 @@ cv_envelope_input(const Cv__RpcRequest *env, cv_sigbuf *b)
            env->has_payload ? env->payload.len : 0, digest);
     snprintf(deadline, sizeof(deadline), "%lld",
              env->has_deadline_unix_ms ? (long long)env->deadline_unix_ms : -1);
-    cv_sigbuf_str(b, CV_ENVELOPE_DOMAIN);
+    cv_sigbuf_str(b, domain);
     cv_sigbuf_str(b, env->method);
     cv_sigbuf_str(b, env->request_id);
     cv_sigbuf_str(b, deadline);
@@ -306,6 +310,14 @@ cv_envelope_input(const Cv__RpcRequest *env, cv_sigbuf *b)
     cv_sigbuf_put(b, digest, sizeof(digest));
     cv_sigbuf_str(b, env->key_id);
     cv_sigbuf_str(b, env->nonce);
+    if (strcmp(domain, CV_SESSION_DOMAIN) == 0) {
+        cv_sigbuf_put(b, env->session_id.data,
+                      env->has_session_id ? env->session_id.len : 0);
+    } else if (env->has_session_offer) {
+        /* Only when present: an envelope without an offer has the same
+         * signing input as before sessions existed. */
+        cv_sigbuf_put(b, env->session_offer.data, env->session_offer.len);
+    }
     if (b->failed) {
         free(b->data);
         b->data = NULL;
@@ -331,7 +343,9 @@ cv_envelope_sign(const cv_identity *id, Cv__RpcRequest *env,
     env->key_id = buf->key_id;
     env->nonce = buf->nonce;
     env->has_signature = 0;
-    if (cv_envelope_input(env, &b) != 0)
+    env->has_session_id = 0;
+    env->has_session_mac = 0;
+    if (cv_envelope_input(env, CV_ENVELOPE_DOMAIN, &b) != 0)
         return cv_error_set(err, CV_INTERNAL, "out of memory");
     md = EVP_MD_CTX_new();
     ok = md != NULL &&
@@ -471,7 +485,7 @@ cv_envelope_verify(const cv_principals *p, const Cv__RpcRequest *env,
     if (pr == NULL)
         return cv_error_set(err, CV_UNAUTHENTICATED,
                             "the RPC envelope is signed by an unknown key");
-    if (cv_envelope_input(env, &b) != 0)
+    if (cv_envelope_input(env, CV_ENVELOPE_DOMAIN, &b) != 0)
         return cv_error_set(err, CV_INTERNAL, "out of memory");
     md = EVP_MD_CTX_new();
     ok =
@@ -583,4 +597,354 @@ cv_replay_check(cv_replay_cache *c, const char *key_id, const char *nonce,
 out:
     pthread_mutex_unlock(&c->mtx);
     return rv;
+}
+
+/* ---- sessions ---- */
+
+/* HKDF-SHA256 (RFC 5869) with an empty salt, 32 bytes out. */
+static int
+cv_session_hkdf(const uint8_t *ikm, size_t ikm_len, const uint8_t *info,
+                size_t info_len, uint8_t out[CV_SESSION_KEY_LEN])
+{
+    static const uint8_t zero_salt[32];
+    uint8_t prk[32], t[256 + 1];
+    unsigned int len = 0;
+    int ok;
+
+    if (info_len + 1 > sizeof(t))
+        return -1;
+    ok = HMAC(EVP_sha256(), zero_salt, sizeof(zero_salt), ikm, ikm_len, prk,
+              &len) != NULL &&
+         len == sizeof(prk);
+    memcpy(t, info, info_len);
+    t[info_len] = 0x01;
+    ok = ok &&
+         HMAC(EVP_sha256(), prk, sizeof(prk), t, info_len + 1, out, &len) !=
+             NULL &&
+         len == CV_SESSION_KEY_LEN;
+    OPENSSL_cleanse(prk, sizeof(prk));
+    return ok ? 0 : -1;
+}
+
+/*
+ * The session key both sides derive: HKDF over the X25519 secret, bound
+ * to the caller's key id, both public keys and the session id, so a key
+ * belongs to one caller, one service process and one session.
+ */
+static int
+cv_session_derive(EVP_PKEY *mine, const uint8_t peer_pub[32],
+                  const char *key_id, const uint8_t client_pub[32],
+                  const uint8_t service_pub[32],
+                  const uint8_t id[CV_SESSION_ID_LEN],
+                  uint8_t key[CV_SESSION_KEY_LEN])
+{
+    EVP_PKEY *peer =
+        EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, NULL, peer_pub, 32);
+    EVP_PKEY_CTX *ctx = peer != NULL ? EVP_PKEY_CTX_new(mine, NULL) : NULL;
+    uint8_t shared[32], info[160];
+    size_t len = sizeof(shared), n = 0, klen = strlen(key_id);
+    int ok;
+
+    /* OpenSSL refuses an all-zero result (a low-order peer key). */
+    ok = ctx != NULL && EVP_PKEY_derive_init(ctx) == 1 &&
+         EVP_PKEY_derive_set_peer(ctx, peer) == 1 &&
+         EVP_PKEY_derive(ctx, shared, &len) == 1 && len == sizeof(shared);
+    EVP_PKEY_CTX_free(ctx);
+    EVP_PKEY_free(peer);
+    if (ok && klen <= CV_KEY_ID_LEN) {
+        memcpy(info, CV_SESSION_DOMAIN, sizeof(CV_SESSION_DOMAIN));
+        n = sizeof(CV_SESSION_DOMAIN);
+        memcpy(info + n, key_id, klen + 1);
+        n += klen + 1;
+        memcpy(info + n, client_pub, 32);
+        n += 32;
+        memcpy(info + n, service_pub, 32);
+        n += 32;
+        memcpy(info + n, id, CV_SESSION_ID_LEN);
+        n += CV_SESSION_ID_LEN;
+        ok = cv_session_hkdf(shared, sizeof(shared), info, n, key) == 0;
+    } else {
+        ok = 0;
+    }
+    OPENSSL_cleanse(shared, sizeof(shared));
+    return ok ? 0 : -1;
+}
+
+/* A fresh X25519 key pair. */
+static EVP_PKEY *
+cv_session_keypair(uint8_t pub[32])
+{
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_id(EVP_PKEY_X25519, NULL);
+    EVP_PKEY *pkey = NULL;
+    size_t len = 32;
+
+    if (ctx == NULL || EVP_PKEY_keygen_init(ctx) != 1 ||
+        EVP_PKEY_keygen(ctx, &pkey) != 1 ||
+        EVP_PKEY_get_raw_public_key(pkey, pub, &len) != 1 || len != 32) {
+        EVP_PKEY_free(pkey);
+        pkey = NULL;
+    }
+    EVP_PKEY_CTX_free(ctx);
+    return pkey;
+}
+
+int
+cv_session_offer_new(cv_session_offer *o, cv_error *err)
+{
+    if ((o->pkey = cv_session_keypair(o->pub)) == NULL)
+        return cv_error_set(err, CV_INTERNAL, "cannot make a session key");
+    return 0;
+}
+
+void
+cv_session_offer_free(cv_session_offer *o)
+{
+    if (o == NULL)
+        return;
+    EVP_PKEY_free(o->pkey);
+    o->pkey = NULL;
+}
+
+int
+cv_session_accept(const cv_session_offer *o, const char *key_id,
+                  const uint8_t *session_id, size_t id_len,
+                  const uint8_t *service_pub, size_t pub_len,
+                  uint8_t key[CV_SESSION_KEY_LEN], cv_error *err)
+{
+    if (o->pkey == NULL || session_id == NULL || service_pub == NULL ||
+        id_len != CV_SESSION_ID_LEN || pub_len != 32 ||
+        cv_session_derive(o->pkey, service_pub, key_id, o->pub, service_pub,
+                          session_id, key) != 0)
+        return cv_error_set(err, CV_UNAUTHENTICATED,
+                            "the service's session answer is unusable");
+    return 0;
+}
+
+/* HMAC-SHA256 of env's session input under key. */
+static int
+cv_session_mac_of(const uint8_t key[CV_SESSION_KEY_LEN],
+                  const Cv__RpcRequest *env, uint8_t mac[32])
+{
+    cv_sigbuf b;
+    unsigned int len = 0;
+    int ok;
+
+    if (cv_envelope_input(env, CV_SESSION_DOMAIN, &b) != 0)
+        return -1;
+    ok = HMAC(EVP_sha256(), key, CV_SESSION_KEY_LEN, b.data, b.len, mac,
+              &len) != NULL &&
+         len == 32;
+    free(b.data);
+    return ok ? 0 : -1;
+}
+
+int
+cv_envelope_mac(const char *key_id, const uint8_t key[CV_SESSION_KEY_LEN],
+                const uint8_t session_id[CV_SESSION_ID_LEN],
+                Cv__RpcRequest *env, cv_envelope_sig_buf *buf, cv_error *err)
+{
+    uint8_t nonce[16];
+
+    if (RAND_bytes(nonce, sizeof(nonce)) != 1)
+        return cv_error_set(err, CV_INTERNAL, "no randomness for a nonce");
+    cv_hex_encode(nonce, sizeof(nonce), buf->nonce);
+    snprintf(buf->key_id, sizeof(buf->key_id), "%s", key_id);
+    env->key_id = buf->key_id;
+    env->nonce = buf->nonce;
+    env->has_signature = 0;
+    env->has_session_offer = 0;
+    env->has_session_id = 1;
+    env->session_id.data = (uint8_t *)session_id;
+    env->session_id.len = CV_SESSION_ID_LEN;
+    env->has_session_mac = 0;
+    if (cv_session_mac_of(key, env, buf->mac) != 0)
+        return cv_error_set(err, CV_INTERNAL,
+                            "cannot authenticate the "
+                            "envelope");
+    env->has_session_mac = 1;
+    env->session_mac.data = buf->mac;
+    env->session_mac.len = sizeof(buf->mac);
+    return 0;
+}
+
+#define CV_SESSION_BUCKETS 4096
+
+typedef struct cv_session_entry {
+    struct cv_session_entry *next;
+    int64_t expires_ms;
+    const cv_principal *who;
+    uint8_t id[CV_SESSION_ID_LEN];
+    uint8_t key[CV_SESSION_KEY_LEN];
+} cv_session_entry;
+
+struct cv_session_store {
+    pthread_mutex_t mtx;
+    cv_session_entry *buckets[CV_SESSION_BUCKETS];
+    size_t n, max;
+};
+
+cv_session_store *
+cv_session_store_new(size_t max_sessions)
+{
+    cv_session_store *s = calloc(1, sizeof(*s));
+
+    if (s == NULL)
+        return NULL;
+    pthread_mutex_init(&s->mtx, NULL);
+    s->max = max_sessions;
+    return s;
+}
+
+static void
+cv_session_entry_free(cv_session_entry *e)
+{
+    OPENSSL_cleanse(e->key, sizeof(e->key));
+    free(e);
+}
+
+void
+cv_session_store_free(cv_session_store *s)
+{
+    if (s == NULL)
+        return;
+    for (size_t i = 0; i < CV_SESSION_BUCKETS; i++) {
+        while (s->buckets[i] != NULL) {
+            cv_session_entry *e = s->buckets[i];
+
+            s->buckets[i] = e->next;
+            cv_session_entry_free(e);
+        }
+    }
+    pthread_mutex_destroy(&s->mtx);
+    free(s);
+}
+
+/* The bucket of a session id (random: its first bytes are a fine hash). */
+static size_t
+cv_session_bucket(const uint8_t *id)
+{
+    return ((size_t)id[0] << 8 | id[1]) % CV_SESSION_BUCKETS;
+}
+
+/* Drops every expired session; under the lock. */
+static void
+cv_session_sweep(cv_session_store *s, int64_t now_ms)
+{
+    for (size_t i = 0; i < CV_SESSION_BUCKETS; i++) {
+        cv_session_entry **pp = &s->buckets[i], *e;
+
+        while ((e = *pp) != NULL) {
+            if (e->expires_ms < now_ms) {
+                *pp = e->next;
+                cv_session_entry_free(e);
+                s->n--;
+            } else {
+                pp = &e->next;
+            }
+        }
+    }
+}
+
+int
+cv_session_grant(cv_session_store *s, const cv_principal *who,
+                 const Cv__RpcRequest *env, int64_t now_ms,
+                 uint8_t id[CV_SESSION_ID_LEN], uint8_t pub[32], cv_error *err)
+{
+    cv_session_entry *e;
+    EVP_PKEY *mine;
+    size_t b;
+    int rv = 0;
+
+    if (!env->has_session_offer || env->session_offer.len != 32)
+        return cv_error_set(err, CV_INVALID_ARGUMENT,
+                            "session_offer must be 32 bytes");
+    if ((e = calloc(1, sizeof(*e))) == NULL)
+        return cv_error_set(err, CV_INTERNAL, "out of memory");
+    if (RAND_bytes(e->id, sizeof(e->id)) != 1 ||
+        (mine = cv_session_keypair(pub)) == NULL) {
+        free(e);
+        return cv_error_set(err, CV_INTERNAL, "cannot make a session key");
+    }
+    rv = cv_session_derive(mine, env->session_offer.data, who->key_id,
+                           env->session_offer.data, pub, e->id, e->key);
+    /* The service's half is used once: only the derived key is kept. */
+    EVP_PKEY_free(mine);
+    if (rv != 0) {
+        cv_session_entry_free(e);
+        return cv_error_set(err, CV_INVALID_ARGUMENT,
+                            "session_offer is not a usable X25519 key");
+    }
+    e->who = who;
+    e->expires_ms = now_ms + CV_SESSION_TTL_MS;
+    memcpy(id, e->id, sizeof(e->id));
+    pthread_mutex_lock(&s->mtx);
+    if (s->n >= s->max)
+        cv_session_sweep(s, now_ms);
+    if (s->n >= s->max) {
+        pthread_mutex_unlock(&s->mtx);
+        cv_session_entry_free(e);
+        return cv_error_set(err, CV_RESOURCE_EXHAUSTED,
+                            "too many sessions; keep signing");
+    }
+    b = cv_session_bucket(e->id);
+    e->next = s->buckets[b];
+    s->buckets[b] = e;
+    s->n++;
+    pthread_mutex_unlock(&s->mtx);
+    return 0;
+}
+
+int
+cv_session_verify(cv_session_store *s, const Cv__RpcRequest *env,
+                  int64_t now_ms, const cv_principal **who, bool *unknown,
+                  cv_error *err)
+{
+    cv_session_entry *e;
+    const cv_principal *pr = NULL;
+    uint8_t key[CV_SESSION_KEY_LEN], mac[32];
+    int ok;
+
+    *who = NULL;
+    *unknown = false;
+    if (!env->has_session_id || env->session_id.len != CV_SESSION_ID_LEN ||
+        !env->has_session_mac || env->session_mac.len != 32 ||
+        env->key_id == NULL || env->nonce == NULL)
+        return cv_error_set(err, CV_UNAUTHENTICATED,
+                            "the RPC envelope is not signed");
+    pthread_mutex_lock(&s->mtx);
+    for (e = s->buckets[cv_session_bucket(env->session_id.data)]; e != NULL;
+         e = e->next) {
+        if (e->expires_ms >= now_ms &&
+            CRYPTO_memcmp(e->id, env->session_id.data, sizeof(e->id)) == 0) {
+            pr = e->who;
+            memcpy(key, e->key, sizeof(key));
+            break;
+        }
+    }
+    pthread_mutex_unlock(&s->mtx);
+    if (pr == NULL) {
+        *unknown = true;
+        return cv_error_set(err, CV_UNAUTHENTICATED,
+                            "the RPC envelope names an unknown session");
+    }
+    /* A session is its principal's: another key id cannot borrow it. */
+    if (strcmp(pr->key_id, env->key_id) != 0) {
+        OPENSSL_cleanse(key, sizeof(key));
+        return cv_error_set(err, CV_UNAUTHENTICATED,
+                            "the RPC envelope's session belongs to another "
+                            "principal");
+    }
+    ok = cv_session_mac_of(key, env, mac) == 0 &&
+         CRYPTO_memcmp(mac, env->session_mac.data, sizeof(mac)) == 0;
+    OPENSSL_cleanse(key, sizeof(key));
+    if (!ok)
+        return cv_error_set(err, CV_UNAUTHENTICATED,
+                            "the RPC envelope's session MAC does not verify");
+    if (!env->has_deadline_unix_ms || env->deadline_unix_ms < now_ms ||
+        env->deadline_unix_ms > now_ms + CV_ENVELOPE_MAX_AHEAD_MS)
+        return cv_error_set(err, CV_UNAUTHENTICATED,
+                            "the RPC envelope's deadline is in the past or "
+                            "more than 5 minutes ahead");
+    *who = pr;
+    return 0;
 }

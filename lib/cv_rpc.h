@@ -140,8 +140,10 @@ const struct cv_identity *cv_rpc_current_identity(void);
 typedef struct cv_rpc_client cv_rpc_client;
 
 /* Opens a REQ socket dialing url (non-blocking dial: the service may start
- * later). Returns 0 and *out, or an error (also when $CAVRA_RPC_KEY_FILE
- * names a key that cannot be loaded). */
+ * later). url may list replicas, comma-separated ("ipc:///a,ipc:///b"):
+ * one socket each, calls go to a connected one (see cv_rpc_client.c).
+ * Returns 0 and *out, or an error (also when $CAVRA_RPC_KEY_FILE names a
+ * key that cannot be loaded). */
 int cv_rpc_client_open(const char *url, cv_rpc_client **out, cv_error *err);
 
 /* Waits up to ms for the client to connect to a service. Returns 0, or

@@ -60,12 +60,18 @@ struct cv_rpc_server {
     pthread_cond_t cond;
     cv_rpc_work *head, *tail; /* requests waiting for a worker */
     int stopping;
-    cv_replay_cache *replay; /* with principals: nonces seen */
+    cv_replay_cache *replay;    /* with principals: nonces seen */
+    cv_session_store *sessions; /* with principals: granted sessions */
 };
 
 /* Live nonces a service remembers at most (each until its envelope's
  * deadline, 5 minutes at most): far above any sustained request rate. */
 #define CV_RPC_REPLAY_MAX (1u << 21)
+
+/* Live sessions a service holds at most (each for CV_SESSION_TTL_MS): a
+ * caller holds one per service process it talks to. When full, callers
+ * keep signing every envelope (slower, never refused). */
+#define CV_RPC_SESSIONS_MAX (1u << 16)
 
 const cv_rpc_method *
 cv_rpc_find_method(const cv_rpc_method *methods, size_t n, const char *name)
@@ -272,17 +278,68 @@ cv_rpc_actor_roles(const Cv__Actor *a)
     return bits;
 }
 
+/* What the envelope check says about sessions, for the reply. */
+typedef struct cv_rpc_session_reply {
+    bool granted; /* a session was granted for the envelope's offer */
+    bool unknown; /* the envelope named a session this process lacks */
+    uint8_t id[CV_SESSION_ID_LEN];
+    uint8_t pub[32];
+} cv_rpc_session_reply;
+
+/*
+ * Who sent the envelope: a signature (cv_envelope_verify) or, without
+ * one, a session MAC (cv_session_verify); then the nonce, never seen
+ * before its deadline, whichever way it came. A verified signed envelope
+ * with an offer gets a session (reported in *sr); a full store only means
+ * no session, the request itself stands.
+ */
+static int
+cv_rpc_authenticate(cv_rpc_server *srv, const Cv__RpcRequest *req,
+                    int64_t now_ms, const cv_principal **who,
+                    cv_rpc_session_reply *sr, cv_error *err)
+{
+    int rv;
+
+    if (!req->has_signature && (req->has_session_id || req->has_session_mac))
+        rv = cv_session_verify(srv->sessions, req, now_ms, who, &sr->unknown,
+                               err);
+    else
+        rv = cv_envelope_verify(srv->cfg.principals, req, now_ms, who, err);
+    if (rv != 0 ||
+        (rv = cv_replay_check(srv->replay, req->key_id, req->nonce,
+                              req->deadline_unix_ms, now_ms, err)) != 0)
+        return rv;
+    if (req->has_signature && req->has_session_offer) {
+        cv_error gerr;
+
+        cv_error_clear(&gerr);
+        if (cv_session_grant(srv->sessions, *who, req, now_ms, sr->id, sr->pub,
+                             &gerr) == 0) {
+            sr->granted = true;
+            /* Once per caller link and session lifetime: cheap to log. */
+            CV_LOG(CV_LOG_INFO, "RPC-SESSION", "principal=%s session granted",
+                   (*who)->name);
+        } else
+            CV_LOG(CV_LOG_INFO, "RPC-SESSION",
+                   "principal=%s no session granted: %s", (*who)->name,
+                   gerr.msg);
+    }
+    return 0;
+}
+
 /*
  * The trust boundary, before anything else reads the request: the
- * envelope's signature, deadline and nonce; who the call is for; and the
- * method's roles (info NULL: Health, any principal). Without principals
- * (cfg.principals NULL) everything passes as before. Returns 0 with
- * st->actor and st->principal set, or UNAUTHENTICATED/PERMISSION_DENIED.
+ * envelope's signature or session MAC, deadline and nonce; who the call
+ * is for; and the method's roles (info NULL: Health, any principal).
+ * Without principals (cfg.principals NULL) everything passes as before.
+ * Returns 0 with st->actor and st->principal set, or
+ * UNAUTHENTICATED/PERMISSION_DENIED.
  */
 static int
 cv_rpc_authorize(cv_rpc_server *srv, const Cv__RpcRequest *req,
                  const cv_method_info *info, cv_rpc_call_state *st,
-                 cv_rpc_self_actor *self, cv_error *err)
+                 cv_rpc_self_actor *self, cv_rpc_session_reply *sr,
+                 cv_error *err)
 {
     const cv_principal *who;
     int64_t now_ms = cv_now_us() / 1000;
@@ -293,10 +350,7 @@ cv_rpc_authorize(cv_rpc_server *srv, const Cv__RpcRequest *req,
     st->principal = NULL;
     if (srv->cfg.principals == NULL)
         return 0;
-    if ((rv = cv_envelope_verify(srv->cfg.principals, req, now_ms, &who,
-                                 err)) != 0 ||
-        (rv = cv_replay_check(srv->replay, req->key_id, req->nonce,
-                              req->deadline_unix_ms, now_ms, err)) != 0)
+    if ((rv = cv_rpc_authenticate(srv, req, now_ms, &who, sr, err)) != 0)
         return rv;
     st->principal = who->name;
     if (who->delegate) {
@@ -334,6 +388,26 @@ cv_rpc_authorize(cv_rpc_server *srv, const Cv__RpcRequest *req,
     return 0;
 }
 
+/* Adds the session outcome to a reply: a granted session (whatever the
+ * call's own outcome: the offer was authenticated), or "unknown session"
+ * so the caller signs and offers again. */
+static void
+cv_rpc_session_answer(Cv__RpcReply *rep, cv_rpc_session_reply *sr)
+{
+    if (sr->granted) {
+        rep->has_session_id = 1;
+        rep->session_id.data = sr->id;
+        rep->session_id.len = sizeof(sr->id);
+        rep->has_session_pub = 1;
+        rep->session_pub.data = sr->pub;
+        rep->session_pub.len = sizeof(sr->pub);
+    }
+    if (sr->unknown) {
+        rep->has_session_unknown = 1;
+        rep->session_unknown = 1;
+    }
+}
+
 /*
  * Runs one request on the worker's connection and returns the packed
  * reply message (NULL only when out of memory).
@@ -346,6 +420,7 @@ cv_rpc_process(cv_rpc_server *srv, cv_db *db, nng_msg *in)
     ProtobufCMessage *request = NULL, *health = NULL;
     cv_rpc_call_state st = {.srv = srv};
     cv_rpc_self_actor self;
+    cv_rpc_session_reply sr = {0};
     cv_error err;
     nng_msg *out = NULL;
     size_t len;
@@ -364,7 +439,7 @@ cv_rpc_process(cv_rpc_server *srv, cv_db *db, nng_msg *in)
     }
     /* The signature comes first: an unauthenticated caller learns
      * nothing, not even which methods exist. */
-    if (cv_rpc_authorize(srv, req, st.info, &st, &self, &err) != 0)
+    if (cv_rpc_authorize(srv, req, st.info, &st, &self, &sr, &err) != 0)
         goto reply;
     if (req->has_deadline_unix_ms &&
         cv_now_us() / 1000 > req->deadline_unix_ms) {
@@ -424,6 +499,7 @@ reply:
         cv_rpc_log_failure(req != NULL ? req->method : NULL,
                            req != NULL ? req->request_id : NULL, &err);
     }
+    cv_rpc_session_answer(&rep, &sr);
     len = cv__rpc_reply__get_packed_size(&rep);
     if (nng_msg_alloc(&out, len) == 0)
         cv__rpc_reply__pack(&rep, nng_msg_body(out));
@@ -517,13 +593,16 @@ cv_rpc_server_start(const cv_rpc_server_config *cfg, cv_rpc_server **out,
     pthread_mutex_init(&srv->mtx, NULL);
     pthread_cond_init(&srv->cond, NULL);
     if (cfg->principals != NULL &&
-        (srv->replay = cv_replay_cache_new(CV_RPC_REPLAY_MAX)) == NULL) {
+        ((srv->replay = cv_replay_cache_new(CV_RPC_REPLAY_MAX)) == NULL ||
+         (srv->sessions = cv_session_store_new(CV_RPC_SESSIONS_MAX)) == NULL)) {
+        cv_replay_cache_free(srv->replay);
         free(srv);
         return cv_error_set(err, CV_INTERNAL, "out of memory");
     }
 
     if ((rv = nng_rep0_open(&srv->sock)) != 0) {
         cv_replay_cache_free(srv->replay);
+        cv_session_store_free(srv->sessions);
         free(srv);
         return cv_rpc_nng_error(err, rv, "cannot open REP socket");
     }
@@ -603,6 +682,7 @@ cv_rpc_server_stop(cv_rpc_server *srv)
     pthread_mutex_destroy(&srv->mtx);
     pthread_cond_destroy(&srv->cond);
     cv_replay_cache_free(srv->replay);
+    cv_session_store_free(srv->sessions);
     free(srv->works);
     free(srv->threads);
     free(srv);

@@ -6,7 +6,11 @@
  *
  * Envelopes are built and signed here with the test principals of
  * cv_test_keys_init (and one key no service knows), then sent as raw
- * bytes on a REQ socket of our own, so each field can be forged.
+ * bytes on a REQ socket of our own, so each field can be forged. The
+ * same checks run for session-authenticated envelopes (a signed offer,
+ * then HMACs under the session key): unknown session, bad MAC, replay,
+ * stale deadline, one principal's session used with another's key id,
+ * a non-delegating actor, roles; and a replayed or altered offer.
  * Needs CAVRA_DATABASE_URL (scripts/test.sh sets it).
  * Run: ctest -R integration.trust, or the binary alone.
  */
@@ -38,7 +42,17 @@ typedef struct tt_reply {
     int code; /* -1: no reply */
     char msg[256];
     Cv__AcknowledgeReply *ack; /* on OK for Acknowledge */
+    bool granted;              /* the reply grants a session */
+    uint8_t session_id[CV_SESSION_ID_LEN], session_pub[32];
+    bool session_unknown;
 } tt_reply;
+
+/* A session as a caller holds it. */
+typedef struct tt_session {
+    const cv_identity *owner;
+    uint8_t id[CV_SESSION_ID_LEN];
+    uint8_t key[CV_SESSION_KEY_LEN];
+} tt_session;
 
 /* Sends packed envelope bytes and reads the reply. */
 static void
@@ -62,9 +76,18 @@ tt_send(const uint8_t *bytes, size_t len, tt_reply *out)
             out->code = rep->has_code ? rep->code : -1;
             snprintf(out->msg, sizeof(out->msg), "%s",
                      rep->message != NULL ? rep->message : "");
-            if (out->code == 0 && rep->has_payload)
+            if (out->code == 0 && rep->has_payload && rep->payload.len > 0 &&
+                !rep->has_session_id)
                 out->ack = cv__acknowledge_reply__unpack(NULL, rep->payload.len,
                                                          rep->payload.data);
+            if (rep->has_session_id && rep->session_id.len == 16 &&
+                rep->has_session_pub && rep->session_pub.len == 32) {
+                out->granted = true;
+                memcpy(out->session_id, rep->session_id.data, 16);
+                memcpy(out->session_pub, rep->session_pub.data, 32);
+            }
+            out->session_unknown =
+                rep->has_session_unknown && rep->session_unknown;
             cv__rpc_reply__free_unpacked(rep, NULL);
         }
         nng_msg_free(m);
@@ -80,6 +103,11 @@ typedef struct tt_forge {
     int64_t deadline_delta_ms; /* from now; 0: 10 s */
     bool flip_payload_bit;     /* after signing */
     const char *method;        /* NULL: ack.Acknowledge */
+    /* Session: MAC under it instead of signing (signer ignored). */
+    const tt_session *session;
+    const char *key_id;       /* with session: claim this key id */
+    const uint8_t *offer_pub; /* with signer: offer this X25519 key */
+    bool flip_offer_bit;      /* after signing */
 } tt_forge;
 
 /* Packs an Acknowledge of (tt_plan_id, webhook) with a unique
@@ -123,10 +151,26 @@ tt_envelope(const tt_forge *f, const char *ref, uint8_t **bytes)
     env.payload.data = payload;
     env.payload.len = plen;
     cv_error_clear(&err);
-    if (f->signer != NULL)
+    uint8_t offer[32];
+    if (f->offer_pub != NULL) {
+        memcpy(offer, f->offer_pub, sizeof(offer));
+        env.has_session_offer = 1;
+        env.session_offer.data = offer;
+        env.session_offer.len = sizeof(offer);
+    }
+    if (f->session != NULL)
+        assert_int_equal(
+            cv_envelope_mac(f->key_id != NULL
+                                ? f->key_id
+                                : cv_identity_key_id(f->session->owner),
+                            f->session->key, f->session->id, &env, &sig, &err),
+            0);
+    else if (f->signer != NULL)
         assert_int_equal(cv_envelope_sign(f->signer, &env, &sig, &err), 0);
     if (f->flip_payload_bit)
         payload[plen / 2] ^= 0x01;
+    if (f->flip_offer_bit)
+        offer[3] ^= 0x01;
     len = cv__rpc_request__get_packed_size(&env);
     *bytes = malloc(len);
     assert_non_null(*bytes);
@@ -294,6 +338,200 @@ test_trust_service_enforces_roles(void **state)
         protobuf_c_message_free_unpacked(&r.ack->base, NULL);
 }
 
+/* Opens a session for who with a signed Health call offering one. */
+static void
+tt_open_session(const cv_identity *who, tt_session *out)
+{
+    cv_session_offer offer;
+    tt_forge f = {.signer = who, .method = "ack.Health"};
+    char ref[64];
+    tt_reply r;
+    cv_error err;
+
+    assert_int_equal(cv_session_offer_new(&offer, &err), 0);
+    f.offer_pub = offer.pub;
+    snprintf(ref, sizeof(ref), "TT-hello-%s-%ld", cv_identity_name(who),
+             (long)getpid());
+    tt_expect(&f, ref, 0, NULL, &r);
+    assert_true(r.granted);
+    out->owner = who;
+    memcpy(out->id, r.session_id, sizeof(out->id));
+    assert_int_equal(cv_session_accept(&offer, cv_identity_key_id(who),
+                                       r.session_id, 16, r.session_pub, 32,
+                                       out->key, &err),
+                     0);
+    cv_session_offer_free(&offer);
+}
+
+static void
+test_trust_session_accepted(void **state)
+{
+    tt_session op, harness;
+    tt_forge as_op, via_harness;
+    char ref[64];
+    tt_reply r;
+
+    (void)state;
+    tt_open_session(tt_operator, &op);
+    tt_open_session(tt_harness, &harness);
+    as_op = (tt_forge){.session = &op};
+    via_harness = (tt_forge){
+        .session = &harness, .actor = "alice", .role = "release_manager"};
+    /* Acting as itself over a session: stored, with the principal. */
+    tt_ref(ref, sizeof(ref), "session-self");
+    tt_expect(&as_op, ref, 0, NULL, &r);
+    assert_non_null(r.ack);
+    assert_false(r.granted);
+    assert_string_equal(r.ack->acknowledgement->acknowledged_by,
+                        "test-operator");
+    protobuf_c_message_free_unpacked(&r.ack->base, NULL);
+    assert_int_equal(cv_test_db_scalar("SELECT count(*) FROM evidence_events "
+                                       "WHERE request_id = $1 AND actor = "
+                                       "'test-operator' AND principal = "
+                                       "'test-operator'",
+                                       ref),
+                     1);
+    /* A delegating principal's session names the end user. */
+    tt_ref(ref, sizeof(ref), "session-alice");
+    tt_expect(&via_harness, ref, 0, NULL, &r);
+    assert_non_null(r.ack);
+    assert_string_equal(r.ack->acknowledgement->acknowledged_by, "alice");
+    protobuf_c_message_free_unpacked(&r.ack->base, NULL);
+    assert_int_equal(cv_test_db_scalar("SELECT count(*) FROM evidence_events "
+                                       "WHERE request_id = $1 AND actor = "
+                                       "'alice' AND principal = "
+                                       "'test-harness'",
+                                       ref),
+                     1);
+}
+
+static void
+test_trust_session_refusals_store_nothing(void **state)
+{
+    tt_session op, aud, bogus;
+    char ref[64];
+    tt_reply r;
+
+    (void)state;
+    tt_open_session(tt_operator, &op);
+    tt_open_session(tt_auditor, &aud);
+    /* A session id this service never granted. */
+    bogus = op;
+    bogus.id[0] ^= 0xff;
+    bogus.id[9] ^= 0x5a;
+    {
+        const struct {
+            const char *what;
+            tt_forge f;
+            int code;
+            const char *detail;
+        } cases[] = {
+            {"s-unknown",
+             {.session = &bogus},
+             CV_UNAUTHENTICATED,
+             "unknown session"},
+            {"s-bad-mac",
+             {.session = &op, .flip_payload_bit = true},
+             CV_UNAUTHENTICATED,
+             "does not verify"},
+            {"s-stale",
+             {.session = &op, .deadline_delta_ms = -2000},
+             CV_UNAUTHENTICATED,
+             "deadline"},
+            {"s-far-ahead",
+             {.session = &op, .deadline_delta_ms = 6 * 60 * 1000},
+             CV_UNAUTHENTICATED,
+             "deadline"},
+            /* The operator's session with the auditor's key id, and the
+             * auditor's session claiming the operator: neither passes. */
+            {"s-other-principal",
+             {.session = &op, .key_id = NULL},
+             CV_UNAUTHENTICATED,
+             "another principal"},
+            {"s-borrowed",
+             {.session = &aud, .key_id = NULL},
+             CV_UNAUTHENTICATED,
+             "another principal"},
+            {"s-cfo",
+             {.session = &op, .actor = "cfo", .role = "admin"},
+             CV_PERMISSION_DENIED,
+             "may not act for another"},
+            {"s-auditor",
+             {.session = &aud},
+             CV_PERMISSION_DENIED,
+             "release_manager"},
+        };
+
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+            tt_forge f = cases[i].f;
+
+            if (strcmp(cases[i].what, "s-other-principal") == 0)
+                f.key_id = cv_identity_key_id(tt_auditor);
+            if (strcmp(cases[i].what, "s-borrowed") == 0)
+                f.key_id = cv_identity_key_id(tt_operator);
+            tt_ref(ref, sizeof(ref), cases[i].what);
+            tt_expect(&f, ref, cases[i].code, cases[i].detail, &r);
+            assert_int_equal(r.session_unknown, i == 0);
+            assert_int_equal(tt_stored(ref), 0);
+        }
+    }
+    /* A MAC'd envelope sent twice: the nonce is refused the second time. */
+    {
+        tt_forge f = {.session = &op};
+        uint8_t *bytes;
+        size_t len;
+
+        tt_ref(ref, sizeof(ref), "s-replay");
+        len = tt_envelope(&f, ref, &bytes);
+        tt_send(bytes, len, &r);
+        assert_int_equal(r.code, 0);
+        if (r.ack != NULL)
+            protobuf_c_message_free_unpacked(&r.ack->base, NULL);
+        tt_send(bytes, len, &r);
+        free(bytes);
+        assert_int_equal(r.code, CV_UNAUTHENTICATED);
+        assert_non_null(strstr(r.msg, "replay"));
+        assert_int_equal(tt_stored(ref), 1);
+    }
+}
+
+/* The offer is part of what is signed; a replayed hello grants nothing. */
+static void
+test_trust_session_offer_bound(void **state)
+{
+    cv_session_offer offer;
+    tt_forge f = {.signer = tt_operator};
+    char ref[64];
+    uint8_t *bytes;
+    size_t len;
+    tt_reply r;
+    cv_error err;
+
+    (void)state;
+    assert_int_equal(cv_session_offer_new(&offer, &err), 0);
+    f.offer_pub = offer.pub;
+    f.flip_offer_bit = true;
+    tt_ref(ref, sizeof(ref), "offer-altered");
+    tt_expect(&f, ref, CV_UNAUTHENTICATED, "does not verify", &r);
+    assert_false(r.granted);
+    assert_int_equal(tt_stored(ref), 0);
+
+    f.flip_offer_bit = false;
+    tt_ref(ref, sizeof(ref), "offer-replayed");
+    len = tt_envelope(&f, ref, &bytes);
+    tt_send(bytes, len, &r);
+    assert_int_equal(r.code, 0);
+    assert_true(r.granted);
+    if (r.ack != NULL)
+        protobuf_c_message_free_unpacked(&r.ack->base, NULL);
+    tt_send(bytes, len, &r);
+    free(bytes);
+    assert_int_equal(r.code, CV_UNAUTHENTICATED);
+    assert_false(r.granted);
+    assert_int_equal(tt_stored(ref), 1);
+    cv_session_offer_free(&offer);
+}
+
 /* Every service connection says which process holds it. */
 static void
 test_trust_connections_named(void **state)
@@ -370,6 +608,9 @@ main(void)
         cmocka_unit_test(test_trust_only_a_delegate_names_the_actor),
         cmocka_unit_test(test_trust_service_enforces_roles),
         cmocka_unit_test(test_trust_connections_named),
+        cmocka_unit_test(test_trust_session_accepted),
+        cmocka_unit_test(test_trust_session_refusals_store_nothing),
+        cmocka_unit_test(test_trust_session_offer_bound),
     };
 
     return cmocka_run_group_tests_name("trust", tests, tt_setup, tt_teardown);

@@ -2,7 +2,7 @@
  * CAVRA Recovery Evidence Console.
  *
  * Plain JavaScript, no build step, no external resources. Talks only to the
- * gateway that served it (same origin) through the REST contract of SPEC.md.
+ * gateway that served it (same origin) through the REST API (docs/api.md).
  * Every field read from a response may be missing or null: the page shows
  * a dash rather than failing.
  */

@@ -201,24 +201,29 @@ const cv_db_statement report_sql_statements[] = {
      " FROM open_routes"},
     /* $1 now, $2 rows. Open pairs with no acknowledgement at all (no
      * ack_current row). A pair routed twice is breached when either route
-     * is, has the higher severity and the older age. The exact total
-     * rides on every row (a window count runs before LIMIT). Severity is
-     * ranked by its enum number (critical 1 .. info 3). */
+     * is, has the higher severity and the older age. Per route only
+     * timestamps are compared (no numeric epoch per row): a route started
+     * age_minutes before its plan was made, and is past its SLO once
+     * started + SLO is before now. The exact total rides on every row (a
+     * window count runs before LIMIT). Severity is ranked by its enum
+     * number (critical 1 .. info 3). */
     {"report_outstanding",
-     "SELECT plan_id, provider, min(sev), max(age), bool_or(breached),"
-     " max(slo), count(*) OVER ()"
-     " FROM (SELECT r.plan_id, r.provider, CASE r.severity"
-     " WHEN 'critical' THEN 1 WHEN 'warning' THEN 2 ELSE 3 END AS sev,"
-     " r.age_minutes + floor(extract(epoch FROM"
-     " ($1::timestamptz - r.plan_generated_at)) / 60)::bigint AS age,"
-     " (r.slo_breached OR r.age_minutes * 60 + extract(epoch FROM"
-     " ($1::timestamptz - r.plan_generated_at)) > r.plan_slo_minutes * 60)"
-     " AS breached, r.plan_slo_minutes AS slo"
+     "SELECT plan_id, provider, sev,"
+     " floor(extract(epoch FROM ($1::timestamptz - started)) / 60)::bigint,"
+     " breached, slo, n FROM (SELECT r.plan_id, r.provider,"
+     " min(CASE r.severity WHEN 'critical' THEN 1 WHEN 'warning' THEN 2"
+     " ELSE 3 END) AS sev,"
+     " min(r.plan_generated_at - r.age_minutes * interval '1 minute')"
+     " AS started,"
+     " bool_or(r.slo_breached OR r.plan_generated_at + (r.plan_slo_minutes"
+     " - r.age_minutes) * interval '1 minute' < $1::timestamptz) AS breached,"
+     " max(r.plan_slo_minutes) AS slo, count(*) OVER () AS n"
      " FROM plan_routes r WHERE NOT EXISTS (SELECT 1 FROM ack_current c"
-     " WHERE c.plan_id = r.plan_id AND c.provider = r.provider)) o"
-     " GROUP BY plan_id, provider"
-     " ORDER BY bool_or(breached) DESC, min(sev), max(age) DESC, plan_id,"
-     " provider LIMIT $2::int"},
+     " WHERE c.plan_id = r.plan_id AND c.provider = r.provider)"
+     " GROUP BY r.plan_id, r.provider"
+     " ORDER BY breached DESC, sev, started, r.plan_id, r.provider"
+     " LIMIT $2::int) o"
+     " ORDER BY breached DESC, sev, started, plan_id, provider"},
     /* $1 now: 24 UTC hours, oldest first, the last holding now. Each
      * count is a range scan of acknowledgements_time or of the partial
      * index delivery_attempts_failed. */

@@ -495,23 +495,24 @@ e2e_sql_text(const char *sql, const char *param)
 
 /* The first 50 outstanding pairs as "plan/provider/severity/age/breached"
  * lines, computed without the service's statement: from the plans (time,
- * SLO) and the acknowledgements table (not ack_current). */
+ * SLO) and the acknowledgements table (not ack_current). Oldest first is
+ * by the exact start of the escalation (the age in whole minutes ties). */
 #define E2E_OUTSTANDING_SQL                                                    \
     "WITH r AS (SELECT r.plan_id, r.provider, CASE r.severity WHEN "           \
     "'critical' THEN 1 WHEN 'warning' THEN 2 ELSE 3 END AS sev, "              \
-    "r.age_minutes + floor(extract(epoch FROM now() - p.generated_at) / "      \
-    "60)::bigint AS age, (r.slo_breached OR now() - p.generated_at + "         \
-    "make_interval(mins => r.age_minutes::int) > make_interval(mins => "       \
-    "p.recovery_slo_minutes)) AS breached FROM plan_routes r JOIN "            \
-    "escalation_plans p ON p.plan_id = r.plan_id WHERE NOT EXISTS (SELECT 1 "  \
-    "FROM acknowledgements a WHERE a.plan_id = r.plan_id AND a.provider = "    \
-    "r.provider)), pairs AS (SELECT plan_id, provider, min(sev) AS sev, "      \
-    "max(age) AS age, bool_or(breached) AS breached FROM r GROUP BY "          \
-    "plan_id, provider ORDER BY bool_or(breached) DESC, min(sev), max(age) "   \
-    "DESC, plan_id, provider LIMIT 50) SELECT coalesce(string_agg(plan_id || " \
-    "'/' || provider || '/' || sev || '/' || age || '/' || breached, ',' "     \
-    "ORDER BY breached DESC, sev, age DESC, plan_id, provider), '') FROM "     \
-    "pairs"
+    "p.generated_at - make_interval(mins => r.age_minutes::int) AS started, "  \
+    "(r.slo_breached OR now() - p.generated_at + make_interval(mins => "       \
+    "r.age_minutes::int) > make_interval(mins => p.recovery_slo_minutes)) AS " \
+    "breached FROM plan_routes r JOIN escalation_plans p ON p.plan_id = "      \
+    "r.plan_id WHERE NOT EXISTS (SELECT 1 FROM acknowledgements a WHERE "      \
+    "a.plan_id = r.plan_id AND a.provider = r.provider)), pairs AS (SELECT "   \
+    "plan_id, provider, min(sev) AS sev, min(started) AS started, "            \
+    "bool_or(breached) AS breached FROM r GROUP BY plan_id, provider ORDER "   \
+    "BY bool_or(breached) DESC, min(sev), min(started), plan_id, provider "    \
+    "LIMIT 50) SELECT coalesce(string_agg(plan_id || '/' || provider || '/' "  \
+    "|| sev || '/' || floor(extract(epoch FROM now() - started) / "            \
+    "60)::bigint || '/' || breached, ',' ORDER BY breached DESC, sev, "        \
+    "started, plan_id, provider), '') FROM pairs"
 
 static int
 e2e_severity_rank(const char *name)

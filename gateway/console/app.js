@@ -354,11 +354,13 @@
 
   /* -------------------------------------------------------------- verify */
 
+  /* Whether the gateway offers the verification: its OpenAPI document
+   * lists the route. (Calling it would walk the whole chain, and a second
+   * walk meanwhile is refused with 429.) */
   function probeVerify() {
-    return api('GET', VERIFY).then(function (r) {
-      // 404/405/501 (or no gateway at all) mean the endpoint is not offered.
-      var offered = !(r.status === 0 || r.status === 404 || r.status === 405 || r.status === 501);
-      $('verify-btn').hidden = !offered;
+    return api('GET', '/openapi.json').then(function (r) {
+      var paths = r.ok && r.data && r.data.paths;
+      $('verify-btn').hidden = !(paths && paths[VERIFY] && paths[VERIFY].get);
     });
   }
 
@@ -478,13 +480,16 @@
     var planId = planSelect.value;
     var keep = providerSelect.value;
     function render(list, note) {
+      // What is chosen now wins over what was chosen when the load began:
+      // the answer may arrive after the user picked a provider.
+      var chosen = providerSelect.value || keep;
       clear(providerSelect);
       if (!list || list.length === 0) {
         providerSelect.appendChild(el('option', { value: '', text: note || 'Choose a plan first' }));
         return;
       }
       list.forEach(function (p) { providerSelect.appendChild(el('option', { value: p, text: p })); });
-      if (keep && list.indexOf(keep) >= 0) providerSelect.value = keep;
+      if (chosen && list.indexOf(chosen) >= 0) providerSelect.value = chosen;
     }
     if (!planId) { render(null); return Promise.resolve(); }
     var known = plans.get(planId);

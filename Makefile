@@ -11,6 +11,8 @@
 #   make bench      benchmarks (scripts/bench.sh)
 #   make fuzz       libFuzzer targets (clang) for FUZZ_SECONDS each (default
 #                   60) in ./build-fuzz; crashes in build-fuzz/artifacts/
+#   make docs       regenerate docs/reference (REST/RPC reference, OpenAPI)
+#                   from the method registry with build/tools/cavra-docs
 #   make format     clang-format -i over the C sources
 #   make clean      remove the build folders
 
@@ -19,7 +21,7 @@ SHELL := /bin/bash
 FORMAT_DIRS := lib services gateway tools tests bench
 
 # `build` is also a folder: without .PHONY make would call it up to date.
-.PHONY: build run test compose-test bench fuzz format clean
+.PHONY: build run test compose-test bench fuzz format clean docs
 
 build:
 	bash scripts/deps.sh
@@ -42,6 +44,11 @@ bench:
 FUZZ_SECONDS ?= 60
 fuzz:
 	FUZZ_SECONDS=$(FUZZ_SECONDS) bash scripts/fuzz.sh
+
+docs:
+	cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	cmake --build build -j2 --target cavra-docs
+	build/tools/cavra-docs write docs
 
 format:
 	@dirs=$$(for d in $(FORMAT_DIRS); do [ -d "$$d" ] && echo "$$d"; done); \

@@ -194,6 +194,10 @@ gw_openapi_operation(json_t *schemas, const gw_route *route)
                 "{s:b, s:o}", "required", 1, "content",
                 gw_openapi_json_content(gw_openapi_message_ref(schemas, req))));
     json_object_set_new(op, "parameters", params);
+    /* The gateway checks the bearer token of every registry route when it
+     * has a token file; a loopback sandbox without one checks none (the
+     * scheme's description says so). */
+    json_object_set_new(op, "security", json_pack("[{s:[]}]", "bearer"));
     responses = json_object();
     json_object_set_new(
         responses, route->status == 201 ? "201" : "200",
@@ -215,6 +219,9 @@ gw_openapi_operation(json_t *schemas, const gw_route *route)
         gw_openapi_response("Role missing", json_incref(error)));
     json_object_set_new(responses, "404",
                         gw_openapi_response("Not found", json_incref(error)));
+    json_object_set_new(responses, "405",
+                        gw_openapi_response("Method not allowed (see Allow)",
+                                            json_incref(error)));
     if (m->keyed)
         json_object_set_new(responses, "409",
                             gw_openapi_response("Idempotency-Key conflict",
@@ -228,23 +235,58 @@ gw_openapi_operation(json_t *schemas, const gw_route *route)
             gw_openapi_response("Not application/json", json_incref(error)));
     }
     json_object_set_new(
+        responses, "421",
+        gw_openapi_response("Host is not one the gateway serves",
+                            json_incref(error)));
+    json_object_set_new(
+        responses, "429",
+        gw_openapi_response("Too many requests or a cap reached (see "
+                            "Retry-After when present)",
+                            json_incref(error)));
+    json_object_set_new(
         responses, "503",
         gw_openapi_response("A dependency is down", json_incref(error)));
+    json_object_set_new(
+        responses, "504",
+        gw_openapi_response("The service or the database took too long",
+                            json_incref(error)));
     json_object_set_new(op, "responses", responses);
     json_decref(error);
     return op;
 }
 
+/* A route of the gateway itself (no RPC, no token): status 200 with
+ * type, and the 4xx it can answer. */
 static void
-gw_openapi_builtin(json_t *paths, const char *path, const char *summary,
-                   const char *type)
+gw_openapi_builtin(json_t *paths, const char *path, const char *id,
+                   const char *summary, const char *type, int probe)
 {
     json_t *content = json_pack("{s:{}}", type);
+    json_t *responses = json_pack("{s:{s:s, s:o}}", "200", "description", "OK",
+                                  "content", content);
+    json_t *error = json_pack("{s:s}", "$ref", "#/components/schemas/Error");
 
+    /* Probes skip the Host check but refuse other methods; the rest check
+     * Host (DNS rebinding) like every route. */
+    if (probe)
+        json_object_set_new(responses, "405",
+                            gw_openapi_response("Method not allowed (GET only)",
+                                                json_incref(error)));
+    else
+        json_object_set_new(
+            responses, "421",
+            gw_openapi_response("Host is not one the gateway serves",
+                                json_incref(error)));
+    if (strcmp(path, "/readyz") == 0)
+        json_object_set_new(
+            responses, "503",
+            gw_openapi_response("The database or a service does not answer",
+                                NULL));
+    json_decref(error);
     json_object_set_new(paths, path,
-                        json_pack("{s:{s:s, s:{s:{s:s, s:o}}}}", "get",
-                                  "summary", summary, "responses", "200",
-                                  "description", "OK", "content", content));
+                        json_pack("{s:{s:s, s:s, s:[], s:o}}", "get", "summary",
+                                  summary, "operationId", id, "security",
+                                  "responses", responses));
 }
 
 json_t *
@@ -260,7 +302,16 @@ gw_openapi_document(void)
                   "1.0.0", "description",
                   "Recovery escalation governance: acknowledgements, retry "
                   "plans, scheduled executive reports and one append-only "
-                  "evidence stream."));
+                  "evidence stream. Reference: docs/api.md and "
+                  "docs/reference/rest.md in the project."));
+    /* "/": the gateway that serves this document; the second is where
+     * `make run` listens. */
+    json_object_set_new(doc, "servers",
+                        json_pack("[{s:s, s:s}, {s:s, s:s}]", "url", "/",
+                                  "description",
+                                  "The gateway that serves this document",
+                                  "url", "http://127.0.0.1:8000", "description",
+                                  "make run (local sandbox)"));
     for (size_t i = 0; i < gw_route_count; i++) {
         const gw_route *route = &gw_routes[i];
         json_t *item = json_object_get(paths, route->pattern);
@@ -277,15 +328,17 @@ gw_openapi_document(void)
         method[j] = '\0';
         json_object_set_new(item, method, gw_openapi_operation(schemas, route));
     }
-    gw_openapi_builtin(paths, "/healthz", "The gateway process is up",
-                       "application/json");
-    gw_openapi_builtin(paths, "/readyz",
+    gw_openapi_builtin(paths, "/healthz", "gateway.Health",
+                       "The gateway process is up", "application/json", 1);
+    gw_openapi_builtin(paths, "/readyz", "gateway.Ready",
                        "The database and every service answer (503 if not)",
-                       "application/json");
-    gw_openapi_builtin(paths, "/metrics", "Prometheus metrics", "text/plain");
-    gw_openapi_builtin(paths, "/openapi.json", "This document",
-                       "application/json");
-    gw_openapi_builtin(paths, "/", "The Evidence Console", "text/html");
+                       "application/json", 1);
+    gw_openapi_builtin(paths, "/metrics", "gateway.Metrics",
+                       "Prometheus metrics", "text/plain", 0);
+    gw_openapi_builtin(paths, "/openapi.json", "gateway.OpenApi",
+                       "This document", "application/json", 0);
+    gw_openapi_builtin(paths, "/", "gateway.Console", "The Evidence Console",
+                       "text/html", 0);
     json_object_set_new(
         schemas, "Error",
         json_pack("{s:s, s:[s,s,s], s:{s:{s:s}, s:{s:s}, s:{s:s}}}", "type",
@@ -294,8 +347,14 @@ gw_openapi_document(void)
                   "string", "request_id", "type", "string"));
     json_object_set_new(doc, "paths", paths);
     json_object_set_new(doc, "components",
-                        json_pack("{s:o, s:{s:{s:s, s:s}}}", "schemas", schemas,
-                                  "securitySchemes", "bearer", "type", "http",
-                                  "scheme", "bearer"));
+                        json_pack("{s:o, s:{s:{s:s, s:s, s:s}}}", "schemas",
+                                  schemas, "securitySchemes", "bearer", "type",
+                                  "http", "scheme", "bearer", "description",
+                                  "Required on every registry route when the "
+                                  "gateway has a token file "
+                                  "(CAVRA_TOKEN_FILE): 401 without a valid "
+                                  "token, 403 when its roles do not allow "
+                                  "the route. A gateway without one is a "
+                                  "loopback-only sandbox and checks none."));
     return doc;
 }

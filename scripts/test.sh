@@ -48,6 +48,8 @@ bash scripts/deps.sh
 # The browser tests need chromium, node and playwright-core; ctest only
 # registers them when node is found at configure time, so before cmake.
 bash tests/browser/setup.sh
+# The OpenAPI lint (ctest docs.openapi_lint) needs @redocly/cli (npm).
+bash tests/openapi/setup.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j2
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DCAVRA_SANITIZE=ON >/dev/null

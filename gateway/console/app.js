@@ -2,7 +2,7 @@
  * CAVRA Recovery Evidence Console.
  *
  * Plain JavaScript, no build step, no external resources. Talks only to the
- * gateway that served it (same origin) through the REST contract of SPEC.md.
+ * gateway that served it (same origin) through the REST API (docs/api.md).
  * Every field read from a response may be missing or null: the page shows
  * a dash rather than failing.
  */
@@ -213,16 +213,154 @@
       $('dash-alert-level').dataset.value = isNil(level) ? '' : String(level);
       $('card-alert-level').dataset.level = levelClass(level);
       $('dash-updated').textContent = 'Updated ' + new Date().toISOString().slice(11, 19) + ' UTC';
+      renderOutstanding(d);
+      renderChart(asArray(d.hourly_activity));
     });
+  }
+
+  /* ---------------------------------------------- awaiting acknowledgement */
+
+  /* 90 -> "1 h 30 min", 3000 -> "2 d 2 h". */
+  function fmtAge(min) {
+    if (typeof min !== 'number' || !isFinite(min) || min < 0) return '—';
+    if (min < 60) return min + ' min';
+    if (min < 1440) return Math.floor(min / 60) + ' h' + (min % 60 ? ' ' + (min % 60) + ' min' : '');
+    var d = Math.floor(min / 1440), h = Math.floor((min % 1440) / 60);
+    return d.toLocaleString('en-US') + ' d' + (h ? ' ' + h + ' h' : '');
+  }
+
+  function renderOutstanding(d) {
+    var body = $('outstanding-body');
+    var list = asArray(d.outstanding_acknowledgements);
+    var total = typeof d.outstanding_acknowledgement_count === 'number' ? d.outstanding_acknowledgement_count : list.length;
+    clear(body);
+    $('outstanding-count').textContent = total === 0 ? 'None open'
+      : (list.length < total ? 'Showing the ' + list.length + ' most urgent of ' : '') +
+        total.toLocaleString('en-US') + ' open pair' + (total === 1 ? '' : 's');
+    if (list.length === 0) {
+      body.appendChild(el('tr', { class: 'empty' }, el('td', { colspan: '6', text: 'Every open escalation has an acknowledgement.' })));
+      return;
+    }
+    list.forEach(function (o) {
+      o = o || {};
+      var breached = o.slo_breached === true;
+      body.appendChild(el('tr', { class: 'outstanding' + (breached ? ' breached' : ''),
+        dataset: { plan: o.plan_id || '', provider: o.provider || '', severity: o.severity || '',
+                   breached: String(breached), age: isNil(o.age_minutes) ? '' : String(o.age_minutes) } },
+        el('td', { 'data-label': 'Plan' }, planButton(o.plan_id)),
+        el('td', { 'data-label': 'Provider', text: show(o.provider) }),
+        el('td', { 'data-label': 'Severity' }, badge(o.severity)),
+        el('td', { class: 'nowrap', 'data-label': 'Age', text: fmtAge(o.age_minutes) }),
+        el('td', { 'data-label': 'SLO' }, breached
+          ? el('span', { class: 'badge badge-critical', text: 'breached' })
+          : el('span', { class: 'muted small', text: 'within ' + show(o.recovery_slo_minutes) + ' min' })),
+        el('td', { class: 'action' }, el('button', { type: 'button', class: 'btn btn-primary btn-small ack-row',
+          'aria-label': 'Acknowledge ' + show(o.provider) + ' for plan ' + show(o.plan_id),
+          text: 'Acknowledge',
+          onclick: function () { prefillAck(o.plan_id, o.provider, breached); } }))));
+    });
+  }
+
+  /* Fills the acknowledge form with (plan, provider) and moves there. */
+  function prefillAck(planId, provider, breached) {
+    if (typeof planId !== 'string' || planId === '') return Promise.resolve();
+    if (!plans.has(planId)) {
+      rememberPlan({ plan_id: planId }, true);
+      renderPlanPickers();
+    }
+    var planSel = $('ack-plan');
+    planSel.value = planId;
+    // A fresh form for this row: the reason says what is known of it.
+    $('ack-reason').value = breached ? 'recovery SLO breached' : '';
+    return fillProviders(planSel, $('ack-provider')).then(function () {
+      var provSel = $('ack-provider');
+      if (Array.prototype.some.call(provSel.options, function (op) { return op.value === provider; })) {
+        provSel.value = provider;
+      }
+      $('form-ack').scrollIntoView({ block: 'start' });
+      $('ack-by').focus();
+    });
+  }
+
+  /* -------------------------------------------------------------- chart */
+
+  var SVG_NS = 'http://www.w3.org/2000/svg';
+
+  function svg(tag, attrs) {
+    var node = document.createElementNS(SVG_NS, tag);
+    Object.keys(attrs || {}).forEach(function (k) {
+      if (k === 'text') node.textContent = attrs[k];
+      else if (k === 'dataset') Object.keys(attrs[k]).forEach(function (d) { node.dataset[d] = attrs[k][d]; });
+      else node.setAttribute(k, String(attrs[k]));
+    });
+    return node;
+  }
+
+  /*
+   * Grouped bars per hour (acknowledgements, failed deliveries) from the
+   * dashboard's hourly_activity: 24 buckets, oldest first. Drawn in a
+   * fixed viewBox and scaled to the width of the page.
+   */
+  function renderChart(hours) {
+    var box = $('chart-svg');
+    var W = 720, H = 190, left = 34, right = 8, top = 10, bottom = 26;
+    var plotW = W - left - right, plotH = H - top - bottom;
+    var max = 1, sumA = 0, sumF = 0;
+    hours.forEach(function (h) {
+      var a = Number(h && h.acknowledgement_count) || 0, f = Number(h && h.failed_delivery_count) || 0;
+      max = Math.max(max, a, f);
+      sumA += a;
+      sumF += f;
+    });
+    clear(box);
+    var root = svg('svg', { viewBox: '0 0 ' + W + ' ' + H, role: 'img', 'aria-labelledby': 'chart-title chart-desc',
+                            preserveAspectRatio: 'none', focusable: 'false' });
+    root.appendChild(svg('desc', { id: 'chart-desc', text: hours.length === 0 ? 'No data.'
+      : sumA + ' acknowledgements and ' + sumF + ' failed deliveries in the last ' + hours.length + ' hours; the most in one hour: ' + max + '.' }));
+    // Gridlines at 0, half and the maximum.
+    [0, 0.5, 1].forEach(function (q) {
+      var y = top + plotH - q * plotH;
+      root.appendChild(svg('line', { class: 'grid', x1: left, x2: W - right, y1: y, y2: y }));
+      if (q > 0 && (q === 1 || max >= 2)) {
+        root.appendChild(svg('text', { class: 'axis', x: left - 4, y: y + 4, 'text-anchor': 'end',
+                                       text: String(Math.round(q * max)) }));
+      }
+    });
+    root.appendChild(svg('text', { class: 'axis', x: left - 4, y: top + plotH + 4, 'text-anchor': 'end', text: '0' }));
+    var slot = hours.length ? plotW / hours.length : plotW;
+    var barW = Math.max(1, (slot - 3) / 2);
+    hours.forEach(function (h, i) {
+      h = h || {};
+      var a = Number(h.acknowledgement_count) || 0, f = Number(h.failed_delivery_count) || 0;
+      var x = left + i * slot + 1.5;
+      var hour = typeof h.hour_start === 'string' ? h.hour_start.slice(11, 16) : '';
+      var g = svg('g', { class: 'hour', dataset: { hour: h.hour_start || '' } });
+      g.appendChild(svg('title', { text: hour + ' UTC: ' + a + ' acknowledgement' + (a === 1 ? '' : 's') + ', ' +
+                                         f + ' failed deliver' + (f === 1 ? 'y' : 'ies') }));
+      var ah = (a / max) * plotH, fh = (f / max) * plotH;
+      g.appendChild(svg('rect', { class: 'bar-ack', x: x.toFixed(2), y: (top + plotH - ah).toFixed(2),
+        width: barW.toFixed(2), height: ah.toFixed(2), dataset: { count: String(a) } }));
+      g.appendChild(svg('rect', { class: 'bar-failed', x: (x + barW).toFixed(2), y: (top + plotH - fh).toFixed(2),
+        width: barW.toFixed(2), height: fh.toFixed(2), dataset: { count: String(f) } }));
+      if (i % 6 === 0 || i === hours.length - 1) {
+        g.appendChild(svg('text', { class: 'axis', x: (x + barW).toFixed(2), y: H - 8, 'text-anchor': 'middle', text: hour }));
+      }
+      root.appendChild(g);
+    });
+    box.appendChild(root);
+    $('chart-totals').textContent = 'Last 24 hours: ' + sumA.toLocaleString('en-US') + ' acknowledgement' + (sumA === 1 ? '' : 's') +
+      ', ' + sumF.toLocaleString('en-US') + ' failed deliver' + (sumF === 1 ? 'y' : 'ies') + '.';
   }
 
   /* -------------------------------------------------------------- verify */
 
+  /* Whether the gateway offers the verification: its OpenAPI document
+   * lists the route. (Calling it would walk the whole chain, and a second
+   * walk meanwhile is refused with 429.) */
   function probeVerify() {
-    return api('GET', VERIFY).then(function (r) {
-      // 404/405/501 (or no gateway at all) mean the endpoint is not offered.
-      var offered = !(r.status === 0 || r.status === 404 || r.status === 405 || r.status === 501);
-      $('verify-btn').hidden = !offered;
+    return api('GET', '/openapi.json').then(function (r) {
+      var paths = r.ok && r.data && r.data.paths;
+      $('verify-btn').hidden = !(paths && paths[VERIFY] && paths[VERIFY].get);
     });
   }
 
@@ -342,13 +480,16 @@
     var planId = planSelect.value;
     var keep = providerSelect.value;
     function render(list, note) {
+      // What is chosen now wins over what was chosen when the load began:
+      // the answer may arrive after the user picked a provider.
+      var chosen = providerSelect.value || keep;
       clear(providerSelect);
       if (!list || list.length === 0) {
         providerSelect.appendChild(el('option', { value: '', text: note || 'Choose a plan first' }));
         return;
       }
       list.forEach(function (p) { providerSelect.appendChild(el('option', { value: p, text: p })); });
-      if (keep && list.indexOf(keep) >= 0) providerSelect.value = keep;
+      if (chosen && list.indexOf(chosen) >= 0) providerSelect.value = chosen;
     }
     if (!planId) { render(null); return Promise.resolve(); }
     var known = plans.get(planId);
@@ -587,7 +728,7 @@
           el('td', { class: 'num', text: show(k.count) }),
           el('td', { text: show(k.owner) })));
       });
-      riskBlock.appendChild(el('div', { class: 'table-wrap' },
+      riskBlock.appendChild(el('div', { class: 'table-wrap', tabindex: '0', role: 'region', 'aria-label': 'Key risks table (scrollable)' },
         el('table', { id: 'report-risks', class: 'data compact' },
           el('thead', null, el('tr', null,
             el('th', { scope: 'col', text: 'Severity' }), el('th', { scope: 'col', text: 'Risk' }),
@@ -622,7 +763,7 @@
           el('td', { class: 'num', text: show(p.acknowledgement_count) }),
           el('td', { text: show(p.latest_acknowledgement_state) })));
       });
-      provBlock.appendChild(el('div', { class: 'table-wrap' },
+      provBlock.appendChild(el('div', { class: 'table-wrap', tabindex: '0', role: 'region', 'aria-label': 'Provider summary table (scrollable)' },
         el('table', { id: 'report-providers', class: 'data compact' },
           el('thead', null, el('tr', null,
             el('th', { scope: 'col', text: 'Provider' }),

@@ -228,8 +228,47 @@ const cv_db_statement report_sql_statements[] = {
      " count(*), count(*) FILTER (WHERE severity = 'critical'),"
      " count(*) FILTER (WHERE breached),"
      " count(*) FILTER (WHERE closure_state NOT IN ('resolved', 'mitigated')),"
-     " count(*) FILTER (WHERE state IS NULL AND first_of_pair)"
+     " count(*) FILTER (WHERE state IS NULL AND first_of_pair),"
+     " (SELECT count(*) FROM plan_routes)"
      " FROM open_routes"},
+    /* $1 now, $2 rows. Open pairs with no acknowledgement at all (no
+     * ack_current row). A pair routed twice is breached when either route
+     * is, has the higher severity and the older age. Per route only
+     * timestamps are compared (no numeric epoch per row): a route started
+     * age_minutes before its plan was made, and is past its SLO once
+     * started + SLO is before now. The exact total rides on every row (a
+     * window count runs before LIMIT). Severity is ranked by its enum
+     * number (critical 1 .. info 3). */
+    {"report_outstanding",
+     "SELECT plan_id, provider, sev,"
+     " floor(extract(epoch FROM ($1::timestamptz - started)) / 60)::bigint,"
+     " breached, slo, n FROM (SELECT r.plan_id, r.provider,"
+     " min(CASE r.severity WHEN 'critical' THEN 1 WHEN 'warning' THEN 2"
+     " ELSE 3 END) AS sev,"
+     " min(r.plan_generated_at - r.age_minutes * interval '1 minute')"
+     " AS started,"
+     " bool_or(r.slo_breached OR r.plan_generated_at + (r.plan_slo_minutes"
+     " - r.age_minutes) * interval '1 minute' < $1::timestamptz) AS breached,"
+     " max(r.plan_slo_minutes) AS slo, count(*) OVER () AS n"
+     " FROM plan_routes r WHERE NOT EXISTS (SELECT 1 FROM ack_current c"
+     " WHERE c.plan_id = r.plan_id AND c.provider = r.provider)"
+     " GROUP BY r.plan_id, r.provider"
+     " ORDER BY breached DESC, sev, started, r.plan_id, r.provider"
+     " LIMIT $2::int) o"
+     " ORDER BY breached DESC, sev, started, plan_id, provider"},
+    /* $1 now: 24 UTC hours, oldest first, the last holding now. Each
+     * count is a range scan of acknowledgements_time or of the partial
+     * index delivery_attempts_failed. */
+    {"report_hourly",
+     "SELECT (extract(epoch FROM h) * 1000000)::bigint,"
+     " (SELECT count(*) FROM acknowledgements"
+     " WHERE acknowledged_at >= h AND acknowledged_at < h + interval '1 hour'),"
+     " (SELECT count(*) FROM delivery_attempts WHERE NOT success"
+     " AND created_at >= h AND created_at < h + interval '1 hour')"
+     " FROM generate_series(date_trunc('hour', $1::timestamptz"
+     " AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' - interval '23 hours',"
+     " date_trunc('hour', $1::timestamptz AT TIME ZONE 'UTC')"
+     " AT TIME ZONE 'UTC', interval '1 hour') AS h ORDER BY h"},
     /* One statement per filter combination (bit 1 kind, 2 plan_id,
      * 4 provider) so each can use its index: $1 below this id, $2 rows. */
     {"report_list_0", REPORT_SQL_LIST("")},
@@ -708,6 +747,95 @@ report_sql_due_schedules(cv_db *db, int64_t now_s, size_t max,
     return 0;
 }
 
+/* The dashboard's outstanding acknowledgements: count and first rows. */
+static int
+report_sql_outstanding(cv_db *db, const char *now, Cv__Dashboard *d,
+                       cv_error *err)
+{
+    char rows[24];
+    const char *params[2] = {now, rows};
+    PGresult *res;
+    int n;
+
+    snprintf(rows, sizeof(rows), "%d", REPORT_OUTSTANDING_MAX);
+    if ((res = cv_db_exec(db, "report_outstanding", 2, params, err)) == NULL)
+        return err->code;
+    n = PQntuples(res);
+    CV_SET(d, outstanding_acknowledgement_count,
+           n > 0 ? report_sql_i64(res, 0, 6) : 0);
+    if (n > 0 && (d->outstanding_acknowledgements =
+                      calloc((size_t)n, sizeof(void *))) == NULL) {
+        PQclear(res);
+        return cv_error_set(err, CV_INTERNAL, "out of memory");
+    }
+    for (int i = 0; i < n; i++) {
+        Cv__OutstandingAcknowledgement *o = malloc(sizeof(*o));
+
+        if (o == NULL) {
+            PQclear(res);
+            return cv_error_set(err, CV_INTERNAL, "out of memory");
+        }
+        cv__outstanding_acknowledgement__init(o);
+        d->outstanding_acknowledgements[d->n_outstanding_acknowledgements++] =
+            o;
+        o->plan_id = report_sql_text(res, i, 0);
+        o->provider = report_sql_text(res, i, 1);
+        CV_SET(o, severity, (Cv__Severity)report_sql_i64(res, i, 2));
+        CV_SET(o, age_minutes, report_sql_i64(res, i, 3));
+        CV_SET(o, slo_breached, strcmp(PQgetvalue(res, i, 4), "t") == 0);
+        CV_SET(o, recovery_slo_minutes, report_sql_i64(res, i, 5));
+        if (o->plan_id == NULL || o->provider == NULL) {
+            PQclear(res);
+            return cv_error_set(err, CV_INTERNAL, "out of memory");
+        }
+    }
+    PQclear(res);
+    return 0;
+}
+
+/* The dashboard's chart: REPORT_HOURS buckets of activity. */
+static int
+report_sql_hourly(cv_db *db, const char *now, Cv__Dashboard *d, cv_error *err)
+{
+    const char *params[1] = {now};
+    PGresult *res;
+    int n;
+
+    if ((res = cv_db_exec(db, "report_hourly", 1, params, err)) == NULL)
+        return err->code;
+    n = PQntuples(res);
+    if (n != REPORT_HOURS) {
+        PQclear(res);
+        cv_error_set(err, CV_INTERNAL, "internal storage error");
+        cv_error_cause(err, "report_hourly: wrong number of hours");
+        return CV_INTERNAL;
+    }
+    if ((d->hourly_activity = calloc((size_t)n, sizeof(void *))) == NULL) {
+        PQclear(res);
+        return cv_error_set(err, CV_INTERNAL, "out of memory");
+    }
+    for (int i = 0; i < n; i++) {
+        Cv__DashboardHour *h = malloc(sizeof(*h));
+        char when[CV_TIME_MAX];
+
+        if (h == NULL) {
+            PQclear(res);
+            return cv_error_set(err, CV_INTERNAL, "out of memory");
+        }
+        cv__dashboard_hour__init(h);
+        d->hourly_activity[d->n_hourly_activity++] = h;
+        cv_time_format(report_sql_i64(res, i, 0), when);
+        if ((h->hour_start = strdup(when)) == NULL) {
+            PQclear(res);
+            return cv_error_set(err, CV_INTERNAL, "out of memory");
+        }
+        CV_SET(h, acknowledgement_count, report_sql_i64(res, i, 1));
+        CV_SET(h, failed_delivery_count, report_sql_i64(res, i, 2));
+    }
+    PQclear(res);
+    return 0;
+}
+
 int
 report_sql_dashboard(cv_db *db, const char *now, Cv__Dashboard *d,
                      cv_error *err)
@@ -717,7 +845,7 @@ report_sql_dashboard(cv_db *db, const char *now, Cv__Dashboard *d,
 
     if ((res = cv_db_exec(db, "report_dashboard", 1, params, err)) == NULL)
         return err->code;
-    if (PQntuples(res) != 1 || PQnfields(res) != 15) {
+    if (PQntuples(res) != 1 || PQnfields(res) != 16) {
         PQclear(res);
         cv_error_set(err, CV_INTERNAL, "internal storage error");
         cv_error_cause(err, "report_dashboard: no row");
@@ -748,8 +876,12 @@ report_sql_dashboard(cv_db *db, const char *now, Cv__Dashboard *d,
     CV_SET(d, slo_breached_count, report_sql_i64(res, 0, 12));
     CV_SET(d, open_recovery_count, report_sql_i64(res, 0, 13));
     CV_SET(d, unacknowledged_count, report_sql_i64(res, 0, 14));
+    CV_SET(d, acknowledgement_audit_delivery_recovery_escalation_route_count,
+           report_sql_i64(res, 0, 15));
     PQclear(res);
-    return 0;
+    if (report_sql_outstanding(db, now, d, err) != 0)
+        return err->code;
+    return report_sql_hourly(db, now, d, err);
 }
 
 void

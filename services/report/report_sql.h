@@ -111,7 +111,13 @@ int report_sql_store_run(cv_db *db, const Cv__ScheduleRun *run,
 int report_sql_due_schedules(cv_db *db, int64_t now_s, size_t max,
                              report_schedule **out, size_t *n, cv_error *err);
 
-/* Fills the counts of a dashboard (one snapshot, exact COUNT(*)s). */
+/* The dashboard lists at most this many outstanding acknowledgements. */
+#define REPORT_OUTSTANDING_MAX 50
+/* Hours in the dashboard's activity chart. */
+#define REPORT_HOURS 24
+
+/* Fills the counts of a dashboard (one snapshot, exact COUNT(*)s), its
+ * outstanding acknowledgements and its hourly activity. */
 int report_sql_dashboard(cv_db *db, const char *now, Cv__Dashboard *d,
                          cv_error *err);
 

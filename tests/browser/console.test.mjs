@@ -15,6 +15,9 @@
  *   CAVRA_DATABASE_URL  a migrated PostgreSQL (scripts/test.sh sets it)
  *   CV_CHROMIUM         browser binary (default /usr/bin/chromium)
  *
+ * Accessibility: axe-core (npm, pinned in package-lock.json) is evaluated in
+ * the page at 1280 and 390 px; a serious or critical violation fails.
+ *
  * Output: "ok - name" / "not ok - name: reason" per test, then exactly
  * "N passed, M failed". Exit 1 on any failure. Screenshots go to
  * $CV_TEST_BUILD_DIR/console-screenshots/console-1280.png and
@@ -264,6 +267,39 @@ async function waitOption(page, selector, value) {
   await page.waitForFunction(
     ([sel, v]) => Array.from(document.querySelectorAll(`${sel} option`)).some((o) => o.value === v),
     [selector, value], { timeout: 15_000 });
+}
+
+/* axe-core's source, evaluated in the page (no script tag, no network). */
+let axeSource = null;
+
+/* Runs axe-core over the whole page; returns its violations. */
+async function axeViolations(page) {
+  if (axeSource === null) {
+    axeSource = fs.readFileSync(path.join(HERE, 'node_modules', 'axe-core', 'axe.min.js'), 'utf8');
+  }
+  if (!(await page.evaluate(() => typeof window.axe === 'object'))) await page.evaluate(axeSource);
+  return page.evaluate(async () => {
+    // eslint-disable-next-line no-undef
+    const r = await axe.run(document, { resultTypes: ['violations'] });
+    return r.violations.map((v) => ({
+      id: v.id, impact: v.impact, nodes: v.nodes.map((n) => n.target.join(' ')),
+    }));
+  });
+}
+
+function describeViolations(vs) {
+  return vs.map((v) => `${v.id} (${v.impact}, ${v.nodes.length} node(s): ${v.nodes.slice(0, 3).join('; ')})`).join(', ');
+}
+
+/* The dashboard JSON the page itself just loaded (a Refresh click). */
+async function refreshDashboard(page) {
+  const before = await refreshedCount(page);
+  const respP = page.waitForResponse((r) => r.request().method() === 'GET' && r.url().endsWith('/dashboard'),
+    { timeout: 20_000 });
+  await page.click('#dash-refresh');
+  const json = await (await respP).json();
+  await waitRefreshed(page, before);
+  return json;
 }
 
 /* ---------------------------------------------------------------- tests */
@@ -676,19 +712,23 @@ async function main() {
   });
 
   await runTest('verify button shown exactly when the gateway offers GET /runtime/evidence/verify', async () => {
-    const probe = await page.evaluate(async () => (await fetch('/runtime/evidence/verify')).status);
-    const offered = !(probe === 404 || probe === 405 || probe === 501);
+    // Offered = listed in the gateway's OpenAPI document (what the page checks:
+    // calling the route would walk the whole chain once more).
+    const doc = await page.evaluate(async () => (await fetch('/openapi.json')).json());
+    const offered = !!(doc.paths && doc.paths['/runtime/evidence/verify'] && doc.paths['/runtime/evidence/verify'].get);
+    const probe = offered ? 'listed in /openapi.json' : 'not listed in /openapi.json';
     eq(await page.isVisible('#verify-btn'), offered, `verify button visible (probe answered ${probe})`);
     if (offered) {
       await page.click('#verify-btn');
+      // One walk of the whole chain: seconds, more on a busy machine.
       await page.waitForFunction(() => {
         const r = document.getElementById('verify-result');
         return !r.hidden && /verify-(ok|bad)/.test(r.className);
-      });
+      }, null, { timeout: 55_000 });
       const text = ((await page.textContent('#verify-result')) || '').trim();
       assert(/Evidence chain valid/.test(text), `verification result: ${text}`);
     }
-    log(`verify endpoint ${offered ? 'offered' : 'not offered'} (HTTP ${probe})`);
+    log(`verify endpoint ${offered ? 'offered' : 'not offered'} (${probe})`);
   });
 
   await runTest('keyboard: a form is filled with Tab and submitted with Enter', async () => {
@@ -713,6 +753,133 @@ async function main() {
     assert(res.json.plan.selected_providers.includes('teams'), 'provider typed from the keyboard');
     eq(res.id, res.json.plan.plan_id, 'plan id shown');
     eq(await card(page, 'dash-plan-count'), before + 1, 'plan count card');
+  });
+
+  await runTest('outstanding acknowledgements on top: most urgent first; Acknowledge prefills the form', async () => {
+    // A pair of our own at the very top: breached, critical, ten years old.
+    const provider = `outstanding-${nonce}`;
+    const r = await fetch(`${base}${P}/recovery-escalation-plan`, {
+      method: 'POST', headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ generated_by: 'console-test', escalation_routes: [
+        { provider, severity: 'critical', slo_breached: true, age_minutes: 5256000, reason: 'browser test' }] }),
+    });
+    eq(r.status, 201, 'recording the outstanding plan');
+    const planId = (await r.json()).plan.plan_id;
+    const dash = await refreshDashboard(page);
+    const list = dash.outstanding_acknowledgements;
+    assert(Array.isArray(list), 'the dashboard has no outstanding_acknowledgements list');
+    // The section is the first one of the page.
+    const first = await page.$eval('main > section', (n) => n.id);
+    eq(first, 'outstanding-section', 'first section of the page');
+    const rows = await page.$$eval('#outstanding-body tr.outstanding', (rs) => rs.map((tr) => ({
+      plan: tr.dataset.plan, provider: tr.dataset.provider, severity: tr.dataset.severity,
+      breached: tr.dataset.breached, age: Number(tr.dataset.age),
+      button: !!tr.querySelector('button.ack-row'),
+    })));
+    eq(rows.length, list.length, 'outstanding rows shown');
+    assert(rows.length <= 50, `${rows.length} rows shown (cap 50)`);
+    for (let i = 0; i < rows.length; i++) {
+      eq(`${rows[i].plan}/${rows[i].provider}`, `${list[i].plan_id}/${list[i].provider}`, `row ${i}`);
+      eq(rows[i].severity, list[i].severity, `row ${i} severity`);
+      eq(rows[i].breached, String(list[i].slo_breached), `row ${i} SLO breach`);
+      assert(rows[i].button, `row ${i} has no Acknowledge button`);
+    }
+    const countText = ((await page.textContent('#outstanding-count')) || '').replace(/[\s,]/g, '');
+    assert(countText.includes(String(dash.outstanding_acknowledgement_count)),
+      `the count shown "${countText}" is not ${dash.outstanding_acknowledgement_count}`);
+    const mine = rows.findIndex((x) => x.plan === planId && x.provider === provider);
+    assert(mine >= 0, 'our breached critical ten-year-old pair is not listed');
+    eq(rows[mine].severity, 'critical', 'severity of our row');
+    eq(rows[mine].breached, 'true', 'SLO breach of our row');
+
+    // Acknowledge: the form gets the plan and provider, and the focus.
+    await page.click(`#outstanding-body tr.outstanding[data-plan="${planId}"] button.ack-row`);
+    await waitOption(page, '#ack-provider', provider);
+    await page.waitForFunction(([p, v]) => document.getElementById('ack-plan').value === p &&
+      document.getElementById('ack-provider').value === v, [planId, provider]);
+    await page.waitForFunction(() => document.activeElement && document.activeElement.id === 'ack-by', null,
+      { timeout: 10_000 }).catch(() => {});
+    eq(await page.evaluate(() => document.activeElement && document.activeElement.id), 'ack-by',
+      'focus after Acknowledge');
+    eq(await page.inputValue('#ack-reason'), 'recovery SLO breached', 'escalation reason prefilled');
+    await page.fill('#ack-by', 'release.manager');
+    const res = await submitForm(page, 'form-ack', '/acknowledgements');
+    expectCreated(res, 'acknowledging from the outstanding list');
+    eq(res.json.acknowledgement.plan_id, planId, 'acknowledged plan');
+    eq(res.json.acknowledgement.provider, provider, 'acknowledged provider');
+    const gone = await page.$$eval(`#outstanding-body tr.outstanding[data-plan="${planId}"]`, (rs) => rs.length);
+    eq(gone, 0, 'the acknowledged pair is still listed');
+    const after = await refreshDashboard(page);
+    eq(after.outstanding_acknowledgement_count, dash.outstanding_acknowledgement_count - 1, 'outstanding count after');
+  });
+
+  await runTest('activity chart: inline SVG of 24 hours from the dashboard counts, no library', async () => {
+    const planId = needPlan();
+    // One failed delivery and one acknowledgement now: the last hour grows.
+    const before = await refreshDashboard(page);
+    const post = (sub, body) => fetch(`${base}${P}/recovery-escalations/${planId}/${sub}`, {
+      method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+    eq((await post('delivery-attempts', { provider: 'pagerduty', success: false, status_code: 502 })).status, 201, 'failed delivery');
+    eq((await post('acknowledgements', { provider: 'pagerduty', acknowledged_by: 'chart', acknowledgement_state: 'acknowledged' })).status, 201, 'acknowledgement');
+    const dash = await refreshDashboard(page);
+    const hours = dash.hourly_activity;
+    assert(Array.isArray(hours) && hours.length === 24, `hourly_activity has ${hours && hours.length} hours`);
+    const lastB = before.hourly_activity[23], lastA = hours[23];
+    if (lastB.hour_start === lastA.hour_start) {
+      eq(lastA.acknowledgement_count - lastB.acknowledgement_count, 1, 'acknowledgements in the last hour');
+      eq(lastA.failed_delivery_count - lastB.failed_delivery_count, 1, 'failed deliveries in the last hour');
+    }
+    const svg = await page.$eval('#activity-chart svg', (n) => ({
+      ns: n.namespaceURI, role: n.getAttribute('role'), label: n.getAttribute('aria-labelledby'),
+      hours: Array.from(n.querySelectorAll('g.hour')).map((g) => ({
+        start: g.dataset.hour,
+        acks: Number(g.querySelector('rect.bar-ack').dataset.count),
+        failed: Number(g.querySelector('rect.bar-failed').dataset.count),
+        ackH: Number(g.querySelector('rect.bar-ack').getAttribute('height')),
+        failedH: Number(g.querySelector('rect.bar-failed').getAttribute('height')),
+      })),
+    }));
+    eq(svg.ns, 'http://www.w3.org/2000/svg', 'chart namespace');
+    eq(svg.role, 'img', 'chart role');
+    assert(svg.label, 'the chart has no accessible name');
+    eq(svg.hours.length, 24, 'hour groups in the chart');
+    const max = Math.max(1, ...hours.map((h) => Math.max(h.acknowledgement_count, h.failed_delivery_count)));
+    for (let i = 0; i < 24; i++) {
+      eq(svg.hours[i].start, hours[i].hour_start, `chart hour ${i}`);
+      eq(svg.hours[i].acks, hours[i].acknowledgement_count, `acknowledgements at ${hours[i].hour_start}`);
+      eq(svg.hours[i].failed, hours[i].failed_delivery_count, `failed deliveries at ${hours[i].hour_start}`);
+      // Bar heights scale with the counts (the tallest bar is the maximum).
+      for (const [h, n] of [[svg.hours[i].ackH, hours[i].acknowledgement_count], [svg.hours[i].failedH, hours[i].failed_delivery_count]]) {
+        assert(n === 0 ? h === 0 : h > 0, `bar of ${n} is ${h} high`);
+        if (n === max) assert(Math.abs(h - svg.hours.reduce((m, x) => Math.max(m, x.ackH, x.failedH), 0)) < 0.01, 'the largest count is not the tallest bar');
+      }
+    }
+    const totals = ((await page.textContent('#chart-totals')) || '').replace(/,/g, '');
+    const sumA = hours.reduce((a, h) => a + h.acknowledgement_count, 0);
+    const sumF = hours.reduce((a, h) => a + h.failed_delivery_count, 0);
+    assert(totals.includes(`${sumA} acknowledgement`) && totals.includes(`${sumF} failed`),
+      `chart totals "${totals}" (want ${sumA} and ${sumF})`);
+    const scripts = await page.$$eval('script', (ss) => ss.map((x) => x.src || 'inline'));
+    eq(JSON.stringify(scripts), JSON.stringify([`${base}/console/app.js`]), 'scripts of the page');
+    const foreign = requested.filter((u) => !u.startsWith(`${base}/`) && !u.startsWith('data:'));
+    eq(foreign.length, 0, `requests outside the gateway (${foreign.join(', ')})`);
+  });
+
+  await runTest('axe-core at 1280 and 390 px: no serious or critical violation, unique landmarks', async () => {
+    const report = [];
+    for (const width of [1280, 390]) {
+      await page.setViewportSize({ width, height: width === 390 ? 844 : 900 });
+      await loadPage(page, `${base}/`);
+      // The report and the outstanding list rendered, as a person sees them.
+      await page.waitForFunction(() => document.querySelector('#outstanding-body tr') ||
+        !document.getElementById('outstanding-body'));
+      const vs = await axeViolations(page);
+      log(`axe at ${width} px: ${vs.length ? describeViolations(vs) : 'no violation'}`);
+      const bad = vs.filter((v) => v.impact === 'serious' || v.impact === 'critical' || v.id === 'landmark-unique');
+      if (bad.length) report.push(`${width} px: ${describeViolations(bad)}`);
+    }
+    await page.setViewportSize({ width: 1280, height: 900 });
+    eq(report.length, 0, `axe violations: ${report.join(' | ')}`);
   });
 
   await runTest('390 px wide: no horizontal overflow, everything reachable', async () => {

@@ -3,7 +3,8 @@
 # only when missing (idempotent; a second run does nothing):
 #   - Debian's chromium (/usr/bin/chromium)          apt-get install chromium
 #   - node and npm                                    apt-get install nodejs npm
-#   - playwright-core, pinned in package-lock.json    npm ci (in this folder)
+#   - playwright-core and axe-core, pinned in
+#     package-lock.json                               npm ci (in this folder)
 # apt-get update runs first only when an install is needed and the package
 # is not known to apt yet (or the first install attempt fails).
 # Runs as root, or through sudo. Prints nothing when everything is there.
@@ -60,23 +61,27 @@ elif ! command -v npm >/dev/null 2>&1; then
     apt_install npm
 fi
 
-# 3. playwright-core from the lock file, when node_modules is missing or
-#    older than the lock file / does not hold the locked version.
+# 3. The npm packages of package.json (playwright-core, axe-core) from the
+#    lock file, when node_modules is missing, older than the lock file, or
+#    does not hold a locked version.
 need_ci=0
-if [[ ! -f "$HERE/node_modules/playwright-core/package.json" ||
-      ! -f "$HERE/node_modules/.package-lock.json" ]]; then
+if [[ ! -f "$HERE/node_modules/.package-lock.json" ]]; then
     need_ci=1
 elif [[ "$HERE/package-lock.json" -nt "$HERE/node_modules/.package-lock.json" ]]; then
     need_ci=1
-else
-    want=$(node -e 'console.log(require(process.argv[1]).packages["node_modules/playwright-core"].version)' \
-        "$HERE/package-lock.json")
-    have=$(node -e 'console.log(require(process.argv[1]).version)' \
-        "$HERE/node_modules/playwright-core/package.json")
-    [[ "$want" == "$have" ]] || need_ci=1
+elif ! node -e '
+    const fs = require("fs"), path = require("path");
+    const dir = process.argv[1];
+    const lock = require(path.join(dir, "package-lock.json"));
+    for (const name of Object.keys(require(path.join(dir, "package.json")).dependencies)) {
+      const want = lock.packages["node_modules/" + name].version;
+      const file = path.join(dir, "node_modules", name, "package.json");
+      if (!fs.existsSync(file) || JSON.parse(fs.readFileSync(file, "utf8")).version !== want) process.exit(1);
+    }' "$HERE"; then
+    need_ci=1
 fi
 if [[ $need_ci -eq 1 ]]; then
-    setup_log "npm ci (playwright-core)"
+    setup_log "npm ci (playwright-core, axe-core)"
     # PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD: playwright-core downloads nothing
     # by itself, but make sure no install hook tries to.
     (cd "$HERE" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 \

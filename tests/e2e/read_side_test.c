@@ -21,7 +21,9 @@
 #include <cmocka.h>
 
 #include <jansson.h>
+#include <libpq-fe.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -234,8 +236,41 @@ static const char *const e2e_dash_fields[] = {
     "open_recovery_count",
     "unacknowledged_count",
     "evidence_event_count",
+    "acknowledgement_audit_delivery_recovery_executive_report_count",
+    "report_schedule_count",
+    "escalation_count",
+    "critical_escalation_count",
+    "slo_breached_count",
+    "acknowledgement_audit_delivery_recovery_escalation_route_count",
+    "outstanding_acknowledgement_count",
 };
-#define E2E_N_DASH (sizeof(e2e_dash_fields) / sizeof(e2e_dash_fields[0]))
+#define E2E_N_DASH_ALL (sizeof(e2e_dash_fields) / sizeof(e2e_dash_fields[0]))
+#define E2E_N_DASH     E2E_N_DASH_ALL
+
+/* Every integer counter of the Dashboard message must be compared: a new
+ * counter without a row in e2e_dash_fields fails the test. */
+static void
+e2e_dash_fields_complete(void)
+{
+    const ProtobufCMessageDescriptor *d = &cv__dashboard__descriptor;
+    size_t counters = 0;
+
+    for (unsigned i = 0; i < d->n_fields; i++) {
+        const ProtobufCFieldDescriptor *f = &d->fields[i];
+        bool found = false;
+
+        if (f->type != PROTOBUF_C_TYPE_INT64 ||
+            f->label == PROTOBUF_C_LABEL_REPEATED)
+            continue;
+        counters++;
+        for (size_t j = 0; j < E2E_N_DASH_ALL && !found; j++)
+            found = strcmp(e2e_dash_fields[j], f->name) == 0;
+        if (!found)
+            fail_msg("dashboard counter %s is not compared with the store",
+                     f->name);
+    }
+    assert_int_equal(counters, E2E_N_DASH_ALL);
+}
 
 /* The same numbers straight from the store. */
 static const char *const e2e_dash_sql[E2E_N_DASH] = {
@@ -255,6 +290,31 @@ static const char *const e2e_dash_sql[E2E_N_DASH] = {
     "JOIN ack_current c ON c.plan_id = r.plan_id AND c.provider = "
     "r.provider WHERE c.acknowledgement_state IS NULL",
     "SELECT count(*) FROM evidence_events",
+    "SELECT count(*) FROM executive_reports",
+    "SELECT count(*) FROM report_schedules",
+    /* Open escalations, from the plans themselves (not the routes' copies
+     * of their time and SLO) and the acknowledgements table (not
+     * ack_current): a route is open unless its pair's latest
+     * acknowledgement resolved or dismissed it. */
+    "SELECT count(*) FROM plan_routes r WHERE coalesce((SELECT "
+    "a.acknowledgement_state FROM acknowledgements a WHERE a.plan_id = "
+    "r.plan_id AND a.provider = r.provider ORDER BY a.seq DESC LIMIT 1), "
+    "'open') NOT IN ('resolved', 'dismissed')",
+    "SELECT count(*) FROM plan_routes r WHERE r.severity = 'critical' AND "
+    "coalesce((SELECT a.acknowledgement_state FROM acknowledgements a WHERE "
+    "a.plan_id = r.plan_id AND a.provider = r.provider ORDER BY a.seq DESC "
+    "LIMIT 1), 'open') NOT IN ('resolved', 'dismissed')",
+    "SELECT count(*) FROM plan_routes r JOIN escalation_plans p ON p.plan_id "
+    "= r.plan_id WHERE (r.slo_breached OR now() - p.generated_at + "
+    "make_interval(mins => r.age_minutes::int) > make_interval(mins => "
+    "p.recovery_slo_minutes)) AND coalesce((SELECT a.acknowledgement_state "
+    "FROM acknowledgements a WHERE a.plan_id = r.plan_id AND a.provider = "
+    "r.provider ORDER BY a.seq DESC LIMIT 1), 'open') NOT IN ('resolved', "
+    "'dismissed')",
+    "SELECT coalesce(sum(escalation_count), 0) FROM escalation_plans",
+    "SELECT count(*) FROM (SELECT DISTINCT plan_id, provider FROM "
+    "plan_routes) r WHERE NOT EXISTS (SELECT 1 FROM acknowledgements a WHERE "
+    "a.plan_id = r.plan_id AND a.provider = r.provider)",
 };
 
 static void
@@ -392,17 +452,319 @@ test_read_side_dashboard_exact(void **state)
 
     /* Exactness: equal to COUNT(*) over the store at the same moment
      * (retried if something was written around the dashboard call). */
+    e2e_dash_fields_complete();
     for (int attempt = 0; attempt < 5 && !stable; attempt++) {
         e2e_sql_counts(sql);
         e2e_dashboard(after);
         e2e_sql_counts(sql2);
-        stable = memcmp(sql, sql2, sizeof(sql)) == 0;
+        /* slo_breached_count also moves with the clock: an escalation
+         * crossing its SLO between the two reads is retried too. */
+        stable = memcmp(sql, sql2, sizeof(sql)) == 0 &&
+                 memcmp(sql, after, sizeof(sql)) == 0;
     }
-    assert_true(stable);
     for (size_t i = 0; i < E2E_N_DASH; i++)
         if (after[i] != sql[i])
             fail_msg("dashboard %s is %lld, the store holds %lld",
                      e2e_dash_fields[i], after[i], sql[i]);
+}
+
+/* ---- outstanding acknowledgements and hourly activity ------------------ */
+
+/* The first value of sql (with one optional text parameter) as a malloc'd
+ * string ("" for NULL); fails the test when the query fails. */
+static char *
+e2e_sql_text(const char *sql, const char *param)
+{
+    const char *params[1] = {param};
+    PGconn *conn = PQconnectdb(cv_test_database_url());
+    PGresult *res;
+    char *v;
+
+    if (PQstatus(conn) != CONNECTION_OK)
+        fail_msg("cannot connect: %s", PQerrorMessage(conn));
+    res = PQexecParams(conn, sql, param != NULL ? 1 : 0, NULL,
+                       param != NULL ? params : NULL, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
+        fail_msg("query failed: %s: %s", sql, PQresultErrorMessage(res));
+    v = strdup(PQgetisnull(res, 0, 0) ? "" : PQgetvalue(res, 0, 0));
+    PQclear(res);
+    PQfinish(conn);
+    assert_non_null(v);
+    return v;
+}
+
+/* The first 50 outstanding pairs as "plan/provider/severity/age/breached"
+ * lines, computed without the service's statement: from the plans (time,
+ * SLO) and the acknowledgements table (not ack_current). Oldest first is
+ * by the exact start of the escalation (the age in whole minutes ties). */
+#define E2E_OUTSTANDING_SQL                                                    \
+    "WITH r AS (SELECT r.plan_id, r.provider, CASE r.severity WHEN "           \
+    "'critical' THEN 1 WHEN 'warning' THEN 2 ELSE 3 END AS sev, "              \
+    "p.generated_at - make_interval(mins => r.age_minutes::int) AS started, "  \
+    "(r.slo_breached OR now() - p.generated_at + make_interval(mins => "       \
+    "r.age_minutes::int) > make_interval(mins => p.recovery_slo_minutes)) AS " \
+    "breached FROM plan_routes r JOIN escalation_plans p ON p.plan_id = "      \
+    "r.plan_id WHERE NOT EXISTS (SELECT 1 FROM acknowledgements a WHERE "      \
+    "a.plan_id = r.plan_id AND a.provider = r.provider)), pairs AS (SELECT "   \
+    "plan_id, provider, min(sev) AS sev, min(started) AS started, "            \
+    "bool_or(breached) AS breached FROM r GROUP BY plan_id, provider ORDER "   \
+    "BY bool_or(breached) DESC, min(sev), min(started), plan_id, provider "    \
+    "LIMIT 50) SELECT coalesce(string_agg(plan_id || '/' || provider || '/' "  \
+    "|| sev || '/' || floor(extract(epoch FROM now() - started) / "            \
+    "60)::bigint || '/' || breached, ',' ORDER BY breached DESC, sev, "        \
+    "started, plan_id, provider), '') FROM pairs"
+
+static int
+e2e_severity_rank(const char *name)
+{
+    if (strcmp(name, "critical") == 0)
+        return 1;
+    if (strcmp(name, "warning") == 0)
+        return 2;
+    if (strcmp(name, "info") == 0)
+        return 3;
+    fail_msg("outstanding severity %s", name);
+    return 0;
+}
+
+/* The dashboard's list in the form of E2E_OUTSTANDING_SQL; checks the
+ * order of the rows on the way and the shape of each row. */
+static char *
+e2e_outstanding_text(json_t *list)
+{
+    size_t cap = 64 + json_array_size(list) * 160, len = 0, i;
+    char *out = calloc(1, cap);
+    json_t *it;
+    int prev_b = 2, prev_sev = 0;
+    long long prev_age = 0;
+
+    assert_non_null(out);
+    json_array_foreach(list, i, it)
+    {
+        int b = json_is_true(cv_test_json_get(it, "slo_breached"));
+        int sev = e2e_severity_rank(cv_test_json_str(it, "severity"));
+        long long age = cv_test_json_int(it, "age_minutes");
+
+        if (!json_is_boolean(cv_test_json_get(it, "slo_breached")))
+            fail_msg("outstanding row %zu: slo_breached is not a boolean", i);
+        assert_true(cv_test_json_int(it, "recovery_slo_minutes") > 0);
+        /* Most urgent first: breached, then severity, then age. */
+        if (b > prev_b || (b == prev_b && sev < prev_sev) ||
+            (b == prev_b && sev == prev_sev && age > prev_age))
+            fail_msg("outstanding row %zu is more urgent than the one before",
+                     i);
+        prev_b = b;
+        prev_sev = sev;
+        prev_age = age;
+        len += (size_t)snprintf(
+            out + len, cap - len, "%s%s/%s/%d/%lld/%s", i > 0 ? "," : "",
+            cv_test_json_str(it, "plan_id"), cv_test_json_str(it, "provider"),
+            sev, age, b ? "true" : "false");
+        assert_true(len < cap);
+    }
+    return out;
+}
+
+/* Plans of our own (one unacknowledged pair each, at the very top of the
+ * urgency order or not), the count's deltas, and the list equal to the
+ * store's own top 50 at the same moment. */
+static void
+test_read_side_outstanding(void **state)
+{
+    char provider[64], plans[3][96];
+    cv_http_response r;
+    long long count_before, count_mid;
+    bool same = false;
+
+    (void)state;
+    snprintf(provider, sizeof(provider), "00%s-out", e2e_tag);
+    e2e_get_json(E2E_DASHBOARD, 200, &r);
+    count_before =
+        cv_test_json_int(r.json, "outstanding_acknowledgement_count");
+    cv_http_response_free(&r);
+    for (int k = 0; k < 3; k++) {
+        Cv__EscalationRoute route[2] = {CV__ESCALATION_ROUTE__INIT,
+                                        CV__ESCALATION_ROUTE__INIT};
+        Cv__RecordPlanReply *rep;
+
+        /* Plan 0: breached, critical and ten years old (the top of the
+         * list); plan 1: routed twice to the provider (one pair, which
+         * takes the critical route's severity); plan 2: an info route. */
+        route[0].provider = provider;
+        route[0].has_severity = route[1].has_severity = 1;
+        route[0].severity = k == 2 ? CV__SEVERITY__SEVERITY_INFO
+                                   : CV__SEVERITY__SEVERITY_WARNING;
+        route[0].has_age_minutes = 1;
+        route[0].age_minutes = k == 0 ? 5256000 : 5;
+        route[0].has_slo_breached = 1;
+        route[0].slo_breached = k == 0;
+        route[1] = route[0];
+        route[1].severity = CV__SEVERITY__SEVERITY_CRITICAL;
+        route[1].age_minutes = k == 0 ? 5256000 : 7;
+        rep = cv_test_record_plan_rpc(e2e_ack, "read-side-test", route,
+                                      k == 2 ? 1 : 2, NULL);
+        snprintf(plans[k], sizeof(plans[k]), "%s", rep->plan->plan_id);
+        protobuf_c_message_free_unpacked(&rep->base, NULL);
+    }
+    e2e_get_json(E2E_DASHBOARD, 200, &r);
+    count_mid = cv_test_json_int(r.json, "outstanding_acknowledgement_count");
+    assert_int_equal(count_mid - count_before, 3);
+    {
+        json_t *list = cv_test_json_get(r.json, "outstanding_acknowledgements");
+        json_t *first;
+
+        assert_true(json_is_array(list));
+        assert_true(json_array_size(list) ==
+                    (size_t)(count_mid < 50 ? count_mid : 50));
+        /* Plan 0 is at the top unless another breached critical pair is
+         * older still; either way it is in the list, with its values. */
+        first = NULL;
+        for (size_t i = 0; i < json_array_size(list); i++)
+            if (strcmp(cv_test_json_str(json_array_get(list, i), "plan_id"),
+                       plans[0]) == 0)
+                first = json_array_get(list, i);
+        if (first == NULL)
+            fail_msg("plan %s (breached, critical, 10 years) is not listed",
+                     plans[0]);
+        assert_string_equal(cv_test_json_str(first, "provider"), provider);
+        assert_string_equal(cv_test_json_str(first, "severity"), "critical");
+        assert_true(json_is_true(cv_test_json_get(first, "slo_breached")));
+        assert_true(cv_test_json_int(first, "age_minutes") >= 5256000);
+        assert_int_equal(cv_test_json_int(first, "recovery_slo_minutes"), 240);
+    }
+    cv_http_response_free(&r);
+
+    /* An acknowledgement in any state takes the pair off the list. */
+    assert_int_equal(
+        e2e_rpc_ack(plans[0], provider, CV__ACK_STATE__ACK_STATE_DEFERRED), 0);
+    e2e_get_json(E2E_DASHBOARD, 200, &r);
+    assert_int_equal(
+        cv_test_json_int(r.json, "outstanding_acknowledgement_count"),
+        count_mid - 1);
+    {
+        json_t *it;
+        size_t i;
+
+        json_array_foreach(
+            cv_test_json_get(r.json, "outstanding_acknowledgements"), i, it)
+        {
+            if (strcmp(cv_test_json_str(it, "plan_id"), plans[0]) == 0)
+                fail_msg("acknowledged plan %s is still outstanding", plans[0]);
+        }
+    }
+    cv_http_response_free(&r);
+
+    /* The whole list equals the store's (retried when a write or a
+     * minute boundary fell between the two reads). */
+    for (int attempt = 0; attempt < 5 && !same; attempt++) {
+        char *want = e2e_sql_text(E2E_OUTSTANDING_SQL, NULL), *got;
+
+        e2e_get_json(E2E_DASHBOARD, 200, &r);
+        got = e2e_outstanding_text(
+            cv_test_json_get(r.json, "outstanding_acknowledgements"));
+        same = strcmp(want, got) == 0;
+        if (!same && attempt == 4)
+            fail_msg("outstanding list differs from the store:\n got  %.600s"
+                     "\n want %.600s",
+                     got, want);
+        free(want);
+        free(got);
+        cv_http_response_free(&r);
+    }
+}
+
+/* Whether the dashboard's 24 hourly buckets are consecutive UTC hours
+ * ending with the current one, each equal to COUNT(*) over its hour;
+ * *last gets the last bucket's counts and start. */
+static bool
+e2e_hours_match(long long last[2], char *last_start, size_t len)
+{
+    cv_http_response r;
+    json_t *hours, *it;
+    size_t i;
+    bool same = true;
+    char *now_hour = e2e_sql_text(
+        "SELECT to_char(date_trunc('hour', now() AT TIME ZONE 'UTC'), "
+        "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')",
+        NULL);
+
+    e2e_get_json(E2E_DASHBOARD, 200, &r);
+    hours = cv_test_json_get(r.json, "hourly_activity");
+    assert_true(json_is_array(hours));
+    assert_int_equal(json_array_size(hours), 24);
+    json_array_foreach(hours, i, it)
+    {
+        const char *start = cv_test_json_str(it, "hour_start");
+        long long acks = cv_test_json_int(it, "acknowledgement_count");
+        long long failed = cv_test_json_int(it, "failed_delivery_count");
+
+        /* Hour i starts (23 - i) hours before the current hour. */
+        if (cv_test_count("SELECT extract(epoch FROM (date_trunc('hour', "
+                          "now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC') - "
+                          "$1::timestamptz)::bigint",
+                          start) != 3600L * (long)(23 - i))
+            same = false;
+        if (acks != cv_test_count("SELECT count(*) FROM acknowledgements "
+                                  "WHERE acknowledged_at >= $1::timestamptz "
+                                  "AND acknowledged_at < $1::timestamptz + "
+                                  "interval '1 hour'",
+                                  start) ||
+            failed != cv_test_count("SELECT count(*) FROM delivery_attempts "
+                                    "WHERE success = false AND created_at >= "
+                                    "$1::timestamptz AND created_at < "
+                                    "$1::timestamptz + interval '1 hour'",
+                                    start))
+            same = false;
+        if (i == 23) {
+            if (strcmp(start, now_hour) != 0)
+                same = false;
+            last[0] = acks;
+            last[1] = failed;
+            snprintf(last_start, len, "%s", start);
+        }
+    }
+    cv_http_response_free(&r);
+    free(now_hour);
+    return same;
+}
+
+/* The hourly chart's counts: equal to the store's per hour, and our own
+ * acknowledgements and failed deliveries land in the current hour. */
+static void
+test_read_side_hourly(void **state)
+{
+    char provider[64], plan[96];
+    bool done = false;
+
+    (void)state;
+    snprintf(provider, sizeof(provider), "00%s-hour", e2e_tag);
+    assert_int_equal(e2e_rpc_plan(provider, 0, plan, sizeof(plan)), 0);
+    /* Retried only when the hour turned between the reads. */
+    for (int attempt = 0; attempt < 5 && !done; attempt++) {
+        long long before[2], after[2];
+        char start_before[40], start_after[40];
+
+        if (!e2e_hours_match(before, start_before, sizeof(start_before)))
+            continue;
+        /* Two acknowledgements, three failed and one good delivery. */
+        assert_int_equal(
+            e2e_rpc_ack(plan, provider, CV__ACK_STATE__ACK_STATE_ACKNOWLEDGED),
+            0);
+        assert_int_equal(
+            e2e_rpc_ack(plan, provider, CV__ACK_STATE__ACK_STATE_ACCEPTED), 0);
+        for (int k = 0; k < 3; k++)
+            assert_int_equal(e2e_rpc_delivery(plan, provider, 0), 0);
+        assert_int_equal(e2e_rpc_delivery(plan, provider, 1), 0);
+        if (!e2e_hours_match(after, start_after, sizeof(start_after)) ||
+            strcmp(start_before, start_after) != 0)
+            continue;
+        if (after[0] - before[0] != 2 || after[1] - before[1] != 3)
+            fail_msg("the current hour gained %lld acknowledgements and %lld "
+                     "failed deliveries, want 2 and 3",
+                     after[0] - before[0], after[1] - before[1]);
+        done = true;
+    }
+    assert_true(done);
 }
 
 /* ---- evidence stream -------------------------------------------------- */
@@ -925,6 +1287,8 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_read_side_dashboard_exact),
+        cmocka_unit_test(test_read_side_outstanding),
+        cmocka_unit_test(test_read_side_hourly),
         cmocka_unit_test(test_read_side_pages_while_writing),
         cmocka_unit_test(test_read_side_filters),
         cmocka_unit_test(test_read_side_stream_errors),

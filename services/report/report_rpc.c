@@ -290,10 +290,10 @@ report_rpc_dashboard(cv_rpc_ctx *call, const ProtobufCMessage *request,
     c.slo_breached_count = d->slo_breached_count;
     c.failed_delivery_count = d->failed_delivery_count;
     CV_SET(d, alert_level, report_alert_level(&c));
-    d->schema = strdup(REPORT_DASHBOARD_SCHEMA);
+    d->schema_version = strdup(REPORT_DASHBOARD_SCHEMA);
     d->generated_at = strdup(now);
     d->actor = cv_actor_dup(call->actor);
-    if (d->schema == NULL || d->generated_at == NULL) {
+    if (d->schema_version == NULL || d->generated_at == NULL) {
         protobuf_c_message_free_unpacked(&d->base, NULL);
         return cv_error_set(err, CV_INTERNAL, "out of memory");
     }

@@ -323,8 +323,8 @@ e2e_dashboard(long long out[E2E_N_DASH])
     cv_http_response r;
 
     e2e_get_json(E2E_DASHBOARD, 200, &r);
-    if (strcmp(cv_test_json_str(r.json, "schema"), E2E_DASH_SCHEMA) != 0)
-        fail_msg("dashboard schema %s", cv_test_json_str(r.json, "schema"));
+    if (strcmp(cv_test_json_str(r.json, "schema_version"), E2E_DASH_SCHEMA) != 0)
+        fail_msg("dashboard schema %s", cv_test_json_str(r.json, "schema_version"));
     (void)cv_test_json_str(r.json, "alert_level");
     (void)cv_test_json_str(r.json, "generated_at");
     if (!json_is_null(cv_test_json_get(r.json, "actor")))

@@ -95,7 +95,7 @@ typedef struct cv_rpc_server_config {
     const char *service_name; /* "ack": Health is "ack.Health" */
     const char *url;          /* e.g. "tcp://127.0.0.1:7101" */
     const char *database_url;
-    int contexts;   /* default 16 */
+    int contexts;   /* default 64 (requests in flight, so groups can form) */
     int db_workers; /* default 4 */
     const cv_rpc_method *methods;
     size_t n_methods;
@@ -109,6 +109,14 @@ typedef struct cv_rpc_server_config {
 } cv_rpc_server_config;
 
 typedef struct cv_rpc_server cv_rpc_server;
+
+/* Group commit: a worker takes up to $CAVRA_RPC_GROUP_MAX requests that
+ * arrived together and runs the READ COMMITTED writes among them in one
+ * transaction, a SAVEPOINT each, answered after its COMMIT (1 = one
+ * transaction per request, as before). */
+#define CV_RPC_GROUP_MAX_ENV     "CAVRA_RPC_GROUP_MAX"
+#define CV_RPC_GROUP_MAX_DEFAULT 32
+#define CV_RPC_GROUP_MAX_LIMIT   256
 
 /* Starts listening and serving. Returns 0 and *out, or an error (for
  * instance CV_UNAVAILABLE when the URL cannot be bound, CV_INTERNAL when a

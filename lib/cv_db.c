@@ -448,3 +448,60 @@ cv_db_ping(cv_db *db, cv_error *err)
         return rv;
     return cv_db_simple(db, "SELECT 1", err);
 }
+
+int
+cv_db_wal_lsn(cv_db *db, char *out, size_t outlen, cv_error *err)
+{
+    PGresult *res;
+    int rv = 0;
+
+    if ((rv = cv_db_ensure(db, err)) != 0)
+        return rv;
+    res = PQexec(db->conn, "SELECT pg_current_wal_lsn()::text");
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
+        rv = cv_db_result_error(db, res, "pg_current_wal_lsn", err);
+    else
+        snprintf(out, outlen, "%s", PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return rv;
+}
+
+int
+cv_db_wait_replay(cv_db *db, const char *lsn, int max_ms, cv_error *err)
+{
+    const char *params[1] = {lsn};
+    long waited_us = 0, step_us = 200;
+    int rv;
+
+    if ((rv = cv_db_ensure(db, err)) != 0)
+        return rv;
+    for (;;) {
+        /* NULL replay position: not a standby, nothing to wait for. */
+        PGresult *res = PQexecParams(
+            db->conn,
+            "SELECT coalesce(pg_last_wal_replay_lsn() >= $1::pg_lsn, true)", 1,
+            NULL, params, NULL, NULL, 0);
+        bool ok = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
+        bool caught_up = ok && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+
+        if (!ok) {
+            rv = cv_db_result_error(db, res, "pg_last_wal_replay_lsn", err);
+            PQclear(res);
+            return rv;
+        }
+        PQclear(res);
+        if (caught_up)
+            return 0;
+        if (waited_us >= (long)max_ms * 1000L)
+            return cv_error_set(err, CV_UNAVAILABLE,
+                                "the read replica lags behind");
+        {
+            struct timespec ts = {0, step_us * 1000L};
+
+            nanosleep(&ts, NULL);
+        }
+        waited_us += step_us;
+        if (step_us < 5000)
+            step_us *= 2;
+    }
+}

@@ -147,6 +147,20 @@ int cv_db_statement_timeout_ms(void);
  * allowed longer statements does. Returns 0 or an error as cv_db_exec. */
 int cv_db_set_statement_timeout(cv_db *db, int ms, bool local, cv_error *err);
 
+/*
+ * Read replica support (CAVRA_READ_DATABASE_URL). cv_db_wal_lsn writes
+ * the primary's current WAL position (pg_current_wal_lsn, at or past the
+ * commit of every write already answered) as text into out.
+ * cv_db_wait_replay waits until the standby db has replayed up to lsn,
+ * at most max_ms: 0 when it has (or db is no standby), CV_UNAVAILABLE
+ * when it lags further or cannot be reached.
+ */
+#define CV_DB_READ_URL_ENV         "CAVRA_READ_DATABASE_URL"
+#define CV_DB_READ_MAX_LAG_ENV     "CAVRA_READ_MAX_LAG_MS"
+#define CV_DB_READ_MAX_LAG_DEFAULT 1000
+int cv_db_wal_lsn(cv_db *db, char *out, size_t outlen, cv_error *err);
+int cv_db_wait_replay(cv_db *db, const char *lsn, int max_ms, cv_error *err);
+
 /* Returns 0 when "SELECT 1" succeeds (after cv_db_ensure). */
 int cv_db_ping(cv_db *db, cv_error *err);
 

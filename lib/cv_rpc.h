@@ -95,6 +95,12 @@ typedef struct cv_rpc_server_config {
     const char *service_name; /* "ack": Health is "ack.Health" */
     const char *url;          /* e.g. "tcp://127.0.0.1:7101" */
     const char *database_url;
+    /* A streaming standby for the methods whose registry mode is a read
+     * (CV_TX_READ, CV_TX_READ_SNAPSHOT), or NULL: everything on the
+     * primary. Each read waits until the standby has replayed what the
+     * primary had when the read arrived (every answered write is
+     * visible), up to $CAVRA_READ_MAX_LAG_MS, else runs on the primary. */
+    const char *read_database_url;
     int contexts;   /* default 64 (requests in flight, so groups can form) */
     int db_workers; /* default 4 */
     const cv_rpc_method *methods;

@@ -66,7 +66,8 @@ struct cv_rpc_server {
     cv_rpc_work *head, *tail; /* requests waiting for a worker */
     size_t queued;            /* requests in that queue */
     int idle;                 /* workers waiting for requests */
-    int group_max; /* requests one worker takes at once (group commit) */
+    int group_max;       /* requests one worker takes at once (group commit) */
+    int read_max_lag_ms; /* how long a read waits for the standby */
     int stopping;
     cv_replay_cache *replay; /* with principals: nonces seen */
 };
@@ -478,6 +479,40 @@ cv_rpc_finish(cv_rpc_job *c)
     return out;
 }
 
+/* True when the call only reads (it may run on the read replica). */
+static bool
+cv_rpc_is_read(const cv_rpc_job *c)
+{
+    return c->st.info->tx == CV_TX_READ ||
+           c->st.info->tx == CV_TX_READ_SNAPSHOT;
+}
+
+/* True while the worker's connection is usable. */
+static bool cv_rpc_db_ok(const cv_db *db);
+
+/*
+ * A read on the standby rdb, once it has replayed the primary's WAL up to
+ * where it stood when the read arrived: every write answered before then
+ * is visible (read-your-writes for every caller, as on the primary). A
+ * standby that lags more than read_max_lag_ms, cannot be reached, or
+ * breaks during the read sends the read to the primary instead.
+ */
+static void
+cv_rpc_run_read(cv_rpc_server *srv, cv_db *db, cv_db *rdb, cv_rpc_job *c)
+{
+    char lsn[64];
+    cv_error e;
+
+    cv_error_clear(&e);
+    if (cv_db_wal_lsn(db, lsn, sizeof(lsn), &e) == 0 &&
+        cv_db_wait_replay(rdb, lsn, srv->read_max_lag_ms, &e) == 0) {
+        cv_rpc_run_alone(rdb, c);
+        if (c->st.buf != NULL || cv_rpc_db_ok(rdb))
+            return;
+    }
+    cv_rpc_run_alone(db, c);
+}
+
 /* True when the call may share a group transaction: a READ COMMITTED
  * write. Snapshot writes (retry plans, schedule runs) must see the store
  * as of their own start, and reads keep their per-request path. */
@@ -608,7 +643,8 @@ cv_rpc_reply(cv_rpc_job *c)
  * (their per-request path); then the READ COMMITTED writes as one group.
  */
 static void
-cv_rpc_serve_batch(cv_rpc_server *srv, cv_db *db, cv_rpc_work **ws, size_t n)
+cv_rpc_serve_batch(cv_rpc_server *srv, cv_db *db, cv_db *rdb, cv_rpc_work **ws,
+                   size_t n)
 {
     cv_rpc_job *calls = calloc(n, sizeof(*calls));
     cv_rpc_job **group = calloc(n, sizeof(*group));
@@ -635,7 +671,10 @@ cv_rpc_serve_batch(cv_rpc_server *srv, cv_db *db, cv_rpc_work **ws, size_t n)
             continue;
         }
         if (c->ready) {
-            cv_rpc_run_alone(db, c);
+            if (rdb != NULL && cv_rpc_is_read(c))
+                cv_rpc_run_read(srv, db, rdb, c);
+            else
+                cv_rpc_run_alone(db, c);
             c->ready = false;
         }
         cv_rpc_reply(c);
@@ -655,7 +694,7 @@ cv_rpc_worker_main(void *arg)
 {
     cv_rpc_server *srv = arg;
     cv_rpc_work **batch;
-    cv_db db;
+    cv_db db, rdb_store, *rdb = NULL;
     cv_error err;
 
     if ((batch = calloc((size_t)srv->group_max, sizeof(*batch))) == NULL)
@@ -665,8 +704,15 @@ cv_rpc_worker_main(void *arg)
         free(batch);
         return NULL;
     }
+    if (srv->cfg.read_database_url != NULL &&
+        srv->cfg.read_database_url[0] != '\0' &&
+        cv_db_init(&rdb_store, srv->cfg.read_database_url, srv->cfg.statements,
+                   srv->cfg.n_statements, &err) == 0)
+        rdb = &rdb_store;
     /* Connect eagerly so the first request is fast; failure is fine. */
     (void)cv_db_ensure(&db, &err);
+    if (rdb != NULL)
+        (void)cv_db_ensure(rdb, &err);
     for (;;) {
         size_t n = 0, share;
 
@@ -698,9 +744,10 @@ cv_rpc_worker_main(void *arg)
             pthread_cond_signal(&srv->cond);
         pthread_mutex_unlock(&srv->mtx);
 
-        cv_rpc_serve_batch(srv, &db, batch, n);
+        cv_rpc_serve_batch(srv, &db, rdb, batch, n);
     }
     cv_db_fini(&db);
+    cv_db_fini(rdb);
     free(batch);
     return NULL;
 }
@@ -732,6 +779,9 @@ cv_rpc_server_start(const cv_rpc_server_config *cfg, cv_rpc_server **out,
         (void)cv_env_long(CV_RPC_GROUP_MAX_ENV, 1, CV_RPC_GROUP_MAX_LIMIT,
                           CV_RPC_GROUP_MAX_DEFAULT, &g);
         srv->group_max = (int)g;
+        (void)cv_env_long(CV_DB_READ_MAX_LAG_ENV, 0, 60000,
+                          CV_DB_READ_MAX_LAG_DEFAULT, &g);
+        srv->read_max_lag_ms = (int)g;
     }
     snprintf(srv->health_method, sizeof(srv->health_method), "%s.Health",
              cfg->service_name);

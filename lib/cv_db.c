@@ -367,6 +367,16 @@ cv_db_savepoint_release(cv_db *db, cv_error *err)
 }
 
 int
+cv_db_savepoint_next(cv_db *db, cv_error *err)
+{
+    if (!db->in_tx || db->savepoints == 0)
+        return cv_error_set(err, CV_INTERNAL, "internal storage error");
+    /* Two commands in one simple query: inside the open transaction block
+     * they run in order and the first failure stops the rest. */
+    return cv_db_simple(db, "RELEASE SAVEPOINT cv_sp; SAVEPOINT cv_sp", err);
+}
+
+int
 cv_db_savepoint_rollback(cv_db *db, cv_error *err)
 {
     int rv;

@@ -110,6 +110,9 @@ void cv_db_tx_rollback(cv_db *db);
 int cv_db_savepoint(cv_db *db, cv_error *err);
 int cv_db_savepoint_release(cv_db *db, cv_error *err);
 int cv_db_savepoint_rollback(cv_db *db, cv_error *err);
+/* Releases the innermost savepoint and opens the next one in a single
+ * round trip (group commit: one savepoint per request). */
+int cv_db_savepoint_next(cv_db *db, cv_error *err);
 
 /* The work of one transaction; returns 0 or an error code with err set.
  * It may run more than once (see cv_db_transact), so it must not keep

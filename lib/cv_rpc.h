@@ -122,7 +122,10 @@ typedef struct cv_rpc_server cv_rpc_server;
  * transaction per request, as before). */
 #define CV_RPC_GROUP_MAX_ENV     "CAVRA_RPC_GROUP_MAX"
 #define CV_RPC_GROUP_MAX_DEFAULT 32
-#define CV_RPC_GROUP_MAX_LIMIT   256
+/* Each request's SAVEPOINT is a subtransaction: past 64 in one
+ * transaction PostgreSQL's per-backend subtransaction cache overflows and
+ * every other session's snapshots get slower. */
+#define CV_RPC_GROUP_MAX_LIMIT 64
 
 /* Starts listening and serving. Returns 0 and *out, or an error (for
  * instance CV_UNAVAILABLE when the URL cannot be bound, CV_INTERNAL when a

@@ -556,18 +556,22 @@ cv_rpc_group_run(cv_db *db, cv_rpc_job **calls, size_t n)
         cv_rpc_job *c = calls[i];
         int level;
 
-        if ((rv = cv_db_savepoint(db, &gerr)) != 0)
+        /* The previous call's savepoint, when it succeeded, is released
+         * together with the opening of this one (one round trip); the
+         * last one is released by the COMMIT. */
+        if (db->savepoints > 0)
+            rv = cv_db_savepoint_next(db, &gerr);
+        else
+            rv = cv_db_savepoint(db, &gerr);
+        if (rv != 0)
             goto broken;
         level = db->savepoints;
         cv_error_clear(&c->err);
         db->principal = c->st.principal;
         rv = cv_rpc_call_tx(db, &c->st, &c->err);
         db->principal = NULL;
-        if (rv == 0) {
-            if (cv_db_savepoint_release(db, &gerr) != 0)
-                goto broken;
+        if (rv == 0)
             continue;
-        }
         free(c->st.buf);
         c->st.buf = NULL;
         if (!cv_rpc_db_ok(db))

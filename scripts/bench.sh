@@ -632,7 +632,8 @@ bench_pgbench() {
     out=$("$PGBENCH" -n -c 32 -j 2 -T "$TPUT_SECS" -f "$TMP_DIR/pgbench-insert.sql" \
         "$CAVRA_DATABASE_URL" 2>&1) || bench_log "pgbench failed: $(tail -n 3 <<<"$out")"
     tps=$(grep -o 'tps = [0-9.]*' <<<"$out" | head -n 1 | cut -d' ' -f3)
-    TPUT[pgbench#$1]=${tps:-nan}
+    tps=$(awk -v t="${tps:-nan}" 'BEGIN { if (t + 0 > 0) printf "%.1f", t; else print "nan" }')
+    TPUT[pgbench#$1]=$tps
     RAW_LINES+=("pgbench-insert-c32#$1 tps=${tps:-nan} clients=32 seconds=$TPUT_SECS")
     echo "  pgbench-insert-c32#$1 tps=${tps:-nan}" >&2
 }

@@ -86,6 +86,24 @@ int cv_db_ensure(cv_db *db, cv_error *err);
 PGresult *cv_db_exec(cv_db *db, const char *name, int nparams,
                      const char *const *params, cv_error *err);
 
+/* One statement of cv_db_exec_pipeline. */
+typedef struct cv_db_call {
+    const char *name;
+    int nparams;
+    const char *const *params;
+} cv_db_call;
+
+/*
+ * Runs n prepared statements in one round trip (libpq pipeline mode), in
+ * order; each is its own statement (under READ COMMITTED each takes its
+ * snapshot after the previous one finished, so a lock taken by one is
+ * held before the next reads). Returns 0 with res[i] set (the caller
+ * PQclear()s each), or the first failure's error as cv_db_exec (then
+ * every res[i] is NULL and the statements after it did not run).
+ */
+int cv_db_exec_pipeline(cv_db *db, size_t n, const cv_db_call *calls,
+                        PGresult **res, cv_error *err);
+
 /* Executes a prepared statement and only checks it succeeded. */
 int cv_db_run(cv_db *db, const char *name, int nparams,
               const char *const *params, cv_error *err);

@@ -35,6 +35,14 @@
 #   6. measures the same set again, prints a table of the empty and seeded
 #      medians with their ratio, and writes it with every raw line to
 #      build/bench/results.txt;
+#   5b. write throughput side by side: pgbench one-row INSERT at 32 clients
+#      vs acknowledgement POSTs at 64 connections (1,000 seeded plans x their
+#      2 providers, and one hot plan), with group commit and with one
+#      transaction per request (CAVRA_RPC_GROUP_MAX=1), 3 interleaved
+#      rounds; medians and the line "ack/pgbench ratio: R";
+#   5c. (throwaway cluster only) reads at 16 connections with the reporting
+#      service on the primary, then on a streaming standby (pg.sh standby,
+#      CAVRA_READ_DATABASE_URL);
 #   7. (throwaway cluster only) restarts the services with auto_explain and
 #      calls each endpoint once more, so every statement slower than
 #      CAVRA_BENCH_EXPLAIN_MS gets its EXPLAIN ANALYZE in
@@ -51,6 +59,12 @@
 #   CAVRA_BENCH_PG_FAST=1      fsync/synchronous_commit off (default: durable)
 #   CAVRA_BENCH_BUILD_DIR      build tree of the services (default build)
 #   CAVRA_BENCH_CMAKE_ARGS     extra cmake arguments for that tree
+#   CAVRA_BENCH_PG_PORT        first port tried for the throwaway cluster
+#                              (default 57432)
+#   CAVRA_BENCH_TPUT_ROUNDS    rounds of the write-throughput comparison (3)
+#   CAVRA_BENCH_TPUT_SECS      seconds of each pgbench run (5)
+#   CAVRA_BENCH_TPUT_REQUESTS  acknowledgements per spread run (4000; the
+#                              hot-plan runs send half)
 # Output: build/bench/results.txt (table + raw lines), build/bench/results.json
 # (the same figures as JSON), build/bench/explain.log,
 # build/bench/logs/ (service and PostgreSQL logs of the last run).
@@ -75,6 +89,7 @@ TABLES="evidence_events, escalation_plans, plan_routes, acknowledgements, ack_cu
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 TMP_DIR=
 PG_UP=0
+SB_UP=0
 PIDS=()
 NAMES=()
 CLEANED=0
@@ -127,6 +142,9 @@ bench_cleanup() {
         mkdir -p "$OUT/logs"
         cp "$TMP_DIR"/*.log "$OUT/logs/" 2>/dev/null || true
         cp "$TMP_DIR/pg/postgres.log" "$OUT/logs/postgres.log" 2>/dev/null || true
+    fi
+    if [[ $SB_UP -eq 1 ]]; then
+        bash scripts/pg.sh stop "$TMP_DIR/standby" || bench_log "could not stop the standby"
     fi
     if [[ $PG_UP -eq 1 ]]; then
         bash scripts/pg.sh stop "$TMP_DIR/pg" || bench_log "could not stop the bench cluster"
@@ -692,6 +710,59 @@ for key in spread-group spread-single hot-group hot-single; do
         'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "nan" }')
 done
 
+# 5c. Read throughput with and without a streaming standby (throwaway
+# cluster only): 16 connections on the dashboard, a trace and the stream's
+# first page, first with the reporting service reading the primary, then
+# with CAVRA_READ_DATABASE_URL on a standby made by pg_basebackup (each
+# read first waits for the standby to replay the primary's WAL position).
+# On one machine the standby competes for the same cores: this shows the
+# cost of the freshness wait, not the gain of a second host.
+# bench_restart_svc NAME [VAR=VALUE...]: restarts cavra-NAME with that
+# environment and waits for /readyz.
+bench_restart_svc() {
+    local name=$1 i pid
+    shift
+    for ((i = 0; i < ${#NAMES[@]}; i++)); do
+        [[ "${NAMES[i]}" == "cavra-$name" ]] || continue
+        pid=${PIDS[i]}
+        kill -TERM "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+        env "$@" "$BUILD/services/$name/cavra-$name" </dev/null >>"$TMP_DIR/cavra-$name.log" 2>&1 &
+        PIDS[i]=$!
+    done
+    for ((i = 0; i < 60; i++)); do
+        curl -fsS -o /dev/null --max-time 2 "$GW/readyz" 2>/dev/null && return 0
+        sleep 0.25
+    done
+    bench_log "cavra-$name was not ready again within 15 s"
+    return 1
+}
+READ_MODES=()
+if [[ $PG_UP -eq 1 ]]; then
+    SB_PORT=$(bench_free_port $((PG_PORT + 1)))
+    READ_MODES=(primary)
+    if bash scripts/pg.sh standby "$TMP_DIR/pg" "$TMP_DIR/standby" "$SB_PORT" >&2; then
+        SB_UP=1
+        READ_MODES+=(standby)
+    else
+        bench_log "could not start a standby; reads measured on the primary only"
+    fi
+    for mode in "${READ_MODES[@]}"; do
+        if [[ $mode == standby ]]; then
+            bench_restart_svc report \
+                "CAVRA_READ_DATABASE_URL=$(bash scripts/pg.sh url "$SB_PORT")"
+        fi
+        bench_wait_idle 60
+        bench_run "read-dashboard-c16-$mode" --url "$GW$FEED/dashboard" \
+            --threads 16 --requests 96 --warmup 16
+        bench_run "read-trace-c16-$mode" --url "$GW$P/recovery-escalations/$SEED_PLAN/trace" \
+            --threads 16 --requests 400 --warmup 16
+        bench_run "read-stream-c16-$mode" --url "$GW$FEED?limit=50" \
+            --threads 16 --requests 800 --warmup 16
+    done
+    [[ ${#READ_MODES[@]} -lt 2 ]] || bench_restart_svc report
+fi
+
 # 6. The table.
 mkdir -p "$OUT"
 {
@@ -749,6 +820,19 @@ mkdir -p "$OUT"
     echo "  (spread over many plans, group commit; one transaction per request: ${TPUT[spread-single.ratio]} x;"
     echo "  one hot plan: ${TPUT[hot-group.ratio]} x; target >= 1.0 x and ack p99 <= 20 ms)"
     echo "  sequencer backlog after the throughput rounds chained in: $TPUT_CHAIN s"
+    if [[ ${#READ_MODES[@]} -gt 0 ]]; then
+        echo
+        echo "Reads at 16 connections, reporting service on the primary vs on a streaming standby"
+        echo "(CAVRA_READ_DATABASE_URL; same machine, so the standby shares the 2 cores):"
+        printf '  %-22s %10s %10s %10s %10s\n' read mode rps med_ms p99_ms
+        for ep in dashboard trace stream; do
+            for mode in "${READ_MODES[@]}"; do
+                l=${RESULTS[read-$ep-c16-$mode]:-}
+                printf '  %-22s %10s %10s %10s %10s\n' "$ep" "$mode" "$(bench_field "$l" rps)" \
+                    "$(bench_field "$l" median_ms)" "$(bench_field "$l" p99_ms)"
+            done
+        done
+    fi
     echo
     echo "Idle connections (bench/bench_idle): 127.0.0.2 opens 5000 connections and sends"
     echo "nothing (partial=1: half a request line); held = how many the gateway kept open"

@@ -328,6 +328,8 @@ cavra_pg_standby() {
         echo "port = $port"
         echo "unix_socket_directories = '${sockdir//\'/\'\'}'"
         echo "hot_standby = on"
+        # Long reads (verify) are not cancelled by the replay of vacuum.
+        echo "hot_standby_feedback = on"
     } | cavra_pg_as_owner tee "$data/cavra.conf" >/dev/null || return 1
     if ! (cd "$dir" && cavra_pg_as_owner "$bindir/pg_ctl" start -w -t 60 \
         -D "$data" -l "$dir/postgres.log" >/dev/null); then

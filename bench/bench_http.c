@@ -24,7 +24,10 @@
  * new schedule).
  *
  * --url-file F: one URL per line; request n uses line n modulo the number
- * of lines (e.g. acknowledgements spread over many plans).
+ * of lines (e.g. acknowledgements spread over many plans). A line may go
+ * on after the URL with a space and a value, which replaces "{{line}}" in
+ * the body and headers of that line's requests (e.g. the provider of each
+ * plan's route).
  *
  * Safety: every URL must point at loopback (127.0.0.1, localhost or [::1]);
  * threads <= 256, requests <= 1,000,000.
@@ -51,7 +54,8 @@
 typedef struct bench_opts {
     const char *name;
     const char *url;
-    char **urls; /* --url-file lines, or NULL */
+    char **urls;  /* --url-file lines, or NULL */
+    char **lines; /* their values after the URL ("" when none) */
     long n_urls;
     const char *method;
     char *body; /* NULL: no body */
@@ -122,9 +126,9 @@ bench_append(char **out, size_t *len, size_t *cap, const char *s, size_t n)
     (*out)[*len] = '\0';
 }
 
-/* Copy of tmpl with {{n}} and {{run}} replaced; caller frees. */
+/* Copy of tmpl with {{n}}, {{run}} and {{line}} replaced; caller frees. */
 static char *
-bench_expand(const char *tmpl, long n, const char *run)
+bench_expand(const char *tmpl, long n, const char *run, const char *line)
 {
     char num[24];
     char *out = NULL;
@@ -140,6 +144,9 @@ bench_expand(const char *tmpl, long n, const char *run)
         } else if (strncmp(p, "{{run}}", 7) == 0) {
             bench_append(&out, &len, &cap, run, strlen(run));
             p += 7;
+        } else if (strncmp(p, "{{line}}", 8) == 0) {
+            bench_append(&out, &len, &cap, line, strlen(line));
+            p += 8;
         } else {
             const char *q = p + 1;
 
@@ -222,8 +229,9 @@ static long
 bench_one(CURL *h, const bench_opts *o, long n, double *ms, bench_sink *sink,
           char *errbuf)
 {
+    const char *line = o->urls != NULL ? o->lines[n % o->n_urls] : "";
     char *url = bench_expand(o->urls != NULL ? o->urls[n % o->n_urls] : o->url,
-                             n, o->run);
+                             n, o->run, line);
     char *body = NULL;
     struct curl_slist *hdrs = NULL;
     struct timespec a, b;
@@ -231,7 +239,7 @@ bench_one(CURL *h, const bench_opts *o, long n, double *ms, bench_sink *sink,
     CURLcode rc;
 
     for (int i = 0; i < o->n_headers; i++) {
-        char *h1 = bench_expand(o->headers[i], n, o->run);
+        char *h1 = bench_expand(o->headers[i], n, o->run, line);
         struct curl_slist *next = curl_slist_append(hdrs, h1);
 
         free(h1);
@@ -242,7 +250,7 @@ bench_one(CURL *h, const bench_opts *o, long n, double *ms, bench_sink *sink,
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
     if (o->body != NULL) {
-        body = bench_expand(o->body, n, o->run);
+        body = bench_expand(o->body, n, o->run, line);
         if (o->vary_field != NULL)
             body = bench_vary_field(body, o->vary_field, n, o->run);
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
@@ -397,8 +405,14 @@ bench_read_urls(bench_opts *o, const char *path)
 
     for (char *line = strtok_r(text, "\r\n", &save); line != NULL;
          line = strtok_r(NULL, "\r\n", &save)) {
+        char *value;
+
         if (*line == '\0')
             continue;
+        if ((value = strchr(line, ' ')) != NULL)
+            *value++ = '\0';
+        else
+            value = line + strlen(line);
         if (!bench_loopback(line))
             bench_die("refusing %s: only loopback URLs are allowed", line);
         if (o->n_urls == cap) {
@@ -408,9 +422,14 @@ bench_read_urls(bench_opts *o, const char *path)
             if ((p = realloc(o->urls, (size_t)cap * sizeof(*p))) == NULL)
                 bench_die("out of memory");
             o->urls = p;
+            if ((p = realloc(o->lines, (size_t)cap * sizeof(*p))) == NULL)
+                bench_die("out of memory");
+            o->lines = p;
         }
-        if ((o->urls[o->n_urls++] = strdup(line)) == NULL)
+        if ((o->urls[o->n_urls] = strdup(line)) == NULL ||
+            (o->lines[o->n_urls] = strdup(value)) == NULL)
             bench_die("out of memory");
+        o->n_urls++;
     }
     free(text);
     if (o->n_urls == 0)
@@ -441,13 +460,15 @@ bench_loopback(const char *url)
 static void
 bench_usage(FILE *to)
 {
-    fprintf(to, "usage: bench_http --url URL | --url-file F [--name NAME]\n"
-                "       [--method GET|POST]\n"
-                "       [--body S | --body-file F] [--header 'K: V']...\n"
-                "       [--threads N] [--requests M] [--warmup W]\n"
-                "       [--vary-json-field FIELD] [--timeout-ms T]\n"
-                "{{n}} (request number) and {{run}} (per-process nonce) are\n"
-                "replaced in the URL, the body and the headers.\n");
+    fprintf(to,
+            "usage: bench_http --url URL | --url-file F [--name NAME]\n"
+            "       [--method GET|POST]\n"
+            "       [--body S | --body-file F] [--header 'K: V']...\n"
+            "       [--threads N] [--requests M] [--warmup W]\n"
+            "       [--vary-json-field FIELD] [--timeout-ms T]\n"
+            "{{n}} (request number) and {{run}} (per-process nonce) are\n"
+            "replaced in the URL, the body and the headers; {{line}} by\n"
+            "what follows the URL (after a space) on its --url-file line.\n");
 }
 
 int
@@ -561,8 +582,11 @@ main(int argc, char **argv)
     fflush(stdout);
     free(sh.latency_ms);
     free(o.body);
-    for (long i = 0; i < o.n_urls; i++)
+    for (long i = 0; i < o.n_urls; i++) {
         free(o.urls[i]);
+        free(o.lines[i]);
+    }
     free(o.urls);
+    free(o.lines);
     return failures == 0 ? 0 : 1;
 }

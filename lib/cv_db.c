@@ -238,6 +238,100 @@ cv_db_exec(cv_db *db, const char *name, int nparams, const char *const *params,
     return NULL;
 }
 
+/* Reads every result of a pipeline up to its sync point. */
+static void
+cv_db_pipeline_drain(PGconn *conn)
+{
+    for (int nulls = 0; nulls < 64;) {
+        PGresult *r = PQgetResult(conn);
+
+        if (r == NULL) {
+            nulls++;
+            if (PQstatus(conn) != CONNECTION_OK)
+                return;
+            continue;
+        }
+        nulls = 0;
+        if (PQresultStatus(r) == PGRES_PIPELINE_SYNC) {
+            PQclear(r);
+            return;
+        }
+        PQclear(r);
+    }
+}
+
+int
+cv_db_exec_pipeline(cv_db *db, size_t n, const cv_db_call *calls,
+                    PGresult **res, cv_error *err)
+{
+    size_t i;
+    int rv = 0;
+
+    for (i = 0; i < n; i++)
+        res[i] = NULL;
+    if (db->conn == NULL)
+        return cv_error_set(err, CV_UNAVAILABLE, "database unavailable");
+    if (PQenterPipelineMode(db->conn) != 1) {
+        /* Not idle (cannot happen between statements): one by one. */
+        for (i = 0; i < n; i++) {
+            if ((res[i] = cv_db_exec(db, calls[i].name, calls[i].nparams,
+                                     calls[i].params, err)) == NULL) {
+                rv = err != NULL ? err->code : CV_INTERNAL;
+                break;
+            }
+        }
+        goto out;
+    }
+    for (i = 0; i < n; i++) {
+        if (PQsendQueryPrepared(db->conn, calls[i].name, calls[i].nparams,
+                                calls[i].params, NULL, NULL, 0) != 1)
+            break;
+    }
+    if (i < n || PQpipelineSync(db->conn) != 1) {
+        rv = cv_db_result_error(db, NULL, "pipeline send", err);
+        if (db->conn != NULL)
+            PQexitPipelineMode(db->conn);
+        cv_db_disconnect(db);
+        goto out;
+    }
+    for (i = 0; i < n; i++) {
+        PGresult *r = PQgetResult(db->conn);
+        ExecStatusType st = PQresultStatus(r);
+
+        if (r != NULL && (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)) {
+            res[i] = r;
+            /* The NULL that ends this statement's results. */
+            if ((r = PQgetResult(db->conn)) != NULL) {
+                PQclear(r);
+                rv = cv_error_set(err, CV_INTERNAL, "internal storage error");
+                cv_error_cause(err, "%s: more than one result", calls[i].name);
+                break;
+            }
+            continue;
+        }
+        rv = cv_db_result_error(db, r, calls[i].name, err);
+        PQclear(r);
+        break;
+    }
+    if (db->conn != NULL) {
+        if (rv != 0 || i == n)
+            cv_db_pipeline_drain(db->conn);
+        if (PQexitPipelineMode(db->conn) != 1) {
+            /* Results left unread: the connection is in no known state. */
+            cv_db_disconnect(db);
+            if (rv == 0)
+                rv = cv_error_set(err, CV_UNAVAILABLE, "database unavailable");
+        }
+    }
+out:
+    if (rv != 0)
+        for (i = 0; i < n; i++) {
+            PQclear(res[i]);
+            res[i] = NULL;
+        }
+    return rv;
+}
+
 int
 cv_db_run(cv_db *db, const char *name, int nparams, const char *const *params,
           cv_error *err)
@@ -367,6 +461,16 @@ cv_db_savepoint_release(cv_db *db, cv_error *err)
 }
 
 int
+cv_db_savepoint_next(cv_db *db, cv_error *err)
+{
+    if (!db->in_tx || db->savepoints == 0)
+        return cv_error_set(err, CV_INTERNAL, "internal storage error");
+    /* Two commands in one simple query: inside the open transaction block
+     * they run in order and the first failure stops the rest. */
+    return cv_db_simple(db, "RELEASE SAVEPOINT cv_sp; SAVEPOINT cv_sp", err);
+}
+
+int
 cv_db_savepoint_rollback(cv_db *db, cv_error *err)
 {
     int rv;
@@ -447,4 +551,61 @@ cv_db_ping(cv_db *db, cv_error *err)
     if ((rv = cv_db_ensure(db, err)) != 0)
         return rv;
     return cv_db_simple(db, "SELECT 1", err);
+}
+
+int
+cv_db_wal_lsn(cv_db *db, char *out, size_t outlen, cv_error *err)
+{
+    PGresult *res;
+    int rv = 0;
+
+    if ((rv = cv_db_ensure(db, err)) != 0)
+        return rv;
+    res = PQexec(db->conn, "SELECT pg_current_wal_lsn()::text");
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
+        rv = cv_db_result_error(db, res, "pg_current_wal_lsn", err);
+    else
+        snprintf(out, outlen, "%s", PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return rv;
+}
+
+int
+cv_db_wait_replay(cv_db *db, const char *lsn, int max_ms, cv_error *err)
+{
+    const char *params[1] = {lsn};
+    long waited_us = 0, step_us = 200;
+    int rv;
+
+    if ((rv = cv_db_ensure(db, err)) != 0)
+        return rv;
+    for (;;) {
+        /* NULL replay position: not a standby, nothing to wait for. */
+        PGresult *res = PQexecParams(
+            db->conn,
+            "SELECT coalesce(pg_last_wal_replay_lsn() >= $1::pg_lsn, true)", 1,
+            NULL, params, NULL, NULL, 0);
+        bool ok = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
+        bool caught_up = ok && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+
+        if (!ok) {
+            rv = cv_db_result_error(db, res, "pg_last_wal_replay_lsn", err);
+            PQclear(res);
+            return rv;
+        }
+        PQclear(res);
+        if (caught_up)
+            return 0;
+        if (waited_us >= (long)max_ms * 1000L)
+            return cv_error_set(err, CV_UNAVAILABLE,
+                                "the read replica lags behind");
+        {
+            struct timespec ts = {0, step_us * 1000L};
+
+            nanosleep(&ts, NULL);
+        }
+        waited_us += step_us;
+        if (step_us < 5000)
+            step_us *= 2;
+    }
 }

@@ -86,6 +86,24 @@ int cv_db_ensure(cv_db *db, cv_error *err);
 PGresult *cv_db_exec(cv_db *db, const char *name, int nparams,
                      const char *const *params, cv_error *err);
 
+/* One statement of cv_db_exec_pipeline. */
+typedef struct cv_db_call {
+    const char *name;
+    int nparams;
+    const char *const *params;
+} cv_db_call;
+
+/*
+ * Runs n prepared statements in one round trip (libpq pipeline mode), in
+ * order; each is its own statement (under READ COMMITTED each takes its
+ * snapshot after the previous one finished, so a lock taken by one is
+ * held before the next reads). Returns 0 with res[i] set (the caller
+ * PQclear()s each), or the first failure's error as cv_db_exec (then
+ * every res[i] is NULL and the statements after it did not run).
+ */
+int cv_db_exec_pipeline(cv_db *db, size_t n, const cv_db_call *calls,
+                        PGresult **res, cv_error *err);
+
 /* Executes a prepared statement and only checks it succeeded. */
 int cv_db_run(cv_db *db, const char *name, int nparams,
               const char *const *params, cv_error *err);
@@ -110,6 +128,9 @@ void cv_db_tx_rollback(cv_db *db);
 int cv_db_savepoint(cv_db *db, cv_error *err);
 int cv_db_savepoint_release(cv_db *db, cv_error *err);
 int cv_db_savepoint_rollback(cv_db *db, cv_error *err);
+/* Releases the innermost savepoint and opens the next one in a single
+ * round trip (group commit: one savepoint per request). */
+int cv_db_savepoint_next(cv_db *db, cv_error *err);
 
 /* The work of one transaction; returns 0 or an error code with err set.
  * It may run more than once (see cv_db_transact), so it must not keep
@@ -146,6 +167,20 @@ int cv_db_statement_timeout_ms(void);
  * (local) only until the open transaction ends, as a method that is
  * allowed longer statements does. Returns 0 or an error as cv_db_exec. */
 int cv_db_set_statement_timeout(cv_db *db, int ms, bool local, cv_error *err);
+
+/*
+ * Read replica support (CAVRA_READ_DATABASE_URL). cv_db_wal_lsn writes
+ * the primary's current WAL position (pg_current_wal_lsn, at or past the
+ * commit of every write already answered) as text into out.
+ * cv_db_wait_replay waits until the standby db has replayed up to lsn,
+ * at most max_ms: 0 when it has (or db is no standby), CV_UNAVAILABLE
+ * when it lags further or cannot be reached.
+ */
+#define CV_DB_READ_URL_ENV         "CAVRA_READ_DATABASE_URL"
+#define CV_DB_READ_MAX_LAG_ENV     "CAVRA_READ_MAX_LAG_MS"
+#define CV_DB_READ_MAX_LAG_DEFAULT 1000
+int cv_db_wal_lsn(cv_db *db, char *out, size_t outlen, cv_error *err);
+int cv_db_wait_replay(cv_db *db, const char *lsn, int max_ms, cv_error *err);
 
 /* Returns 0 when "SELECT 1" succeeds (after cv_db_ensure). */
 int cv_db_ping(cv_db *db, cv_error *err);

@@ -57,10 +57,19 @@ cv_idempotency_lookup(cv_db *db, cv_idempotency *idem, const char *scope,
     params[1] = idem->method;
     params[2] = idem->key;
 
-    if ((rv = cv_db_run(db, "cv_idem_lock", 3, params, err)) != 0)
-        return rv;
-    if ((res = cv_db_exec(db, "cv_idem_get", 3, params, err)) == NULL)
-        return err->code;
+    {
+        /* The key's lock, then its row, in one round trip: the read is a
+         * statement of its own, so it sees what the lock's previous holder
+         * committed. */
+        const cv_db_call calls[2] = {{"cv_idem_lock", 3, params},
+                                     {"cv_idem_get", 3, params}};
+        PGresult *rs[2];
+
+        if ((rv = cv_db_exec_pipeline(db, 2, calls, rs, err)) != 0)
+            return rv;
+        PQclear(rs[0]);
+        res = rs[1];
+    }
     if (PQntuples(res) == 0) {
         PQclear(res);
         return 0; /* a new key */

@@ -95,7 +95,13 @@ typedef struct cv_rpc_server_config {
     const char *service_name; /* "ack": Health is "ack.Health" */
     const char *url;          /* e.g. "tcp://127.0.0.1:7101" */
     const char *database_url;
-    int contexts;   /* default 16 */
+    /* A streaming standby for the methods whose registry mode is a read
+     * (CV_TX_READ, CV_TX_READ_SNAPSHOT), or NULL: everything on the
+     * primary. Each read waits until the standby has replayed what the
+     * primary had when the read arrived (every answered write is
+     * visible), up to $CAVRA_READ_MAX_LAG_MS, else runs on the primary. */
+    const char *read_database_url;
+    int contexts;   /* default 64 (requests in flight, so groups can form) */
     int db_workers; /* default 4 */
     const cv_rpc_method *methods;
     size_t n_methods;
@@ -109,6 +115,17 @@ typedef struct cv_rpc_server_config {
 } cv_rpc_server_config;
 
 typedef struct cv_rpc_server cv_rpc_server;
+
+/* Group commit: a worker takes up to $CAVRA_RPC_GROUP_MAX requests that
+ * arrived together and runs the READ COMMITTED writes among them in one
+ * transaction, a SAVEPOINT each, answered after its COMMIT (1 = one
+ * transaction per request, as before). */
+#define CV_RPC_GROUP_MAX_ENV     "CAVRA_RPC_GROUP_MAX"
+#define CV_RPC_GROUP_MAX_DEFAULT 32
+/* Each request's SAVEPOINT is a subtransaction: past 64 in one
+ * transaction PostgreSQL's per-backend subtransaction cache overflows and
+ * every other session's snapshots get slower. */
+#define CV_RPC_GROUP_MAX_LIMIT 64
 
 /* Starts listening and serving. Returns 0 and *out, or an error (for
  * instance CV_UNAVAILABLE when the URL cannot be bound, CV_INTERNAL when a

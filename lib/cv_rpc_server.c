@@ -7,9 +7,13 @@
  *
  *        1. RECV: nng_ctx_recv; the callback queues the request for the
  *           database workers and returns at once (never blocks).
- *        2. WORK: a database worker thread, owning one PGconn, unpacks the
- *           envelope, runs the handler, packs the reply and starts the
- *           send (state SEND).
+ *        2. WORK: a database worker thread, owning one PGconn, takes the
+ *           requests queued together (up to CAVRA_RPC_GROUP_MAX, a fair
+ *           share while other workers idle), unpacks and checks each
+ *           envelope, runs reads and snapshot writes one transaction each
+ *           and the READ COMMITTED writes as one group transaction (a
+ *           SAVEPOINT per request, see cv_rpc_group_run), packs the
+ *           replies and starts the sends (state SEND) after the COMMIT.
  *        3. SEND: the callback frees a message that failed to send and
  *           goes back to 1.
  *
@@ -27,6 +31,7 @@
 #include <string.h>
 #include <sys/time.h>
 
+#include "cv_env.h"
 #include "cv_idempotency.h"
 #include "cv_log.h"
 #include "cv_principal.h"
@@ -59,6 +64,10 @@ struct cv_rpc_server {
     pthread_mutex_t mtx;
     pthread_cond_t cond;
     cv_rpc_work *head, *tail; /* requests waiting for a worker */
+    size_t queued;            /* requests in that queue */
+    int idle;                 /* workers waiting for requests */
+    int group_max;       /* requests one worker takes at once (group commit) */
+    int read_max_lag_ms; /* how long a read waits for the standby */
     int stopping;
     cv_replay_cache *replay;    /* with principals: nonces seen */
     cv_session_store *sessions; /* with principals: granted sessions */
@@ -113,6 +122,7 @@ cv_rpc_work_cb(void *arg)
         else
             srv->head = w;
         srv->tail = w;
+        srv->queued++;
         pthread_cond_signal(&srv->cond);
         pthread_mutex_unlock(&srv->mtx);
         return;
@@ -408,152 +418,418 @@ cv_rpc_session_answer(Cv__RpcReply *rep, cv_rpc_session_reply *sr)
     }
 }
 
+/* One received request on its way through a worker: what the checks
+ * before the transaction found, and the reply once it is known. */
+typedef struct cv_rpc_job {
+    cv_rpc_work *w;
+    Cv__RpcRequest *req;
+    ProtobufCMessage *request, *health;
+    cv_rpc_call_state st;
+    cv_rpc_self_actor self;
+    cv_rpc_session_reply sr; /* the session outcome for the reply */
+    cv_error err;
+    bool ready; /* checks passed: the request waits for its transaction */
+    bool alone; /* to run in a transaction of its own (conflict in a group) */
+} cv_rpc_job;
+
 /*
- * Runs one request on the worker's connection and returns the packed
- * reply message (NULL only when out of memory).
+ * Everything before the transaction: unpack, the trust boundary, the
+ * deadline, the method and its payload; Health answers here. Leaves
+ * c->ready set when the request must run its transaction, else c->err or
+ * c->health holds the answer.
  */
-static nng_msg *
-cv_rpc_process(cv_rpc_server *srv, cv_db *db, nng_msg *in)
+static void
+cv_rpc_prepare(cv_rpc_server *srv, cv_db *db, nng_msg *in, cv_rpc_job *c)
 {
     Cv__RpcRequest *req;
-    Cv__RpcReply rep = CV__RPC_REPLY__INIT;
-    ProtobufCMessage *request = NULL, *health = NULL;
-    cv_rpc_call_state st = {.srv = srv};
-    cv_rpc_self_actor self;
-    cv_rpc_session_reply sr = {0};
-    cv_error err;
-    nng_msg *out = NULL;
-    size_t len;
 
-    cv_error_clear(&err);
-    req = cv__rpc_request__unpack(NULL, nng_msg_len(in), nng_msg_body(in));
+    c->st.srv = srv;
+    cv_error_clear(&c->err);
+    req = c->req =
+        cv__rpc_request__unpack(NULL, nng_msg_len(in), nng_msg_body(in));
     if (req == NULL || !protobuf_c_message_check(&req->base) ||
         req->method == NULL) {
-        cv_error_set(&err, CV_INVALID_ARGUMENT, "malformed RPC envelope");
-        goto reply;
+        cv_error_set(&c->err, CV_INVALID_ARGUMENT, "malformed RPC envelope");
+        return;
     }
     if (strcmp(req->method, srv->health_method) != 0) {
-        st.m = cv_rpc_find_method(srv->cfg.methods, srv->cfg.n_methods,
-                                  req->method);
-        st.info = st.m != NULL ? cv_method_find(req->method) : NULL;
+        c->st.m = cv_rpc_find_method(srv->cfg.methods, srv->cfg.n_methods,
+                                     req->method);
+        c->st.info = c->st.m != NULL ? cv_method_find(req->method) : NULL;
     }
     /* The signature comes first: an unauthenticated caller learns
      * nothing, not even which methods exist. */
-    if (cv_rpc_authorize(srv, req, st.info, &st, &self, &sr, &err) != 0)
-        goto reply;
+    if (cv_rpc_authorize(srv, req, c->st.info, &c->st, &c->self, &c->sr,
+                         &c->err) != 0)
+        return;
     if (req->has_deadline_unix_ms &&
         cv_now_us() / 1000 > req->deadline_unix_ms) {
-        cv_error_set(&err, CV_DEADLINE_EXCEEDED, "deadline exceeded");
-        goto reply;
+        cv_error_set(&c->err, CV_DEADLINE_EXCEEDED, "deadline exceeded");
+        return;
     }
     if (strcmp(req->method, srv->health_method) == 0) {
-        if ((health = cv_rpc_health(srv, db)) == NULL)
-            cv_error_set(&err, CV_INTERNAL, "out of memory");
-        goto reply;
+        if ((c->health = cv_rpc_health(srv, db)) == NULL)
+            cv_error_set(&c->err, CV_INTERNAL, "out of memory");
+        return;
     }
-    if (st.info == NULL) {
-        cv_error_set(&err, CV_UNIMPLEMENTED, "unknown method");
-        goto reply;
+    if (c->st.info == NULL) {
+        cv_error_set(&c->err, CV_UNIMPLEMENTED, "unknown method");
+        return;
     }
-    request = protobuf_c_message_unpack(st.info->request, NULL,
-                                        req->has_payload ? req->payload.len : 0,
-                                        req->payload.data);
-    if (request == NULL || !protobuf_c_message_check(request)) {
-        cv_error_set(&err, CV_INVALID_ARGUMENT, "malformed request payload");
-        goto reply;
+    c->request = protobuf_c_message_unpack(
+        c->st.info->request, NULL, req->has_payload ? req->payload.len : 0,
+        req->payload.data);
+    if (c->request == NULL || !protobuf_c_message_check(c->request)) {
+        cv_error_set(&c->err, CV_INVALID_ARGUMENT, "malformed request payload");
+        return;
     }
-    st.req = req;
-    st.request = request;
-    st.keyed = st.info->keyed && req->idempotency_key != NULL &&
-               req->idempotency_key[0] != '\0';
-    db->principal = st.principal;
-    if (cv_db_transact(db, st.info->tx, cv_rpc_call_tx, &st, &err) != 0) {
-        free(st.buf);
-        st.buf = NULL;
+    c->st.req = req;
+    c->st.request = c->request;
+    c->st.keyed = c->st.info->keyed && req->idempotency_key != NULL &&
+                  req->idempotency_key[0] != '\0';
+    c->ready = true;
+}
+
+/* The request's own transaction (cv_db_transact: conflicts retried). */
+static void
+cv_rpc_run_alone(cv_db *db, cv_rpc_job *c)
+{
+    cv_error_clear(&c->err);
+    db->principal = c->st.principal;
+    if (cv_db_transact(db, c->st.info->tx, cv_rpc_call_tx, &c->st, &c->err) !=
+        0) {
+        free(c->st.buf);
+        c->st.buf = NULL;
     }
     db->principal = NULL;
+}
 
-reply:
-    if (health != NULL) {
-        st.len = protobuf_c_message_get_packed_size(health);
-        if ((st.buf = malloc(st.len > 0 ? st.len : 1)) == NULL)
-            cv_error_set(&err, CV_INTERNAL, "out of memory");
+/*
+ * Packs the answer of a finished call into a reply message (NULL only
+ * when out of memory) and frees what the call held.
+ */
+static nng_msg *
+cv_rpc_finish(cv_rpc_job *c)
+{
+    Cv__RpcReply rep = CV__RPC_REPLY__INIT;
+    nng_msg *out = NULL;
+    size_t len;
+
+    if (c->health != NULL) {
+        c->st.len = protobuf_c_message_get_packed_size(c->health);
+        if ((c->st.buf = malloc(c->st.len > 0 ? c->st.len : 1)) == NULL)
+            cv_error_set(&c->err, CV_INTERNAL, "out of memory");
         else
-            protobuf_c_message_pack(health, st.buf);
-        protobuf_c_message_free_unpacked(health, NULL);
+            protobuf_c_message_pack(c->health, c->st.buf);
+        protobuf_c_message_free_unpacked(c->health, NULL);
+        c->health = NULL;
     }
-    if (st.buf != NULL) {
+    if (c->st.buf != NULL) {
         rep.has_code = 1;
         rep.code = CV_OK;
         rep.has_payload = 1;
-        rep.payload.data = st.buf;
-        rep.payload.len = st.len;
-        rep.has_existing = st.existing;
-        rep.existing = st.existing;
-        rep.has_replayed = st.replayed;
-        rep.replayed = st.replayed;
+        rep.payload.data = c->st.buf;
+        rep.payload.len = c->st.len;
+        rep.has_existing = c->st.existing;
+        rep.existing = c->st.existing;
+        rep.has_replayed = c->st.replayed;
+        rep.replayed = c->st.replayed;
     } else {
-        if (err.code == CV_OK)
-            cv_error_set(&err, CV_INTERNAL, "no reply");
-        cv_rpc_reply_error(&rep, &err);
-        cv_rpc_log_failure(req != NULL ? req->method : NULL,
-                           req != NULL ? req->request_id : NULL, &err);
+        if (c->err.code == CV_OK)
+            cv_error_set(&c->err, CV_INTERNAL, "no reply");
+        cv_rpc_reply_error(&rep, &c->err);
+        cv_rpc_log_failure(c->req != NULL ? c->req->method : NULL,
+                           c->req != NULL ? c->req->request_id : NULL, &c->err);
     }
-    cv_rpc_session_answer(&rep, &sr);
+    cv_rpc_session_answer(&rep, &c->sr);
     len = cv__rpc_reply__get_packed_size(&rep);
     if (nng_msg_alloc(&out, len) == 0)
         cv__rpc_reply__pack(&rep, nng_msg_body(out));
-    free(st.buf);
-    if (request != NULL)
-        protobuf_c_message_free_unpacked(request, NULL);
-    if (req != NULL)
-        cv__rpc_request__free_unpacked(req, NULL);
+    free(c->st.buf);
+    c->st.buf = NULL;
+    if (c->request != NULL)
+        protobuf_c_message_free_unpacked(c->request, NULL);
+    if (c->req != NULL)
+        cv__rpc_request__free_unpacked(c->req, NULL);
+    c->request = NULL;
+    c->req = NULL;
     return out;
+}
+
+/* True when the call only reads (it may run on the read replica). */
+static bool
+cv_rpc_is_read(const cv_rpc_job *c)
+{
+    return c->st.info->tx == CV_TX_READ ||
+           c->st.info->tx == CV_TX_READ_SNAPSHOT;
+}
+
+/* True while the worker's connection is usable. */
+static bool cv_rpc_db_ok(const cv_db *db);
+
+/*
+ * A read on the standby rdb, once it has replayed the primary's WAL up to
+ * where it stood when the read arrived: every write answered before then
+ * is visible (read-your-writes for every caller, as on the primary). A
+ * standby that lags more than read_max_lag_ms, cannot be reached, or
+ * breaks during the read sends the read to the primary instead.
+ */
+static void
+cv_rpc_run_read(cv_rpc_server *srv, cv_db *db, cv_db *rdb, cv_rpc_job *c)
+{
+    char lsn[64];
+    cv_error e;
+
+    cv_error_clear(&e);
+    if (cv_db_wal_lsn(db, lsn, sizeof(lsn), &e) == 0 &&
+        cv_db_wait_replay(rdb, lsn, srv->read_max_lag_ms, &e) == 0) {
+        cv_rpc_run_alone(rdb, c);
+        if (c->st.buf != NULL || cv_rpc_db_ok(rdb))
+            return;
+    }
+    cv_rpc_run_alone(db, c);
+}
+
+/* True when the call may share a group transaction: a READ COMMITTED
+ * write. Snapshot writes (retry plans, schedule runs) must see the store
+ * as of their own start, and reads keep their per-request path. */
+static bool
+cv_rpc_groupable(const cv_rpc_job *c)
+{
+    return c->ready && c->st.info->tx == CV_TX_WRITE;
+}
+
+/* True while the worker's connection is usable. */
+static bool
+cv_rpc_db_ok(const cv_db *db)
+{
+    return db->conn != NULL && PQstatus(db->conn) == CONNECTION_OK;
+}
+
+/*
+ * Application-level group commit: the ready write calls of one batch run
+ * in one READ COMMITTED transaction, each inside its own SAVEPOINT, so a
+ * call that fails rolls back alone (its record and its idempotency key
+ * with it) and the others go on. One COMMIT (one WAL flush) makes them
+ * all durable; no call is answered before it. A call that hits a
+ * deadlock or serialization failure is rolled back to its savepoint and
+ * run again afterwards in a transaction of its own (cv_db_transact), so
+ * nothing is applied twice. When the group itself cannot go on (lost
+ * connection, failed BEGIN or COMMIT conflict), nothing of it committed:
+ * every call still open runs alone.
+ */
+static void
+cv_rpc_group_run(cv_db *db, cv_rpc_job **calls, size_t n)
+{
+    cv_error gerr;
+    size_t i;
+    int rv;
+
+    cv_error_clear(&gerr);
+    if (cv_db_ensure(db, &gerr) != 0 ||
+        cv_db_tx_begin(db, CV_TX_WRITE, &gerr) != 0)
+        goto alone;
+    for (i = 0; i < n; i++) {
+        cv_rpc_job *c = calls[i];
+        int level;
+
+        /* The previous call's savepoint, when it succeeded, is released
+         * together with the opening of this one (one round trip); the
+         * last one is released by the COMMIT. */
+        if (db->savepoints > 0)
+            rv = cv_db_savepoint_next(db, &gerr);
+        else
+            rv = cv_db_savepoint(db, &gerr);
+        if (rv != 0)
+            goto broken;
+        level = db->savepoints;
+        cv_error_clear(&c->err);
+        db->principal = c->st.principal;
+        rv = cv_rpc_call_tx(db, &c->st, &c->err);
+        db->principal = NULL;
+        if (rv == 0)
+            continue;
+        free(c->st.buf);
+        c->st.buf = NULL;
+        if (!cv_rpc_db_ok(db))
+            goto broken;
+        /* Unwind savepoints the handler left open, then the call's own. */
+        while (db->savepoints >= level)
+            if (cv_db_savepoint_rollback(db, &gerr) != 0)
+                goto broken;
+        if (rv == CV_ABORTED)
+            c->alone = true;
+        else
+            c->ready = false; /* answered with its own error */
+    }
+    if ((rv = cv_db_tx_commit(db, &gerr)) != 0) {
+        if (rv == CV_ABORTED || (rv == CV_UNAVAILABLE && !cv_rpc_db_ok(db)))
+            goto alone;
+        /* As a single request's failed COMMIT: an error answer, nothing
+         * stored. */
+        for (i = 0; i < n; i++) {
+            if (calls[i]->ready && !calls[i]->alone) {
+                free(calls[i]->st.buf);
+                calls[i]->st.buf = NULL;
+                calls[i]->err = gerr;
+                calls[i]->ready = false;
+            }
+        }
+    } else {
+        for (i = 0; i < n; i++)
+            if (calls[i]->ready && !calls[i]->alone)
+                calls[i]->ready = false; /* committed: answer */
+    }
+    for (i = 0; i < n; i++)
+        if (calls[i]->alone)
+            cv_rpc_run_alone(db, calls[i]);
+    return;
+
+broken:
+    cv_db_tx_rollback(db);
+alone:
+    /* Nothing of the group committed: every call still open runs by
+     * itself (a lost connection is re-established there, or answered). */
+    for (i = 0; i < n; i++) {
+        if (calls[i]->ready || calls[i]->alone) {
+            free(calls[i]->st.buf);
+            calls[i]->st.buf = NULL;
+            cv_rpc_run_alone(db, calls[i]);
+        }
+    }
+}
+
+/* Sends a finished call's reply, or (out of memory) drops the request so
+ * the client times out or resends. */
+static void
+cv_rpc_reply(cv_rpc_job *c)
+{
+    cv_rpc_work *w = c->w;
+    nng_msg *out = cv_rpc_finish(c);
+
+    nng_msg_free(w->msg);
+    w->msg = NULL;
+    if (out == NULL) {
+        cv_rpc_work_recv(w);
+        return;
+    }
+    w->state = CV_RPC_WORK_SEND;
+    nng_aio_set_msg(w->aio, out);
+    nng_ctx_send(w->ctx, w->aio);
+}
+
+/*
+ * Serves one batch of requests taken from the queue together: the checks
+ * of each; then reads, snapshot writes and check failures one by one
+ * (their per-request path); then the READ COMMITTED writes as one group.
+ */
+static void
+cv_rpc_serve_batch(cv_rpc_server *srv, cv_db *db, cv_db *rdb, cv_rpc_work **ws,
+                   size_t n)
+{
+    cv_rpc_job *calls = calloc(n, sizeof(*calls));
+    cv_rpc_job **group = calloc(n, sizeof(*group));
+    size_t n_group = 0;
+
+    if (calls == NULL || group == NULL) {
+        /* Out of memory: drop the batch; the clients time out or resend. */
+        free(calls);
+        free(group);
+        for (size_t i = 0; i < n; i++) {
+            nng_msg_free(ws[i]->msg);
+            ws[i]->msg = NULL;
+            cv_rpc_work_recv(ws[i]);
+        }
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        cv_rpc_job *c = &calls[i];
+
+        c->w = ws[i];
+        cv_rpc_prepare(srv, db, ws[i]->msg, c);
+        if (c->ready && cv_rpc_groupable(c) && n > 1) {
+            group[n_group++] = c;
+            continue;
+        }
+        if (c->ready) {
+            if (rdb != NULL && cv_rpc_is_read(c))
+                cv_rpc_run_read(srv, db, rdb, c);
+            else
+                cv_rpc_run_alone(db, c);
+            c->ready = false;
+        }
+        cv_rpc_reply(c);
+    }
+    if (n_group == 1)
+        cv_rpc_run_alone(db, group[0]);
+    else if (n_group > 1)
+        cv_rpc_group_run(db, group, n_group);
+    for (size_t i = 0; i < n_group; i++)
+        cv_rpc_reply(group[i]);
+    free(group);
+    free(calls);
 }
 
 static void *
 cv_rpc_worker_main(void *arg)
 {
     cv_rpc_server *srv = arg;
-    cv_db db;
+    cv_rpc_work **batch;
+    cv_db db, rdb_store, *rdb = NULL;
     cv_error err;
 
-    if (cv_db_init(&db, srv->cfg.database_url, srv->cfg.statements,
-                   srv->cfg.n_statements, &err) != 0)
+    if ((batch = calloc((size_t)srv->group_max, sizeof(*batch))) == NULL)
         return NULL;
+    if (cv_db_init(&db, srv->cfg.database_url, srv->cfg.statements,
+                   srv->cfg.n_statements, &err) != 0) {
+        free(batch);
+        return NULL;
+    }
+    if (srv->cfg.read_database_url != NULL &&
+        srv->cfg.read_database_url[0] != '\0' &&
+        cv_db_init(&rdb_store, srv->cfg.read_database_url, srv->cfg.statements,
+                   srv->cfg.n_statements, &err) == 0)
+        rdb = &rdb_store;
     /* Connect eagerly so the first request is fast; failure is fine. */
     (void)cv_db_ensure(&db, &err);
+    if (rdb != NULL)
+        (void)cv_db_ensure(rdb, &err);
     for (;;) {
-        cv_rpc_work *w;
-        nng_msg *out;
+        size_t n = 0, share;
 
         pthread_mutex_lock(&srv->mtx);
-        while (srv->head == NULL && !srv->stopping)
+        while (srv->head == NULL && !srv->stopping) {
+            srv->idle++;
             pthread_cond_wait(&srv->cond, &srv->mtx);
+            srv->idle--;
+        }
         if (srv->stopping) {
             pthread_mutex_unlock(&srv->mtx);
             break;
         }
-        w = srv->head;
-        srv->head = w->next;
+        /* Whatever arrived together, up to the bound, and no more than a
+         * fair share while other workers wait idle (reads in the queue
+         * then run in parallel). No waiting for more: a lone request is
+         * never delayed. */
+        share = (srv->queued + (size_t)srv->idle) / ((size_t)srv->idle + 1);
+        if (share > (size_t)srv->group_max)
+            share = (size_t)srv->group_max;
+        while (srv->head != NULL && n < share) {
+            batch[n++] = srv->head;
+            srv->head = srv->head->next;
+            srv->queued--;
+        }
         if (srv->head == NULL)
             srv->tail = NULL;
+        else
+            pthread_cond_signal(&srv->cond);
         pthread_mutex_unlock(&srv->mtx);
 
-        out = cv_rpc_process(srv, &db, w->msg);
-        nng_msg_free(w->msg);
-        w->msg = NULL;
-        if (out == NULL) {
-            /* Out of memory: drop this request; the client will time out
-             * or resend. */
-            cv_rpc_work_recv(w);
-            continue;
-        }
-        w->state = CV_RPC_WORK_SEND;
-        nng_aio_set_msg(w->aio, out);
-        nng_ctx_send(w->ctx, w->aio);
+        cv_rpc_serve_batch(srv, &db, rdb, batch, n);
     }
     cv_db_fini(&db);
+    cv_db_fini(rdb);
+    free(batch);
     return NULL;
 }
 
@@ -575,9 +851,19 @@ cv_rpc_server_start(const cv_rpc_server_config *cfg, cv_rpc_server **out,
         return cv_error_set(err, CV_INTERNAL, "out of memory");
     srv->cfg = *cfg;
     if (srv->cfg.contexts <= 0)
-        srv->cfg.contexts = 16;
+        srv->cfg.contexts = 64;
     if (srv->cfg.db_workers <= 0)
         srv->cfg.db_workers = 4;
+    {
+        long g;
+
+        (void)cv_env_long(CV_RPC_GROUP_MAX_ENV, 1, CV_RPC_GROUP_MAX_LIMIT,
+                          CV_RPC_GROUP_MAX_DEFAULT, &g);
+        srv->group_max = (int)g;
+        (void)cv_env_long(CV_DB_READ_MAX_LAG_ENV, 0, 60000,
+                          CV_DB_READ_MAX_LAG_DEFAULT, &g);
+        srv->read_max_lag_ms = (int)g;
+    }
     snprintf(srv->health_method, sizeof(srv->health_method), "%s.Health",
              cfg->service_name);
     /* Every handler must be declared in the registry: a method the gateway,

@@ -219,7 +219,7 @@ cv_service_run(cv_rpc_server_config *cfg, const char *url_env,
 
     cfg->url = (url != NULL && url[0] != '\0') ? url : default_url;
     cfg->database_url = cv_db_default_url();
-    cfg->contexts = cv_service_env_int("CAVRA_RPC_CONTEXTS", 16);
+    cfg->contexts = cv_service_env_int("CAVRA_RPC_CONTEXTS", 64);
     cfg->db_workers = cv_service_env_int("CAVRA_DB_WORKERS", 4);
     if (hooks != NULL && hooks->extra_db_workers > 0)
         cfg->db_workers += hooks->extra_db_workers;

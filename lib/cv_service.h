@@ -3,7 +3,7 @@
  * environment, the RPC server, and waiting for SIGINT/SIGTERM.
  *
  * Environment: CAVRA_DATABASE_URL, <URL_ENV> (the service's listen URL),
- * CAVRA_RPC_CONTEXTS (default 16), CAVRA_DB_WORKERS (default 4),
+ * CAVRA_RPC_CONTEXTS (default 64), CAVRA_DB_WORKERS (default 4),
  * CAVRA_SEQUENCER (off disables this process's evidence sequencer),
  * CAVRA_SEQUENCER_INTERVAL_MS (default 200).
  *

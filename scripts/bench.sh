@@ -35,14 +35,22 @@
 #   6. measures the same set again, prints a table of the empty and seeded
 #      medians with their ratio, and writes it with every raw line to
 #      build/bench/results.txt;
+#   5b. write throughput side by side: pgbench one-row INSERT at 32 clients
+#      vs acknowledgement POSTs at 64 connections (1,000 seeded plans x their
+#      2 providers, and one hot plan), with group commit and with one
+#      transaction per request (CAVRA_RPC_GROUP_MAX=1), 3 interleaved
+#      rounds; medians and the line "ack/pgbench ratio: R";
+#   5c. (throwaway cluster only) reads at 16 connections with the reporting
+#      service on the primary, then on a streaming standby (pg.sh standby,
+#      CAVRA_READ_DATABASE_URL);
 #   7. (throwaway cluster only) restarts the services with auto_explain and
 #      calls each endpoint once more, so every statement slower than
 #      CAVRA_BENCH_EXPLAIN_MS gets its EXPLAIN ANALYZE in
 #      build/bench/explain.log.
 #
 # Environment:
-#   CAVRA_BENCH_RECORDS        records of each kind to seed (default 100000;
-#                              e.g. 2000 for a quick run)
+#   CAVRA_BENCH_RECORDS        records of each kind to seed (default 20000,
+#                              60,000 events; 333333 = 1,000,000 events)
 #   CAVRA_BENCH_DATABASE_URL   use this database instead of a throwaway one.
 #                              The seeded rows stay: evidence is append-only.
 #   CAVRA_BENCH_CHAIN_TIMEOUT  seconds to wait for the sequencer (default 300)
@@ -51,14 +59,21 @@
 #   CAVRA_BENCH_PG_FAST=1      fsync/synchronous_commit off (default: durable)
 #   CAVRA_BENCH_BUILD_DIR      build tree of the services (default build)
 #   CAVRA_BENCH_CMAKE_ARGS     extra cmake arguments for that tree
-# Output: build/bench/results.txt (table + raw lines), build/bench/explain.log,
+#   CAVRA_BENCH_PG_PORT        first port tried for the throwaway cluster
+#                              (default 57432)
+#   CAVRA_BENCH_TPUT_ROUNDS    rounds of the write-throughput comparison (3)
+#   CAVRA_BENCH_TPUT_SECS      seconds of each pgbench run (5)
+#   CAVRA_BENCH_TPUT_REQUESTS  acknowledgements per spread run (4000; the
+#                              hot-plan runs send half)
+# Output: build/bench/results.txt (table + raw lines), build/bench/results.json
+# (the same figures as JSON), build/bench/explain.log,
 # build/bench/logs/ (service and PostgreSQL logs of the last run).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$(pwd -P)
 
-RECORDS=${CAVRA_BENCH_RECORDS:-100000}
+RECORDS=${CAVRA_BENCH_RECORDS:-20000}
 CHAIN_TIMEOUT=${CAVRA_BENCH_CHAIN_TIMEOUT:-300}
 EXPLAIN_MS=${CAVRA_BENCH_EXPLAIN_MS:-200}
 BUILD=${CAVRA_BENCH_BUILD_DIR:-build}
@@ -74,6 +89,7 @@ TABLES="evidence_events, escalation_plans, plan_routes, acknowledgements, ack_cu
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 TMP_DIR=
 PG_UP=0
+SB_UP=0
 PIDS=()
 NAMES=()
 CLEANED=0
@@ -126,6 +142,9 @@ bench_cleanup() {
         mkdir -p "$OUT/logs"
         cp "$TMP_DIR"/*.log "$OUT/logs/" 2>/dev/null || true
         cp "$TMP_DIR/pg/postgres.log" "$OUT/logs/postgres.log" 2>/dev/null || true
+    fi
+    if [[ $SB_UP -eq 1 ]]; then
+        bash scripts/pg.sh stop "$TMP_DIR/standby" || bench_log "could not stop the standby"
     fi
     if [[ $PG_UP -eq 1 ]]; then
         bash scripts/pg.sh stop "$TMP_DIR/pg" || bench_log "could not stop the bench cluster"
@@ -436,7 +455,7 @@ if [[ -n "${CAVRA_BENCH_DATABASE_URL:-}" ]]; then
     bench_log "using CAVRA_BENCH_DATABASE_URL; the seeded rows will stay there"
 else
     started=0
-    PG_PORT=57432
+    PG_PORT=${CAVRA_BENCH_PG_PORT:-57432}
     for ((attempt = 0; attempt < 5; attempt++)); do
         PG_PORT=$(bench_free_port "$PG_PORT")
         PG_UP=1
@@ -509,8 +528,15 @@ for ((i = 1; i <= 64; i++)); do
     echo "$GW$P/recovery-escalations/$(bench_json_str "$out" plan_id)/acknowledgements" \
         >>"$TMP_DIR/ack-urls-empty.txt"
 done
+# About 1,000 evidence events in all for the first phase (the read
+# figures "at 1,000 events"): 3 events per seeded record.
+SMALL_RECORDS=$(( (1000 - $(bench_sql -c "SELECT count(*) FROM evidence_events")) / 3 ))
+((SMALL_RECORDS >= 8)) || SMALL_RECORDS=8
+bench_sql -v records="$SMALL_RECORDS" -f bench/seed.sql >/dev/null
+bench_wait_chain "$CHAIN_TIMEOUT" >/dev/null
+bench_sql -c "VACUUM ANALYZE $TABLES"
 EMPTY_EVENTS=$(bench_sql -c "SELECT count(*) FROM evidence_events")
-bench_phase empty "$EMPTY_PLAN" "$TMP_DIR/ack-urls-empty.txt"
+bench_phase 1k "$EMPTY_PLAN" "$TMP_DIR/ack-urls-empty.txt"
 
 # 4b. Idle connections: one client holds 5,000, another is timed.
 bench_idle_run() {
@@ -579,6 +605,164 @@ bench_sql -c "SELECT '$GW$P/recovery-escalations/' || plan_id || '/acknowledgeme
 TAG=$RECORDS
 bench_phase "$TAG" "$SEED_PLAN" "$TMP_DIR/ack-urls-seeded.txt"
 
+# 5b. Write throughput, side by side in one run: pgbench's one-row INSERT
+# at 32 clients on the same PostgreSQL, then acknowledgement POSTs with 64
+# connections through the gateway (signed RPC, durable commit with the
+# evidence row): spread over 1,000 seeded plans x their 2 routed providers,
+# and all to one hot plan and provider. Each with the ack service's group
+# commit (default CAVRA_RPC_GROUP_MAX) and with one transaction per
+# request (CAVRA_RPC_GROUP_MAX=1, the "before"). TPUT_ROUNDS rounds,
+# interleaved, so noise hits every configuration alike; medians reported.
+PGBENCH=$( (. scripts/pg.sh && d=$(cavra_pg_bindir 2>/dev/null) && [[ -x "$d/pgbench" ]] && echo "$d/pgbench") ||
+    command -v pgbench || true)
+TPUT_ROUNDS=${CAVRA_BENCH_TPUT_ROUNDS:-3}
+TPUT_SECS=${CAVRA_BENCH_TPUT_SECS:-5}
+TPUT_REQUESTS=${CAVRA_BENCH_TPUT_REQUESTS:-4000}
+declare -A TPUT=()
+ACK_TPUT_BODY='{"provider":"{{line}}","acknowledged_by":"bench","acknowledgement_state":"accepted","external_ref":"CHG-{{n}}","notes":"bench run {{run}}"}'
+
+# Restarts only cavra-ack with CAVRA_RPC_GROUP_MAX=$1 and waits for /readyz.
+bench_restart_ack() {
+    local i pid
+    for ((i = 0; i < ${#NAMES[@]}; i++)); do
+        [[ "${NAMES[i]}" == cavra-ack ]] || continue
+        pid=${PIDS[i]}
+        kill -TERM "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+        CAVRA_RPC_GROUP_MAX=$1 "$BUILD/services/ack/cavra-ack" </dev/null >>"$TMP_DIR/cavra-ack.log" 2>&1 &
+        PIDS[i]=$!
+    done
+    for ((i = 0; i < 60; i++)); do
+        curl -fsS -o /dev/null --max-time 2 "$GW/readyz" 2>/dev/null && return 0
+        sleep 0.25
+    done
+    bench_log "cavra-ack was not ready again within 15 s"
+    return 1
+}
+
+# bench_pgbench ROUND: one pgbench run; keeps its tps.
+bench_pgbench() {
+    local out tps
+    if [[ -z "$PGBENCH" ]]; then
+        TPUT[pgbench#$1]=nan
+        return 0
+    fi
+    out=$("$PGBENCH" -n -c 32 -j 2 -T "$TPUT_SECS" -f "$TMP_DIR/pgbench-insert.sql" \
+        "$CAVRA_DATABASE_URL" 2>&1) || bench_log "pgbench failed: $(tail -n 3 <<<"$out")"
+    tps=$(grep -o 'tps = [0-9.]*' <<<"$out" | head -n 1 | cut -d' ' -f3)
+    tps=$(awk -v t="${tps:-nan}" 'BEGIN { if (t + 0 > 0) printf "%.1f", t; else print "nan" }')
+    TPUT[pgbench#$1]=$tps
+    RAW_LINES+=("pgbench-insert-c32#$1 tps=${tps:-nan} clients=32 seconds=$TPUT_SECS")
+    echo "  pgbench-insert-c32#$1 tps=${tps:-nan}" >&2
+}
+
+# bench_median V...: the median of numbers (nan when none).
+bench_median() {
+    printf '%s\n' "$@" | grep -E '^[0-9.]+$' | sort -g |
+        awk '{ v[NR] = $1 } END { if (NR == 0) print "nan"; else if (NR % 2) print v[(NR + 1) / 2]; else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+# bench_tput_median NAME FIELD: median of FIELD over NAME#1..ROUNDS.
+bench_tput_median() {
+    local r vals=()
+    for ((r = 1; r <= TPUT_ROUNDS; r++)); do
+        vals+=("$(bench_field "${RESULTS[$1#$r]:-}" "$2")")
+    done
+    bench_median "${vals[@]}"
+}
+
+bench_log "write throughput: pgbench vs acknowledgement POSTs, $TPUT_ROUNDS rounds"
+if [[ -z "$PGBENCH" ]]; then
+    bench_log "pgbench not found (Debian: postgresql-15); the ratio line will say nan"
+fi
+bench_sql -c "CREATE TABLE IF NOT EXISTS bench_pgbench_insert (id bigserial PRIMARY KEY, v text NOT NULL)" 2>/dev/null ||
+    bench_log "note: cannot create bench_pgbench_insert (needs CREATE on the database)"
+echo "INSERT INTO bench_pgbench_insert (v) VALUES ('bench');" >"$TMP_DIR/pgbench-insert.sql"
+bench_sql -c "SELECT '$GW$P/recovery-escalations/' || r.plan_id || '/acknowledgements ' || r.provider
+    FROM (SELECT plan_id FROM escalation_plans WHERE generated_by = 'bench-seed'
+          ORDER BY seq DESC LIMIT 1000) p JOIN plan_routes r USING (plan_id)
+    ORDER BY r.plan_id, r.position" >"$TMP_DIR/ack-urls-spread.txt"
+head -n 1 "$TMP_DIR/ack-urls-spread.txt" >"$TMP_DIR/ack-urls-hot.txt"
+SPREAD_PAIRS=$(wc -l <"$TMP_DIR/ack-urls-spread.txt")
+for ((round = 1; round <= TPUT_ROUNDS; round++)); do
+    bench_wait_chain 120 >/dev/null
+    bench_wait_idle 60
+    bench_pgbench "$round"
+    for mode in single group; do
+        if [[ $mode == single ]]; then bench_restart_ack 1; else bench_restart_ack 32; fi
+        bench_run "ack-c64-spread-$mode#$round" --url-file "$TMP_DIR/ack-urls-spread.txt" \
+            --header "$JSON" --body "$ACK_TPUT_BODY" --threads 64 \
+            --requests "$TPUT_REQUESTS" --warmup 128
+        bench_run "ack-c64-hot-$mode#$round" --url-file "$TMP_DIR/ack-urls-hot.txt" \
+            --header "$JSON" --body "$ACK_TPUT_BODY" --threads 64 \
+            --requests "$((TPUT_REQUESTS / 2))" --warmup 64
+    done
+done
+bench_restart_ack "${CAVRA_RPC_GROUP_MAX:-32}"
+TPUT_CHAIN=$(bench_wait_chain 300)
+PGBENCH_TPS=$(bench_median $(for ((r = 1; r <= TPUT_ROUNDS; r++)); do echo "${TPUT[pgbench#$r]}"; done))
+for key in spread-group spread-single hot-group hot-single; do
+    TPUT[$key.rps]=$(bench_tput_median "ack-c64-$key" rps)
+    TPUT[$key.p99]=$(bench_tput_median "ack-c64-$key" p99_ms)
+    TPUT[$key.med]=$(bench_tput_median "ack-c64-$key" median_ms)
+    TPUT[$key.fail]=$(bench_tput_median "ack-c64-$key" failures)
+    TPUT[$key.ratio]=$(awk -v a="${TPUT[$key.rps]}" -v b="$PGBENCH_TPS" \
+        'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "nan" }')
+done
+
+# 5c. Read throughput with and without a streaming standby (throwaway
+# cluster only): 16 connections on the dashboard, a trace and the stream's
+# first page, first with the reporting service reading the primary, then
+# with CAVRA_READ_DATABASE_URL on a standby made by pg_basebackup (each
+# read first waits for the standby to replay the primary's WAL position).
+# On one machine the standby competes for the same cores: this shows the
+# cost of the freshness wait, not the gain of a second host.
+# bench_restart_svc NAME [VAR=VALUE...]: restarts cavra-NAME with that
+# environment and waits for /readyz.
+bench_restart_svc() {
+    local name=$1 i pid
+    shift
+    for ((i = 0; i < ${#NAMES[@]}; i++)); do
+        [[ "${NAMES[i]}" == "cavra-$name" ]] || continue
+        pid=${PIDS[i]}
+        kill -TERM "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+        env "$@" "$BUILD/services/$name/cavra-$name" </dev/null >>"$TMP_DIR/cavra-$name.log" 2>&1 &
+        PIDS[i]=$!
+    done
+    for ((i = 0; i < 60; i++)); do
+        curl -fsS -o /dev/null --max-time 2 "$GW/readyz" 2>/dev/null && return 0
+        sleep 0.25
+    done
+    bench_log "cavra-$name was not ready again within 15 s"
+    return 1
+}
+READ_MODES=()
+if [[ $PG_UP -eq 1 ]]; then
+    SB_PORT=$(bench_free_port $((PG_PORT + 1)))
+    READ_MODES=(primary)
+    if bash scripts/pg.sh standby "$TMP_DIR/pg" "$TMP_DIR/standby" "$SB_PORT" >&2; then
+        SB_UP=1
+        READ_MODES+=(standby)
+    else
+        bench_log "could not start a standby; reads measured on the primary only"
+    fi
+    for mode in "${READ_MODES[@]}"; do
+        if [[ $mode == standby ]]; then
+            bench_restart_svc report \
+                "CAVRA_READ_DATABASE_URL=$(bash scripts/pg.sh url "$SB_PORT")"
+        fi
+        bench_wait_idle 60
+        bench_run "read-dashboard-c16-$mode" --url "$GW$FEED/dashboard" \
+            --threads 16 --requests 96 --warmup 16
+        bench_run "read-trace-c16-$mode" --url "$GW$P/recovery-escalations/$SEED_PLAN/trace" \
+            --threads 16 --requests 400 --warmup 16
+        bench_run "read-stream-c16-$mode" --url "$GW$FEED?limit=50" \
+            --threads 16 --requests 800 --warmup 16
+    done
+    [[ ${#READ_MODES[@]} -lt 2 ]] || bench_restart_svc report
+fi
+
 # 6. The table.
 mkdir -p "$OUT"
 {
@@ -588,22 +772,22 @@ mkdir -p "$OUT"
     echo "machine:   $(nproc) CPUs; load average at the start $LOAD_START, at the end $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "database:  PostgreSQL $PG_VERSION, $PG_MODE"
     echo "services:  $BUILD (RelWithDebInfo), default CAVRA_DB_WORKERS/CAVRA_RPC_CONTEXTS/CAVRA_GATEWAY_THREADS"
-    echo "store:     'empty' = $EMPTY_EVENTS evidence events; '$TAG' = $RECORDS seeded plans (2 routes each),"
+    echo "store:     '1k' = $EMPTY_EVENTS evidence events; '$TAG' = $RECORDS seeded plans (2 routes each),"
     echo "           $RECORDS delivery attempts and $RECORDS acknowledgements, $TOTAL_EVENTS evidence events in all"
     echo "seed:      ${SEED_SECS} s (bench/seed.sql), ANALYZE ${ANALYZE_SECS} s, VACUUM ANALYZE ${VACUUM_SECS} s"
     echo "sequencer: chained the seeded backlog in $CHAIN_NOTE"
     echo "           after the 1000 acknowledgement writes of each phase, the rest of the backlog took:"
-    echo "           empty ${CHAIN_AFTER[empty]} s, $TAG ${CHAIN_AFTER[$TAG]} s"
-    echo "retry plan over the whole store: ${DECISIONS[empty]} decisions (empty), ${DECISIONS[$TAG]} decisions ($TAG)"
+    echo "           1k ${CHAIN_AFTER[1k]} s, $TAG ${CHAIN_AFTER[$TAG]} s"
+    echo "retry plan over the whole store: ${DECISIONS[1k]} decisions (1k), ${DECISIONS[$TAG]} decisions ($TAG)"
     echo "trace-after-retry: the same trace after the 6 retry-plan-all calls (each retry plan naming the plan is read)"
     echo
-    printf '%-18s %5s %5s %12s %12s %8s %11s %11s %10s %10s\n' \
-        endpoint conc n "empty_med" "${TAG}_med" ratio "${TAG}_p90" "${TAG}_max" "empty_rps" "${TAG}_rps"
-    printf '%-18s %5s %5s %12s %12s %8s %11s %11s %10s %10s\n' \
-        "" "" "" "(ms)" "(ms)" "" "(ms)" "(ms)" "" ""
+    printf '%-18s %5s %5s %9s %9s %9s %9s %7s %9s %9s %9s\n' \
+        endpoint conc n "1k_med" "1k_p99" "${TAG}_med" "${TAG}_p99" ratio "p99ratio" "${TAG}_max" "${TAG}_rps"
+    printf '%-18s %5s %5s %9s %9s %9s %9s %7s %9s %9s %9s\n' \
+        "" "" "" "(ms)" "(ms)" "(ms)" "(ms)" "" "" "(ms)" ""
     for ep in dashboard stream-page stream-plan-page trace retry-plan-one retry-plan-all \
         trace-after-retry schedule-run verify verify-cli post-plan-c1 post-plan-c16 post-ack-c1 post-ack-c16; do
-        a=${RESULTS[$ep@empty]:-}
+        a=${RESULTS[$ep@1k]:-}
         b=${RESULTS[$ep@$TAG]:-}
         [[ -n "$a" || -n "$b" ]] || continue
         conc=1
@@ -611,13 +795,43 @@ mkdir -p "$OUT"
         am=$(bench_field "$a" median_ms)
         bm=$(bench_field "$b" median_ms)
         ratio=$(awk -v a="$am" -v b="$bm" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.1fx", b / a; else print "-" }')
-        printf '%-18s %5s %5s %12s %12s %8s %11s %11s %10s %10s\n' "$ep" "$conc" \
-            "$(bench_field "$b" count)" "$am" "$bm" "$ratio" \
-            "$(bench_field "$b" p90_ms)" "$(bench_field "$b" max_ms)" \
-            "$(bench_field "$a" rps)" "$(bench_field "$b" rps)"
+        ap=$(bench_field "$a" p99_ms)
+        bp=$(bench_field "$b" p99_ms)
+        pratio=$(awk -v a="$ap" -v b="$bp" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.1fx", b / a; else print "-" }')
+        printf '%-18s %5s %5s %9s %9s %9s %9s %7s %9s %9s %9s\n' "$ep" "$conc" \
+            "$(bench_field "$b" count)" "$am" "$ap" "$bm" "$bp" "$ratio" "$pratio" \
+            "$(bench_field "$b" max_ms)" "$(bench_field "$b" rps)"
     done
     if [[ $VERIFY_OK -ne 1 ]]; then
         echo "(GET /runtime/evidence/verify did not answer 200: not measured)"
+    fi
+    echo
+    echo "Write throughput, $TPUT_ROUNDS interleaved rounds, medians (pgbench -T $TPUT_SECS; bench_http"
+    echo "$TPUT_REQUESTS requests per ack run, half for hot): spread = $SPREAD_PAIRS (plan, provider) pairs"
+    echo "of 1000 seeded plans; hot = one plan and provider; group = CAVRA_RPC_GROUP_MAX 32 (default),"
+    echo "single = CAVRA_RPC_GROUP_MAX=1 (one transaction per request, as before group commit):"
+    printf '  %-34s %10s %9s %9s %8s %9s\n' figure "per_s" "med_ms" "p99_ms" "fails" "x_pgbench"
+    printf '  %-34s %10s %9s %9s %8s %9s\n' "pgbench one-row INSERT, 32 clients" "$PGBENCH_TPS" - - - 1.00
+    for key in spread-group spread-single hot-group hot-single; do
+        printf '  %-34s %10s %9s %9s %8s %9s\n' "ack POST c64 $key" "${TPUT[$key.rps]}" \
+            "${TPUT[$key.med]}" "${TPUT[$key.p99]}" "${TPUT[$key.fail]}" "${TPUT[$key.ratio]}"
+    done
+    echo "ack/pgbench ratio: ${TPUT[spread-group.ratio]}"
+    echo "  (spread over many plans, group commit; one transaction per request: ${TPUT[spread-single.ratio]} x;"
+    echo "  one hot plan: ${TPUT[hot-group.ratio]} x; target >= 1.0 x and ack p99 <= 20 ms)"
+    echo "  sequencer backlog after the throughput rounds chained in: $TPUT_CHAIN s"
+    if [[ ${#READ_MODES[@]} -gt 0 ]]; then
+        echo
+        echo "Reads at 16 connections, reporting service on the primary vs on a streaming standby"
+        echo "(CAVRA_READ_DATABASE_URL; same machine, so the standby shares the 2 cores):"
+        printf '  %-22s %10s %10s %10s %10s\n' read mode rps med_ms p99_ms
+        for ep in dashboard trace stream; do
+            for mode in "${READ_MODES[@]}"; do
+                l=${RESULTS[read-$ep-c16-$mode]:-}
+                printf '  %-22s %10s %10s %10s %10s\n' "$ep" "$mode" "$(bench_field "$l" rps)" \
+                    "$(bench_field "$l" median_ms)" "$(bench_field "$l" p99_ms)"
+            done
+        done
     fi
     echo
     echo "Idle connections (bench/bench_idle): 127.0.0.2 opens 5000 connections and sends"
@@ -626,7 +840,8 @@ mkdir -p "$OUT"
     echo "127.0.0.1 meanwhile sends 200 GETs, each on a new connection, timed to the last byte:"
     printf '  %s\n' "${IDLE_LINES[@]}"
     echo
-    echo "Medians of n timed requests after a short warm-up; ratio = $TAG median / empty median."
+    echo "Medians of n timed requests after a short warm-up; ratio = $TAG median / 1k median,"
+    echo "p99ratio = $TAG p99 / 1k p99 (target: p99 <= 20 ms and <= 2x at 1,000,000 events)."
     echo "Reads and single-plan calls run at concurrency 1; c16 = 16 client threads."
     echo "Any failures are counted in the raw lines below (failures=)."
     echo "verify = GET /runtime/evidence/verify (one timed probe when it needs more than 5 s or"
@@ -635,6 +850,49 @@ mkdir -p "$OUT"
     echo "raw (bench/bench_http):"
     printf '  %s\n' "${RAW_LINES[@]}"
 } >"$OUT/results.txt"
+
+# 6b. The same as JSON (build/bench/results.json): every raw line as an
+# object of its key=value fields (numbers where they parse), plus the
+# throughput summary and the run's settings.
+bench_json_line() {
+    awk '{
+        printf "{\"name\":\"%s\"", $1
+        for (i = 2; i <= NF; i++) {
+            k = $i; sub(/=.*/, "", k); v = $i; sub(/^[^=]*=/, "", v)
+            if (k == $i) continue
+            gsub(/["\\]/, "", v)
+            if (v ~ /^-?[0-9]+(\.[0-9]+)?$/) printf ",\"%s\":%s", k, v
+            else printf ",\"%s\":\"%s\"", k, v
+        }
+        printf "}"
+    }' <<<"$1"
+}
+bench_json_num() {
+    if [[ "$1" =~ ^-?[0-9]+(\.[0-9]+)?$ ]]; then echo "$1"; else echo null; fi
+}
+{
+    echo "{"
+    echo "  \"date\": \"$(date -u +%Y-%m-%dT%H:%M:%SZ)\","
+    echo "  \"commit\": \"$(git rev-parse --short HEAD 2>/dev/null || echo '?')\","
+    echo "  \"cpus\": $(nproc), \"records\": $RECORDS, \"events\": $TOTAL_EVENTS,"
+    echo "  \"small_events\": $EMPTY_EVENTS, \"postgresql\": \"$PG_VERSION\","
+    echo "  \"throughput\": {"
+    echo "    \"rounds\": $TPUT_ROUNDS, \"pgbench_insert_c32_tps\": $(bench_json_num "$PGBENCH_TPS"),"
+    for key in spread-group spread-single hot-group hot-single; do
+        echo "    \"ack_c64_$key\": {\"rps\": $(bench_json_num "${TPUT[$key.rps]}"), \"median_ms\": $(bench_json_num "${TPUT[$key.med]}"), \"p99_ms\": $(bench_json_num "${TPUT[$key.p99]}"), \"x_pgbench\": $(bench_json_num "${TPUT[$key.ratio]}")},"
+    done
+    echo "    \"ack_pgbench_ratio\": $(bench_json_num "${TPUT[spread-group.ratio]}")"
+    echo "  },"
+    echo "  \"raw\": ["
+    n=${#RAW_LINES[@]}
+    for ((i = 0; i < n; i++)); do
+        sep=,
+        ((i < n - 1)) || sep=
+        echo "    $(bench_json_line "${RAW_LINES[i]}")$sep"
+    done
+    echo "  ]"
+    echo "}"
+} >"$OUT/results.json"
 
 # 7. EXPLAIN ANALYZE of every statement slower than EXPLAIN_MS (throwaway
 # cluster only): restart the services with auto_explain loaded.
@@ -682,4 +940,4 @@ if [[ $PG_UP -eq 1 && $EXPLAIN_MS -gt 0 ]]; then
 fi
 
 cat "$OUT/results.txt"
-bench_log "results: $OUT/results.txt"
+bench_log "results: $OUT/results.txt, $OUT/results.json"

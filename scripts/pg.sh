@@ -6,6 +6,11 @@
 #                                  on 127.0.0.1:PORT (log: DIR/postgres.log),
 #                                  then make sure role and database `cavra`
 #                                  exist. Already running: only the last step.
+#   scripts/pg.sh standby PRIMARY_DIR DIR PORT
+#                                  a hot streaming standby of the running
+#                                  cluster in PRIMARY_DIR (pg_basebackup -R)
+#                                  in DIR on 127.0.0.1:PORT (read replica
+#                                  tests and benchmarks)
 #   scripts/pg.sh stop DIR         fast shutdown; fine when not running.
 #   scripts/pg.sh url PORT         prints postgresql://cavra@127.0.0.1:PORT/cavra
 #                                  (the owner: migrations, administration)
@@ -165,6 +170,7 @@ cavra_pg_secure() {
         echo "local all postgres peer"
         echo "host  all all 127.0.0.1/32 scram-sha-256"
         echo "host  all all ::1/128      scram-sha-256"
+        echo "host  replication postgres 127.0.0.1/32 scram-sha-256"
     } | cavra_pg_as_owner tee "$data/pg_hba.conf" >/dev/null || return 1
     cavra_pg_as_owner "$bindir/pg_ctl" reload -D "$data" >/dev/null
 }
@@ -277,6 +283,69 @@ cavra_pg_start() {
     }
 }
 
+# cavra_pg_standby PRIMARY_DIR DIR PORT: a streaming standby of the running
+# cluster in PRIMARY_DIR (pg_basebackup -R, WAL streamed), in DIR, on
+# 127.0.0.1:PORT, hot (read-only queries). Same roles and passwords: DIR
+# gets a copy of PRIMARY_DIR/pgpass. Stop it with `pg.sh stop DIR`.
+cavra_pg_standby() {
+    local pdir=${1:-} dir=${2:-} port=${3:-} bindir sockdir data pport i
+    if [[ -z "$pdir" || -z "$dir" || ! "$port" =~ ^[0-9]+$ ]]; then
+        cavra_pg_err "usage: pg.sh standby PRIMARY_DIR DIR PORT"
+        return 2
+    fi
+    bindir=$(cavra_pg_bindir) || return 1
+    pdir=$(cd "$pdir" && pwd -P) || return 1
+    pport=$(cavra_pg_running_port "$pdir/data")
+    if [[ -z "$pport" ]]; then
+        cavra_pg_err "no running cluster in $pdir"
+        return 1
+    fi
+    mkdir -p "$dir" || return 1
+    dir=$(cd "$dir" && pwd -P) || return 1
+    data=$dir/data
+    if [[ -e "$data" ]]; then
+        cavra_pg_err "$data exists already; remove it first"
+        return 1
+    fi
+    (umask 077 && cp "$pdir/pgpass" "$dir/pgpass") || return 1
+    sockdir=$(cavra_pg_sockdir "$dir")
+    mkdir -p "$sockdir" || return 1
+    chmod 700 "$sockdir" 2>/dev/null || true
+    cavra_pg_grant "$dir" "$sockdir" || return 1
+    # The server's owner reads the password file (it stays the standby's
+    # primary_conninfo passfile).
+    [[ $(id -u) -ne 0 ]] || chown postgres: "$dir/pgpass" || return 1
+    if ! (cd "$dir" && cavra_pg_as_owner PGPASSFILE="$dir/pgpass" "$bindir/pg_basebackup" \
+        -h 127.0.0.1 -p "$pport" -U postgres -D "$data" -R -X stream -c fast \
+        >"$dir/basebackup.log" 2>&1); then
+        cavra_pg_err "pg_basebackup from port $pport failed; see $dir/basebackup.log:"
+        tail -n 20 "$dir/basebackup.log" >&2
+        return 1
+    fi
+    {
+        echo "# Written by scripts/pg.sh (standby of port $pport); edits are lost."
+        echo "listen_addresses = '127.0.0.1'"
+        echo "port = $port"
+        echo "unix_socket_directories = '${sockdir//\'/\'\'}'"
+        echo "hot_standby = on"
+        # Long reads (verify) are not cancelled by the replay of vacuum.
+        echo "hot_standby_feedback = on"
+    } | cavra_pg_as_owner tee "$data/cavra.conf" >/dev/null || return 1
+    if ! (cd "$dir" && cavra_pg_as_owner "$bindir/pg_ctl" start -w -t 60 \
+        -D "$data" -l "$dir/postgres.log" >/dev/null); then
+        cavra_pg_err "the standby did not start on 127.0.0.1:$port; end of $dir/postgres.log:"
+        tail -n 20 "$dir/postgres.log" >&2 2>/dev/null
+        return 1
+    fi
+    for ((i = 0; i < 60; i++)); do
+        [[ "$(PGPASSFILE=$dir/pgpass cavra_pg_psql "$bindir" "$port" \
+            -c "SELECT pg_is_in_recovery()" 2>/dev/null)" == t ]] && return 0
+        sleep 0.5
+    done
+    cavra_pg_err "the standby on port $port does not answer as a standby"
+    return 1
+}
+
 # cavra_pg_stop DIR
 cavra_pg_stop() {
     local dir=${1:-} bindir data sockdir
@@ -325,12 +394,13 @@ if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
     shift || true
     case "$cmd" in
     start) cavra_pg_start "$@" ;;
+    standby) cavra_pg_standby "$@" ;;
     stop) cavra_pg_stop "$@" ;;
     url) cavra_pg_url "$@" ;;
     app-url) cavra_pg_app_url "$@" ;;
     pgpass) printf '%s/pgpass\n' "$(cd "${1:?usage: pg.sh pgpass DIR}" && pwd -P)" ;;
     *)
-        cavra_pg_err "usage: pg.sh start DIR PORT | stop DIR | url PORT | app-url PORT | pgpass DIR"
+        cavra_pg_err "usage: pg.sh start DIR PORT | standby PRIMARY_DIR DIR PORT | stop DIR | url PORT | app-url PORT | pgpass DIR"
         exit 2
         ;;
     esac

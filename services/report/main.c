@@ -8,6 +8,8 @@
  * tcp://127.0.0.1:7103 [CAVRA_SCHEDULER_TICK_MS=1000] ./cavra-report ;
  * stops cleanly on SIGINT/SIGTERM.
  */
+#include <stdlib.h>
+
 #include "cv_log.h"
 #include "cv_service.h"
 #include "report_rpc.h"
@@ -35,6 +37,8 @@ main(void)
     };
 
     cv_log_init("cavra-report");
+    /* Reads may go to a streaming standby (lib/cv_rpc.h). */
+    cfg.read_database_url = getenv(CV_DB_READ_URL_ENV);
     report_limits_from_env(&sched.limits);
     return cv_service_run(&cfg, REPORT_URL_ENV, REPORT_DEFAULT_URL, &hooks);
 }

@@ -1,0 +1,314 @@
+/*
+ * group_commit_test.c -- application-level group commit of the RPC server
+ * (lib/cv_rpc_server.c, cv_rpc_group_run), against the real PostgreSQL.
+ *
+ * The RPC server runs in this process with ONE database worker and the
+ * real acknowledgement handlers, wrapped by a handler that, after the real
+ * one stored its record:
+ *  - "bad-*" actors: fails (the call's SAVEPOINT must undo its record, its
+ *    evidence event and its Idempotency-Key, and only its own);
+ *  - "conf-*" actors: answers a conflict (CV_ABORTED) the first time (the
+ *    call is rolled back to its savepoint and run again alone: exactly one
+ *    record, never two).
+ * Many client threads call at once, so the single worker takes groups;
+ * every answer and every row is then checked, and the database must have
+ * seen fewer commits than calls (groups did form).
+ *
+ * Needs CAVRA_DATABASE_URL pointing at a migrated database (scripts/test.sh
+ * sets it). Run: ctest -R integration.group_commit.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ack.pb-c.h"
+#include "ack_rpc.h"
+#include "ack_sql.h"
+#include "cv_rpc.h"
+#include "cv_test_api.h"
+
+#define GC_THREADS 48
+#define GC_ROUNDS  3
+
+static cv_rpc_server *gc_srv;
+static cv_rpc_client *gc_cli;
+static char gc_url[128];
+static char gc_plan[64];
+static char gc_tag[32]; /* per process: actors and keys never collide */
+
+static pthread_mutex_t gc_mtx = PTHREAD_MUTEX_INITIALIZER;
+static char gc_conflicted[GC_THREADS * GC_ROUNDS][64];
+static int gc_n_conflicted;
+
+/* True the first time name is seen (the conflict happens once). */
+static bool
+gc_first_time(const char *name)
+{
+    bool first = true;
+
+    pthread_mutex_lock(&gc_mtx);
+    for (int i = 0; i < gc_n_conflicted; i++)
+        if (strcmp(gc_conflicted[i], name) == 0)
+            first = false;
+    if (first && gc_n_conflicted < GC_THREADS * GC_ROUNDS)
+        snprintf(gc_conflicted[gc_n_conflicted++], sizeof(gc_conflicted[0]),
+                 "%s", name);
+    pthread_mutex_unlock(&gc_mtx);
+    return first;
+}
+
+static int
+gc_inject_ack(cv_rpc_ctx *call, const ProtobufCMessage *request,
+              ProtobufCMessage **reply, cv_error *err)
+{
+    const Cv__AcknowledgeRequest *req = (const Cv__AcknowledgeRequest *)request;
+    const cv_rpc_method *real = cv_rpc_find_method(
+        ack_rpc_methods, ack_rpc_method_count, "ack.Acknowledge");
+    const char *by = req->acknowledged_by != NULL ? req->acknowledged_by : "";
+    int rv = real->handler(call, request, reply, err);
+
+    if (rv != 0)
+        return rv;
+    if (strncmp(by, "bad-", 4) == 0 ||
+        (strncmp(by, "conf-", 5) == 0 && gc_first_time(by))) {
+        protobuf_c_message_free_unpacked(*reply, NULL);
+        *reply = NULL;
+        return by[0] == 'b'
+                   ? cv_error_set(err, CV_INTERNAL, "injected failure")
+                   : cv_error_set(err, CV_ABORTED, "injected conflict");
+    }
+    return 0;
+}
+
+static cv_rpc_method gc_methods[2];
+
+static int
+gc_setup(void **state)
+{
+    cv_rpc_server_config cfg = {
+        .service_name = ACK_SERVICE_NAME,
+        .url = gc_url,
+        .database_url = cv_test_database_url(),
+        .contexts = 64,
+        /* One worker: concurrent calls must queue, so groups form. */
+        .db_workers = 1,
+        .methods = gc_methods,
+        .n_methods = 2,
+        .statements = ack_sql_statements,
+        .n_statements = ack_sql_statement_count,
+    };
+    cv_error err;
+
+    (void)state;
+    if (cv_test_database_url() == NULL)
+        return -1;
+    setenv(CV_RPC_GROUP_MAX_ENV, "32", 1);
+    gc_methods[0] = *cv_rpc_find_method(ack_rpc_methods, ack_rpc_method_count,
+                                        "ack.RecordPlan");
+    gc_methods[1].name = "ack.Acknowledge";
+    gc_methods[1].handler = gc_inject_ack;
+    snprintf(gc_url, sizeof(gc_url), "ipc:///tmp/cavra-gc-test-%ld.sock",
+             (long)getpid());
+    snprintf(gc_tag, sizeof(gc_tag), "%ld-%ld", (long)getpid(),
+             cv_test_now_ms() % 100000);
+    cv_error_clear(&err);
+    if (cv_rpc_server_start(&cfg, &gc_srv, &err) != 0) {
+        fprintf(stderr, "group_commit_test: cannot start server: %s\n",
+                err.msg);
+        return -1;
+    }
+    if (cv_rpc_client_open(gc_url, &gc_cli, &err) != 0 ||
+        cv_rpc_client_wait_connected(gc_cli, 5000, &err) != 0) {
+        fprintf(stderr, "group_commit_test: cannot connect: %s\n", err.msg);
+        return -1;
+    }
+    return 0;
+}
+
+static int
+gc_teardown(void **state)
+{
+    (void)state;
+    cv_rpc_client_close(gc_cli);
+    cv_rpc_server_stop(gc_srv);
+    unlink(gc_url + strlen("ipc://"));
+    return 0;
+}
+
+/* What one call was and how it ended. */
+typedef struct gc_call {
+    char by[64];
+    char key[80];
+    int rv;
+    bool replayed;
+} gc_call;
+
+static gc_call gc_calls[GC_THREADS * GC_ROUNDS];
+static pthread_barrier_t gc_barrier;
+
+/* Call kinds by index: good, bad, conflict-once, and pairs of calls that
+ * share one key and payload (one stores, the other replays). */
+static void
+gc_name(int i, gc_call *c)
+{
+    static const char *const kinds[4] = {"good", "bad", "conf", "dup"};
+    int kind = i % 4;
+
+    if (kind == 3)
+        snprintf(c->by, sizeof(c->by), "dup-%s-%d", gc_tag, i / 8);
+    else
+        snprintf(c->by, sizeof(c->by), "%s-%s-%d", kinds[kind], gc_tag, i);
+    snprintf(c->key, sizeof(c->key), "gc-%s", c->by);
+}
+
+static void *
+gc_thread(void *arg)
+{
+    int t = (int)(intptr_t)arg;
+
+    pthread_barrier_wait(&gc_barrier);
+    for (int r = 0; r < GC_ROUNDS; r++) {
+        gc_call *c = &gc_calls[r * GC_THREADS + t];
+        cv_rpc_call_opts opts = {.idempotency_key = c->key,
+                                 .replayed = &c->replayed};
+        Cv__AcknowledgeReply *rep = NULL;
+        cv_error err;
+
+        cv_error_clear(&err);
+        c->rv = cv_test_ack_call(gc_cli, gc_plan, "webhook", c->by, 0, &opts,
+                                 &rep, &err);
+        if (rep != NULL)
+            protobuf_c_message_free_unpacked(&rep->base, NULL);
+    }
+    return NULL;
+}
+
+/* Per kind of call ($1 = "<kind>-<tag>-"): rows, distinct actors with a
+ * row, evidence events and keys. Few queries: each check connects anew. */
+#define GC_ROWS_OF                                                             \
+    "SELECT count(*) FROM acknowledgements"                                    \
+    " WHERE starts_with(acknowledged_by, $1)"
+#define GC_ACTORS_OF                                                           \
+    "SELECT count(DISTINCT acknowledged_by) FROM acknowledgements"             \
+    " WHERE starts_with(acknowledged_by, $1)"
+#define GC_EVENTS_OF                                                           \
+    "SELECT count(*) FROM evidence_events e JOIN acknowledgements a"           \
+    " ON a.acknowledgement_id = e.record_id"                                   \
+    " WHERE starts_with(a.acknowledged_by, $1)"
+#define GC_KEYS_OF                                                             \
+    "SELECT count(*) FROM idempotency_keys"                                    \
+    " WHERE starts_with(idempotency_key, 'gc-' || $1)"
+/* Keys one transaction stored share its now() (created_at), whatever
+ * savepoint they were written in: distinct values count the transactions
+ * that stored this run's calls. */
+#define GC_TX_OF_RUN                                                           \
+    "SELECT count(DISTINCT created_at) FROM idempotency_keys"                  \
+    " WHERE idempotency_key LIKE 'gc-%-' || $1 || '-%'"
+#define GC_ROWS_OF_RUN                                                         \
+    "SELECT count(*) FROM acknowledgements"                                    \
+    " WHERE acknowledged_by LIKE '%-' || $1 || '-%'"
+
+static long
+gc_rows(const char *sql, const char *param)
+{
+    long n = cv_test_db_scalar(sql, param);
+
+    assert_true(n >= 0);
+    return n;
+}
+
+static void
+test_group_commit_failures_stay_alone(void **state)
+{
+    Cv__EscalationRoute route = CV__ESCALATION_ROUTE__INIT;
+    Cv__RecordPlanReply *plan;
+    pthread_t th[GC_THREADS];
+    long txs, rows;
+    int n = GC_THREADS * GC_ROUNDS, dup_replays = 0, dup_ok = 0;
+
+    (void)state;
+    route.provider = "webhook";
+    plan = cv_test_record_plan_rpc(gc_cli, "gc-test", &route, 1, NULL);
+    snprintf(gc_plan, sizeof(gc_plan), "%s", plan->plan->plan_id);
+    protobuf_c_message_free_unpacked(&plan->base, NULL);
+    for (int i = 0; i < n; i++)
+        gc_name(i, &gc_calls[i]);
+
+    pthread_barrier_init(&gc_barrier, NULL, GC_THREADS);
+    for (int t = 0; t < GC_THREADS; t++)
+        assert_int_equal(
+            pthread_create(&th[t], NULL, gc_thread, (void *)(intptr_t)t), 0);
+    for (int t = 0; t < GC_THREADS; t++)
+        pthread_join(th[t], NULL);
+    pthread_barrier_destroy(&gc_barrier);
+
+    for (int i = 0; i < n; i++) {
+        const gc_call *c = &gc_calls[i];
+
+        switch (c->by[0]) {
+        case 'g': /* stored once, with its evidence and its key */
+        case 'c': /* a conflict in its group, then alone: still once */
+            assert_int_equal(c->rv, 0);
+            assert_false(c->replayed);
+            break;
+        case 'b': /* failed alone */
+            assert_int_equal(c->rv, CV_INTERNAL);
+            break;
+        default: /* dup: one of each pair stores, the other replays */
+            assert_int_equal(c->rv, 0);
+            dup_ok++;
+            dup_replays += c->replayed;
+            break;
+        }
+    }
+    {
+        /* kind, rows = actors = events = keys expected */
+        static const struct {
+            const char *kind;
+            long want;
+        } kinds[4] = {
+            {"good", GC_THREADS * GC_ROUNDS / 4},
+            {"conf", GC_THREADS * GC_ROUNDS / 4},
+            {"dup", GC_THREADS * GC_ROUNDS / 8},
+            {"bad", 0}, /* nothing of a failed call stayed */
+        };
+        char prefix[64];
+
+        for (int k = 0; k < 4; k++) {
+            snprintf(prefix, sizeof(prefix), "%s-%s-", kinds[k].kind, gc_tag);
+            assert_int_equal(gc_rows(GC_ROWS_OF, prefix), kinds[k].want);
+            assert_int_equal(gc_rows(GC_ACTORS_OF, prefix), kinds[k].want);
+            assert_int_equal(gc_rows(GC_EVENTS_OF, prefix), kinds[k].want);
+            assert_int_equal(gc_rows(GC_KEYS_OF, prefix), kinds[k].want);
+        }
+    }
+    assert_int_equal(dup_ok, n / 4);
+    assert_int_equal(dup_replays, n / 8);
+    /* 36 good + 36 conflict-once + 18 dup pairs stored one row each; the
+     * grouped ones shared transactions (the conflicted ones committed
+     * alone after their group), so fewer transactions than rows. */
+    rows = gc_rows(GC_ROWS_OF_RUN, gc_tag);
+    txs = gc_rows(GC_TX_OF_RUN, gc_tag);
+    print_message("group_commit_test: %d calls, %ld rows in %ld transactions\n",
+                  n, rows, txs);
+    assert_int_equal(rows, n / 4 + n / 4 + n / 8);
+    assert_true(txs < rows - n / 4);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_group_commit_failures_stay_alone),
+    };
+
+    return cmocka_run_group_tests(tests, gc_setup, gc_teardown);
+}

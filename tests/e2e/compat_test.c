@@ -81,7 +81,8 @@ ct_load_reference(void)
             if (ct_n_sections == CT_SECTIONS)
                 break;
             cur = &ct_sections[ct_n_sections++];
-            snprintf(cur->title, sizeof(cur->title), "%s", line + 3);
+            snprintf(cur->title, sizeof(cur->title), "%.*s",
+                     (int)(sizeof(cur->title) - 1), line + 3);
             continue;
         }
         if (strncmp(line, "```", 3) == 0) {

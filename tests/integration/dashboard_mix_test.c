@@ -83,7 +83,11 @@ static unsigned int dm_seed;
     " (SELECT count(*) FROM delivery_attempts),"                               \
     " (SELECT count(*) FROM delivery_attempts WHERE NOT success),"             \
     " (SELECT count(*) FROM evidence_events),"                                 \
-    " (SELECT count(*) FROM report_schedules)"                                 \
+    " (SELECT count(*) FROM report_schedules),"                                \
+    " (SELECT count(*) FROM plan_routes),"                                     \
+    " (SELECT count(*) FROM (SELECT DISTINCT plan_id, provider"                \
+    " FROM plan_routes r WHERE NOT EXISTS (SELECT 1 FROM acknowledgements a"   \
+    " WHERE a.plan_id = r.plan_id AND a.provider = r.provider)) pairs)"        \
     " FROM open"
 
 /* The tally a counter is checked against (besides SQL). */
@@ -130,9 +134,12 @@ static const struct {
     {"failed_delivery_count", 12, DM_T_FAILED},
     {"evidence_event_count", 13, DM_T_NONE},
     {"report_schedule_count", 14, DM_T_SCHEDULES},
+    {"acknowledgement_audit_delivery_recovery_escalation_route_count", 15,
+     DM_T_NONE},
+    {"outstanding_acknowledgement_count", 16, DM_T_NONE},
 };
 #define DM_N_COUNTERS (sizeof(dm_counters) / sizeof(dm_counters[0]))
-#define DM_N_COLUMNS  15
+#define DM_N_COLUMNS  17
 
 /* ---- the workload ------------------------------------------------------ */
 

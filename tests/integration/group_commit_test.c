@@ -193,16 +193,19 @@ gc_thread(void *arg)
 
 /* Per kind of call ($1 = "<kind>-<tag>-"): rows, distinct actors with a
  * row, evidence events and keys. Few queries: each check connects anew. */
+/* Who acknowledged lives on the evidence event only (records are stored
+ * once): rows are matched to their events by acknowledgement_id. */
+#define GC_ACK_ACTOR                                                           \
+    " FROM acknowledgements a JOIN evidence_events e"                          \
+    " ON e.record_id = a.acknowledgement_id"
 #define GC_ROWS_OF                                                             \
-    "SELECT count(*) FROM acknowledgements"                                    \
-    " WHERE starts_with(acknowledged_by, $1)"
+    "SELECT count(*)" GC_ACK_ACTOR " WHERE starts_with(e.actor, $1)"
 #define GC_ACTORS_OF                                                           \
-    "SELECT count(DISTINCT acknowledged_by) FROM acknowledgements"             \
-    " WHERE starts_with(acknowledged_by, $1)"
+    "SELECT count(DISTINCT e.actor)" GC_ACK_ACTOR                              \
+    " WHERE starts_with(e.actor, $1)"
 #define GC_EVENTS_OF                                                           \
-    "SELECT count(*) FROM evidence_events e JOIN acknowledgements a"           \
-    " ON a.acknowledgement_id = e.record_id"                                   \
-    " WHERE starts_with(a.acknowledged_by, $1)"
+    "SELECT count(*) FROM evidence_events"                                     \
+    " WHERE kind = 'recovery_escalation_ack' AND starts_with(actor, $1)"
 #define GC_KEYS_OF                                                             \
     "SELECT count(*) FROM idempotency_keys"                                    \
     " WHERE starts_with(idempotency_key, 'gc-' || $1)"
@@ -213,8 +216,7 @@ gc_thread(void *arg)
     "SELECT count(DISTINCT created_at) FROM idempotency_keys"                  \
     " WHERE idempotency_key LIKE 'gc-%-' || $1 || '-%'"
 #define GC_ROWS_OF_RUN                                                         \
-    "SELECT count(*) FROM acknowledgements"                                    \
-    " WHERE acknowledged_by LIKE '%-' || $1 || '-%'"
+    "SELECT count(*)" GC_ACK_ACTOR " WHERE e.actor LIKE '%-' || $1 || '-%'"
 
 static long
 gc_rows(const char *sql, const char *param)

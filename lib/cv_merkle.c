@@ -33,15 +33,47 @@ typedef struct cv_merkle_range {
     int64_t hi;
 } cv_merkle_range;
 
-/* SHA-256, fetched once: EVP_sha256() makes every EVP_DigestInit_ex look
- * the algorithm up again, which costs more than hashing 65 bytes. */
+/*
+ * SHA-256, fetched once: EVP_sha256() makes every EVP_DigestInit_ex look
+ * the algorithm up again, which costs more than hashing 65 bytes. Each
+ * thread keeps one digest context for the same reason (a pthread key, so
+ * the context is freed when the thread ends).
+ */
 static EVP_MD *cv_merkle_md;
+static pthread_key_t cv_merkle_ctx_key;
+static bool cv_merkle_ctx_keyed;
 static pthread_once_t cv_merkle_md_once = PTHREAD_ONCE_INIT;
+
+static void
+cv_merkle_ctx_free_cb(void *ctx)
+{
+    EVP_MD_CTX_free(ctx);
+}
 
 static void
 cv_merkle_md_init(void)
 {
     cv_merkle_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+    cv_merkle_ctx_keyed =
+        pthread_key_create(&cv_merkle_ctx_key, cv_merkle_ctx_free_cb) == 0;
+}
+
+/* This thread's digest context, NULL when out of memory. */
+static EVP_MD_CTX *
+cv_merkle_ctx(void)
+{
+    EVP_MD_CTX *ctx;
+
+    pthread_once(&cv_merkle_md_once, cv_merkle_md_init);
+    if (cv_merkle_md == NULL || !cv_merkle_ctx_keyed)
+        return NULL;
+    if ((ctx = pthread_getspecific(cv_merkle_ctx_key)) == NULL &&
+        (ctx = EVP_MD_CTX_new()) != NULL &&
+        pthread_setspecific(cv_merkle_ctx_key, ctx) != 0) {
+        EVP_MD_CTX_free(ctx);
+        ctx = NULL;
+    }
+    return ctx;
 }
 
 /* SHA-256(tag || a || b). A failing digest (out of memory) yields all
@@ -51,18 +83,15 @@ static void
 cv_merkle_sha256(uint8_t tag, const void *a, size_t alen, const void *b,
                  size_t blen, cv_merkle_hash out)
 {
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    EVP_MD_CTX *ctx = cv_merkle_ctx();
     unsigned int n = CV_MERKLE_HASH_LEN;
 
-    pthread_once(&cv_merkle_md_once, cv_merkle_md_init);
-    if (ctx == NULL || cv_merkle_md == NULL ||
-        EVP_DigestInit_ex(ctx, cv_merkle_md, NULL) != 1 ||
+    if (ctx == NULL || EVP_DigestInit_ex(ctx, cv_merkle_md, NULL) != 1 ||
         EVP_DigestUpdate(ctx, &tag, 1) != 1 ||
         (alen > 0 && EVP_DigestUpdate(ctx, a, alen) != 1) ||
         (blen > 0 && EVP_DigestUpdate(ctx, b, blen) != 1) ||
         EVP_DigestFinal_ex(ctx, out, &n) != 1)
         memset(out, 0, CV_MERKLE_HASH_LEN);
-    EVP_MD_CTX_free(ctx);
 }
 
 void

@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -763,6 +764,47 @@ test_merkle_large_trees(void **state)
     }
 }
 
+/* Each thread hashes with its own digest context: four threads building
+ * the reference tree at once all get its known root. */
+static void *
+mt_thread_main(void *arg)
+{
+    int *ok = arg;
+
+    *ok = 1;
+    for (int round = 0; round < 200; round++) {
+        mt_tree *t = mt_tree_new(8, true);
+        cv_merkle_frontier f;
+        cv_merkle_hash root, want;
+
+        memset(&f, 0, sizeof(f));
+        for (int i = 0; i < 8; i++)
+            cv_merkle_frontier_append(&f, t->level[0][i], NULL, NULL);
+        cv_merkle_frontier_root(&f, root);
+        cv_hex_decode(mt_roots[8], CV_MERKLE_HASH_LEN, want);
+        if (memcmp(root, want, CV_MERKLE_HASH_LEN) != 0)
+            *ok = 0;
+        mt_tree_free(t);
+    }
+    return NULL;
+}
+
+static void
+test_merkle_threads(void **state)
+{
+    pthread_t th[4];
+    int ok[4];
+
+    (void)state;
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, mt_thread_main, &ok[i]),
+                         0);
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+        assert_int_equal(ok[i], 1);
+    }
+}
+
 static void
 test_merkle_subtree_hash(void **state)
 {
@@ -976,6 +1018,7 @@ main(void)
         cmocka_unit_test(test_merkle_frontier_emit_fails),
         cmocka_unit_test(test_merkle_frontier_nodes),
         cmocka_unit_test(test_merkle_large_trees),
+        cmocka_unit_test(test_merkle_threads),
         cmocka_unit_test(test_merkle_subtree_hash),
         cmocka_unit_test(test_merkle_tile_locate),
         cmocka_unit_test(test_merkle_tile_path_round_trip),

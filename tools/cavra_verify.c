@@ -6,6 +6,9 @@
  *   cavra-verify --export FILE [--database-url URL]
  *                                                 write an export (JSONL)
  *   cavra-verify --file FILE                      verify an export offline
+ *   cavra-verify --inclusion PROOF.json --public-key FILE
+ *                                                 verify one record's
+ *                                                 inclusion proof offline
  *
  * A database dump is verified by restoring it into a scratch database and
  * pointing --database-url at it. Prints a JSON verdict; exits 0 when the
@@ -14,10 +17,12 @@
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cv_chain.h"
 #include "cv_db.h"
+#include "cv_proof.h"
 
 static int
 cv_verify_print(const cv_chain_report *report)
@@ -39,11 +44,134 @@ cv_verify_print(const cv_chain_report *report)
     return report->valid ? 0 : 1;
 }
 
+/* ---- --inclusion: one record's inclusion proof, offline (SPEC 9) ---- */
+
+/* The verifier key text of a file (its first line), malloc'd or NULL. */
+static char *
+cv_verify_read_key(const char *path)
+{
+    char buf[1024];
+    FILE *f = fopen(path, "r");
+    size_t n;
+
+    if (f == NULL)
+        return NULL;
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    buf[strcspn(buf, "\r\n")] = '\0';
+    return strdup(buf);
+}
+
+/* Prints the verdict of an inclusion proof; returns the exit status. */
+static int
+cv_verify_inclusion_print(const cv_inclusion_bundle *b, const cv_checkpoint *cp,
+                          const char *reason)
+{
+    json_t *doc = json_pack("{s:b}", "valid", reason == NULL);
+    char root[2 * CV_MERKLE_HASH_LEN + 1];
+
+    if (b != NULL && b->record_id[0] != '\0') {
+        json_object_set_new(doc, "record_id", json_string(b->record_id));
+        json_object_set_new(doc, "leaf_index", json_integer(b->leaf_index));
+        json_object_set_new(doc, "tree_size", json_integer(b->tree_size));
+        json_object_set_new(doc, "event_checked",
+                            json_boolean(b->event != NULL));
+    }
+    if (reason != NULL) {
+        json_object_set_new(doc, "reason", json_string(reason));
+    } else {
+        cv_hex_encode(cp->root, CV_MERKLE_HASH_LEN, root);
+        json_object_set_new(doc, "origin", json_string(cp->origin));
+        json_object_set_new(doc, "root", json_string(root));
+        if (cp->time[0] != '\0')
+            json_object_set_new(doc, "checkpoint_time", json_string(cp->time));
+    }
+    json_dumpf(doc, stdout, JSON_INDENT(2));
+    fputc('\n', stdout);
+    json_decref(doc);
+    return reason == NULL ? 0 : 1;
+}
+
+/*
+ * cavra-verify --inclusion PROOF.json --public-key FILE: checks the
+ * bundle's signed checkpoint against the verifier key in FILE, then the
+ * event and the audit path (cv_proof_verify_inclusion). Exit 0 valid, 1
+ * invalid (a malformed proof included), 2 usage or unreadable files.
+ */
+static int
+cv_verify_inclusion_main(int argc, char **argv)
+{
+    const char *proof_path = NULL, *key_path = NULL;
+    char why[256] = "", *vkey;
+    cv_note_verifier *v;
+    cv_inclusion_bundle b;
+    cv_checkpoint cp;
+    json_error_t jerr;
+    json_t *doc;
+    FILE *in;
+    int rv;
+
+    bool bad = false;
+
+    for (int i = 1; i < argc && !bad; i++) {
+        if (i + 1 < argc && strcmp(argv[i], "--inclusion") == 0)
+            proof_path = argv[++i];
+        else if (i + 1 < argc && strcmp(argv[i], "--public-key") == 0)
+            key_path = argv[++i];
+        else
+            bad = true;
+    }
+    if (bad || proof_path == NULL || key_path == NULL) {
+        fprintf(stderr, "usage: cavra-verify --inclusion PROOF.json "
+                        "--public-key FILE\n");
+        return 2;
+    }
+    if ((vkey = cv_verify_read_key(key_path)) == NULL) {
+        fprintf(stderr, "cavra-verify: cannot read %s\n", key_path);
+        return 2;
+    }
+    v = cv_note_verifier_parse(vkey, why, sizeof(why));
+    free(vkey);
+    if (v == NULL) {
+        fprintf(stderr, "cavra-verify: %s: %s\n", key_path, why);
+        return 2;
+    }
+    in = strcmp(proof_path, "-") == 0 ? stdin : fopen(proof_path, "r");
+    if (in == NULL) {
+        fprintf(stderr, "cavra-verify: cannot read %s\n", proof_path);
+        cv_note_verifier_free(v);
+        return 2;
+    }
+    doc = json_loadf(in, JSON_REJECT_DUPLICATES, &jerr);
+    if (in != stdin)
+        fclose(in);
+    if (doc == NULL) {
+        snprintf(why, sizeof(why), "proof is not JSON: %s (line %d)", jerr.text,
+                 jerr.line);
+        cv_note_verifier_free(v);
+        return cv_verify_inclusion_print(NULL, NULL, why);
+    }
+    rv = cv_proof_inclusion_parse(doc, &b, why, sizeof(why));
+    json_decref(doc);
+    if (rv != 0) {
+        cv_note_verifier_free(v);
+        return cv_verify_inclusion_print(NULL, NULL, why);
+    }
+    rv = cv_proof_verify_inclusion(&b, v, &cp, why, sizeof(why));
+    rv = cv_verify_inclusion_print(&b, &cp, rv == 0 ? NULL : why);
+    cv_proof_inclusion_fini(&b);
+    cv_note_verifier_free(v);
+    return rv;
+}
+
 static int
 cv_verify_usage(void)
 {
     fprintf(stderr, "usage: cavra-verify [--database-url URL] "
-                    "[--export FILE | --file FILE]\n");
+                    "[--export FILE | --file FILE]\n"
+                    "       cavra-verify --inclusion PROOF.json "
+                    "--public-key FILE\n");
     return 2;
 }
 
@@ -56,6 +184,10 @@ main(int argc, char **argv)
     cv_error err;
     int rv;
 
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--inclusion") == 0)
+            return cv_verify_inclusion_main(argc, argv);
+    }
     for (int i = 1; i < argc; i++) {
         if (i + 1 < argc && strcmp(argv[i], "--database-url") == 0)
             url = argv[++i];

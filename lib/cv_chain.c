@@ -555,8 +555,8 @@ cv_chain_check_event(cv_chain_check *c, const cv_chain_event *ev,
         (cv_hex_decode(stored_leaf_hex, CV_MERKLE_HASH_LEN, stored) != 0 ||
          memcmp(stored, leaf, CV_MERKLE_HASH_LEN) != 0))
         return cv_chain_bad(c, want, want,
-                            "event %" PRId64 " (%s %s) does not match its "
-                            "leaf hash",
+                            "event %" PRId64 " (%s %s) was changed after "
+                            "it was sequenced (leaf hash differs)",
                             want, what, id);
     if (cv_merkle_frontier_append(&c->f, leaf, NULL, NULL) != 0)
         return cv_chain_bad(c, want, want, "cannot append leaf %" PRId64, want);
@@ -732,8 +732,12 @@ cv_chain_verify_db(cv_db *db, const cv_chain_anchor *anchors, size_t n_anchors,
 typedef struct cv_chain_exporter {
     FILE *out;
     int64_t written;
+    cv_chain_check *c; /* the level 0 tile cache */
 } cv_chain_exporter;
 
+/* Each line carries the leaf hash the stored tree holds for the event (the
+ * event's own hash only for a leaf not stored yet), so an export of a
+ * tampered database fails offline too. */
 static int
 cv_chain_export_cb(void *arg, const cv_chain_event *ev, cv_error *err)
 {
@@ -745,6 +749,19 @@ cv_chain_export_cb(void *arg, const cv_chain_event *ev, cv_error *err)
 
     if (event != NULL && canonical != NULL) {
         cv_chain_leaf(canonical, leaf);
+        if (ev->seq >= 1 && ev->seq <= x->c->tree_size) {
+            if (cv_chain_check_tile(x->c, ev->seq - 1, err) != 0) {
+                json_decref(event);
+                json_decref(line);
+                free(canonical);
+                return err->code;
+            }
+            if ((ev->seq - 1) % CV_TILE_WIDTH < x->c->tile_width)
+                memcpy(leaf,
+                       x->c->tile +
+                           ((ev->seq - 1) % CV_TILE_WIDTH) * CV_MERKLE_HASH_LEN,
+                       CV_MERKLE_HASH_LEN);
+        }
         cv_chain_hex(leaf, hex);
         json_object_set_new(line, "event", event);
         event = NULL;
@@ -766,13 +783,21 @@ int
 cv_chain_export(cv_db *db, FILE *out, int64_t *written, cv_error *err)
 {
     cv_chain_exporter x = {.out = out};
+    cv_chain_report scratch;
     int rv;
 
+    *written = 0;
     if (!db->in_tx)
         return cv_error_set(err, CV_INTERNAL,
                             "export needs a snapshot transaction");
-    rv = cv_chain_walk(db, cv_chain_export_cb, &x, err);
+    if ((x.c = malloc(sizeof(*x.c))) == NULL)
+        return cv_error_set(err, CV_INTERNAL, "out of memory");
+    cv_chain_check_init(x.c, &scratch, NULL, 0);
+    x.c->db = db;
+    if ((rv = cv_tlog_size(db, &x.c->tree_size, err)) == 0)
+        rv = cv_chain_walk(db, cv_chain_export_cb, &x, err);
     *written = x.written;
+    free(x.c);
     return rv;
 }
 

@@ -26,12 +26,13 @@
 const cv_db_statement cv_chain_statements[] = {
     {"cv_chain_try_lock",
      "SELECT pg_try_advisory_xact_lock(" CV_CHAIN_LOCK_KEY ")"},
-    /* Events sequenced before the Merkle log: leaves first, in order. */
+    /* Events sequenced before the Merkle log (they carry the old chain's
+     * hash; no event sequenced since does): leaves first, in order. */
     {"cv_chain_legacy",
      "SELECT chain_seq, kind, record_id, plan_id, provider, actor, "
      "request_id, " CV_CHAIN_TIME ", record::text, principal"
      " FROM evidence_events WHERE chain_seq > $1::bigint"
-     " ORDER BY chain_seq LIMIT $2::int"},
+     " AND hash IS NOT NULL ORDER BY chain_seq LIMIT $2::int"},
     {"cv_chain_unchained",
      "SELECT id, kind, record_id, plan_id, provider, actor, "
      "request_id, " CV_CHAIN_TIME ", record::text, principal"

@@ -174,6 +174,7 @@ cv_verify_inclusion(const char *path, const cv_note_verifier *v)
     char *text = cv_verify_slurp(path);
     json_t *doc, *audit;
     const char *note, *entry;
+    char *event_text = NULL;
     cv_merkle_hash leaf, given, proof[CV_MERKLE_MAX_PROOF];
     cv_checkpoint cp;
     json_int_t index, size;
@@ -187,17 +188,22 @@ cv_verify_inclusion(const char *path, const cv_note_verifier *v)
     doc = json_loads(text, 0, NULL);
     free(text);
     note = json_string_value(json_object_get(doc, "checkpoint"));
-    entry = json_string_value(json_object_get(doc, "entry"));
+    entry = NULL;
+    if (json_is_object(json_object_get(doc, "event")))
+        entry = event_text = json_dumps(json_object_get(doc, "event"),
+                                        JSON_COMPACT | JSON_SORT_KEYS);
     audit = json_object_get(doc, "audit_path");
     index = json_integer_value(json_object_get(doc, "leaf_index"));
     size = json_integer_value(json_object_get(doc, "tree_size"));
     if (doc == NULL || note == NULL || entry == NULL || !json_is_array(audit) ||
         json_array_size(audit) > CV_MERKLE_MAX_PROOF ||
         !json_is_integer(json_object_get(doc, "leaf_index"))) {
+        free(event_text);
         json_decref(doc);
         return cv_verify_verdict(false, "not an inclusion proof bundle", NULL);
     }
     if ((rv = cv_verify_note(note, v, &cp)) != 0) {
+        free(event_text);
         json_decref(doc);
         return rv;
     }
@@ -207,12 +213,14 @@ cv_verify_inclusion(const char *path, const cv_note_verifier *v)
 
         if (hex == NULL || strlen(hex) != 64 ||
             cv_hex_decode(hex, CV_MERKLE_HASH_LEN, proof[i]) != 0) {
+            free(event_text);
             json_decref(doc);
             return cv_verify_verdict(false, "audit_path holds a non-hash",
                                      NULL);
         }
     }
     cv_chain_leaf(entry, leaf);
+    free(event_text);
     if (cv_verify_hash(doc, "leaf_hash", given) == 0 &&
         memcmp(given, leaf, CV_MERKLE_HASH_LEN) != 0) {
         json_decref(doc);

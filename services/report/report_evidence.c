@@ -229,7 +229,9 @@ report_inclusion_proof(cv_rpc_ctx *call, const ProtobufCMessage *request,
     json_object_set_new(doc, "leaf_index", json_integer(seq - 1));
     json_object_set_new(doc, "tree_size", json_integer(cp.size));
     json_object_set_new(doc, "leaf_hash", report_hash_json(leaf));
-    json_object_set_new(doc, "entry", json_string(canonical));
+    /* The event itself (cv_proof.h's form): the proof shows what it
+     * proves, and the verifier rehashes it. */
+    json_object_set_new(doc, "event", json_loads(canonical, 0, NULL));
     json_object_set_new(doc, "audit_path", report_path_json(proof, len));
     json_object_set_new(doc, "checkpoint", json_string(note));
     free(canonical);

@@ -564,6 +564,11 @@ cv_note_sign(const cv_note_signer *s, const char *body)
     if ((out = malloc(cap)) == NULL)
         return NULL;
     snprintf(out, cap, "%s\n" CV_NOTE_DASH "%s %s\n", body, s->name, b64);
+    /* A note longer than verifiers read would never open. */
+    if (strlen(out) > CV_NOTE_MAX_LEN) {
+        free(out);
+        return NULL;
+    }
     return out;
 }
 

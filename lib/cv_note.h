@@ -63,7 +63,8 @@ void cv_note_signer_free(cv_note_signer *s);
 int cv_note_signer_vkey(const cv_note_signer *s, char *out, size_t outlen);
 
 /* Signs body (which must end with "\n"): returns the whole note,
- * malloc'd, or NULL. */
+ * malloc'd, or NULL (also for a body with a blank line or characters a
+ * note cannot hold, or a note that would exceed CV_NOTE_MAX_LEN). */
 char *cv_note_sign(const cv_note_signer *s, const char *body);
 
 /* Parses a verifier key text. NULL with a reason when malformed. */

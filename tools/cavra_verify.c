@@ -31,6 +31,7 @@
 #include "cv_db.h"
 #include "cv_id.h"
 #include "cv_note.h"
+#include "cv_proof.h"
 
 static int
 cv_verify_print(const cv_chain_report *report)
@@ -156,93 +157,124 @@ cv_verify_note(const char *note, const cv_note_verifier *v, cv_checkpoint *cp)
     return 0;
 }
 
-static int
-cv_verify_hash(json_t *doc, const char *key, cv_merkle_hash out)
-{
-    const char *hex = json_string_value(json_object_get(doc, key));
+/* ---- --inclusion: one record's inclusion proof, offline (SPEC 9) ---- */
 
-    return hex != NULL && strlen(hex) == 64 &&
-                   cv_hex_decode(hex, CV_MERKLE_HASH_LEN, out) == 0
-               ? 0
-               : -1;
+/* The verifier key text of a file (its first line), malloc'd or NULL. */
+static char *
+cv_verify_read_key(const char *path)
+{
+    char buf[1024];
+    FILE *f = fopen(path, "r");
+    size_t n;
+
+    if (f == NULL)
+        return NULL;
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    buf[strcspn(buf, "\r\n")] = '\0';
+    return strdup(buf);
 }
 
-/* --inclusion: the proof bundle of GET /runtime/evidence/proof/inclusion. */
+/* Prints the verdict of an inclusion proof; returns the exit status. */
 static int
-cv_verify_inclusion(const char *path, const cv_note_verifier *v)
+cv_verify_inclusion_print(const cv_inclusion_bundle *b, const cv_checkpoint *cp,
+                          const char *reason)
 {
-    char *text = cv_verify_slurp(path);
-    json_t *doc, *audit;
-    const char *note, *entry;
-    char *event_text = NULL;
-    cv_merkle_hash leaf, given, proof[CV_MERKLE_MAX_PROOF];
+    json_t *doc = json_pack("{s:b}", "valid", reason == NULL);
+    char root[2 * CV_MERKLE_HASH_LEN + 1];
+
+    if (b != NULL && b->record_id[0] != '\0') {
+        json_object_set_new(doc, "record_id", json_string(b->record_id));
+        json_object_set_new(doc, "leaf_index", json_integer(b->leaf_index));
+        json_object_set_new(doc, "tree_size", json_integer(b->tree_size));
+        json_object_set_new(doc, "event_checked",
+                            json_boolean(b->event != NULL));
+    }
+    if (reason != NULL) {
+        json_object_set_new(doc, "reason", json_string(reason));
+    } else {
+        cv_hex_encode(cp->root, CV_MERKLE_HASH_LEN, root);
+        json_object_set_new(doc, "origin", json_string(cp->origin));
+        json_object_set_new(doc, "root", json_string(root));
+        if (cp->time[0] != '\0')
+            json_object_set_new(doc, "checkpoint_time", json_string(cp->time));
+    }
+    json_dumpf(doc, stdout, JSON_INDENT(2));
+    fputc('\n', stdout);
+    json_decref(doc);
+    return reason == NULL ? 0 : 1;
+}
+
+/*
+ * cavra-verify --inclusion PROOF.json --public-key FILE: checks the
+ * bundle's signed checkpoint against the verifier key in FILE, then the
+ * event and the audit path (cv_proof_verify_inclusion). Exit 0 valid, 1
+ * invalid (a malformed proof included), 2 usage or unreadable files.
+ */
+static int
+cv_verify_inclusion_main(int argc, char **argv)
+{
+    const char *proof_path = NULL, *key_path = NULL;
+    char why[256] = "", *vkey;
+    cv_note_verifier *v;
+    cv_inclusion_bundle b;
     cv_checkpoint cp;
-    json_int_t index, size;
-    size_t len;
+    json_error_t jerr;
+    json_t *doc;
+    FILE *in;
     int rv;
 
-    if (text == NULL) {
-        fprintf(stderr, "cavra-verify: cannot read %s\n", path);
+    bool bad = false;
+
+    for (int i = 1; i < argc && !bad; i++) {
+        if (i + 1 < argc && strcmp(argv[i], "--inclusion") == 0)
+            proof_path = argv[++i];
+        else if (i + 1 < argc && strcmp(argv[i], "--public-key") == 0)
+            key_path = argv[++i];
+        else
+            bad = true;
+    }
+    if (bad || proof_path == NULL || key_path == NULL) {
+        fprintf(stderr, "usage: cavra-verify --inclusion PROOF.json "
+                        "--public-key FILE\n");
         return 2;
     }
-    doc = json_loads(text, 0, NULL);
-    free(text);
-    note = json_string_value(json_object_get(doc, "checkpoint"));
-    entry = NULL;
-    if (json_is_object(json_object_get(doc, "event")))
-        entry = event_text = json_dumps(json_object_get(doc, "event"),
-                                        JSON_COMPACT | JSON_SORT_KEYS);
-    audit = json_object_get(doc, "audit_path");
-    index = json_integer_value(json_object_get(doc, "leaf_index"));
-    size = json_integer_value(json_object_get(doc, "tree_size"));
-    if (doc == NULL || note == NULL || entry == NULL || !json_is_array(audit) ||
-        json_array_size(audit) > CV_MERKLE_MAX_PROOF ||
-        !json_is_integer(json_object_get(doc, "leaf_index"))) {
-        free(event_text);
-        json_decref(doc);
-        return cv_verify_verdict(false, "not an inclusion proof bundle", NULL);
+    if ((vkey = cv_verify_read_key(key_path)) == NULL) {
+        fprintf(stderr, "cavra-verify: cannot read %s\n", key_path);
+        return 2;
     }
-    if ((rv = cv_verify_note(note, v, &cp)) != 0) {
-        free(event_text);
-        json_decref(doc);
-        return rv;
+    v = cv_note_verifier_parse(vkey, why, sizeof(why));
+    free(vkey);
+    if (v == NULL) {
+        fprintf(stderr, "cavra-verify: %s: %s\n", key_path, why);
+        return 2;
     }
-    len = json_array_size(audit);
-    for (size_t i = 0; i < len; i++) {
-        const char *hex = json_string_value(json_array_get(audit, i));
-
-        if (hex == NULL || strlen(hex) != 64 ||
-            cv_hex_decode(hex, CV_MERKLE_HASH_LEN, proof[i]) != 0) {
-            free(event_text);
-            json_decref(doc);
-            return cv_verify_verdict(false, "audit_path holds a non-hash",
-                                     NULL);
-        }
+    in = strcmp(proof_path, "-") == 0 ? stdin : fopen(proof_path, "r");
+    if (in == NULL) {
+        fprintf(stderr, "cavra-verify: cannot read %s\n", proof_path);
+        cv_note_verifier_free(v);
+        return 2;
     }
-    cv_chain_leaf(entry, leaf);
-    free(event_text);
-    if (cv_verify_hash(doc, "leaf_hash", given) == 0 &&
-        memcmp(given, leaf, CV_MERKLE_HASH_LEN) != 0) {
-        json_decref(doc);
-        return cv_verify_verdict(false, "leaf_hash is not the entry's hash",
-                                 NULL);
+    doc = json_loadf(in, JSON_REJECT_DUPLICATES, &jerr);
+    if (in != stdin)
+        fclose(in);
+    if (doc == NULL) {
+        snprintf(why, sizeof(why), "proof is not JSON: %s (line %d)", jerr.text,
+                 jerr.line);
+        cv_note_verifier_free(v);
+        return cv_verify_inclusion_print(NULL, NULL, why);
     }
-    if (size != cp.size) {
-        json_decref(doc);
-        return cv_verify_verdict(
-            false, "tree_size is not the checkpoint's size", NULL);
-    }
-    rv =
-        cv_merkle_verify_inclusion(leaf, index, cp.size, proof, len, cp.root)
-            ? cv_verify_verdict(
-                  true, NULL,
-                  json_pack("{s:I, s:I, s:s}", "leaf_index", index, "tree_size",
-                            (json_int_t)cp.size, "origin", cp.origin))
-            : cv_verify_verdict(false,
-                                "the audit path does not lead to the "
-                                "checkpoint's root",
-                                NULL);
+    rv = cv_proof_inclusion_parse(doc, &b, why, sizeof(why));
     json_decref(doc);
+    if (rv != 0) {
+        cv_note_verifier_free(v);
+        return cv_verify_inclusion_print(NULL, NULL, why);
+    }
+    rv = cv_proof_verify_inclusion(&b, v, &cp, why, sizeof(why));
+    rv = cv_verify_inclusion_print(&b, &cp, rv == 0 ? NULL : why);
+    cv_proof_inclusion_fini(&b);
+    cv_note_verifier_free(v);
     return rv;
 }
 
@@ -250,7 +282,7 @@ int
 main(int argc, char **argv)
 {
     const char *url = NULL, *export_path = NULL, *file_path = NULL;
-    const char *cp_path = NULL, *key_path = NULL, *incl_path = NULL;
+    const char *cp_path = NULL, *key_path = NULL;
     cv_chain_anchor anchor;
     size_t n_anchors = 0;
     cv_note_verifier *v = NULL;
@@ -259,6 +291,9 @@ main(int argc, char **argv)
     cv_error err;
     int rv;
 
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--inclusion") == 0)
+            return cv_verify_inclusion_main(argc, argv);
     for (int i = 1; i < argc; i++) {
         if (i + 1 < argc && strcmp(argv[i], "--database-url") == 0)
             url = argv[++i];
@@ -270,27 +305,15 @@ main(int argc, char **argv)
             cp_path = argv[++i];
         else if (i + 1 < argc && strcmp(argv[i], "--public-key") == 0)
             key_path = argv[++i];
-        else if (i + 1 < argc && strcmp(argv[i], "--inclusion") == 0)
-            incl_path = argv[++i];
         else
             return cv_verify_usage();
     }
-    if ((cp_path != NULL || incl_path != NULL) && key_path == NULL)
-        return cv_verify_usage();
-    if (key_path != NULL && cp_path == NULL && incl_path == NULL)
-        return cv_verify_usage();
-    if (incl_path != NULL && (url != NULL || export_path != NULL ||
-                              file_path != NULL || cp_path != NULL))
+    if ((cp_path != NULL) != (key_path != NULL))
         return cv_verify_usage();
     if (cp_path != NULL && export_path != NULL)
         return cv_verify_usage();
     if (key_path != NULL && (v = cv_verify_key(key_path)) == NULL)
         return 2;
-    if (incl_path != NULL) {
-        rv = cv_verify_inclusion(incl_path, v);
-        cv_note_verifier_free(v);
-        return rv;
-    }
     if (cp_path != NULL) {
         char *note = cv_verify_slurp(cp_path);
         cv_checkpoint cp;

@@ -21,6 +21,7 @@
 #include "cv_chain.h"
 #include "cv_id.h"
 #include "cv_note.h"
+#include "cv_proof.h"
 #include "cv_record.h"
 #include "cv_tlog.h"
 #include "evidence.pb-c.h"
@@ -133,25 +134,6 @@ report_proof_checkpoint(cv_db *db, bool has_size, int64_t tree_size,
     return 0;
 }
 
-static json_t *
-report_hash_json(const cv_merkle_hash h)
-{
-    char hex[65];
-
-    cv_hex_encode(h, CV_MERKLE_HASH_LEN, hex);
-    return json_string(hex);
-}
-
-static json_t *
-report_path_json(const cv_merkle_hash *proof, size_t len)
-{
-    json_t *a = json_array();
-
-    for (size_t i = 0; i < len; i++)
-        json_array_append_new(a, report_hash_json(proof[i]));
-    return a;
-}
-
 int
 report_inclusion_proof(cv_rpc_ctx *call, const ProtobufCMessage *request,
                        ProtobufCMessage **reply, cv_error *err)
@@ -163,14 +145,14 @@ report_inclusion_proof(cv_rpc_ctx *call, const ProtobufCMessage *request,
     int64_t seq;
     char *note = NULL, *canonical = NULL, seqtext[24];
     cv_checkpoint cp;
-    cv_merkle_hash proof[CV_MERKLE_MAX_PROOF], leaf;
+    cv_merkle_hash proof[CV_MERKLE_MAX_PROOF];
     size_t len = 0;
     json_t *doc;
     int rv;
 
     if (req->record_id == NULL || req->record_id[0] == '\0')
         return cv_error_set(err, CV_INVALID_ARGUMENT, "record_id is required");
-    if (strlen(req->record_id) > 256 ||
+    if (strlen(req->record_id) >= CV_ID_MAX ||
         (req->kind != NULL && strlen(req->kind) > 128))
         return cv_error_set(err, CV_INVALID_ARGUMENT,
                             "record_id or kind is too long");
@@ -223,17 +205,22 @@ report_inclusion_proof(cv_rpc_ctx *call, const ProtobufCMessage *request,
         return cv_error_set(err, CV_DATA_LOSS,
                             "evidence event %" PRId64 " is unreadable", seq);
     }
-    cv_chain_leaf(canonical, leaf);
-    doc = json_object();
-    json_object_set_new(doc, "record_id", json_string(req->record_id));
-    json_object_set_new(doc, "leaf_index", json_integer(seq - 1));
-    json_object_set_new(doc, "tree_size", json_integer(cp.size));
-    json_object_set_new(doc, "leaf_hash", report_hash_json(leaf));
-    /* The event itself (cv_proof.h's form): the proof shows what it
-     * proves, and the verifier rehashes it. */
-    json_object_set_new(doc, "event", json_loads(canonical, 0, NULL));
-    json_object_set_new(doc, "audit_path", report_path_json(proof, len));
-    json_object_set_new(doc, "checkpoint", json_string(note));
+    /* cv_proof.h's bundle, the form cavra-verify --inclusion reads. */
+    {
+        cv_inclusion_bundle b;
+
+        memset(&b, 0, sizeof(b));
+        snprintf(b.record_id, sizeof(b.record_id), "%s", req->record_id);
+        b.leaf_index = seq - 1;
+        cv_chain_leaf(canonical, b.leaf_hash);
+        b.tree_size = cp.size;
+        b.path_len = len;
+        memcpy(b.path, proof, len * sizeof(proof[0]));
+        b.checkpoint = note;
+        b.event = json_loads(canonical, 0, NULL);
+        doc = cv_proof_inclusion_json(&b);
+        json_decref(b.event);
+    }
     free(canonical);
     free(note);
     return report_raw_json(reply, doc, err);
@@ -275,18 +262,23 @@ report_consistency_proof(cv_rpc_ctx *call, const ProtobufCMessage *request,
         free(note);
         return rv;
     }
-    doc = json_object();
-    json_object_set_new(doc, "from", json_integer(req->from));
-    json_object_set_new(doc, "to", json_integer(cp.size));
-    json_object_set_new(doc, "proof", report_path_json(proof, len));
     /* The older checkpoint too, when one of that size was signed: then
      * the proof is checkable with the two notes alone. */
     if (report_proof_checkpoint(call->db, true, req->from, &old_note, &old_cp,
-                                err) == 0)
-        json_object_set_new(doc, "from_checkpoint", json_string(old_note));
-    else
+                                err) != 0)
         cv_error_clear(err);
-    json_object_set_new(doc, "to_checkpoint", json_string(note));
+    {
+        cv_consistency_bundle b;
+
+        memset(&b, 0, sizeof(b));
+        b.from = req->from;
+        b.to = cp.size;
+        b.proof_len = len;
+        memcpy(b.proof, proof, len * sizeof(proof[0]));
+        b.from_checkpoint = old_note;
+        b.to_checkpoint = note;
+        doc = cv_proof_consistency_json(&b);
+    }
     free(note);
     free(old_note);
     return report_raw_json(reply, doc, err);

@@ -687,6 +687,77 @@ test_merkle_frontier_nodes(void **state)
     assert_int_equal(nodes[62].index, INT64_MAX - 1);
 }
 
+/* A reader that only counts, for trees too big to hash: every node asked
+ * for must be a perfect subtree inside the tree. */
+typedef struct mt_counter {
+    int64_t size;
+    int reads;
+    size_t nodes;
+} mt_counter;
+
+static int
+mt_count_cb(void *arg, const cv_merkle_node *nodes, size_t count,
+            cv_merkle_hash *hashes)
+{
+    mt_counter *c = arg;
+
+    c->reads++;
+    c->nodes += count;
+    for (size_t i = 0; i < count; i++) {
+        assert_in_range(nodes[i].level, 0, 62);
+        assert_true(nodes[i].index >= 0);
+        /* (index + 1) << level <= size, without overflow */
+        assert_true(nodes[i].index < (c->size >> nodes[i].level));
+        memset(hashes[i], 0, CV_MERKLE_HASH_LEN);
+    }
+    return 0;
+}
+
+/* Proofs in huge trees cost one read of O(log n) nodes. */
+static void
+test_merkle_large_trees(void **state)
+{
+    static const int64_t sizes[] = {1000000, 1048576, 1048577, (int64_t)1 << 40,
+                                    INT64_MAX};
+    cv_merkle_hash proof[CV_MERKLE_MAX_PROOF], root;
+
+    (void)state;
+    for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+        int64_t n = sizes[k];
+        int64_t probes[] = {0, 1, n / 3, n / 2, n - 2, n - 1};
+        int depth = 0;
+        mt_counter c = {n, 0, 0};
+
+        while (depth < 63 && ((int64_t)1 << depth) < n)
+            depth++;
+        assert_int_equal(cv_merkle_root(n, mt_count_cb, &c, root), 0);
+        assert_int_equal(c.reads, 1);
+        assert_int_equal(c.nodes, __builtin_popcountll((uint64_t)n));
+        for (size_t p = 0; p < sizeof(probes) / sizeof(probes[0]); p++) {
+            size_t len = 0;
+
+            c = (mt_counter){n, 0, 0};
+            assert_int_equal(
+                cv_merkle_prove_inclusion(probes[p], n, mt_count_cb, &c, proof,
+                                          CV_MERKLE_MAX_PROOF, &len),
+                0);
+            assert_int_equal(c.reads, 1);
+            assert_true(len <= (size_t)depth);
+            assert_true(c.nodes <= 2 * (size_t)depth);
+            if (probes[p] == 0)
+                continue;
+            c = (mt_counter){n, 0, 0};
+            assert_int_equal(
+                cv_merkle_prove_consistency(probes[p], n, mt_count_cb, &c,
+                                            proof, CV_MERKLE_MAX_PROOF, &len),
+                0);
+            assert_true(c.reads <= 1);
+            assert_true(len <= 2 * (size_t)depth);
+            assert_true(c.nodes <= 2 * (size_t)depth + 1);
+        }
+    }
+}
+
 static void
 test_merkle_subtree_hash(void **state)
 {
@@ -899,6 +970,7 @@ main(void)
         cmocka_unit_test(test_merkle_frontier_append_load),
         cmocka_unit_test(test_merkle_frontier_emit_fails),
         cmocka_unit_test(test_merkle_frontier_nodes),
+        cmocka_unit_test(test_merkle_large_trees),
         cmocka_unit_test(test_merkle_subtree_hash),
         cmocka_unit_test(test_merkle_tile_locate),
         cmocka_unit_test(test_merkle_tile_path_round_trip),

@@ -336,6 +336,23 @@ test_note_go_vector_sign(void **state)
     assert_null(cv_note_sign(signer, "tab\there\n"));
     assert_null(cv_note_sign(signer, "\xff\n"));
     assert_null(cv_note_sign(NULL, NT_TEXT));
+    /* A note verifiers would refuse as too long is not made. */
+    {
+        char *big = malloc(CV_NOTE_MAX_LEN);
+
+        assert_non_null(big);
+        memset(big, 'a', CV_NOTE_MAX_LEN - 100);
+        big[CV_NOTE_MAX_LEN - 100] = '\n';
+        big[CV_NOTE_MAX_LEN - 99] = '\0';
+        assert_null(cv_note_sign(signer, big));
+        big[CV_NOTE_MAX_LEN - 200] = '\n';
+        big[CV_NOTE_MAX_LEN - 199] = '\0';
+        note = cv_note_sign(signer, big);
+        assert_non_null(note);
+        assert_true(strlen(note) <= CV_NOTE_MAX_LEN);
+        free(note);
+        free(big);
+    }
     cv_note_signer_free(signer);
     cv_note_signer_free(NULL);
     /* A name a note cannot carry is refused. */

@@ -650,6 +650,9 @@ cv_chain_check_init(cv_chain_check *c, cv_chain_report *report,
     c->tile_idx = -1;
     c->f.size = 0;
     c->f.count = 0;
+    /* Checkpoints of the empty tree hold for any log. */
+    while (c->next_anchor < n_anchors && anchors[c->next_anchor].size <= 0)
+        c->next_anchor++;
 }
 
 /*

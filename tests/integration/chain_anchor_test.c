@@ -987,7 +987,7 @@ typedef struct at_tiles {
 static void
 at_tile_write(at_tiles *t, int level)
 {
-    char hex[CV_TILE_WIDTH * 64 + 1], l[8], i[24];
+    char hex[CV_TILE_WIDTH * 64 + 1], l[16], i[24];
     const char *p[3] = {l, i, hex};
     PGresult *res;
 

@@ -22,6 +22,10 @@
 -- this table only serves them (GET /runtime/evidence/checkpoint, proofs
 -- against an older size) and is checked against the witness by verify.
 
+-- An inclusion proof finds its event by record id alone (the unique index
+-- leads with kind).
+CREATE INDEX evidence_events_record_id ON evidence_events (record_id);
+
 CREATE TABLE evidence_tiles (
     level  integer NOT NULL CHECK (level >= 0 AND level < 8),
     idx    bigint  NOT NULL CHECK (idx >= 0),

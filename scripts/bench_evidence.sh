@@ -157,17 +157,17 @@ wait "$SAMPLER" 2>/dev/null || true
 # later sample whose checkpoint covers its event count.
 LAG=$(awk '{ t[NR] = $1; n[NR] = $2; c[NR] = $3 }
     END {
-        k = 0
         for (i = 1; i <= NR; i++) {
             if (i > 1 && n[i] == n[i - 1]) continue
             for (j = i; j <= NR && c[j] < n[i]; j++) ;
-            if (j <= NR) lag[++k] = t[j] - t[i]
+            if (j <= NR) printf "%.3f\n", t[j] - t[i]
         }
-        if (k == 0) { print "no samples"; exit }
-        asort(lag)
-        printf "samples=%d median_s=%.2f p90_s=%.2f max_s=%.2f", k,
-            lag[int((k + 1) / 2)], lag[int(k * 0.9 + 0.5)], lag[k]
-    }' "$TMP_DIR/lag.txt")
+    }' "$TMP_DIR/lag.txt" | sort -n | awk '{ l[NR] = $1 }
+    END {
+        if (NR == 0) { print "no samples"; exit }
+        printf "samples=%d median_s=%.2f p90_s=%.2f max_s=%.2f", NR,
+            l[int((NR + 1) / 2)], l[int(NR * 0.9 + 0.5)], l[NR]
+    }')
 
 field() { sed -n "s/.*$2=\([^ ]*\).*/\1/p" <<<"$1"; }
 cat <<EOF

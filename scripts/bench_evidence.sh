@@ -141,7 +141,9 @@ done
     # Sampler: "<t> events <n>" and "<t> checkpoint <size>" every 100 ms.
     while :; do
         t=$(now)
-        n=$(sql -c "SELECT count(*) FROM evidence_events")
+        # max(id): every insert here succeeds, so it is the event count,
+        # without a count(*) over the whole table per sample.
+        n=$(sql -c "SELECT max(id) FROM evidence_events")
         c=$(curl -fsS "$GW/runtime/evidence/checkpoint" | sed -n 2p)
         echo "$t $n ${c:-0}"
         sleep 0.1

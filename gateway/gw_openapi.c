@@ -121,6 +121,9 @@ gw_openapi_is_path_param(const char *pattern, const char *name)
     char token[64];
 
     snprintf(token, sizeof(token), "{%s}", name);
+    if (strstr(pattern, token) != NULL)
+        return true;
+    snprintf(token, sizeof(token), "{%s*}", name); /* the rest of the path */
     return strstr(pattern, token) != NULL;
 }
 
@@ -199,10 +202,22 @@ gw_openapi_operation(json_t *schemas, const gw_route *route)
      * scheme's description says so). */
     json_object_set_new(op, "security", json_pack("[{s:[]}]", "bearer"));
     responses = json_object();
-    json_object_set_new(
-        responses, route->status == 201 ? "201" : "200",
-        gw_openapi_response(route->status == 201 ? "Stored" : "OK",
-                            gw_openapi_message_ref(schemas, route->reply)));
+    if (cv_method_raw_reply(m))
+        /* Served as is (a note, a key, a proof bundle, tile bytes): the
+         * media type is the handler's. */
+        json_object_set_new(
+            responses, "200",
+            json_pack("{s:s, s:{s:{s:{s:s, s:s}}}}", "description",
+                      "OK, served as is: text/plain (checkpoint, key), "
+                      "application/json (proofs) or "
+                      "application/octet-stream (tiles)",
+                      "content", "*/*", "schema", "type", "string", "format",
+                      "binary"));
+    else
+        json_object_set_new(
+            responses, route->status == 201 ? "201" : "200",
+            gw_openapi_response(route->status == 201 ? "Stored" : "OK",
+                                gw_openapi_message_ref(schemas, route->reply)));
     if (route->status == 201)
         json_object_set_new(
             responses, "200",
@@ -314,13 +329,18 @@ gw_openapi_document(void)
                                   "make run (local sandbox)"));
     for (size_t i = 0; i < gw_route_count; i++) {
         const gw_route *route = &gw_routes[i];
-        json_t *item = json_object_get(paths, route->pattern);
-        char method[8];
-        size_t j;
+        char key[256], method[8];
+        json_t *item;
+        size_t j, k = 0;
 
-        if (item == NULL) {
+        /* OpenAPI templates have no `{name*}`: shown as `{name}`. */
+        for (j = 0; route->pattern[j] != '\0' && k + 1 < sizeof(key); j++)
+            if (!(route->pattern[j] == '*' && route->pattern[j + 1] == '}'))
+                key[k++] = route->pattern[j];
+        key[k] = '\0';
+        if ((item = json_object_get(paths, key)) == NULL) {
             item = json_object();
-            json_object_set_new(paths, route->pattern, item);
+            json_object_set_new(paths, key, item);
         }
         for (j = 0; route->http_method[j] != '\0' && j + 1 < sizeof(method);
              j++)

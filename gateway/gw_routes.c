@@ -116,6 +116,15 @@ gw_segment_is_param(const char *seg, size_t len)
     return len > 2 && seg[0] == '{' && seg[len - 1] == '}';
 }
 
+/* True when the len bytes at seg are a `{name*}` segment (the rest of
+ * the path). */
+static bool
+gw_segment_is_rest(const char *seg, size_t len)
+{
+    return len > 3 && seg[0] == '{' && seg[len - 2] == '*' &&
+           seg[len - 1] == '}';
+}
+
 /* Matches path against one pattern, segment by segment. */
 static bool
 gw_pattern_match(const char *pattern, const char *path, gw_path_param *params,
@@ -134,6 +143,19 @@ gw_pattern_match(const char *pattern, const char *path, gw_path_param *params,
         q++;
         pl = pe != NULL ? (size_t)(pe - p) : strlen(p);
         ql = qe != NULL ? (size_t)(qe - q) : strlen(q);
+        if (gw_segment_is_rest(p, pl) && p[pl] == '\0') {
+            /* `{name*}`, last: the rest of the path, slashes included
+             * (an escaped %2F is still refused). */
+            gw_path_param *pp;
+
+            ql = strlen(q);
+            if (ql == 0 || *n_params >= GW_MAX_PATH_PARAMS)
+                return false;
+            pp = &params[(*n_params)++];
+            snprintf(pp->name, sizeof(pp->name), "%.*s", (int)(pl - 3), p + 1);
+            return gw_percent_decode(q, ql, pp->value, sizeof(pp->value),
+                                     false) == 0;
+        }
         if (gw_segment_is_param(p, pl)) {
             gw_path_param *pp;
 

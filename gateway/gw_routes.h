@@ -13,6 +13,8 @@
  *    changes or is freed afterwards, so any thread may read it without a
  *    lock. `gw_routes` and `gw_route_count` read like the array and count
  *    they used to be (gw_routes[i], &gw_routes[i], route - gw_routes).
+ *  - A last segment `{name*}` takes the rest of the path, slashes and
+ *    all (C2SP tile paths); OpenAPI shows it as `{name}`.
  *  - Matching: of the patterns that match a path, the one with a literal
  *    segment where the others have a `{name}` first wins (so
  *    ".../recovery-escalations/retry-plan" is not a plan id). The methods

@@ -889,6 +889,45 @@ gw_respond_readyz(gw_request *r)
                          NULL);
 }
 
+/*
+ * A raw reply (cv_method_raw_reply): the message's `body` bytes as they
+ * are, with its `content_type` (application/octet-stream when unset).
+ * Generic over the descriptor, like the JSON transcoder; frees msg.
+ */
+static enum MHD_Result
+gw_respond_raw(gw_request *r, ProtobufCMessage *msg)
+{
+    const ProtobufCFieldDescriptor *fb =
+        protobuf_c_message_descriptor_get_field_by_name(msg->descriptor,
+                                                        "body");
+    const ProtobufCFieldDescriptor *ft =
+        protobuf_c_message_descriptor_get_field_by_name(msg->descriptor,
+                                                        "content_type");
+    const ProtobufCBinaryData *body = NULL;
+    const char *type = NULL;
+    char content_type[128], *copy;
+    enum MHD_Result ret;
+
+    if (fb != NULL && fb->type == PROTOBUF_C_TYPE_BYTES)
+        body = (const ProtobufCBinaryData *)((const char *)msg + fb->offset);
+    if (ft != NULL && ft->type == PROTOBUF_C_TYPE_STRING)
+        type = *(char *const *)((const char *)msg + ft->offset);
+    snprintf(content_type, sizeof(content_type), "%s",
+             type != NULL && type[0] != '\0' ? type
+                                             : "application/octet-stream");
+    copy = malloc(body != NULL && body->len > 0 ? body->len : 1);
+    if (copy == NULL) {
+        protobuf_c_message_free_unpacked(msg, NULL);
+        return MHD_NO;
+    }
+    if (body != NULL && body->len > 0)
+        memcpy(copy, body->data, body->len);
+    ret = gw_queue_text(r, (unsigned int)r->route->status, content_type, copy,
+                        body != NULL ? body->len : 0, NULL);
+    protobuf_c_message_free_unpacked(msg, NULL);
+    return ret;
+}
+
 /* Turns a stored RPC outcome into the HTTP answer. */
 static enum MHD_Result
 gw_respond_rpc(gw_request *r)
@@ -925,6 +964,8 @@ gw_respond_rpc(gw_request *r)
         return gw_queue_error(r, 500, CV_INTERNAL,
                               "malformed reply from service", NULL);
     }
+    if (cv_method_raw_reply(r->route->method))
+        return gw_respond_raw(r, msg);
     doc = cv_message_to_json(msg);
     protobuf_c_message_free_unpacked(msg, NULL);
     return gw_queue_json(r,

@@ -1,18 +1,20 @@
 /*
- * cv_chain.c -- sequencer and verifier of the evidence hash chain (see
- * cv_chain.h for the design notes and the hash definition).
+ * cv_chain.c -- sequencer and verifier of the evidence Merkle log (see
+ * cv_chain.h for the design notes, cv_tlog.h for the storage).
  */
 #include "cv_chain.h"
 
 #include <inttypes.h>
 #include <jansson.h>
-#include <openssl/evp.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cv_id.h"
+#include "cv_tlog.h"
 
-/* The chain lock's key: any constant no other advisory lock uses. */
+/* The sequencer lock's key: any constant no other advisory lock uses. */
 #define CV_CHAIN_LOCK_KEY "7310007"
 #define CV_CHAIN_PAGE     "1000"
 
@@ -24,24 +26,63 @@
 const cv_db_statement cv_chain_statements[] = {
     {"cv_chain_try_lock",
      "SELECT pg_try_advisory_xact_lock(" CV_CHAIN_LOCK_KEY ")"},
-    {"cv_chain_head",
-     "SELECT chain_seq, encode(hash, 'hex') FROM evidence_events"
-     " WHERE chain_seq IS NOT NULL ORDER BY chain_seq DESC LIMIT 1"},
+    /* Events sequenced before the Merkle log (they carry the old chain's
+     * hash; no event sequenced since does): leaves first, in order. */
+    {"cv_chain_legacy",
+     "SELECT chain_seq, kind, record_id, plan_id, provider, actor, "
+     "request_id, " CV_CHAIN_TIME ", record::text, principal"
+     " FROM evidence_events WHERE chain_seq > $1::bigint"
+     " AND hash IS NOT NULL ORDER BY chain_seq LIMIT $2::int"},
     {"cv_chain_unchained",
      "SELECT id, kind, record_id, plan_id, provider, actor, "
      "request_id, " CV_CHAIN_TIME ", record::text, principal"
      " FROM evidence_events"
      " WHERE chain_seq IS NULL ORDER BY id LIMIT $1::int"},
-    {"cv_chain_set", "UPDATE evidence_events SET chain_seq = $2::bigint,"
-                     " prev_hash = decode($3, 'hex'), hash = decode($4, 'hex')"
-                     " WHERE id = $1::bigint AND chain_seq IS NULL"},
+    {"cv_chain_assign", "UPDATE evidence_events e SET chain_seq = v.seq"
+                        " FROM unnest($1::bigint[], $2::bigint[]) AS v(id, seq)"
+                        " WHERE e.id = v.id AND e.chain_seq IS NULL"},
     {"cv_chain_page",
      "SELECT chain_seq, kind, record_id, plan_id, provider, actor,"
-     " request_id, " CV_CHAIN_TIME ", record::text, encode(prev_hash, 'hex'),"
-     " encode(hash, 'hex'), principal FROM evidence_events"
+     " request_id, " CV_CHAIN_TIME ", record::text, principal"
+     " FROM evidence_events"
      " WHERE chain_seq > $1::bigint ORDER BY chain_seq LIMIT " CV_CHAIN_PAGE},
     {"cv_chain_pending",
      "SELECT count(*) FROM evidence_events WHERE chain_seq IS NULL"},
+    /* The tiles (cv_tlog.c). */
+    {"cv_tlog_size",
+     "SELECT idx * 256 + length(hashes) / 32 FROM evidence_tiles"
+     " WHERE level = 0 ORDER BY idx DESC LIMIT 1"},
+    {"cv_tlog_tiles",
+     "SELECT t.level, t.idx, encode(t.hashes, 'hex') FROM evidence_tiles t"
+     " WHERE (t.level, t.idx) IN (SELECT w.l, w.i FROM"
+     " unnest($1::int[], $2::bigint[]) AS w(l, i))"},
+    {"cv_tlog_tile_one", "SELECT encode(hashes, 'hex') FROM evidence_tiles"
+                         " WHERE level = $1::int AND idx = $2::bigint"},
+    {"cv_tlog_tile_new", "INSERT INTO evidence_tiles (level, idx, hashes)"
+                         " VALUES ($1::int, $2::bigint, decode($3, 'hex'))"},
+    {"cv_tlog_tile_extend",
+     "UPDATE evidence_tiles SET hashes = hashes || decode($4, 'hex')"
+     " WHERE level = $1::int AND idx = $2::bigint"
+     " AND length(hashes) = $3::int"},
+    {"cv_tlog_entries",
+     "SELECT chain_seq, kind, record_id, plan_id, provider, actor,"
+     " request_id, " CV_CHAIN_TIME ", record::text, principal"
+     " FROM evidence_events WHERE chain_seq BETWEEN $1::bigint AND $2::bigint"
+     " ORDER BY chain_seq"},
+    {"cv_tlog_leaf_of",
+     "SELECT chain_seq, kind FROM evidence_events WHERE record_id = $1"
+     " AND ($2::text IS NULL OR kind = $2) AND chain_seq IS NOT NULL"
+     " ORDER BY id LIMIT 2"},
+    {"cv_tlog_cp_latest", "SELECT note, tree_size FROM evidence_checkpoints"
+                          " ORDER BY id DESC LIMIT 1"},
+    {"cv_tlog_cp_size",
+     "SELECT note, tree_size FROM evidence_checkpoints"
+     " WHERE tree_size = $1::bigint ORDER BY id DESC LIMIT 1"},
+    {"cv_tlog_cp_all",
+     "SELECT note FROM evidence_checkpoints ORDER BY tree_size, id"},
+    {"cv_tlog_cp_put",
+     "INSERT INTO evidence_checkpoints (tree_size, root, note)"
+     " VALUES ($1::bigint, decode($2, 'hex'), $3)"},
 };
 const size_t cv_chain_statement_count =
     sizeof(cv_chain_statements) / sizeof(cv_chain_statements[0]);
@@ -92,30 +133,10 @@ cv_chain_canonical(const cv_chain_event *ev)
     return text;
 }
 
-static void
-cv_chain_sha256(const void *a, size_t alen, const void *b, size_t blen,
-                const void *c, size_t clen, uint8_t out[32])
-{
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    unsigned int n = 32;
-
-    if (ctx == NULL || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1 ||
-        EVP_DigestUpdate(ctx, a, alen) != 1 ||
-        (blen > 0 && EVP_DigestUpdate(ctx, b, blen) != 1) ||
-        (clen > 0 && EVP_DigestUpdate(ctx, c, clen) != 1) ||
-        EVP_DigestFinal_ex(ctx, out, &n) != 1)
-        memset(out, 0, 32); /* never matches a real chain */
-    EVP_MD_CTX_free(ctx);
-}
-
 void
-cv_chain_hash(const uint8_t prev[32], const char *canonical, uint8_t out[32])
+cv_chain_leaf(const char *canonical, cv_merkle_hash out)
 {
-    static const uint8_t leaf_tag = 0x00, node_tag = 0x01;
-    uint8_t leaf[32];
-
-    cv_chain_sha256(&leaf_tag, 1, canonical, strlen(canonical), NULL, 0, leaf);
-    cv_chain_sha256(&node_tag, 1, prev, 32, leaf, 32, out);
+    cv_merkle_leaf_hash(canonical, strlen(canonical), out);
 }
 
 void
@@ -124,21 +145,13 @@ cv_chain_hex(const uint8_t hash[32], char out[65])
     cv_hex_encode(hash, 32, out);
 }
 
-static int
-cv_chain_unhex(const char *hex, uint8_t out[32])
-{
-    return cv_hex_decode(hex, 32, out);
-}
-
 static const char *
 cv_chain_value(PGresult *res, int row, int col)
 {
     return PQgetisnull(res, row, col) ? NULL : PQgetvalue(res, row, col);
 }
 
-/* The event's fields from a row of cv_chain_unchained or cv_chain_page:
- * columns 1..8 in both (column 0 is the id or the chain position). */
-static cv_chain_event
+cv_chain_event
 cv_chain_row_event(PGresult *res, int row, int64_t seq)
 {
     cv_chain_event ev = {
@@ -152,167 +165,502 @@ cv_chain_row_event(PGresult *res, int row, int64_t seq)
         .created_at = cv_chain_value(res, row, 7),
         .record = cv_chain_value(res, row, 8),
     };
-    int col = PQfnumber(res, "principal");
 
-    /* The principal is the last column of both queries. */
-    ev.principal = col >= 0 ? cv_chain_value(res, row, col) : NULL;
+    /* The principal is the last column of every query that reads events. */
+    ev.principal = cv_chain_value(res, row, PQnfields(res) - 1);
     return ev;
+}
+
+/* ---- the sequencer ---------------------------------------------------- */
+
+/* Tile levels the sequencer writes (tree levels 0, 8, .. 56). */
+#define CV_CHAIN_TILE_LEVELS 8
+
+/* The new hashes of one tile, written when the batch moves on. */
+typedef struct cv_chain_tilebuf {
+    int64_t idx;
+    int start; /* position of the first new hash in the tile */
+    int count;
+    uint8_t hashes[CV_TILE_WIDTH * CV_MERKLE_HASH_LEN];
+} cv_chain_tilebuf;
+
+typedef struct cv_chain_emitter {
+    cv_db *db;
+    cv_error *err;
+    cv_chain_tilebuf tiles[CV_CHAIN_TILE_LEVELS];
+} cv_chain_emitter;
+
+/* Writes one buffered run of hashes: a new tile, or appended to the
+ * partial tile it continues (the trigger of migration 0012 allows only
+ * that). */
+static int
+cv_chain_tile_flush(cv_chain_emitter *em, int level)
+{
+    cv_chain_tilebuf *b = &em->tiles[level];
+    char l[16], idx[24], off[16];
+    char *hex;
+    PGresult *res;
+    bool one;
+
+    if (b->count == 0)
+        return 0;
+    if ((hex = malloc((size_t)b->count * CV_MERKLE_HASH_LEN * 2 + 1)) == NULL)
+        return cv_error_set(em->err, CV_INTERNAL, "out of memory");
+    cv_hex_encode(b->hashes, (size_t)b->count * CV_MERKLE_HASH_LEN, hex);
+    snprintf(l, sizeof(l), "%d", level);
+    snprintf(idx, sizeof(idx), "%" PRId64, b->idx);
+    snprintf(off, sizeof(off), "%d", b->start * CV_MERKLE_HASH_LEN);
+    if (b->start == 0) {
+        const char *p[3] = {l, idx, hex};
+
+        res = cv_db_exec(em->db, "cv_tlog_tile_new", 3, p, em->err);
+    } else {
+        const char *p[4] = {l, idx, off, hex};
+
+        res = cv_db_exec(em->db, "cv_tlog_tile_extend", 4, p, em->err);
+    }
+    free(hex);
+    one = res != NULL && strcmp(PQcmdTuples(res), "1") == 0;
+    PQclear(res);
+    if (!one)
+        return res != NULL ? cv_error_set(em->err, CV_ABORTED,
+                                          "evidence tile %d/%" PRId64
+                                          " moved under the sequencer",
+                                          level, b->idx)
+                           : em->err->code;
+    b->count = 0;
+    return 0;
+}
+
+/* cv_merkle_emit_fn: keeps the nodes that tiles store (levels 0, 8, ..). */
+static int
+cv_chain_emit(void *arg, const cv_merkle_node *node, const cv_merkle_hash hash)
+{
+    cv_chain_emitter *em = arg;
+    int level = node->level / CV_TILE_HEIGHT;
+    int64_t idx = node->index / CV_TILE_WIDTH;
+    int pos = (int)(node->index % CV_TILE_WIDTH);
+    cv_chain_tilebuf *b;
+
+    if (node->level % CV_TILE_HEIGHT != 0 || level >= CV_CHAIN_TILE_LEVELS)
+        return 0;
+    b = &em->tiles[level];
+    if (b->count > 0 && (b->idx != idx || b->start + b->count != pos) &&
+        cv_chain_tile_flush(em, level) != 0)
+        return -1;
+    if (b->count == 0) {
+        b->idx = idx;
+        b->start = pos;
+    }
+    memcpy(b->hashes + (size_t)b->count * CV_MERKLE_HASH_LEN, hash,
+           CV_MERKLE_HASH_LEN);
+    b->count++;
+    return 0;
+}
+
+/* Appends the events of res (positions size + 1 ..) to the frontier. */
+static int
+cv_chain_append_rows(cv_chain_emitter *em, cv_merkle_frontier *f, PGresult *res,
+                     bool legacy)
+{
+    for (int i = 0; i < PQntuples(res); i++) {
+        int64_t seq = f->size + 1;
+        cv_chain_event ev = cv_chain_row_event(res, i, seq);
+        char *canonical;
+        cv_merkle_hash leaf;
+
+        if (legacy && strtoll(PQgetvalue(res, i, 0), NULL, 10) != seq)
+            return cv_error_set(em->err, CV_DATA_LOSS,
+                                "evidence event %" PRId64
+                                " is missing: cannot sequence past it",
+                                seq);
+        if ((canonical = cv_chain_canonical(&ev)) == NULL)
+            return cv_error_set(em->err, CV_DATA_LOSS,
+                                "evidence event %s is unreadable",
+                                PQgetvalue(res, i, 0));
+        cv_chain_leaf(canonical, leaf);
+        free(canonical);
+        if (cv_merkle_frontier_append(f, leaf, cv_chain_emit, em) != 0)
+            return em->err->code != CV_OK
+                       ? em->err->code
+                       : cv_error_set(em->err, CV_INTERNAL,
+                                      "cannot append to the evidence tree");
+    }
+    return 0;
+}
+
+/* Gives the unsequenced events of res their positions, in one statement. */
+static int
+cv_chain_assign(cv_db *db, PGresult *res, int64_t first_seq, cv_error *err)
+{
+    int n = PQntuples(res);
+    size_t cap = (size_t)n * 24 + 4, iu = 0, su = 0;
+    char *ids = malloc(cap), *seqs = malloc(cap);
+    PGresult *set;
+    bool all;
+
+    if (ids == NULL || seqs == NULL) {
+        free(ids);
+        free(seqs);
+        return cv_error_set(err, CV_INTERNAL, "out of memory");
+    }
+    ids[iu++] = '{';
+    seqs[su++] = '{';
+    for (int i = 0; i < n; i++) {
+        iu += (size_t)snprintf(ids + iu, cap - iu, "%s%s", i > 0 ? "," : "",
+                               PQgetvalue(res, i, 0));
+        su += (size_t)snprintf(seqs + su, cap - su, "%s%" PRId64,
+                               i > 0 ? "," : "", first_seq + i);
+    }
+    snprintf(ids + iu, cap - iu, "}");
+    snprintf(seqs + su, cap - su, "}");
+    {
+        const char *p[2] = {ids, seqs};
+
+        set = cv_db_exec(db, "cv_chain_assign", 2, p, err);
+    }
+    free(ids);
+    free(seqs);
+    /* Every row, or another writer sequenced one: this round must not
+     * count it. */
+    all = set != NULL && strtol(PQcmdTuples(set), NULL, 10) == n;
+    PQclear(set);
+    if (!all)
+        return set != NULL
+                   ? cv_error_set(err, CV_ABORTED,
+                                  "evidence events were sequenced concurrently")
+                   : err->code;
+    return 0;
+}
+
+static int
+cv_chain_sequence_tx(cv_db *db, cv_chain_sequencer *st, int batch, int *chained,
+                     cv_error *err)
+{
+    cv_chain_emitter *em;
+    PGresult *res;
+    int64_t size;
+    char sizetext[24], limit[16];
+    bool legacy;
+    int rv;
+
+    if ((res = cv_db_exec(db, "cv_chain_try_lock", 0, NULL, err)) == NULL)
+        return err->code;
+    if (strcmp(PQgetvalue(res, 0, 0), "t") != 0) {
+        /* Another sequencer is at work: nothing to do this round. */
+        PQclear(res);
+        return 0;
+    }
+    PQclear(res);
+    if ((rv = cv_tlog_size(db, &size, err)) != 0)
+        return rv;
+    if (!st->loaded || st->frontier.size != size) {
+        cv_tlog_reader rd = {db, err};
+
+        st->loaded = false;
+        if (cv_merkle_frontier_load(&st->frontier, size, cv_tlog_read, &rd) !=
+            0)
+            return err->code != CV_OK
+                       ? err->code
+                       : cv_error_set(err, CV_DATA_LOSS,
+                                      "cannot load the evidence tree");
+        st->loaded = true;
+    }
+    snprintf(sizetext, sizeof(sizetext), "%" PRId64, size);
+    snprintf(limit, sizeof(limit), "%d", batch > 0 ? batch : 500);
+    {
+        const char *p[2] = {sizetext, limit};
+
+        if ((res = cv_db_exec(db, "cv_chain_legacy", 2, p, err)) == NULL)
+            return err->code;
+    }
+    legacy = PQntuples(res) > 0;
+    if (!legacy) {
+        const char *p[1] = {limit};
+
+        PQclear(res);
+        if ((res = cv_db_exec(db, "cv_chain_unchained", 1, p, err)) == NULL)
+            return err->code;
+    }
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        return 0;
+    }
+    if ((em = calloc(1, sizeof(*em))) == NULL) {
+        PQclear(res);
+        return cv_error_set(err, CV_INTERNAL, "out of memory");
+    }
+    em->db = db;
+    em->err = err;
+    /* From here on the frontier runs ahead of what is committed: any
+     * failure makes the next round reload it. */
+    st->loaded = false;
+    rv = cv_chain_append_rows(em, &st->frontier, res, legacy);
+    for (int level = 0; rv == 0 && level < CV_CHAIN_TILE_LEVELS; level++)
+        rv = cv_chain_tile_flush(em, level);
+    if (rv == 0 && !legacy)
+        rv = cv_chain_assign(db, res, size + 1, err);
+    if (rv == 0)
+        *chained = PQntuples(res);
+    free(em);
+    PQclear(res);
+    return rv;
+}
+
+int
+cv_chain_sequence_with(cv_db *db, cv_chain_sequencer *st, int batch,
+                       int *chained, cv_error *err)
+{
+    cv_chain_sequencer local = {0};
+    int rv;
+
+    if (st == NULL)
+        st = &local;
+    *chained = 0;
+    if ((rv = cv_db_tx_begin(db, CV_TX_WRITE, err)) != 0)
+        return rv;
+    rv = cv_chain_sequence_tx(db, st, batch, chained, err);
+    if (rv != 0) {
+        cv_db_tx_rollback(db);
+        st->loaded = false;
+        *chained = 0;
+        return rv;
+    }
+    if ((rv = cv_db_tx_commit(db, err)) != 0) {
+        st->loaded = false;
+        *chained = 0;
+        return rv;
+    }
+    if (*chained > 0)
+        st->loaded = true; /* the frontier is what was just committed */
+    return 0;
 }
 
 int
 cv_chain_sequence(cv_db *db, int batch, int *chained, cv_error *err)
 {
-    PGresult *res = NULL, *head;
-    uint8_t prev[32];
-    int64_t seq = 0;
-    char limit[16];
-    int rv;
-
-    *chained = 0;
-    memset(prev, 0, sizeof(prev));
-    if ((rv = cv_db_tx_begin(db, CV_TX_WRITE, err)) != 0)
-        return rv;
-    if ((res = cv_db_exec(db, "cv_chain_try_lock", 0, NULL, err)) == NULL)
-        goto fail;
-    if (strcmp(PQgetvalue(res, 0, 0), "t") != 0) {
-        /* Another sequencer is at work: nothing to do this round. */
-        PQclear(res);
-        cv_db_tx_rollback(db);
-        return 0;
-    }
-    PQclear(res);
-    if ((head = cv_db_exec(db, "cv_chain_head", 0, NULL, err)) == NULL)
-        goto fail;
-    if (PQntuples(head) == 1) {
-        seq = strtoll(PQgetvalue(head, 0, 0), NULL, 10);
-        cv_chain_unhex(PQgetvalue(head, 0, 1), prev);
-    }
-    PQclear(head);
-    snprintf(limit, sizeof(limit), "%d", batch > 0 ? batch : 500);
-    {
-        const char *p[1] = {limit};
-        if ((res = cv_db_exec(db, "cv_chain_unchained", 1, p, err)) == NULL)
-            goto fail;
-    }
-    for (int i = 0; i < PQntuples(res); i++) {
-        cv_chain_event ev = cv_chain_row_event(res, i, seq + 1);
-        char *canonical = cv_chain_canonical(&ev);
-        uint8_t hash[32];
-        char seqtext[24], prevhex[65], hashhex[65];
-        const char *p[4];
-
-        if (canonical == NULL) {
-            cv_error_set(err, CV_DATA_LOSS, "evidence event %s is unreadable",
-                         PQgetvalue(res, i, 0));
-            goto fail;
-        }
-        cv_chain_hash(prev, canonical, hash);
-        free(canonical);
-        snprintf(seqtext, sizeof(seqtext), "%" PRId64, ev.seq);
-        cv_chain_hex(prev, prevhex);
-        cv_chain_hex(hash, hashhex);
-        p[0] = PQgetvalue(res, i, 0);
-        p[1] = seqtext;
-        p[2] = prevhex;
-        p[3] = hashhex;
-        {
-            PGresult *set = cv_db_exec(db, "cv_chain_set", 4, p, err);
-            /* Exactly one row: anything else means another writer chained
-             * it, and this round must not count it. */
-            bool one = set != NULL && strcmp(PQcmdTuples(set), "1") == 0;
-
-            PQclear(set);
-            if (!one) {
-                if (set != NULL)
-                    cv_error_set(err, CV_ABORTED,
-                                 "evidence event %s was chained concurrently",
-                                 p[0]);
-                goto fail;
-            }
-        }
-        memcpy(prev, hash, 32);
-        seq++;
-        (*chained)++;
-    }
-    PQclear(res);
-    res = NULL;
-    if ((rv = cv_db_tx_commit(db, err)) != 0) {
-        *chained = 0;
-        return rv;
-    }
-    return 0;
-
-fail:
-    PQclear(res);
-    cv_db_tx_rollback(db);
-    *chained = 0;
-    return err != NULL && err->code != CV_OK ? err->code : CV_INTERNAL;
+    return cv_chain_sequence_with(db, NULL, batch, chained, err);
 }
 
-/* Checks one event against the running state; fills report on failure. */
-static bool
-cv_chain_check(cv_chain_report *report, uint8_t prev[32],
-               const cv_chain_event *ev, const char *stored_prev,
-               const char *stored_hash)
-{
-    char *canonical;
-    uint8_t hash[32];
-    char prevhex[65], hashhex[65];
+/* ---- verification ----------------------------------------------------- */
 
-    report->first_invalid_seq = ev->seq;
-    report->valid = false;
-    if (ev->seq != report->events + 1) {
-        snprintf(report->reason, sizeof(report->reason),
-                 "event %" PRId64 " is missing (found %" PRId64 " next)",
-                 report->events + 1, ev->seq);
-        report->first_invalid_seq = report->events + 1;
-        return false;
-    }
-    cv_chain_hex(prev, prevhex);
-    if (stored_prev != NULL && strcmp(stored_prev, prevhex) != 0) {
-        snprintf(report->reason, sizeof(report->reason),
-                 "event %" PRId64 " does not link to the event before it",
-                 ev->seq);
-        return false;
-    }
-    if ((canonical = cv_chain_canonical(ev)) == NULL) {
-        snprintf(report->reason, sizeof(report->reason),
-                 "event %" PRId64 " is unreadable", ev->seq);
-        return false;
-    }
-    cv_chain_hash(prev, canonical, hash);
-    free(canonical);
-    cv_chain_hex(hash, hashhex);
-    if (stored_hash == NULL || strcmp(stored_hash, hashhex) != 0) {
-        snprintf(report->reason, sizeof(report->reason),
-                 "event %" PRId64 " (%s %s) was changed after it was chained",
-                 ev->seq, ev->kind != NULL ? ev->kind : "?",
-                 ev->record_id != NULL ? ev->record_id : "?");
-        return false;
-    }
-    memcpy(prev, hash, 32);
-    memcpy(report->head, hashhex, sizeof(report->head));
-    report->events++;
-    report->valid = true;
-    report->first_invalid_seq = 0;
-    report->reason[0] = '\0';
-    return true;
-}
+/* The running state of one verification, from the database or a file. */
+typedef struct cv_chain_check {
+    cv_chain_report *report;
+    cv_merkle_frontier f;
+    const cv_chain_anchor *anchors;
+    size_t n_anchors, next_anchor;
+    int64_t last_good_anchor; /* size of the last anchor that matched */
+    /* Database only: the stored tree and its current level 0 tile. */
+    cv_db *db;
+    int64_t tree_size;
+    bool have_tree_root;
+    cv_merkle_hash tree_root; /* recomputed root at tree_size */
+    int64_t tile_idx;
+    int tile_width;
+    uint8_t tile[CV_TILE_WIDTH * CV_MERKLE_HASH_LEN];
+} cv_chain_check;
 
 static void
 cv_chain_report_init(cv_chain_report *report)
 {
     memset(report, 0, sizeof(*report));
     report->valid = true;
+    report->checkpoint_size = -1;
+}
+
+static bool cv_chain_bad(cv_chain_check *c, int64_t first, int64_t last,
+                         const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static bool
+cv_chain_bad(cv_chain_check *c, int64_t first, int64_t last, const char *fmt,
+             ...)
+{
+    va_list ap;
+
+    c->report->valid = false;
+    c->report->first_invalid_seq = first;
+    c->report->last_invalid_seq = last;
+    va_start(ap, fmt);
+    vsnprintf(c->report->reason, sizeof(c->report->reason), fmt, ap);
+    va_end(ap);
+    return false;
+}
+
+/* Loads the level 0 tile holding leaf index i (database only). */
+static int
+cv_chain_check_tile(cv_chain_check *c, int64_t i, cv_error *err)
+{
+    int64_t idx = i / CV_TILE_WIDTH;
+    char l[4] = "0", n[24];
+    const char *p[2] = {l, n};
+    PGresult *res;
+    const char *hex;
+    size_t bytes;
+
+    if (c->tile_idx == idx)
+        return 0;
+    snprintf(n, sizeof(n), "%" PRId64, idx);
+    if ((res = cv_db_exec(c->db, "cv_tlog_tile_one", 2, p, err)) == NULL)
+        return err->code;
+    hex = PQntuples(res) == 1 ? PQgetvalue(res, 0, 0) : "";
+    bytes = strlen(hex) / 2;
+    if (bytes > sizeof(c->tile))
+        bytes = 0;
+    c->tile_width = (int)(bytes / CV_MERKLE_HASH_LEN);
+    if (cv_hex_decode(hex, bytes, c->tile) != 0)
+        c->tile_width = 0;
+    c->tile_idx = idx;
+    PQclear(res);
+    return 0;
+}
+
+/* Checks one event at the next position; false when the log breaks here
+ * (report filled). */
+static bool
+cv_chain_check_event(cv_chain_check *c, const cv_chain_event *ev,
+                     const char *stored_leaf_hex, cv_error *err)
+{
+    int64_t want = c->f.size + 1;
+    char *canonical;
+    cv_merkle_hash leaf, stored;
+    const char *what = ev->kind != NULL ? ev->kind : "?";
+    const char *id = ev->record_id != NULL ? ev->record_id : "?";
+
+    if (ev->seq != want)
+        return cv_chain_bad(c, want, want,
+                            "event %" PRId64 " is missing (found %" PRId64
+                            " next)",
+                            want, ev->seq);
+    if ((canonical = cv_chain_canonical(ev)) == NULL)
+        return cv_chain_bad(c, want, want, "event %" PRId64 " is unreadable",
+                            want);
+    cv_chain_leaf(canonical, leaf);
+    free(canonical);
+    /* The stored leaf hash: the tiles (database) or the export line. */
+    if (c->db != NULL && want <= c->tree_size) {
+        if (cv_chain_check_tile(c, want - 1, err) != 0)
+            return false;
+        if ((want - 1) % CV_TILE_WIDTH >= c->tile_width)
+            return cv_chain_bad(c, want, want,
+                                "the stored tree has no leaf %" PRId64, want);
+        if (memcmp(c->tile + ((want - 1) % CV_TILE_WIDTH) * CV_MERKLE_HASH_LEN,
+                   leaf, CV_MERKLE_HASH_LEN) != 0)
+            return cv_chain_bad(c, want, want,
+                                "event %" PRId64 " (%s %s) was changed after "
+                                "it was sequenced (leaf hash differs)",
+                                want, what, id);
+    }
+    if (stored_leaf_hex != NULL &&
+        (cv_hex_decode(stored_leaf_hex, CV_MERKLE_HASH_LEN, stored) != 0 ||
+         memcmp(stored, leaf, CV_MERKLE_HASH_LEN) != 0))
+        return cv_chain_bad(c, want, want,
+                            "event %" PRId64 " (%s %s) was changed after "
+                            "it was sequenced (leaf hash differs)",
+                            want, what, id);
+    if (cv_merkle_frontier_append(&c->f, leaf, NULL, NULL) != 0)
+        return cv_chain_bad(c, want, want, "cannot append leaf %" PRId64, want);
+    c->report->events = c->f.size;
+    if (c->db != NULL && c->f.size == c->tree_size) {
+        cv_merkle_frontier_root(&c->f, c->tree_root);
+        c->have_tree_root = true;
+    }
+    /* The anchors this size reaches. */
+    while (c->next_anchor < c->n_anchors &&
+           c->anchors[c->next_anchor].size == c->f.size) {
+        cv_merkle_hash root;
+        const cv_chain_anchor *a = &c->anchors[c->next_anchor];
+
+        cv_merkle_frontier_root(&c->f, root);
+        c->report->checkpoint_size = a->size;
+        if (memcmp(root, a->root, CV_MERKLE_HASH_LEN) != 0)
+            return cv_chain_bad(
+                c, c->last_good_anchor + 1, a->size,
+                "leaves %" PRId64 "..%" PRId64 " were rewritten: the first "
+                "%" PRId64 " events do not have the root of the witnessed "
+                "checkpoint of that size%s",
+                c->last_good_anchor + 1, a->size, a->size,
+                c->last_good_anchor > 0 ? " (the one before still matches)"
+                                        : "");
+        c->last_good_anchor = a->size;
+        c->next_anchor++;
+    }
+    return true;
+}
+
+/* Checks the anchors and the stored tree once every event was read. */
+static void
+cv_chain_check_end(cv_chain_check *c, cv_error *err)
+{
+    cv_chain_report *r = c->report;
+    cv_merkle_hash root;
+
+    if (!r->valid)
+        return;
+    /* Anchors with a size of 0 are met by the empty log. */
+    while (c->next_anchor < c->n_anchors &&
+           c->anchors[c->next_anchor].size <= 0)
+        c->next_anchor++;
+    if (c->next_anchor < c->n_anchors) {
+        r->checkpoint_size = c->anchors[c->n_anchors - 1].size;
+        cv_chain_bad(c, c->f.size + 1, c->anchors[c->n_anchors - 1].size,
+                     "%s (%" PRId64 " events, checkpoint of %" PRId64 ")",
+                     CV_CHAIN_SHORTER, c->f.size,
+                     c->anchors[c->n_anchors - 1].size);
+        return;
+    }
+    if (c->db != NULL) {
+        cv_merkle_hash stored;
+
+        if (c->f.size < c->tree_size) {
+            cv_chain_bad(c, c->f.size + 1, c->tree_size,
+                         "log is shorter than its stored tree (%" PRId64
+                         " events, %" PRId64 " leaves)",
+                         c->f.size, c->tree_size);
+            return;
+        }
+        if (c->tree_size > 0 && c->have_tree_root) {
+            if (cv_tlog_root(c->db, c->tree_size, stored, err) != 0) {
+                cv_chain_bad(c, 1, c->tree_size,
+                             "the stored tree cannot be read: %s", err->msg);
+                return;
+            }
+            if (memcmp(stored, c->tree_root, CV_MERKLE_HASH_LEN) != 0) {
+                cv_chain_bad(c, 1, c->tree_size,
+                             "the stored tree's nodes do not match the events "
+                             "(tiles were altered)");
+                return;
+            }
+        }
+    }
+    cv_merkle_frontier_root(&c->f, root);
+    cv_chain_hex(root, r->head);
+}
+
+static void
+cv_chain_check_init(cv_chain_check *c, cv_chain_report *report,
+                    const cv_chain_anchor *anchors, size_t n_anchors)
+{
+    memset(c, 0, sizeof(*c));
+    cv_chain_report_init(report);
+    c->report = report;
+    c->anchors = anchors;
+    c->n_anchors = n_anchors;
+    c->tile_idx = -1;
+    c->f.size = 0;
+    c->f.count = 0;
+    /* Checkpoints of the empty tree hold for any log. */
+    while (c->next_anchor < n_anchors && anchors[c->next_anchor].size <= 0)
+        c->next_anchor++;
 }
 
 /*
- * Calls visit for every chained event in chain order, a page at a time,
+ * Calls visit for every sequenced event in order, a page at a time,
  * inside the caller's transaction (one snapshot). visit returns 0 to go
  * on, 1 to stop, or an error code (with err set). Returns 0 or that code.
  */
 typedef int (*cv_chain_visit_fn)(void *arg, const cv_chain_event *ev,
-                                 const char *prev_hex, const char *hash_hex,
                                  cv_error *err);
 
 static int
@@ -332,8 +680,7 @@ cv_chain_walk(cv_db *db, cv_chain_visit_fn visit, void *arg, cv_error *err)
             cv_chain_event ev = cv_chain_row_event(
                 res, i, strtoll(PQgetvalue(res, i, 0), NULL, 10));
 
-            rv = visit(arg, &ev, cv_chain_value(res, i, 9),
-                       cv_chain_value(res, i, 10), err);
+            rv = visit(arg, &ev, err);
             snprintf(after, sizeof(after), "%" PRId64, ev.seq);
         }
         PQclear(res);
@@ -341,66 +688,94 @@ cv_chain_walk(cv_db *db, cv_chain_visit_fn visit, void *arg, cv_error *err)
     return rv == 1 ? 0 : rv;
 }
 
-typedef struct cv_chain_verifier {
-    cv_chain_report *report;
-    uint8_t prev[32];
-} cv_chain_verifier;
-
 static int
-cv_chain_verify_cb(void *arg, const cv_chain_event *ev, const char *prev_hex,
-                   const char *hash_hex, cv_error *err)
+cv_chain_verify_cb(void *arg, const cv_chain_event *ev, cv_error *err)
 {
-    cv_chain_verifier *v = arg;
+    cv_chain_check *c = arg;
 
-    (void)err;
-    return cv_chain_check(v->report, v->prev, ev, prev_hex, hash_hex) ? 0 : 1;
+    if (cv_chain_check_event(c, ev, NULL, err))
+        return 0;
+    return err->code != CV_OK ? err->code : 1;
 }
 
 int
-cv_chain_verify_db(cv_db *db, cv_chain_report *report, cv_error *err)
+cv_chain_verify_db(cv_db *db, const cv_chain_anchor *anchors, size_t n_anchors,
+                   cv_chain_report *report, cv_error *err)
 {
-    cv_chain_verifier v = {.report = report};
+    cv_chain_check *c = malloc(sizeof(*c));
     PGresult *res;
     int rv;
 
-    cv_chain_report_init(report);
+    if (c == NULL)
+        return cv_error_set(err, CV_INTERNAL, "out of memory");
+    cv_chain_check_init(c, report, anchors, n_anchors);
+    c->db = db;
     /* One snapshot for the whole walk (the caller's REPEATABLE READ
-     * transaction), so concurrent chaining cannot make the pages
-     * disagree. */
-    if (!db->in_tx)
+     * transaction), so concurrent sequencing cannot make the pages and
+     * the tiles disagree. */
+    if (!db->in_tx) {
+        free(c);
         return cv_error_set(err, CV_INTERNAL,
                             "verification needs a snapshot transaction");
-    if ((rv = cv_chain_walk(db, cv_chain_verify_cb, &v, err)) == 0 &&
-        report->valid) {
+    }
+    if ((rv = cv_tlog_size(db, &c->tree_size, err)) == 0)
+        rv = cv_chain_walk(db, cv_chain_verify_cb, c, err);
+    if (rv == 0) {
+        cv_chain_check_end(c, err);
         if ((res = cv_db_exec(db, "cv_chain_pending", 0, NULL, err)) == NULL)
             rv = err->code;
         else
             report->pending = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
         PQclear(res);
     }
+    report->tree_size = c->tree_size;
+    free(c);
     return rv;
 }
 
 typedef struct cv_chain_exporter {
     FILE *out;
     int64_t written;
+    cv_chain_check *c; /* the level 0 tile cache */
 } cv_chain_exporter;
 
+/* Each line carries the leaf hash the stored tree holds for the event (the
+ * event's own hash only for a leaf not stored yet), so an export of a
+ * tampered database fails offline too. */
 static int
-cv_chain_export_cb(void *arg, const cv_chain_event *ev, const char *prev_hex,
-                   const char *hash_hex, cv_error *err)
+cv_chain_export_cb(void *arg, const cv_chain_event *ev, cv_error *err)
 {
     cv_chain_exporter *x = arg;
-    json_t *line = json_object();
-    char *text;
-    int ok;
+    json_t *line = json_object(), *event = cv_chain_event_json(ev);
+    char *text = NULL, *canonical = cv_chain_canonical(ev), hex[65];
+    cv_merkle_hash leaf;
+    int ok = 0;
 
-    (void)prev_hex;
-    json_object_set_new(line, "event", cv_chain_event_json(ev));
-    json_object_set_new(line, "hash", cv_chain_str(hash_hex));
-    text = json_dumps(line, CV_CHAIN_CANONICAL_FLAGS);
+    if (event != NULL && canonical != NULL) {
+        cv_chain_leaf(canonical, leaf);
+        if (ev->seq >= 1 && ev->seq <= x->c->tree_size) {
+            if (cv_chain_check_tile(x->c, ev->seq - 1, err) != 0) {
+                json_decref(event);
+                json_decref(line);
+                free(canonical);
+                return err->code;
+            }
+            if ((ev->seq - 1) % CV_TILE_WIDTH < x->c->tile_width)
+                memcpy(leaf,
+                       x->c->tile +
+                           ((ev->seq - 1) % CV_TILE_WIDTH) * CV_MERKLE_HASH_LEN,
+                       CV_MERKLE_HASH_LEN);
+        }
+        cv_chain_hex(leaf, hex);
+        json_object_set_new(line, "event", event);
+        event = NULL;
+        json_object_set_new(line, "leaf_hash", json_string(hex));
+        text = json_dumps(line, CV_CHAIN_CANONICAL_FLAGS);
+        ok = text != NULL && fprintf(x->out, "%s\n", text) >= 0;
+    }
+    json_decref(event);
     json_decref(line);
-    ok = text != NULL && fprintf(x->out, "%s\n", text) >= 0;
+    free(canonical);
     free(text);
     if (!ok)
         return cv_error_set(err, CV_INTERNAL, "cannot write export");
@@ -412,13 +787,21 @@ int
 cv_chain_export(cv_db *db, FILE *out, int64_t *written, cv_error *err)
 {
     cv_chain_exporter x = {.out = out};
+    cv_chain_report scratch;
     int rv;
 
+    *written = 0;
     if (!db->in_tx)
         return cv_error_set(err, CV_INTERNAL,
                             "export needs a snapshot transaction");
-    rv = cv_chain_walk(db, cv_chain_export_cb, &x, err);
+    if ((x.c = malloc(sizeof(*x.c))) == NULL)
+        return cv_error_set(err, CV_INTERNAL, "out of memory");
+    cv_chain_check_init(x.c, &scratch, NULL, 0);
+    x.c->db = db;
+    if ((rv = cv_tlog_size(db, &x.c->tree_size, err)) == 0)
+        rv = cv_chain_walk(db, cv_chain_export_cb, &x, err);
     *written = x.written;
+    free(x.c);
     return rv;
 }
 
@@ -444,15 +827,20 @@ cv_chain_file_exact(json_t *event, const cv_chain_event *ev)
 }
 
 int
-cv_chain_verify_file(FILE *in, cv_chain_report *report)
+cv_chain_verify_file(FILE *in, const cv_chain_anchor *anchors, size_t n_anchors,
+                     cv_chain_report *report)
 {
-    uint8_t prev[32];
+    cv_chain_check *c = malloc(sizeof(*c));
     char *line = NULL;
     size_t cap = 0;
     ssize_t n;
+    cv_error err;
+    int rv;
 
-    cv_chain_report_init(report);
-    memset(prev, 0, sizeof(prev));
+    if (c == NULL)
+        return -1;
+    cv_chain_check_init(c, report, anchors, n_anchors);
+    cv_error_clear(&err);
     while ((n = getline(&line, &cap, in)) > 0) {
         json_t *doc, *event;
         char *record;
@@ -462,13 +850,13 @@ cv_chain_verify_file(FILE *in, cv_chain_report *report)
             continue; /* blank lines (a trailing newline) carry nothing */
         doc = json_loads(line, 0, NULL);
         event = json_object_get(doc, "event");
-        if (doc == NULL || !json_is_object(event)) {
+        if (doc == NULL || !json_is_object(event) ||
+            cv_chain_json_str(doc, "leaf_hash") == NULL) {
             json_decref(doc);
-            report->valid = false;
-            report->first_invalid_seq = report->events + 1;
-            snprintf(report->reason, sizeof(report->reason),
-                     "line %" PRId64 " is not an exported event",
-                     report->events + 1);
+            cv_chain_bad(c, c->f.size + 1, c->f.size + 1,
+                         "line %" PRId64 " is not an exported event with "
+                         "its leaf_hash",
+                         c->f.size + 1);
             break;
         }
         record = json_dumps(json_object_get(event, "record"),
@@ -486,19 +874,15 @@ cv_chain_verify_file(FILE *in, cv_chain_report *report)
                 .record = record,
                 .principal = cv_chain_json_str(event, "principal"),
             };
-            if (!cv_chain_file_exact(event, &ev)) {
+            if (!cv_chain_file_exact(event, &ev))
                 /* The line shows something the hash does not cover. */
-                report->valid = false;
-                report->first_invalid_seq = report->events + 1;
-                snprintf(report->reason, sizeof(report->reason),
-                         "line %" PRId64 " holds fields or values that are "
-                         "not part of the chained event",
-                         report->events + 1);
-                ok = false;
-            } else {
-                ok = cv_chain_check(report, prev, &ev, NULL,
-                                    cv_chain_json_str(doc, "hash"));
-            }
+                ok = cv_chain_bad(c, c->f.size + 1, c->f.size + 1,
+                                  "line %" PRId64 " holds fields or values "
+                                  "that are not part of the logged event",
+                                  c->f.size + 1);
+            else
+                ok = cv_chain_check_event(
+                    c, &ev, cv_chain_json_str(doc, "leaf_hash"), &err);
         }
         free(record);
         json_decref(doc);
@@ -506,5 +890,8 @@ cv_chain_verify_file(FILE *in, cv_chain_report *report)
             break;
     }
     free(line);
-    return ferror(in) ? -1 : 0;
+    cv_chain_check_end(c, &err);
+    free(c);
+    rv = ferror(in) ? -1 : 0;
+    return rv;
 }

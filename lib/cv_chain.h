@@ -1,23 +1,34 @@
 /*
- * cv_chain.h -- the tamper-evident hash chain over the evidence stream
- * (SPEC 9), its sequencer and its verifier.
+ * cv_chain.h -- the evidence stream as the leaves of an RFC 6962 Merkle
+ * tree (SPEC 9): its canonical events, its sequencer and its verifier.
  *
  * Design notes:
  *  - Request transactions only INSERT events (cv_evidence.h); they never
- *    touch the chain, so they never wait on a global lock.
+ *    touch the tree, so they never wait on a global lock.
  *  - The sequencer, a background thread in every service, takes the
- *    chain lock (a transaction-scoped advisory lock: one sequencer works
- *    at a time, the others skip the round), reads unchained events in id
- *    order and gives each the next chain_seq, prev_hash and hash.
- *  - Hashing, RFC 6962-style domain separation:
+ *    sequencer lock (a transaction-scoped advisory lock: one sequencer
+ *    works at a time, the others skip the round), reads unsequenced events
+ *    in id order, gives each the next chain_seq, appends its leaf hash
  *        leaf = SHA-256(0x00 || canonical(event))
- *        hash = SHA-256(0x01 || prev_hash || leaf)
- *    with prev_hash of the first event = 32 zero bytes. canonical(event)
- *    is the compact, key-sorted JSON of {seq, kind, record_id, plan_id,
- *    provider, actor, request_id, created_at, record}.
- *  - Verification recomputes every hash in chain_seq order, from the
- *    database or from an export file (one canonical event per line plus
- *    its hash), and names the first event that does not match.
+ *    to the tree's right frontier (cv_merkle_frontier, kept in memory and
+ *    reloaded from the tiles when another process moved the tree) and
+ *    stores every node the batch completes in the tiles (cv_tlog.h), all
+ *    in one transaction per batch. Leaf index = chain_seq - 1.
+ *  - Events sequenced before the Merkle log (migration 0012) keep their
+ *    chain_seq and become leaves, in chain_seq order, before any new one.
+ *  - canonical(event) is the compact, key-sorted JSON of {seq, kind,
+ *    record_id, plan_id, provider, actor, request_id, created_at, record}
+ *    (plus principal when the event has one).
+ *  - Verification recomputes every leaf and the tree from the events, in
+ *    chain_seq order, from the database or an export file (one line per
+ *    event: the canonical event and its leaf hash), and checks: positions
+ *    are 1..n without a gap, each leaf equals the stored leaf hash, the
+ *    stored tree has the recomputed root, and the tree at each anchor's
+ *    size (the witnessed checkpoints, or a saved one) has the anchor's
+ *    root. It names the first bad leaf; a rewrite that also recomputed the
+ *    stored tree is narrowed to the leaves between the last anchor that
+ *    still matches and the first that does not; a log shorter than an
+ *    anchor is "log is shorter than witnessed checkpoint".
  */
 #ifndef CV_CHAIN_H
 #define CV_CHAIN_H
@@ -27,14 +38,19 @@
 #include <stdio.h>
 
 #include "cv_db.h"
+#include "cv_merkle.h"
 
 #define CV_CHAIN_ALGORITHM                                                     \
-    "sha256(0x01 || prev || sha256(0x00 || canonical_event)), rfc6962-style"
+    "rfc6962 merkle tree: leaf sha256(0x00 || canonical_event), node "         \
+    "sha256(0x01 || left || right); c2sp tlog-checkpoint, ed25519"
+
+/* The exact reason verify gives for a truncated log. */
+#define CV_CHAIN_SHORTER "log is shorter than witnessed checkpoint"
 
 extern const cv_db_statement cv_chain_statements[];
 extern const size_t cv_chain_statement_count;
 
-/* One event as the chain sees it; strings may be NULL (JSON null). */
+/* One event as the log sees it; strings may be NULL (JSON null). */
 typedef struct cv_chain_event {
     int64_t seq;
     const char *kind;
@@ -53,43 +69,69 @@ typedef struct cv_chain_event {
  * when record is not JSON. */
 char *cv_chain_canonical(const cv_chain_event *ev);
 
-/* hash = SHA-256(0x01 || prev || SHA-256(0x00 || canonical)). */
-void cv_chain_hash(const uint8_t prev[32], const char *canonical,
-                   uint8_t out[32]);
+/* The leaf hash of a canonical event. */
+void cv_chain_leaf(const char *canonical, cv_merkle_hash out);
 
 /* Lowercase hex of a 32-byte hash into out (65 bytes). */
 void cv_chain_hex(const uint8_t hash[32], char out[65]);
 
+/* The event of a row of the statements whose columns are: 0 the position
+ * or id, 1..8 kind .. record, last principal. Strings point into res. */
+cv_chain_event cv_chain_row_event(PGresult *res, int row, int64_t seq);
+
+/* The sequencer's memory between rounds: the frontier of the tree it
+ * last committed (reloaded from the tiles when the size moved). */
+typedef struct cv_chain_sequencer {
+    bool loaded;
+    cv_merkle_frontier frontier;
+} cv_chain_sequencer;
+
 /*
- * One sequencer round: chains up to `batch` unchained events. Returns 0
- * and *chained (possibly 0, also when another sequencer holds the lock),
- * or an error.
+ * One sequencer round: sequences up to `batch` events. Returns 0 and
+ * *chained (possibly 0, also when another sequencer holds the lock), or
+ * an error. st may be NULL (the frontier is then loaded every round).
  */
+int cv_chain_sequence_with(cv_db *db, cv_chain_sequencer *st, int batch,
+                           int *chained, cv_error *err);
 int cv_chain_sequence(cv_db *db, int batch, int *chained, cv_error *err);
+
+/* A tree size and root the log must match (a witnessed checkpoint). */
+typedef struct cv_chain_anchor {
+    int64_t size;
+    cv_merkle_hash root;
+} cv_chain_anchor;
 
 /* The outcome of a verification. */
 typedef struct cv_chain_report {
     bool valid;
-    int64_t events;            /* chained events checked */
-    char head[65];             /* hash of the last valid event */
-    int64_t pending;           /* not yet chained (database only) */
-    int64_t first_invalid_seq; /* 0 when valid */
+    int64_t events;            /* sequenced events checked (leaves) */
+    char head[65];             /* root of the recomputed tree (hex) */
+    int64_t pending;           /* not yet sequenced (database only) */
+    int64_t first_invalid_seq; /* chain_seq of the first bad leaf; 0 valid */
+    int64_t last_invalid_seq;  /* end of the range it is narrowed to */
     char reason[256];
+    int64_t tree_size;       /* stored tree size (database only) */
+    int64_t checkpoint_size; /* largest anchor checked, -1 without */
 } cv_chain_report;
 
-/* Verifies the chain in the database, inside the caller's REPEATABLE READ
- * transaction (CV_TX_READ_SNAPSHOT: one snapshot for the whole walk).
- * Returns 0 (see report->valid) or an error when the database could not
- * be read. */
-int cv_chain_verify_db(cv_db *db, cv_chain_report *report, cv_error *err);
+/*
+ * Verifies the log in the database against anchors (sorted by size, may
+ * be empty), inside the caller's REPEATABLE READ transaction
+ * (CV_TX_READ_SNAPSHOT: one snapshot for the whole walk). Returns 0 (see
+ * report->valid) or an error when the database could not be read.
+ */
+int cv_chain_verify_db(cv_db *db, const cv_chain_anchor *anchors,
+                       size_t n_anchors, cv_chain_report *report,
+                       cv_error *err);
 
-/* Writes the chained events as an export: one JSON object per line,
- * {"event": <canonical event>, "hash": "<hex>"}, inside the caller's
+/* Writes the sequenced events as an export: one JSON object per line,
+ * {"event": <canonical event>, "leaf_hash": "<hex>"}, inside the caller's
  * REPEATABLE READ transaction. Returns 0 or an error. */
 int cv_chain_export(cv_db *db, FILE *out, int64_t *written, cv_error *err);
 
-/* Verifies an export file. Returns 0 (see report->valid), or -1 when the
- * file cannot be read. */
-int cv_chain_verify_file(FILE *in, cv_chain_report *report);
+/* Verifies an export file against anchors. Returns 0 (see
+ * report->valid), or -1 when the file cannot be read. */
+int cv_chain_verify_file(FILE *in, const cv_chain_anchor *anchors,
+                         size_t n_anchors, cv_chain_report *report);
 
 #endif

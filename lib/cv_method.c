@@ -84,6 +84,38 @@ const cv_method_info cv_methods[] = {
      CV_TX_READ_SNAPSHOT, false, false,
      "Recompute the evidence hash chain and say where it first breaks", "GET",
      "/runtime/evidence/verify", 300000},
+    /* The evidence log's reads (SPEC 9): every read role, auditors first.
+     * Raw replies: the note, the key and the tiles are served byte for
+     * byte as signed or specified (C2SP), the proofs as their JSON
+     * bundles. */
+    {"report.EvidenceCheckpoint", CV_SVC_REPORT,
+     &cv__evidence_checkpoint_request__descriptor, &cv__raw_body__descriptor,
+     CV_ROLE_ANY, CV_TX_READ, false, false,
+     "The latest signed checkpoint of the evidence log (C2SP "
+     "tlog-checkpoint, text as signed)",
+     "GET", "/runtime/evidence/checkpoint", 0},
+    {"report.EvidencePublicKey", CV_SVC_REPORT,
+     &cv__evidence_public_key_request__descriptor, &cv__raw_body__descriptor,
+     CV_ROLE_ANY, CV_TX_NONE, false, false,
+     "The verifier key of the evidence checkpoints (signed-note vkey text)",
+     "GET", "/runtime/evidence/public-key", 0},
+    {"report.InclusionProof", CV_SVC_REPORT,
+     &cv__inclusion_proof_request__descriptor, &cv__raw_body__descriptor,
+     CV_ROLE_ANY, CV_TX_READ_SNAPSHOT, false, false,
+     "Inclusion proof of one record's evidence event against a signed "
+     "checkpoint (JSON bundle for cavra-verify --inclusion)",
+     "GET", "/runtime/evidence/proof/inclusion", 0},
+    {"report.ConsistencyProof", CV_SVC_REPORT,
+     &cv__consistency_proof_request__descriptor, &cv__raw_body__descriptor,
+     CV_ROLE_ANY, CV_TX_READ_SNAPSHOT, false, false,
+     "Consistency proof between two tree sizes of the evidence log (JSON)",
+     "GET", "/runtime/evidence/proof/consistency", 0},
+    {"report.EvidenceTile", CV_SVC_REPORT,
+     &cv__evidence_tile_request__descriptor, &cv__raw_body__descriptor,
+     CV_ROLE_ANY, CV_TX_READ, false, false,
+     "A C2SP tlog-tiles tile (binary hashes) or entry bundle of the "
+     "evidence log",
+     "GET", "/runtime/evidence/tile/{path*}", 0},
 };
 const size_t cv_method_count = sizeof(cv_methods) / sizeof(cv_methods[0]);
 
@@ -96,6 +128,12 @@ cv_method_find(const char *name)
         if (strcmp(cv_methods[i].name, name) == 0)
             return &cv_methods[i];
     return NULL;
+}
+
+bool
+cv_method_raw_reply(const cv_method_info *m)
+{
+    return m != NULL && m->reply == &cv__raw_body__descriptor;
 }
 
 const char *

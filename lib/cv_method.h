@@ -61,6 +61,12 @@ extern const size_t cv_method_count;
 /* The entry named `name`, or NULL. */
 const cv_method_info *cv_method_find(const char *name);
 
+/* True when the method's reply is a cv.RawBody (`bytes body`, `string
+ * content_type`): the gateway then serves body as is, with that
+ * Content-Type, instead of transcoding the reply to JSON. The reply type
+ * is the flag, so a raw method needs no code of its own anywhere. */
+bool cv_method_raw_reply(const cv_method_info *m);
+
 /* "ack", "retry", "report". */
 const char *cv_service_name(enum cv_service_id svc);
 

@@ -15,11 +15,20 @@
 #include "cv_log.h"
 #include "cv_principal.h"
 #include "cv_time.h"
+#include "cv_tlog.h"
 
 /*
- * The evidence sequencer runs in every service process; the chain lock
- * lets one work at a time, so any replica may stop without the chain
- * stalling.
+ * The evidence sequencer runs in every service process; the sequencer
+ * lock lets one work at a time, so any replica may stop without the log
+ * stalling. Appending leaves needs no secret. Signing does: only a
+ * process given CAVRA_EVIDENCE_KEY_FILE (and CAVRA_WITNESS_DIR) also
+ * signs checkpoints, on the same thread and under the same lock (so two
+ * signers never race on the witness): at most every
+ * CAVRA_CHECKPOINT_INTERVAL_MS (default 1000) while the tree grows, and
+ * at least every CAVRA_CHECKPOINT_IDLE_MS (default 60000) when it does
+ * not. Failover: run the key on two processes sharing the witness folder
+ * (or the same volume); whichever holds the lock signs, the other takes
+ * over on its next round when the first stops.
  */
 typedef struct cv_sequencer {
     pthread_t thread;
@@ -30,6 +39,37 @@ typedef struct cv_sequencer {
     const char *database_url;
 } cv_sequencer;
 
+/* One signing round when one is due; logs a failure once per streak. */
+static void
+cv_sequencer_sign(cv_db *db, const cv_tlog_keys *keys, int64_t *last_try_us,
+                  int64_t *last_signed_us, bool *failing)
+{
+    static const long max_ms = 3600 * 1000L;
+    int64_t now = cv_now_us();
+    long every_ms, idle_ms;
+    int64_t size;
+    cv_error err;
+
+    (void)cv_env_long("CAVRA_CHECKPOINT_INTERVAL_MS", 10, max_ms, 1000,
+                      &every_ms);
+    (void)cv_env_long("CAVRA_CHECKPOINT_IDLE_MS", 10, max_ms, 60000, &idle_ms);
+    if (now - *last_try_us < every_ms * 1000LL)
+        return;
+    *last_try_us = now;
+    cv_error_clear(&err);
+    if (cv_tlog_sign(db, keys, now - *last_signed_us >= idle_ms * 1000LL, &size,
+                     &err) != 0) {
+        /* Witness refusals are logged as ERROR by cv_tlog_sign. */
+        if (!*failing)
+            CV_LOG(CV_LOG_WARN, "SEQ-SIGN", "evidence checkpoint: %s", err.msg);
+        *failing = true;
+        return;
+    }
+    *failing = false;
+    if (size >= 0)
+        *last_signed_us = now;
+}
+
 static void *
 cv_sequencer_main(void *arg)
 {
@@ -37,7 +77,10 @@ cv_sequencer_main(void *arg)
     cv_db db;
     cv_error err;
     int failing = 0;
-    int64_t last_expire_us = 0;
+    int64_t last_expire_us = 0, last_sign_try_us = 0, last_signed_us = 0;
+    bool sign_failing = false;
+    cv_chain_sequencer state = {0};
+    const cv_tlog_keys *keys = cv_tlog_process_keys();
 
     if (cv_db_init(&db, seq->database_url, NULL, 0, &err) != 0)
         return NULL;
@@ -49,10 +92,16 @@ cv_sequencer_main(void *arg)
         pthread_mutex_unlock(&seq->mtx);
         cv_error_clear(&err);
         if (cv_db_ensure(&db, &err) == 0) {
-            /* Drain the backlog, one batch per transaction. */
+            /* Drain the backlog, one batch per transaction; a checkpoint
+             * falls due between batches too, so a sustained write load
+             * never starves the signer. */
             do {
-                if (cv_chain_sequence(&db, 500, &chained, &err) != 0)
+                if (cv_chain_sequence_with(&db, &state, 500, &chained, &err) !=
+                    0)
                     break;
+                if (keys != NULL)
+                    cv_sequencer_sign(&db, keys, &last_sign_try_us,
+                                      &last_signed_us, &sign_failing);
             } while (chained > 0 && !atomic_load(&seq->stopping));
             /* Housekeeping rides on the same thread: expired
              * Idempotency-Keys go about once a minute. */

@@ -5,10 +5,14 @@
  * Environment: CAVRA_DATABASE_URL, <URL_ENV> (the service's listen URL),
  * CAVRA_RPC_CONTEXTS (default 64), CAVRA_DB_WORKERS (default 4),
  * CAVRA_SEQUENCER (off disables this process's evidence sequencer),
- * CAVRA_SEQUENCER_INTERVAL_MS (default 200).
+ * CAVRA_SEQUENCER_INTERVAL_MS (default 200), and for the checkpoint signer
+ * CAVRA_EVIDENCE_KEY_FILE, CAVRA_EVIDENCE_ORIGIN, CAVRA_WITNESS_DIR,
+ * CAVRA_CHECKPOINT_INTERVAL_MS (default 1000), CAVRA_CHECKPOINT_IDLE_MS
+ * (default 60000).
  *
  * Every service also runs the evidence sequencer (cv_chain.h) in a
- * background thread; the chain lock makes one of them work at a time.
+ * background thread; the sequencer lock makes one of them work at a time.
+ * A process given the evidence key also signs checkpoints (cv_tlog.h).
  */
 #ifndef CV_SERVICE_H
 #define CV_SERVICE_H

@@ -158,6 +158,19 @@ if [[ ! -f "$KEY_DIR/principals" ]]; then
     mv "$KEY_DIR/principals.tmp" "$KEY_DIR/principals"
     run_log "created RPC keys in $KEY_DIR (principals: gateway, operator)"
 fi
+# The evidence log's checkpoint key (SPEC 9), made once (0600; never in
+# the database), and the witness folder outside PostgreSQL. Every service
+# here inherits them: any one of them signs at a time (the sequencer
+# lock), so checkpoints go on while one restarts. Save var/keys/evidence.pub
+# (the verifier key) where an auditor can find it.
+if [[ ! -f "$KEY_DIR/evidence.key" ]]; then
+    build/tools/cavra-keygen --evidence "$KEY_DIR/evidence.key" \
+        "${CAVRA_EVIDENCE_ORIGIN:-cavra.local/evidence}" >"$KEY_DIR/evidence.pub.tmp"
+    mv "$KEY_DIR/evidence.pub.tmp" "$KEY_DIR/evidence.pub"
+    run_log "created the evidence checkpoint key $KEY_DIR/evidence.key (verifier key: $KEY_DIR/evidence.pub)"
+fi
+export CAVRA_EVIDENCE_KEY_FILE=${CAVRA_EVIDENCE_KEY_FILE:-$KEY_DIR/evidence.key}
+export CAVRA_WITNESS_DIR=${CAVRA_WITNESS_DIR:-$ROOT/var/witness}
 export CAVRA_PRINCIPALS_FILE=${CAVRA_PRINCIPALS_FILE:-$KEY_DIR/principals}
 export CAVRA_RPC_KEY_FILE=${CAVRA_RPC_KEY_FILE:-$KEY_DIR/gateway.key}
 

@@ -30,12 +30,14 @@
 
 #include "cv_chain.h"
 #include "cv_evidence.h"
+#include "cv_tlog.h"
 #include "cv_plan_ref.h"
 #include "cv_record.h"
 #include "cv_time.h"
 #include "cv_transcode.h"
 #include "cv_validate.h"
 #include "evidence.pb-c.h"
+#include "report_evidence.h"
 #include "report_sched.h"
 #include "report_sql.h"
 
@@ -817,7 +819,8 @@ report_verify_watch_stop(report_verify_watch *w, pthread_t th)
     PQfreeCancel(w->cancel);
 }
 
-/* report.VerifyEvidence: recomputes the evidence hash chain (SPEC 6, 9). */
+/* report.VerifyEvidence: recomputes the evidence Merkle tree from the
+ * events and checks it against the witnessed checkpoints (SPEC 6, 9). */
 static int
 report_rpc_verify(cv_rpc_ctx *call, const ProtobufCMessage *request,
                   ProtobufCMessage **reply, cv_error *err)
@@ -825,6 +828,9 @@ report_rpc_verify(cv_rpc_ctx *call, const ProtobufCMessage *request,
     const report_sched *sc = call->service;
     Cv__EvidenceVerification *v;
     cv_chain_report report;
+    cv_chain_anchor *anchors = NULL;
+    size_t n_anchors = 0;
+    const char *source = "none";
     int rv;
 
     (void)request;
@@ -838,15 +844,18 @@ report_rpc_verify(cv_rpc_ctx *call, const ProtobufCMessage *request,
                                      sc != NULL ? sc->limits.verify_timeout_ms
                                                 : REPORT_VERIFY_TIMEOUT_DEFAULT,
                                      true, err);
+    if (rv == 0)
+        rv = cv_tlog_anchors(call->db, &anchors, &n_anchors, &source, err);
     if (rv == 0) {
         report_verify_watch w;
         pthread_t th;
         bool watched = report_verify_watch_start(&w, &th, call);
 
-        rv = cv_chain_verify_db(call->db, &report, err);
+        rv = cv_chain_verify_db(call->db, anchors, n_anchors, &report, err);
         if (watched)
             report_verify_watch_stop(&w, th);
     }
+    free(anchors);
     atomic_store(&report_verify_busy, false);
     if (rv != 0)
         return rv;
@@ -856,10 +865,16 @@ report_rpc_verify(cv_rpc_ctx *call, const ProtobufCMessage *request,
     CV_SET(v, valid, report.valid);
     CV_SET(v, events, report.events);
     CV_SET(v, pending, report.pending);
+    CV_SET(v, tree_size, report.tree_size);
+    if (report.checkpoint_size >= 0)
+        CV_SET(v, checkpoint_size, report.checkpoint_size);
+    v->checkpoint_source = strdup(source);
     v->head = strdup(report.head);
     v->algorithm = strdup(CV_CHAIN_ALGORITHM);
     if (!report.valid) {
         CV_SET(v, first_invalid_seq, report.first_invalid_seq);
+        if (report.last_invalid_seq > report.first_invalid_seq)
+            CV_SET(v, last_invalid_seq, report.last_invalid_seq);
         v->reason = strdup(report.reason);
     }
     *reply = &v->base;
@@ -874,6 +889,11 @@ const cv_rpc_method report_rpc_methods[] = {
     {"report.Trace", report_rpc_trace},
     {"report.LatestReport", report_rpc_latest_report},
     {"report.ListRuns", report_rpc_list_runs},
+    {"report.EvidenceCheckpoint", report_evidence_checkpoint},
+    {"report.EvidencePublicKey", report_evidence_public_key},
+    {"report.InclusionProof", report_inclusion_proof},
+    {"report.ConsistencyProof", report_consistency_proof},
+    {"report.EvidenceTile", report_evidence_tile},
 };
 const size_t report_rpc_method_count =
     sizeof(report_rpc_methods) / sizeof(report_rpc_methods[0]);

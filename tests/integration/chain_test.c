@@ -1,8 +1,10 @@
 /*
- * chain_test.c -- integration tests of the evidence hash chain (SPEC 9):
- * the sequencer inside the real cavra-ack process chains what the service
- * stores, cv_chain_verify_db and the cavra-verify tool agree, the
- * append-only trigger holds, and tampering behind its back is detected.
+ * chain_test.c -- integration tests of the evidence Merkle log (SPEC 9):
+ * the sequencer inside the real cavra-ack process sequences what the
+ * service stores into the stored tree, cv_chain_verify_db and the
+ * cavra-verify tool agree, the append-only trigger holds, and tampering
+ * behind its back is detected (chain_anchor_test.c checks it against
+ * signed, witnessed checkpoints).
  *
  * Needs CAVRA_DATABASE_URL pointing at a migrated database. The group
  * setup starts cavra-ack with CAVRA_SEQUENCER_INTERVAL_MS=50 and opens a
@@ -40,6 +42,7 @@
 #include "cv_chain.h"
 #include "cv_db.h"
 #include "cv_rpc.h"
+#include "cv_tlog.h"
 #include "cv_test_api.h"
 
 #define IT_VERIFY_BIN  CV_TEST_BUILD_DIR "/tools/cavra-verify"
@@ -190,8 +193,8 @@ it_wait_chained(void)
                  IT_CHAIN_MS);
 }
 
-/* Asserts chain_seq is exactly 1..N over all N events, each linking to
- * the one before; returns N. */
+/* Asserts chain_seq is exactly 1..N over all N events, all of them leaves
+ * of the stored Merkle tree; returns N. */
 static long
 it_assert_gap_free(void)
 {
@@ -206,35 +209,28 @@ it_assert_gap_free(void)
         cv_test_count("SELECT min(chain_seq) FROM evidence_events", NULL), 1);
     assert_int_equal(
         cv_test_count("SELECT max(chain_seq) FROM evidence_events", NULL), n);
+    /* Every event is a leaf of the stored tree, and nothing more. */
     assert_int_equal(
-        cv_test_count(
-            "SELECT count(*) FROM evidence_events WHERE chain_seq = 1 "
-            "AND prev_hash = decode(repeat('00', 32), 'hex')",
-            NULL),
-        1);
-    assert_int_equal(
-        cv_test_count("SELECT count(*) FROM evidence_events e JOIN "
-                      "evidence_events p ON p.chain_seq = e.chain_seq - 1 "
-                      "WHERE e.prev_hash = p.hash AND length(e.hash) = 32",
+        cv_test_count("SELECT idx * 256 + length(hashes) / 32 FROM "
+                      "evidence_tiles WHERE level = 0 ORDER BY idx DESC "
+                      "LIMIT 1",
                       NULL),
-        n - 1);
+        n);
     return n;
 }
 
-/* The stored hash of the last chained event, as hex. */
+/* The root of the stored tree, as hex. */
 static void
 it_db_head(char out[65])
 {
-    PGconn *conn = it_connect();
-    PGresult *res = PQexec(conn, "SELECT encode(hash, 'hex') FROM "
-                                 "evidence_events ORDER BY chain_seq DESC "
-                                 "NULLS LAST LIMIT 1");
+    cv_merkle_hash root;
+    int64_t size;
+    cv_error err;
 
-    assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
-    assert_int_equal(PQntuples(res), 1);
-    snprintf(out, 65, "%s", PQgetvalue(res, 0, 0));
-    PQclear(res);
-    PQfinish(conn);
+    cv_error_clear(&err);
+    IT_PASS(cv_tlog_size(&it_db, &size, &err), err);
+    IT_PASS(cv_tlog_root(&it_db, size, root, &err), err);
+    cv_chain_hex(root, out);
 }
 
 static void
@@ -246,7 +242,7 @@ it_verify_db(cv_chain_report *report)
     memset(report, 0x5a, sizeof(*report));
     /* Verification reads one snapshot, in a transaction its caller owns. */
     IT_PASS(cv_db_tx_begin(&it_db, CV_TX_READ_SNAPSHOT, &err), err);
-    IT_PASS(cv_chain_verify_db(&it_db, report, &err), err);
+    IT_PASS(cv_chain_verify_db(&it_db, NULL, 0, report, &err), err);
     cv_db_tx_rollback(&it_db);
 }
 
@@ -584,7 +580,7 @@ test_chain_append_only(void **state)
     assert_int_equal(
         cv_test_count("SELECT count(*) FROM evidence_events WHERE id "
                       "= $1::bigint AND record->>'generated_by' = "
-                      "'chain-test' AND hash IS NOT NULL",
+                      "'chain-test' AND chain_seq IS NOT NULL",
                       id),
         1);
     n = it_assert_gap_free();
@@ -669,9 +665,21 @@ test_chain_cli_export_and_file(void **state)
                              json_object_get(l, "event"), "seq")),
                          (json_int_t)i + 1);
     }
-    assert_string_equal(json_string_value(json_object_get(
-                            json_array_get(lines, (size_t)n - 1), "hash")),
-                        head);
+    /* Each line's leaf hash is its event's. */
+    for (size_t i = 0; i < json_array_size(lines); i++) {
+        json_t *l = json_array_get(lines, i);
+        char *text = json_dumps(json_object_get(l, "event"),
+                                JSON_COMPACT | JSON_SORT_KEYS);
+        cv_merkle_hash leaf;
+        char hex[65];
+
+        assert_non_null(text);
+        cv_chain_leaf(text, leaf);
+        cv_chain_hex(leaf, hex);
+        free(text);
+        assert_string_equal(json_string_value(json_object_get(l, "leaf_hash")),
+                            hex);
+    }
 
     /* Offline, with the tool and with the library. */
     assert_int_equal(it_run_verify(&doc, "--file", path, NULL, NULL), 0);
@@ -682,7 +690,7 @@ test_chain_cli_export_and_file(void **state)
     json_decref(doc);
     f = fopen(path, "r");
     assert_non_null(f);
-    assert_int_equal(cv_chain_verify_file(f, &report), 0);
+    assert_int_equal(cv_chain_verify_file(f, NULL, 0, &report), 0);
     fclose(f);
     assert_true(report.valid);
     assert_int_equal(report.events, n);
@@ -769,7 +777,7 @@ test_chain_tamper_detected(void **state)
     assert_false(report.valid);
     assert_int_equal(report.first_invalid_seq, seq);
     assert_int_equal(report.events, seq - 1);
-    if (strstr(report.reason, "was changed after it was chained") == NULL ||
+    if (strstr(report.reason, "was changed after it was sequenced") == NULL ||
         strstr(report.reason, plan) == NULL)
         fail_msg("unexpected reason: %s", report.reason);
 

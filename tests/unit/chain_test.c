@@ -1,13 +1,14 @@
 /*
- * chain_test.c -- unit tests of the evidence hash chain (SPEC 9): the
- * canonical event form, the hash and the offline verifier of an export
- * file. No database: chains are built here, in memory and in temp files.
+ * chain_test.c -- unit tests of the evidence Merkle log's events (SPEC 9):
+ * the canonical event form, the leaf hash and the offline verifier of an
+ * export file, with and without a checkpoint (anchor). No database: logs
+ * are built here, in memory and in temp files.
  *
  * The expected hashes are computed in the test itself with OpenSSL EVP over
- * the literal bytes the design fixes (0x00 || canonical, then
- * 0x01 || prev || leaf), never with cv_chain_hash, so a change of the hash
+ * the literal bytes RFC 6962 fixes (leaf 0x00 || canonical, node
+ * 0x01 || left || right), never with cv_merkle, so a change of the hash
  * definition fails here. Export files are built with jansson, one
- * {"event": {...}, "hash": "..."} object per line, as cv_chain_export
+ * {"event": {...}, "leaf_hash": "..."} object per line, as cv_chain_export
  * writes them.
  *
  * Run: ctest -R unit.chain, or the binary alone.
@@ -57,15 +58,22 @@ ut_hex(const uint8_t *b, size_t n, char *out)
         snprintf(out + 2 * i, 3, "%02x", b[i]);
 }
 
-/* The expected chain hash: SHA-256(0x01 || prev || SHA-256(0x00 || c)). */
+/* The expected leaf hash: SHA-256(0x00 || canonical). */
 static void
-ut_expected_hash(const uint8_t prev[32], const char *canonical, uint8_t out[32])
+ut_expected_leaf(const char *canonical, uint8_t out[32])
 {
-    static const uint8_t leaf_tag = 0x00, node_tag = 0x01;
-    uint8_t leaf[32];
+    static const uint8_t leaf_tag = 0x00;
 
-    ut_sha256(&leaf_tag, 1, canonical, strlen(canonical), NULL, 0, leaf);
-    ut_sha256(&node_tag, 1, prev, 32, leaf, 32, out);
+    ut_sha256(&leaf_tag, 1, canonical, strlen(canonical), NULL, 0, out);
+}
+
+/* SHA-256(0x01 || l || r). */
+static void
+ut_node(const uint8_t l[32], const uint8_t r[32], uint8_t out[32])
+{
+    static const uint8_t node_tag = 0x01;
+
+    ut_sha256(&node_tag, 1, l, 32, r, 32, out);
 }
 
 /* Three events as the ack service stores them; NULL strings included. */
@@ -109,33 +117,40 @@ static const cv_chain_event ut_events[UT_N] = {
     },
 };
 
-/* An export of ut_events: one document per line and the hashes. */
+/* An export of ut_events: one document per line, the leaf hashes and
+ * the roots of the first k leaves (root[0]: the empty tree). */
 typedef struct ut_export {
     json_t *docs[UT_N];
     char hash[UT_N][65];
+    uint8_t leaf[UT_N][32];
+    uint8_t rootb[UT_N + 1][32];
+    char root[UT_N + 1][65];
 } ut_export;
 
 static void
 ut_export_build(ut_export *x)
 {
-    uint8_t prev[32], hash[32];
-
-    memset(prev, 0, sizeof(prev));
     for (int i = 0; i < UT_N; i++) {
         char *canonical = cv_chain_canonical(&ut_events[i]);
         json_t *event;
 
         assert_non_null(canonical);
-        ut_expected_hash(prev, canonical, hash);
-        ut_hex(hash, 32, x->hash[i]);
+        ut_expected_leaf(canonical, x->leaf[i]);
+        ut_hex(x->leaf[i], 32, x->hash[i]);
         event = json_loads(canonical, 0, NULL);
         assert_non_null(event);
         x->docs[i] =
-            json_pack("{s:o, s:s}", "event", event, "hash", x->hash[i]);
+            json_pack("{s:o, s:s}", "event", event, "leaf_hash", x->hash[i]);
         assert_non_null(x->docs[i]);
-        memcpy(prev, hash, 32);
         free(canonical);
     }
+    /* RFC 6962 by hand for 0..3 leaves. */
+    ut_sha256("", 0, NULL, 0, NULL, 0, x->rootb[0]);
+    memcpy(x->rootb[1], x->leaf[0], 32);
+    ut_node(x->leaf[0], x->leaf[1], x->rootb[2]);
+    ut_node(x->rootb[2], x->leaf[2], x->rootb[3]);
+    for (int k = 0; k <= UT_N; k++)
+        ut_hex(x->rootb[k], 32, x->root[k]);
 }
 
 static void
@@ -185,7 +200,7 @@ ut_verify(const ut_export *x, const int *order, int n, cv_chain_report *report)
     FILE *f = ut_write(x, order, n);
 
     memset(report, 0x5a, sizeof(*report));
-    assert_int_equal(cv_chain_verify_file(f, report), 0);
+    assert_int_equal(cv_chain_verify_file(f, NULL, 0, report), 0);
     fclose(f);
 }
 
@@ -200,7 +215,9 @@ ut_expect_broken(const ut_export *x, const cv_chain_report *report, int64_t seq,
                  (long long)report->events);
     assert_int_equal(report->first_invalid_seq, seq);
     assert_int_equal(report->events, seq - 1);
-    assert_string_equal(report->head, seq > 1 ? x->hash[seq - 2] : "");
+    /* No root is claimed for a log that does not verify. */
+    assert_string_equal(report->head, "");
+    (void)x;
     if (strstr(report->reason, why) == NULL)
         fail_msg("reason \"%s\" does not contain \"%s\"", report->reason, why);
 }
@@ -279,44 +296,30 @@ test_chain_canonical_key_order_irrelevant(void **state)
 }
 
 static void
-test_chain_hash_independent(void **state)
+test_chain_leaf_independent(void **state)
 {
-    const char *canonical = "{\"seq\":1}";
-    uint8_t zero[32], prev[32], got[32], want[32];
+    uint8_t got[32], want[32];
     char gothex[65], wanthex[65];
     char *text;
 
     (void)state;
-    memset(zero, 0, sizeof(zero));
-    for (int i = 0; i < 32; i++)
-        prev[i] = (uint8_t)i;
-
-    /* Fixed vectors (Python hashlib over the same bytes). */
-    cv_chain_hash(zero, canonical, got);
+    /* Fixed vector (Python hashlib over the same bytes). */
+    cv_chain_leaf("{\"seq\":1}", got);
     cv_chain_hex(got, gothex);
     assert_string_equal(
         gothex,
-        "7a1d97ba5e61adcfdec9a0554ac7d1c2c55eca016e61b3dab21a1f8970b7c723");
-    cv_chain_hash(prev, canonical, got);
-    cv_chain_hex(got, gothex);
-    assert_string_equal(
-        gothex,
-        "955582c25727d10b5c18d7002d1248002349d22e16bb56076bde5d31be15f72a");
+        "b119a77a4864308c481efb947ff723d6bd4ea1e7fab902eb8ca98bd759e46aee");
 
     /* EVP over the literal bytes, for a real canonical event. */
     text = cv_chain_canonical(&ut_events[1]);
     assert_non_null(text);
-    ut_expected_hash(prev, text, want);
-    cv_chain_hash(prev, text, got);
+    ut_expected_leaf(text, want);
+    cv_chain_leaf(text, got);
     ut_hex(want, 32, wanthex);
     cv_chain_hex(got, gothex);
     assert_string_equal(gothex, wanthex);
-    /* Not the undecorated SHA-256(prev || canonical). */
-    ut_sha256(prev, 32, text, strlen(text), NULL, 0, want);
-    ut_hex(want, 32, wanthex);
-    assert_string_not_equal(gothex, wanthex);
-    /* prev matters. */
-    ut_expected_hash(zero, text, want);
+    /* Not the undecorated SHA-256(canonical). */
+    ut_sha256(text, strlen(text), NULL, 0, NULL, 0, want);
     ut_hex(want, 32, wanthex);
     assert_string_not_equal(gothex, wanthex);
     free(text);
@@ -349,7 +352,7 @@ test_chain_verify_file_valid(void **state)
     ut_verify(&x, ut_in_order, UT_N, &report);
     assert_true(report.valid);
     assert_int_equal(report.events, 3);
-    assert_string_equal(report.head, x.hash[2]);
+    assert_string_equal(report.head, x.root[3]);
     assert_int_equal(report.first_invalid_seq, 0);
     assert_int_equal(report.pending, 0);
     assert_string_equal(report.reason, "");
@@ -392,11 +395,11 @@ test_chain_verify_file_export_key_order(void **state)
         free(text);
     }
     rewind(f);
-    assert_int_equal(cv_chain_verify_file(f, &report), 0);
+    assert_int_equal(cv_chain_verify_file(f, NULL, 0, &report), 0);
     fclose(f);
     assert_true(report.valid);
     assert_int_equal(report.events, 3);
-    assert_string_equal(report.head, x.hash[2]);
+    assert_string_equal(report.head, x.root[3]);
     ut_export_free(&x);
 }
 
@@ -413,7 +416,7 @@ test_chain_verify_file_record_changed(void **state)
     json_object_set_new(record, "acknowledgement_state",
                         json_string("resolved"));
     ut_verify(&x, ut_in_order, UT_N, &report);
-    ut_expect_broken(&x, &report, 2, "was changed after it was chained");
+    ut_expect_broken(&x, &report, 2, "was changed after it was sequenced");
     ut_export_free(&x);
 
     /* A nested value of the last event. */
@@ -422,7 +425,7 @@ test_chain_verify_file_record_changed(void **state)
     json_array_set_new(json_object_get(json_object_get(record, "nested"), "a"),
                        0, json_false());
     ut_verify(&x, ut_in_order, UT_N, &report);
-    ut_expect_broken(&x, &report, 3, "was changed after it was chained");
+    ut_expect_broken(&x, &report, 3, "was changed after it was sequenced");
     ut_export_free(&x);
 
     /* A key added to the first event's record. */
@@ -430,7 +433,7 @@ test_chain_verify_file_record_changed(void **state)
     record = json_object_get(ut_event(&x, 0), "record");
     json_object_set_new(record, "approved", json_true());
     ut_verify(&x, ut_in_order, UT_N, &report);
-    ut_expect_broken(&x, &report, 1, "was changed after it was chained");
+    ut_expect_broken(&x, &report, 1, "was changed after it was sequenced");
     ut_export_free(&x);
 }
 
@@ -445,7 +448,7 @@ test_chain_verify_file_kind_changed(void **state)
     json_object_set_new(ut_event(&x, 0), "kind",
                         json_string("recovery_escalation_ack"));
     ut_verify(&x, ut_in_order, UT_N, &report);
-    ut_expect_broken(&x, &report, 1, "was changed after it was chained");
+    ut_expect_broken(&x, &report, 1, "was changed after it was sequenced");
     /* The reason names the event as the file has it. */
     assert_non_null(strstr(report.reason,
                            "recovery_escalation_ack "
@@ -463,21 +466,21 @@ test_chain_verify_file_actor_changed(void **state)
     ut_export_build(&x);
     json_object_set_new(ut_event(&x, 1), "actor", json_string("mallory"));
     ut_verify(&x, ut_in_order, UT_N, &report);
-    ut_expect_broken(&x, &report, 2, "was changed after it was chained");
+    ut_expect_broken(&x, &report, 2, "was changed after it was sequenced");
     ut_export_free(&x);
 
     /* A NULL actor given a value. */
     ut_export_build(&x);
     json_object_set_new(ut_event(&x, 2), "actor", json_string("alice"));
     ut_verify(&x, ut_in_order, UT_N, &report);
-    ut_expect_broken(&x, &report, 3, "was changed after it was chained");
+    ut_expect_broken(&x, &report, 3, "was changed after it was sequenced");
     ut_export_free(&x);
 
     /* An actor removed (becomes null). */
     ut_export_build(&x);
     json_object_set_new(ut_event(&x, 0), "actor", json_null());
     ut_verify(&x, ut_in_order, UT_N, &report);
-    ut_expect_broken(&x, &report, 1, "was changed after it was chained");
+    ut_expect_broken(&x, &report, 1, "was changed after it was sequenced");
     ut_export_free(&x);
 }
 
@@ -494,7 +497,7 @@ test_chain_verify_file_other_fields_changed(void **state)
         ut_export_build(&x);
         json_object_set_new(ut_event(&x, 1), fields[i], json_string("other"));
         ut_verify(&x, ut_in_order, UT_N, &report);
-        ut_expect_broken(&x, &report, 2, "was changed after it was chained");
+        ut_expect_broken(&x, &report, 2, "was changed after it was sequenced");
         ut_export_free(&x);
     }
 }
@@ -532,7 +535,7 @@ test_chain_verify_file_swapped_lines(void **state)
     json_object_set_new(ut_event(&x, 2), "seq", json_integer(2));
     json_object_set_new(ut_event(&x, 1), "seq", json_integer(3));
     ut_verify(&x, swapped, UT_N, &report);
-    ut_expect_broken(&x, &report, 2, "was changed after it was chained");
+    ut_expect_broken(&x, &report, 2, "was changed after it was sequenced");
     ut_export_free(&x);
 
     ut_export_build(&x);
@@ -553,37 +556,97 @@ test_chain_verify_file_wrong_hash(void **state)
     /* One hex digit off on the last line. */
     memcpy(bad, x.hash[2], sizeof(bad));
     bad[10] = bad[10] == '0' ? '1' : '0';
-    json_object_set_new(x.docs[2], "hash", json_string(bad));
+    json_object_set_new(x.docs[2], "leaf_hash", json_string(bad));
     ut_verify(&x, ut_in_order, UT_N, &report);
-    ut_expect_broken(&x, &report, 3, "was changed after it was chained");
+    ut_expect_broken(&x, &report, 3, "was changed after it was sequenced");
     ut_export_free(&x);
 
-    /* A missing hash, a hash that is not a string. */
+    /* A missing leaf hash, a leaf hash that is not a string. */
     ut_export_build(&x);
-    json_object_del(x.docs[0], "hash");
+    json_object_del(x.docs[0], "leaf_hash");
     ut_verify(&x, ut_in_order, UT_N, &report);
-    ut_expect_broken(&x, &report, 1, "was changed after it was chained");
-    json_object_set_new(x.docs[0], "hash", json_integer(1));
+    ut_expect_broken(&x, &report, 1, "is not an exported event");
+    json_object_set_new(x.docs[0], "leaf_hash", json_integer(1));
     ut_verify(&x, ut_in_order, UT_N, &report);
-    ut_expect_broken(&x, &report, 1, "was changed after it was chained");
+    ut_expect_broken(&x, &report, 1, "is not an exported event");
     ut_export_free(&x);
+}
 
-    /* A hash that matches its own event but not the chain: event 2
-     * rehashed over a zero prev. */
+/* Verifies the documents in order against one anchor (a checkpoint). */
+static void
+ut_verify_anchor(const ut_export *x, int n, const cv_chain_anchor *a,
+                 cv_chain_report *report)
+{
+    static const int order[UT_N] = {0, 1, 2};
+    FILE *f = ut_write(x, order, n);
+
+    assert_int_equal(cv_chain_verify_file(f, a, 1, report), 0);
+    fclose(f);
+}
+
+static void
+test_chain_verify_file_anchor(void **state)
+{
+    cv_chain_report report;
+    cv_chain_anchor a;
+    ut_export x;
+
+    (void)state;
     ut_export_build(&x);
+    /* The untouched log extends a checkpoint of 2 and one of 3. */
+    a.size = 2;
+    memcpy(a.root, x.rootb[2], 32);
+    ut_verify_anchor(&x, UT_N, &a, &report);
+    assert_true(report.valid);
+    assert_int_equal(report.checkpoint_size, 2);
+    assert_string_equal(report.head, x.root[3]);
+    a.size = 3;
+    memcpy(a.root, x.rootb[3], 32);
+    ut_verify_anchor(&x, UT_N, &a, &report);
+    assert_true(report.valid);
+
+    /* Truncated below the checkpoint: the exact words. */
+    ut_verify_anchor(&x, 2, &a, &report);
+    assert_false(report.valid);
+    assert_int_equal(report.first_invalid_seq, 3);
+    assert_non_null(strstr(report.reason, CV_CHAIN_SHORTER));
+
+    /* Event 2 rewritten and its leaf hash recomputed: each line agrees
+     * with itself, only the checkpoint tells, narrowed to leaves 1..3. */
+    json_object_set_new(ut_event(&x, 1), "actor", json_string("mallory"));
     {
-        uint8_t zero[32], h[32];
-        char *text = cv_chain_canonical(&ut_events[1]);
+        char *text = json_dumps(ut_event(&x, 1), JSON_COMPACT | JSON_SORT_KEYS);
+        uint8_t h[32];
+        char hex[65];
 
         assert_non_null(text);
-        memset(zero, 0, sizeof(zero));
-        ut_expected_hash(zero, text, h);
-        ut_hex(h, 32, bad);
+        ut_expected_leaf(text, h);
+        ut_hex(h, 32, hex);
+        json_object_set_new(x.docs[1], "leaf_hash", json_string(hex));
         free(text);
     }
-    json_object_set_new(x.docs[1], "hash", json_string(bad));
     ut_verify(&x, ut_in_order, UT_N, &report);
-    ut_expect_broken(&x, &report, 2, "was changed after it was chained");
+    assert_true(report.valid); /* without an anchor nothing tells */
+    ut_verify_anchor(&x, UT_N, &a, &report);
+    assert_false(report.valid);
+    assert_int_equal(report.first_invalid_seq, 1);
+    assert_int_equal(report.last_invalid_seq, 3);
+    assert_non_null(strstr(report.reason, "were rewritten"));
+    /* A checkpoint of 1 leaf still matches: narrowed to 2..3. */
+    {
+        cv_chain_anchor two[2];
+        static const int order[UT_N] = {0, 1, 2};
+        FILE *f = ut_write(&x, order, UT_N);
+
+        two[0].size = 1;
+        memcpy(two[0].root, x.rootb[1], 32);
+        two[1] = a;
+        assert_int_equal(cv_chain_verify_file(f, two, 2, &report), 0);
+        fclose(f);
+    }
+    assert_false(report.valid);
+    assert_int_equal(report.first_invalid_seq, 2);
+    assert_int_equal(report.last_invalid_seq, 3);
     ut_export_free(&x);
 }
 
@@ -606,16 +669,16 @@ test_chain_verify_file_not_json(void **state)
     /* JSON, but no event object. */
     f = tmpfile();
     assert_non_null(f);
-    fprintf(f, "{\"hash\":\"%s\"}\n", x.hash[0]);
+    fprintf(f, "{\"leaf_hash\":\"%s\"}\n", x.hash[0]);
     rewind(f);
-    assert_int_equal(cv_chain_verify_file(f, &report), 0);
+    assert_int_equal(cv_chain_verify_file(f, NULL, 0, &report), 0);
     fclose(f);
     ut_expect_broken(&x, &report, 1, "line 1 is not an exported event");
     f = tmpfile();
     assert_non_null(f);
     fputs("[1,2,3]\n", f);
     rewind(f);
-    assert_int_equal(cv_chain_verify_file(f, &report), 0);
+    assert_int_equal(cv_chain_verify_file(f, NULL, 0, &report), 0);
     fclose(f);
     ut_expect_broken(&x, &report, 1, "line 1 is not an exported event");
     ut_export_free(&x);
@@ -630,11 +693,13 @@ test_chain_verify_file_empty(void **state)
     (void)state;
     assert_non_null(f);
     memset(&report, 0x5a, sizeof(report));
-    assert_int_equal(cv_chain_verify_file(f, &report), 0);
+    assert_int_equal(cv_chain_verify_file(f, NULL, 0, &report), 0);
     fclose(f);
     assert_true(report.valid);
     assert_int_equal(report.events, 0);
-    assert_string_equal(report.head, "");
+    /* The root of the empty tree: SHA-256 of nothing. */
+    assert_string_equal(report.head, "e3b0c44298fc1c149afbf4c8996fb92427ae41e"
+                                     "4649b934ca495991b7852b855");
     assert_int_equal(report.first_invalid_seq, 0);
     assert_string_equal(report.reason, "");
 }
@@ -666,7 +731,7 @@ test_chain_verify_file_unhashed_content(void **state)
         fail_msg("an event with an unhashed key verified as valid");
     assert_int_equal(report.first_invalid_seq, 2);
     assert_int_equal(report.events, 1);
-    assert_string_equal(report.head, x.hash[0]);
+    assert_string_equal(report.head, "");
     assert_string_not_equal(report.reason, "");
     ut_export_free(&x);
 }
@@ -678,7 +743,7 @@ main(void)
         cmocka_unit_test(test_chain_canonical_exact),
         cmocka_unit_test(test_chain_canonical_nulls_and_bad_record),
         cmocka_unit_test(test_chain_canonical_key_order_irrelevant),
-        cmocka_unit_test(test_chain_hash_independent),
+        cmocka_unit_test(test_chain_leaf_independent),
         cmocka_unit_test(test_chain_hex_lowercase),
         cmocka_unit_test(test_chain_verify_file_valid),
         cmocka_unit_test(test_chain_verify_file_export_key_order),
@@ -689,6 +754,7 @@ main(void)
         cmocka_unit_test(test_chain_verify_file_missing_line),
         cmocka_unit_test(test_chain_verify_file_swapped_lines),
         cmocka_unit_test(test_chain_verify_file_wrong_hash),
+        cmocka_unit_test(test_chain_verify_file_anchor),
         cmocka_unit_test(test_chain_verify_file_not_json),
         cmocka_unit_test(test_chain_verify_file_empty),
         cmocka_unit_test(test_chain_verify_file_unhashed_content),

@@ -185,6 +185,16 @@ test_gw_routes_table_documented(void **state)
          "report.ListEvidence", 200, CV_ROLE_ANY},
         {"GET", "/runtime/evidence/verify", "report.VerifyEvidence", 200,
          CV_ROLE_AUDITOR},
+        {"GET", "/runtime/evidence/checkpoint", "report.EvidenceCheckpoint",
+         200, CV_ROLE_ANY},
+        {"GET", "/runtime/evidence/public-key", "report.EvidencePublicKey", 200,
+         CV_ROLE_ANY},
+        {"GET", "/runtime/evidence/proof/inclusion", "report.InclusionProof",
+         200, CV_ROLE_ANY},
+        {"GET", "/runtime/evidence/proof/consistency",
+         "report.ConsistencyProof", 200, CV_ROLE_ANY},
+        {"GET", "/runtime/evidence/tile/{path*}", "report.EvidenceTile", 200,
+         CV_ROLE_ANY},
     };
     const size_t n = sizeof(want) / sizeof(want[0]);
 
@@ -291,7 +301,10 @@ test_gw_routes_every_route_matches_itself(void **state)
         assert_true(m.path_known);
         assert_int_equal(m.n_params, routes_test_n_params(r->pattern));
         for (size_t k = 0; k < m.n_params; k++) {
-            assert_string_equal(m.params[k].name, "plan_id");
+            /* The tile route's one parameter is the rest of the path. */
+            assert_string_equal(
+                m.params[k].name,
+                strstr(r->pattern, "{path*}") != NULL ? "path" : "plan_id");
             assert_string_equal(m.params[k].value, ROUTES_TEST_PLAN);
         }
         /* The same path answers its own method in Allow. */
@@ -619,6 +632,27 @@ test_gw_routes_table_built_once(void **state)
     assert_ptr_equal(gw_route_table(NULL), &gw_routes[0]);
 }
 
+/* `{path*}` takes the rest of the path (C2SP tile paths), decoded once,
+ * and still refuses an escaped slash. */
+static void
+test_gw_routes_rest_of_path(void **state)
+{
+    routes_test_match m;
+
+    (void)state;
+    assert_non_null(
+        routes_test_run("GET", "/runtime/evidence/tile/0/x001/234.p/5", &m));
+    assert_string_equal(m.route->rpc, "report.EvidenceTile");
+    assert_int_equal(m.n_params, 1);
+    assert_string_equal(m.params[0].name, "path");
+    assert_string_equal(m.params[0].value, "0/x001/234.p/5");
+    assert_non_null(
+        routes_test_run("GET", "/runtime/evidence/tile/entries/%30", &m));
+    assert_string_equal(m.params[0].value, "entries/0");
+    assert_null(routes_test_run("GET", "/runtime/evidence/tile/0%2F1", &m));
+    assert_null(routes_test_run("GET", "/runtime/evidence/tile/", &m));
+}
+
 int
 main(void)
 {
@@ -639,6 +673,7 @@ main(void)
         cmocka_unit_test(test_gw_routes_wrong_method_allow),
         cmocka_unit_test(test_gw_routes_unknown_path),
         cmocka_unit_test(test_gw_routes_allow_buffer_bounded),
+        cmocka_unit_test(test_gw_routes_rest_of_path),
     };
 
     return cmocka_run_group_tests_name("gw_routes", tests, NULL, NULL);

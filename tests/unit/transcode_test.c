@@ -1291,7 +1291,9 @@ test_transcode_strings_and_bytes(void **state)
                                 "\"request_id\":null,\"deadline_unix_ms\":null,"
                                 "\"actor\":null,\"idempotency_key\":null,"
                                 "\"payload\":\"aGVsbG8=\",\"key_id\":null,"
-                                "\"nonce\":null,\"signature\":null}");
+                                "\"nonce\":null,\"signature\":null,"
+                                "\"session_offer\":null,\"session_id\":null,"
+                                "\"session_mac\":null}");
     transcode_round_trip(&r->base);
     protobuf_c_message_free_unpacked(&r->base, NULL);
 

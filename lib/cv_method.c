@@ -39,8 +39,9 @@ const cv_method_info cv_methods[] = {
     {"retry.PlanRetries", CV_SVC_RETRY, &cv__retry_plan_request__descriptor,
      &cv__retry_plan_reply__descriptor, CV_ROLE_PLATFORM_OWNER,
      CV_TX_WRITE_SNAPSHOT, true, true,
-     "Plan retries of failed escalation deliveries", "POST",
-     CV_P "/recovery-escalations/retry-plan", 0},
+     "Plan retries of failed escalation deliveries (paged: limit, cursor; "
+     "the reply's next_cursor asks for the next page)",
+     "POST", CV_P "/recovery-escalations/retry-plan", 0},
     /* The report counts and the run insert see one snapshot; a window
      * taken by a concurrent caller surfaces as a serialization failure,
      * which the RPC layer retries (and then finds the stored run). */

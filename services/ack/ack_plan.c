@@ -69,6 +69,36 @@ ack_label(const char *field, const char *in, const char *fallback, char **out,
     return 0;
 }
 
+/*
+ * An identifier kept as the client wrote it (playbook_id, external_ref):
+ * trimmed, then cv_validate_identifier's pattern. It is never redacted:
+ * a value that looks like a secret is refused (400 naming the field), so
+ * what is stored is exactly what the client sent. Blank is absent.
+ */
+static int
+ack_ident(const char *field, const char *in, size_t max, char **out,
+          cv_error *err)
+{
+    char *t;
+    int rv;
+
+    *out = NULL;
+    if (in == NULL)
+        return 0;
+    if ((t = cv_trim_dup(in)) == NULL)
+        return cv_error_set(err, CV_INTERNAL, "out of memory");
+    if (t[0] == '\0') {
+        free(t);
+        return 0;
+    }
+    if ((rv = cv_validate_identifier(field, t, max, false, err)) != 0) {
+        free(t);
+        return rv;
+    }
+    *out = t;
+    return 0;
+}
+
 /* Builds one normalised route from its request form. */
 static int
 ack_route_build(const Cv__EscalationRoute *in, size_t i,
@@ -106,9 +136,8 @@ ack_route_build(const Cv__EscalationRoute *in, size_t i,
         (rv = cv_record_text(ACK_ROUTE_FIELD("recommended_action"),
                              in->recommended_action, ACK_REASON_MAX, false,
                              &r->recommended_action, redactions, err)) != 0 ||
-        (rv = cv_record_text(ACK_ROUTE_FIELD("playbook_id"), in->playbook_id,
-                             ACK_EXTERNAL_REF_MAX, false, &r->playbook_id,
-                             redactions, err)) != 0)
+        (rv = ack_ident(ACK_ROUTE_FIELD("playbook_id"), in->playbook_id,
+                        ACK_EXTERNAL_REF_MAX, &r->playbook_id, err)) != 0)
         return rv;
     if (in->has_severity &&
         (in->severity == CV__SEVERITY__SEVERITY_UNSPECIFIED ||
@@ -375,9 +404,8 @@ ack_ack_build(const Cv__AcknowledgeRequest *req, const char *actor_name,
         rv = cv_error_set(err, CV_INVALID_ARGUMENT, ACK_STATE_RULE);
         goto fail;
     }
-    if ((rv = cv_record_text("external_ref", req->external_ref,
-                             ACK_EXTERNAL_REF_MAX, false, &a->external_ref,
-                             &redactions, err)) != 0 ||
+    if ((rv = ack_ident("external_ref", req->external_ref, ACK_EXTERNAL_REF_MAX,
+                        &a->external_ref, err)) != 0 ||
         (rv = cv_record_text("notes", req->notes, ACK_NOTES_MAX, false,
                              &a->notes, &redactions, err)) != 0 ||
         (rv = cv_record_text("escalation_reason", req->escalation_reason,

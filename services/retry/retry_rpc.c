@@ -119,7 +119,9 @@ retry_rpc_plan_retries(cv_rpc_ctx *call, const ProtobufCMessage *request,
     Cv__RetryPlan *plan = NULL;
     Cv__RetryDecision **decisions = NULL;
     retry_streak *streaks = NULL;
-    size_t n_streaks = 0, n_decisions = 0;
+    size_t n_streaks = 0, n_decisions = 0, keep;
+    char *next_cursor = NULL;
+    retry_page page = {0};
     char *generated_by = NULL, *plan_id = NULL, *record = NULL;
     retry_policy policy;
     int64_t now_us = cv_now_us();
@@ -139,15 +141,34 @@ retry_rpc_plan_retries(cv_rpc_ctx *call, const ProtobufCMessage *request,
         if (plan_id[0] == '\0') {
             free(plan_id);
             plan_id = NULL;
-        } else if ((rv = cv_plan_ref_exists(call->db, plan_id, err)) != 0) {
-            goto out;
         }
     }
-    if ((rv = retry_sql_streaks(call->db, plan_id, &streaks, &n_streaks,
-                                err)) != 0 ||
+    if ((rv = retry_page_resolve(req, plan_id, &page, err)) != 0 ||
+        (plan_id != NULL &&
+         (rv = cv_plan_ref_exists(call->db, plan_id, err)) != 0))
+        goto out;
+    /* One pair more than the page holds tells whether another follows. */
+    if ((rv = retry_sql_streaks(call->db, plan_id, page.after_plan,
+                                page.after_provider, page.limit + 1, &streaks,
+                                &n_streaks, err)) != 0 ||
         (rv = retry_rpc_decide_all(streaks, n_streaks, &policy, now_us,
-                                   &decisions, &n_decisions, err)) != 0 ||
-        (rv = retry_plan_build(&policy, generated_by, plan_id, &decisions,
+                                   &decisions, &n_decisions, err)) != 0)
+        goto out;
+    /* The decisions are in the store's pair order here (the plan sorts
+     * them again): the cursor is the last pair the page keeps. */
+    keep = retry_page_cut(decisions, n_decisions, page.limit, RETRY_PAGE_BYTES);
+    if (keep < n_decisions) {
+        if ((next_cursor =
+                 retry_cursor_encode(decisions[keep - 1]->plan_id,
+                                     decisions[keep - 1]->provider)) == NULL) {
+            rv = cv_error_set(err, CV_INTERNAL, "out of memory");
+            goto out;
+        }
+        for (size_t i = keep; i < n_decisions; i++)
+            protobuf_c_message_free_unpacked(&decisions[i]->base, NULL);
+        n_decisions = keep;
+    }
+    if ((rv = retry_plan_build(&policy, generated_by, plan_id, &decisions,
                                n_decisions, call->request_id, now_us, &plan,
                                err)) != 0)
         goto out;
@@ -159,6 +180,8 @@ retry_rpc_plan_retries(cv_rpc_ctx *call, const ProtobufCMessage *request,
     cv__retry_plan_reply__init(rep);
     rep->metadata = retry_plan_metadata(plan);
     rep->actor = cv_actor_dup(call->actor);
+    rep->next_cursor = next_cursor;
+    next_cursor = NULL;
     /* Only the record is stored; the metadata is rendered from it. */
     if (rep->metadata == NULL || (record = cv_message_to_json_text(
                                       &plan->base, CV_JSON_OUTPUT)) == NULL) {
@@ -171,8 +194,8 @@ retry_rpc_plan_retries(cv_rpc_ctx *call, const ProtobufCMessage *request,
     rep->plan = NULL;
     if (size > CV_RPC_REPLY_MAX - RETRY_REPLY_HEADROOM) {
         rv = cv_error_set(err, CV_FAILED_PRECONDITION,
-                          "a retry plan over %zu pairs is too large for one "
-                          "reply; limit it to one plan with plan_id",
+                          "a retry plan page of %zu pairs is too large for "
+                          "one reply; ask for fewer pairs with limit",
                           plan->n_retry_decisions);
         goto out;
     }
@@ -185,6 +208,13 @@ retry_rpc_plan_retries(cv_rpc_ctx *call, const ProtobufCMessage *request,
     rep = NULL;
 out:
     retry_sql_free_streaks(streaks, n_streaks);
+    retry_page_free(&page);
+    free(next_cursor);
+    if (decisions != NULL) {
+        for (size_t i = 0; i < n_decisions; i++)
+            protobuf_c_message_free_unpacked(&decisions[i]->base, NULL);
+        free(decisions);
+    }
     free(generated_by);
     free(plan_id);
     free(record);

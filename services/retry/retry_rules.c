@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cv_id.h"
 #include "cv_record.h"
 #include "cv_time.h"
 #include "cv_transcode.h"
@@ -576,4 +577,160 @@ retry_plan_metadata(const Cv__RetryPlan *plan)
         return NULL;
     }
     return m;
+}
+
+/* ---- paging ------------------------------------------------------------ */
+
+#define RETRY_CURSOR_TAG     "r1\n"
+#define RETRY_CURSOR_TAG_LEN 3
+#define RETRY_CURSOR_PLAIN_MAX                                                 \
+    (RETRY_CURSOR_TAG_LEN + RETRY_CURSOR_PLAN_MAX + 1 + RETRY_PROVIDER_MAX)
+
+char *
+retry_cursor_encode(const char *plan_id, const char *provider)
+{
+    size_t lp = strlen(plan_id), lv = strlen(provider);
+    size_t n = RETRY_CURSOR_TAG_LEN + lp + 1 + lv;
+    char *plain = malloc(n + 1);
+    char *out = malloc(2 * n + 1);
+
+    if (plain == NULL || out == NULL) {
+        free(plain);
+        free(out);
+        return NULL;
+    }
+    snprintf(plain, n + 1, RETRY_CURSOR_TAG "%s\n%s", plan_id, provider);
+    cv_hex_encode(plain, n, out);
+    free(plain);
+    return out;
+}
+
+/* s[0..n) is 1..max characters, each allowed by the class. */
+static bool
+retry_cursor_part_ok(const char *s, size_t n, size_t max, bool upper)
+{
+    if (n == 0 || n > max)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              (upper && c >= 'A' && c <= 'Z') || c == '.' || c == '_' ||
+              c == '-'))
+            return false;
+    }
+    return true;
+}
+
+int
+retry_cursor_decode(const char *cursor, char **plan_id, char **provider,
+                    cv_error *err)
+{
+    const size_t tag = RETRY_CURSOR_TAG_LEN;
+    const size_t most = RETRY_CURSOR_PLAIN_MAX;
+    unsigned char plain[RETRY_CURSOR_PLAIN_MAX];
+    const char *p, *nl;
+    size_t len, n, lp;
+    char *again;
+    bool same;
+
+    *plan_id = NULL;
+    *provider = NULL;
+    len = cursor != NULL ? strlen(cursor) : 0;
+    if (len == 0 || len % 2 != 0 || len / 2 > most)
+        goto bad;
+    n = len / 2;
+    /* The tag, a plan id, a newline and a provider: 6 bytes at least. */
+    if (n < tag + 3 || cv_hex_decode(cursor, n, plain) != 0 ||
+        memcmp(plain, RETRY_CURSOR_TAG, tag) != 0)
+        goto bad;
+    p = (const char *)plain + tag;
+    if ((nl = memchr(p, '\n', n - tag)) == NULL)
+        goto bad;
+    lp = (size_t)(nl - p);
+    if (!retry_cursor_part_ok(p, lp, RETRY_CURSOR_PLAN_MAX, true) ||
+        !retry_cursor_part_ok(nl + 1, n - tag - lp - 1, RETRY_PROVIDER_MAX,
+                              false))
+        goto bad;
+    *plan_id = strndup(p, lp);
+    *provider = strndup(nl + 1, n - tag - lp - 1);
+    if (*plan_id == NULL || *provider == NULL)
+        goto oom;
+    /* Only the exact text retry_cursor_encode writes (lowercase hex). */
+    if ((again = retry_cursor_encode(*plan_id, *provider)) == NULL)
+        goto oom;
+    same = strcmp(again, cursor) == 0;
+    free(again);
+    if (!same) {
+        free(*plan_id);
+        free(*provider);
+        *plan_id = NULL;
+        *provider = NULL;
+        goto bad;
+    }
+    return 0;
+
+bad:
+    return cv_error_set(err, CV_INVALID_ARGUMENT, "cursor is invalid");
+oom:
+    free(*plan_id);
+    free(*provider);
+    *plan_id = NULL;
+    *provider = NULL;
+    return cv_error_set(err, CV_INTERNAL, "out of memory");
+}
+
+int
+retry_page_resolve(const Cv__RetryPlanRequest *req, const char *plan_id,
+                   retry_page *out, cv_error *err)
+{
+    int rv;
+
+    memset(out, 0, sizeof(*out));
+    out->limit = RETRY_PAGE_LIMIT_DEFAULT;
+    if (req->has_limit) {
+        if ((rv = cv_validate_int_range("limit", req->limit, 1,
+                                        RETRY_PAGE_LIMIT_MAX, err)) != 0)
+            return rv;
+        out->limit = req->limit;
+    }
+    /* A blank cursor is the first page, like any blank optional text. */
+    if (req->cursor == NULL || req->cursor[0] == '\0')
+        return 0;
+    if ((rv = retry_cursor_decode(req->cursor, &out->after_plan,
+                                  &out->after_provider, err)) != 0)
+        return rv;
+    if (plan_id != NULL && strcmp(plan_id, out->after_plan) != 0) {
+        retry_page_free(out);
+        return cv_error_set(err, CV_INVALID_ARGUMENT,
+                            "cursor is not from a retry plan of this plan_id");
+    }
+    return 0;
+}
+
+void
+retry_page_free(retry_page *page)
+{
+    free(page->after_plan);
+    free(page->after_provider);
+    page->after_plan = NULL;
+    page->after_provider = NULL;
+}
+
+size_t
+retry_page_cut(Cv__RetryDecision *const *decisions, size_t n, int64_t limit,
+               size_t max_bytes)
+{
+    size_t keep = limit > 0 && (uint64_t)limit < n ? (size_t)limit : n;
+    size_t bytes = 0;
+
+    for (size_t i = 0; i < keep; i++) {
+        /* The decision plus its field tag and length prefix. */
+        size_t sz = protobuf_c_message_get_packed_size(&decisions[i]->base) + 8;
+
+        if (i > 0 && bytes + sz > max_bytes)
+            return i;
+        bytes += sz;
+    }
+    return keep;
 }

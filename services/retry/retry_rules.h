@@ -148,6 +148,60 @@ int retry_plan_build(const retry_policy *policy, const char *generated_by,
                      size_t n, const char *request_id, int64_t now_us,
                      Cv__RetryPlan **out, cv_error *err);
 
+/*
+ * Paging (SPEC 5.2 extension). A retry plan covers at most `limit` pairs
+ * (default RETRY_PAGE_LIMIT_DEFAULT, 1..RETRY_PAGE_LIMIT_MAX) and at most
+ * RETRY_PAGE_BYTES of packed decisions, so that its reply always fits in
+ * one RPC message (CV_RPC_REPLY_MAX) with room to spare: the reply holds
+ * the plan twice (record and metadata) and the gateway's JSON is larger
+ * than protobuf. A bigger store is answered in pages, each a retry plan of
+ * its own; the reply's next_cursor names the last pair of the page and
+ * asks for the pairs after it.
+ */
+#define RETRY_PAGE_LIMIT_DEFAULT 1000
+#define RETRY_PAGE_LIMIT_MAX     5000
+#define RETRY_PAGE_BYTES         (2 * 1024 * 1024)
+#define RETRY_CURSOR_PLAN_MAX    128
+
+typedef struct retry_page {
+    char *after_plan;     /* the cursor's pair; NULL: the first page */
+    char *after_provider; /* NULL with after_plan */
+    int64_t limit;
+} retry_page;
+
+/*
+ * Resolves the request's limit and cursor into *out (free with
+ * retry_page_free). plan_id is the request's trimmed filter or NULL; a
+ * cursor from a listing of another plan is refused. Errors are
+ * CV_INVALID_ARGUMENT: "limit must be between 1 and 5000", "cursor is
+ * invalid", "cursor is not from a retry plan of this plan_id".
+ */
+int retry_page_resolve(const Cv__RetryPlanRequest *req, const char *plan_id,
+                       retry_page *out, cv_error *err);
+void retry_page_free(retry_page *page);
+
+/* The opaque cursor of the pair (plan_id, provider): lowercase hex of
+ * "r1\n<plan_id>\n<provider>". malloc'd; NULL when out of memory. */
+char *retry_cursor_encode(const char *plan_id, const char *provider);
+
+/*
+ * Reads a cursor back into malloc'd *plan_id and *provider. Only what
+ * retry_cursor_encode writes for a plan id of 1..RETRY_CURSOR_PLAN_MAX
+ * characters of [A-Za-z0-9._-] and a provider of 1..RETRY_PROVIDER_MAX of
+ * [a-z0-9._-] is accepted; anything else is CV_INVALID_ARGUMENT "cursor is
+ * invalid" (or CV_INTERNAL when out of memory).
+ */
+int retry_cursor_decode(const char *cursor, char **plan_id, char **provider,
+                        cv_error *err);
+
+/*
+ * How many of the n decisions (in page order) one page keeps: at most
+ * limit, and no more than fit in max_bytes of packed decisions, but
+ * always the first one (a page makes progress).
+ */
+size_t retry_page_cut(Cv__RetryDecision *const *decisions, size_t n,
+                      int64_t limit, size_t max_bytes);
+
 /* Builds the plan's metadata (takes a deep copy of plan). NULL on OOM. */
 Cv__RetryPlanMetadata *retry_plan_metadata(const Cv__RetryPlan *plan);
 

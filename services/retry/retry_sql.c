@@ -58,26 +58,45 @@ const cv_db_statement retry_sql_statements[] = {
      " created_at, request_id)"
      " VALUES ($1, $2, $3, $4::boolean, $5::int, $6::int, $7::timestamptz,"
      " $8::timestamptz, $9::timestamptz, $10::timestamptz, $11)"},
-    /* Every pair of the store: skip scan over delivery_attempts_pair. */
-    {"retry_streaks_all",
-     "WITH RECURSIVE pairs (plan_id, provider) AS ("
+    /*
+     * One page of the store's pairs that have a streak: a skip scan over
+     * delivery_attempts_pair from the pair after $1/$2 (the cursor; ''
+     * for the first page), each pair kept when its latest attempt failed,
+     * at most $3 of them. The recursion yields one pair per step in
+     * ascending order and runs only as far as the LIMIT reads, so a page
+     * costs its own pairs, not the store.
+     */
+    {"retry_streaks_page",
+     "WITH RECURSIVE walk (plan_id, provider) AS ("
      " (SELECT plan_id, provider FROM delivery_attempts"
+     "  WHERE (plan_id, provider) > ($1, $2)"
      "  ORDER BY plan_id, provider LIMIT 1)"
      " UNION ALL"
-     " SELECT n.plan_id, n.provider FROM pairs q CROSS JOIN LATERAL"
+     " SELECT n.plan_id, n.provider FROM walk q CROSS JOIN LATERAL"
      " (SELECT d.plan_id, d.provider FROM delivery_attempts d"
      "  WHERE (d.plan_id, d.provider) > (q.plan_id, q.provider)"
-     "  ORDER BY d.plan_id, d.provider LIMIT 1) n)" RETRY_SQL_STREAK_ROWS},
-    /* The pairs of one plan. */
-    {"retry_streaks_plan",
-     "WITH RECURSIVE pairs (plan_id, provider) AS ("
-     " (SELECT plan_id, provider FROM delivery_attempts WHERE plan_id = $1"
+     "  ORDER BY d.plan_id, d.provider LIMIT 1) n),"
+     " pairs AS (SELECT w.plan_id, w.provider FROM walk w"
+     "  WHERE NOT (SELECT l.success FROM delivery_attempts l"
+     "   WHERE l.plan_id = w.plan_id AND l.provider = w.provider"
+     "   ORDER BY l.attempt_at DESC, l.seq DESC LIMIT 1)"
+     "  LIMIT $3::int)" RETRY_SQL_STREAK_ROWS},
+    /* The same within one plan ($1), from the provider after $2. */
+    {"retry_streaks_plan_page",
+     "WITH RECURSIVE walk (plan_id, provider) AS ("
+     " (SELECT plan_id, provider FROM delivery_attempts"
+     "  WHERE plan_id = $1 AND provider > $2"
      "  ORDER BY provider LIMIT 1)"
      " UNION ALL"
-     " SELECT n.plan_id, n.provider FROM pairs q CROSS JOIN LATERAL"
+     " SELECT n.plan_id, n.provider FROM walk q CROSS JOIN LATERAL"
      " (SELECT d.plan_id, d.provider FROM delivery_attempts d"
      "  WHERE d.plan_id = $1 AND d.provider > q.provider"
-     "  ORDER BY d.provider LIMIT 1) n)" RETRY_SQL_STREAK_ROWS},
+     "  ORDER BY d.provider LIMIT 1) n),"
+     " pairs AS (SELECT w.plan_id, w.provider FROM walk w"
+     "  WHERE NOT (SELECT l.success FROM delivery_attempts l"
+     "   WHERE l.plan_id = w.plan_id AND l.provider = w.provider"
+     "   ORDER BY l.attempt_at DESC, l.seq DESC LIMIT 1)"
+     "  LIMIT $3::int)" RETRY_SQL_STREAK_ROWS},
     {"retry_insert_plan",
      "INSERT INTO retry_plans (retry_plan_id, generated_at, generated_by,"
      " plan_id, alert_level, decision_count, retryable_count, waiting_count,"
@@ -228,17 +247,26 @@ oom:
 }
 
 int
-retry_sql_streaks(cv_db *db, const char *plan_id, retry_streak **streaks,
-                  size_t *n, cv_error *err)
+retry_sql_streaks(cv_db *db, const char *plan_id, const char *after_plan,
+                  const char *after_provider, int64_t max_pairs,
+                  retry_streak **streaks, size_t *n, cv_error *err)
 {
-    const char *params[1] = {plan_id};
+    char limit[24];
+    const char *params[3] = {NULL, after_provider != NULL ? after_provider : "",
+                             limit};
     PGresult *res;
     int rv;
 
     *streaks = NULL;
     *n = 0;
-    res = plan_id != NULL ? cv_db_exec(db, "retry_streaks_plan", 1, params, err)
-                          : cv_db_exec(db, "retry_streaks_all", 0, NULL, err);
+    snprintf(limit, sizeof(limit), "%lld", (long long)max_pairs);
+    if (plan_id != NULL) {
+        params[0] = plan_id;
+        res = cv_db_exec(db, "retry_streaks_plan_page", 3, params, err);
+    } else {
+        params[0] = after_plan != NULL ? after_plan : "";
+        res = cv_db_exec(db, "retry_streaks_page", 3, params, err);
+    }
     if (res == NULL)
         return err->code;
     rv = retry_sql_fold_streaks(res, streaks, n, err);

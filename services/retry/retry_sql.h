@@ -38,14 +38,18 @@ typedef struct retry_streak {
 } retry_streak;
 
 /*
- * Loads the streak of every pair that has one (all plans, or only plan_id
- * when not NULL), with indexed lookups per pair: pairs whose latest
- * attempt succeeded are skipped without reading their history. Returns 0
- * with *streaks (free with retry_sql_free_streaks; NULL when none) or a
- * database error.
+ * Loads the streaks of one page of pairs: those after the cursor pair
+ * (after_plan, after_provider; NULL for the first page) in the store's
+ * (plan_id, provider) order, all plans or only plan_id when not NULL (then
+ * after_plan is ignored), at most max_pairs pairs that have a streak. The
+ * streaks come in that order, which the next cursor follows. Indexed
+ * lookups per pair: pairs whose latest attempt succeeded are skipped
+ * without reading their history. Returns 0 with *streaks (free with
+ * retry_sql_free_streaks; NULL when none) or a database error.
  */
-int retry_sql_streaks(cv_db *db, const char *plan_id, retry_streak **streaks,
-                      size_t *n, cv_error *err);
+int retry_sql_streaks(cv_db *db, const char *plan_id, const char *after_plan,
+                      const char *after_provider, int64_t max_pairs,
+                      retry_streak **streaks, size_t *n, cv_error *err);
 void retry_sql_free_streaks(retry_streak *streaks, size_t n);
 
 /* Stores a retry plan, one row per decision and its evidence event

@@ -664,9 +664,9 @@ test_ack_http_secrets_redacted(void **state)
         "{\"provider\": \"slack\", \"acknowledged_by\": \"alice\","
         " \"notes\": \"rotated token=abcd1234secret after a call with "
         "Authorization: Bearer zq81Kx09PlmQ\","
-        " \"escalation_reason\": \"key AKIAIOSFODNN7EXAMPLE leaked\","
-        " \"external_ref\": \"https://ops:hunter2pass@tickets.example/"
-        "T-1?sig=abc\"}",
+        " \"escalation_reason\": \"key AKIAIOSFODNN7EXAMPLE leaked, see "
+        "https://ops:hunter2pass@tickets.example/T-1?sig=abc\","
+        " \"external_ref\": \"https://tickets.example/T-1\"}",
         &r);
     if (r.status != 201)
         fail_msg("expected 201, got %ld: %s", r.status, r.body);
@@ -704,6 +704,41 @@ test_ack_http_secrets_redacted(void **state)
     assert_int_equal(r.status, 400);
     assert_null(strstr(r.body, "abcd1234secret"));
     cv_http_response_free(&r);
+
+    /* external_ref is an identifier stored as sent: a secret in it is
+     * refused (400 naming the field, not echoed), never redacted. */
+    {
+        static const struct {
+            const char *ref;
+            const char *secret;
+            const char *detail;
+        } refs[] = {
+            {"https://ops:hunter2pass@tickets.example/T-1", "hunter2pass",
+             "external_ref must match [A-Za-z0-9._:/#-]{1,128}"},
+            {"T-1?sig=abcd1234secret", "abcd1234secret",
+             "external_ref must match [A-Za-z0-9._:/#-]{1,128}"},
+            {"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+             "9f86d081884c7d659a2feaa0c55ad015",
+             "external_ref looks like a "
+             "secret; identifiers must not carry credentials"},
+        };
+        cv_test_counts before;
+
+        cv_test_counts_snapshot(&before);
+        for (size_t i = 0; i < sizeof(refs) / sizeof(refs[0]); i++) {
+            char body[512];
+
+            snprintf(body, sizeof(body),
+                     "{\"provider\": \"slack\", \"acknowledged_by\": \"a\", "
+                     "\"external_ref\": \"%s\"}",
+                     refs[i].ref);
+            cv_test_post_json(&e2e_stack, e2e_ack_path(pid), body, &r);
+            cv_test_assert_error(&r, 400, "INVALID_ARGUMENT", refs[i].detail);
+            assert_null(strstr(r.body, refs[i].secret));
+            cv_http_response_free(&r);
+        }
+        cv_test_counts_unchanged(&before, "a secret as external_ref");
+    }
     free(pid);
 }
 

@@ -463,6 +463,26 @@ test_browser_safe_body_size(void **state)
     len += (size_t)sprintf(req + len, "0\r\n\r\n");
     assert_int_equal(bs_raw(port, req, len, buf, sizeof(buf), NULL), 413);
     assert_non_null(strstr(buf, "65536"));
+    /* The same through libcurl, as `curl -H "Transfer-Encoding: chunked"
+     * --data-binary @100k.json` sends it: chunked, 413 at its end. */
+    {
+        static const char *const te[] = {"Transfer-Encoding: chunked", NULL};
+        const size_t n = 100 * 1024;
+        char *big = malloc(n + 64);
+        cv_http_response r;
+
+        assert_non_null(big);
+        memcpy(big, "{\"generated_by\": \"", 17);
+        memset(big + 17, 'x', n);
+        memcpy(big + 17 + n, "\"}", 3);
+        cv_test_request(&bs_stack, "POST", BS_RETRY_PATH, "application/json",
+                        big, te, &r);
+        if (r.status != 413 || strstr(r.body, "65536") == NULL)
+            fail_msg("a chunked 100 KiB body through libcurl: %ld %s", r.status,
+                     r.body);
+        cv_http_response_free(&r);
+        free(big);
+    }
     /* One that goes on past 1 MiB is cut: the connection closes with no
      * answer, or with the 413, never a stored record. */
     len = (size_t)sprintf(req,

@@ -140,22 +140,88 @@ test_redaction_corpus_posted(void **state)
     }
 }
 
-/* Identifier fields refuse a secret and do not echo it. */
+/*
+ * Identifier fields refuse a secret with a 400 naming the field and do not
+ * echo it; the scans below prove nothing of it was stored. One row per
+ * identifier field of every service, by class: normalised identifiers
+ * ([a-z0-9._-], lower-cased: provider, category, closure_state, slo_status,
+ * cadence, schedule_id) and identifiers kept as sent ([A-Za-z0-9._:/#-]:
+ * playbook_id, external_ref). %s is the value; %p the first plan's id.
+ */
+static const struct {
+    const char *field; /* as the 400 names it */
+    const char *path;  /* after E2E_P; "%p" is replaced by a plan id */
+    const char *body;  /* JSON with one %s */
+} e2e_ident_fields[] = {
+    {"escalation_routes[0].provider", "/recovery-escalation-plan",
+     "{\"escalation_routes\": [{\"provider\": \"%s\"}]}"},
+    {"escalation_routes[0].category", "/recovery-escalation-plan",
+     "{\"escalation_routes\": [{\"provider\": \"slack\", \"category\": "
+     "\"%s\"}]}"},
+    {"escalation_routes[0].closure_state", "/recovery-escalation-plan",
+     "{\"escalation_routes\": [{\"provider\": \"slack\", "
+     "\"closure_state\": \"%s\"}]}"},
+    {"escalation_routes[0].slo_status", "/recovery-escalation-plan",
+     "{\"escalation_routes\": [{\"provider\": \"slack\", \"slo_status\": "
+     "\"%s\"}]}"},
+    {"escalation_routes[0].playbook_id", "/recovery-escalation-plan",
+     "{\"escalation_routes\": [{\"provider\": \"slack\", \"playbook_id\": "
+     "\"%s\"}]}"},
+    {"provider", "/recovery-escalations/%p/acknowledgements",
+     "{\"provider\": \"%s\", \"acknowledged_by\": \"alice\"}"},
+    {"external_ref", "/recovery-escalations/%p/acknowledgements",
+     "{\"provider\": \"slack\", \"acknowledged_by\": \"alice\", "
+     "\"external_ref\": \"%s\"}"},
+    {"provider", "/recovery-escalations/%p/delivery-attempts",
+     "{\"provider\": \"%s\", \"success\": false, \"status_code\": 500}"},
+    {"schedule.cadence", "/recovery-executive-report/schedule-run",
+     "{\"schedule\": {\"cadence\": \"%s\", \"interval_minutes\": 60}}"},
+    {"schedule.schedule_id", "/recovery-executive-report/schedule-run",
+     "{\"schedule\": {\"schedule_id\": \"%s\", \"interval_minutes\": "
+     "60}}"},
+};
+#define E2E_IDENT_FIELDS_N                                                     \
+    (sizeof(e2e_ident_fields) / sizeof(e2e_ident_fields[0]))
+
 static void
 test_redaction_identifiers_refused(void **state)
 {
     (void)state;
-    for (size_t i = 0; i < E2E_IDENT_N; i++) {
-        cv_http_response r;
+    assert_non_null(e2e_plan_ids[0]);
+    for (size_t f = 0; f < E2E_IDENT_FIELDS_N; f++) {
+        char path[512];
+        const char *at = strstr(e2e_ident_fields[f].path, "%p");
 
-        e2e_post(E2E_P "/recovery-escalation-plan",
-                 json_pack("{s:s, s:[{s:s}]}", "generated_by", "ops",
-                           "escalation_routes", "provider",
-                           e2e_ident_secrets[i]),
-                 400, "a secret as provider", &r);
-        assert_non_null(
-            strstr(cv_test_json_str(r.json, "detail"), "looks like a secret"));
-        cv_http_response_free(&r);
+        if (at != NULL)
+            snprintf(path, sizeof(path), E2E_P "%.*s%s%s",
+                     (int)(at - e2e_ident_fields[f].path),
+                     e2e_ident_fields[f].path, e2e_plan_ids[0], at + 2);
+        else
+            snprintf(path, sizeof(path), E2E_P "%s", e2e_ident_fields[f].path);
+        for (size_t i = 0; i < E2E_IDENT_N; i++) {
+            char body[512];
+            char what[256];
+            char want[256];
+            cv_http_response r;
+
+            snprintf(body, sizeof(body), e2e_ident_fields[f].body,
+                     e2e_ident_secrets[i]);
+            snprintf(what, sizeof(what), "a secret as %s (%s)",
+                     e2e_ident_fields[f].field, e2e_ident_fields[f].path);
+            cv_test_post_json(&e2e_stack, path, body, &r);
+            if (r.status != 400)
+                fail_msg("%s: expected 400, got %ld: %s", what, r.status,
+                         r.body);
+            e2e_assert_clean(what, r.body);
+            snprintf(want, sizeof(want),
+                     "%s looks like a secret; identifiers must not carry "
+                     "credentials",
+                     e2e_ident_fields[f].field);
+            if (strcmp(cv_test_json_str(r.json, "detail"), want) != 0)
+                fail_msg("%s: detail \"%s\", expected \"%s\"", what,
+                         cv_test_json_str(r.json, "detail"), want);
+            cv_http_response_free(&r);
+        }
     }
 }
 

@@ -785,34 +785,230 @@ test_retry_http_plan_all(void **state)
     json_t *list;
     int mine = 0;
 
+    char body[2048];
+    const char *next;
+    int pages = 0;
+
     (void)state;
     e2e_attempt0(pid, "jira", false, 503, 1);
-    cv_test_post_json(&e2e_stack, E2E_RETRY_PATH, "{}", &r);
-    if (r.status != 201)
-        fail_msg("expected 201, got %ld: %s", r.status, r.body);
-    cv_test_assert_null(r.json, "plan.plan_id");
-    list = cv_test_json_get(r.json, "plan.retry_decisions");
-    for (size_t i = 0; i < json_array_size(list); i++)
-        if (strcmp(cv_test_json_str(json_array_get(list, i), "plan_id"), pid) ==
-            0) {
-            mine++;
-            cv_test_assert_str(json_array_get(list, i), "provider", "jira");
-            cv_test_assert_str(json_array_get(list, i), "action", "wait");
+    /* The whole store, page by page (default page size). */
+    snprintf(body, sizeof(body), "{}");
+    for (;;) {
+        cv_test_post_json(&e2e_stack, E2E_RETRY_PATH, body, &r);
+        if (r.status != 201)
+            fail_msg("expected 201, got %ld: %s", r.status, r.body);
+        cv_test_assert_null(r.json, "plan.plan_id");
+        list = cv_test_json_get(r.json, "plan.retry_decisions");
+        assert_true(json_array_size(list) <= 1000);
+        for (size_t i = 0; i < json_array_size(list); i++)
+            if (strcmp(cv_test_json_str(json_array_get(list, i), "plan_id"),
+                       pid) == 0) {
+                mine++;
+                cv_test_assert_str(json_array_get(list, i), "provider", "jira");
+                cv_test_assert_str(json_array_get(list, i), "action", "wait");
+            }
+        cv_test_assert_int(r.json, "plan.decision_count",
+                           (long long)json_array_size(list));
+        assert_int_equal(
+            cv_test_count("SELECT count(*) FROM evidence_events WHERE "
+                          "record_id = $1 AND plan_id IS NULL",
+                          cv_test_json_str(r.json, "plan.retry_plan_id")),
+            1);
+        next = json_string_value(json_object_get(r.json, "next_cursor"));
+        if (next == NULL) {
+            cv_http_response_free(&r);
+            break;
         }
+        snprintf(body, sizeof(body), "{\"cursor\": \"%s\"}", next);
+        cv_http_response_free(&r);
+        assert_true(++pages < 1000);
+    }
     assert_int_equal(mine, 1);
-    cv_test_assert_int(r.json, "plan.decision_count",
-                       (long long)json_array_size(list));
-    assert_int_equal(
-        cv_test_count("SELECT count(*) FROM evidence_events WHERE "
-                      "record_id = $1 AND plan_id IS NULL",
-                      cv_test_json_str(r.json, "plan.retry_plan_id")),
-        1);
-    cv_http_response_free(&r);
     /* A body with no fields at all is the same request. */
     cv_test_post_json(&e2e_stack, E2E_RETRY_PATH, "", &r);
     assert_int_equal(r.status, 201);
     cv_http_response_free(&r);
     free(pid);
+}
+
+/* Appends "<plan_id> <provider>" of every decision of a reply's plan to
+ * pairs (a jansson array of strings). */
+static void
+e2e_collect_pairs(json_t *reply, json_t *pairs)
+{
+    json_t *list = cv_test_json_get(reply, "plan.retry_decisions");
+
+    for (size_t i = 0; i < json_array_size(list); i++) {
+        char pair[512];
+
+        snprintf(pair, sizeof(pair), "%s %s",
+                 cv_test_json_str(json_array_get(list, i), "plan_id"),
+                 cv_test_json_str(json_array_get(list, i), "provider"));
+        json_array_append_new(pairs, json_string(pair));
+    }
+}
+
+static int
+e2e_pair_cmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The strings of a jansson array, sorted (free the array, not them). */
+static const char **
+e2e_sorted(json_t *pairs)
+{
+    size_t n = json_array_size(pairs);
+    const char **v = calloc(n + 1, sizeof(*v));
+
+    assert_non_null(v);
+    for (size_t i = 0; i < n; i++)
+        v[i] = json_string_value(json_array_get(pairs, i));
+    qsort(v, n, sizeof(*v), e2e_pair_cmp);
+    return v;
+}
+
+/*
+ * Retry plans bigger than a page come in pages (SPEC 5.2 paging): each
+ * page is a stored retry plan of at most `limit` pairs with a next_cursor
+ * while pairs remain; the pages of one listing hold every pair exactly
+ * once. Bad paging input is a 400 naming the field.
+ */
+static void
+test_retry_http_plan_paged(void **state)
+{
+    static const char *const provs[] = {"pa", "pb", "pc", "pd", "pe"};
+    char *pid =
+        e2e_record_plan("{\"provider\": \"pa\"}, {\"provider\": \"pb\"}, "
+                        "{\"provider\": \"pc\"}, {\"provider\": \"pd\"}, "
+                        "{\"provider\": \"pe\"}");
+    char *other = e2e_record_plan(NULL);
+    char body[2048], first_cursor[1024] = "";
+    cv_http_response r;
+    json_t *all = json_array(), *walked = json_array();
+    const char **a, **w;
+    const char *next;
+    size_t total, limit, got = 0;
+    int pages = 0;
+
+    (void)state;
+    for (size_t i = 0; i < 5; i++)
+        e2e_attempt0(pid, provs[i], false, 503, 1);
+    e2e_attempt0(other, "slack", false, 500, 1);
+
+    /* One plan by two: pages of 2, 2 and 1, in provider order. */
+    snprintf(body, sizeof(body), "{\"plan_id\": \"%s\", \"limit\": 2}", pid);
+    for (size_t page = 0; page < 3; page++) {
+        json_t *list;
+
+        cv_test_post_json(&e2e_stack, E2E_RETRY_PATH, body, &r);
+        if (r.status != 201)
+            fail_msg("page %zu: %ld %s", page, r.status, r.body);
+        list = cv_test_json_get(r.json, "plan.retry_decisions");
+        assert_int_equal(json_array_size(list), page < 2 ? 2 : 1);
+        cv_test_assert_int(r.json, "plan.decision_count", page < 2 ? 2 : 1);
+        cv_test_assert_int(r.json, "metadata.decision_count", page < 2 ? 2 : 1);
+        for (size_t i = 0; i < json_array_size(list); i++)
+            cv_test_assert_str(json_array_get(list, i), "provider",
+                               provs[2 * page + i]);
+        assert_int_equal(
+            cv_test_count("SELECT count(*) FROM retry_plans WHERE "
+                          "retry_plan_id = $1",
+                          cv_test_json_str(r.json, "plan.retry_plan_id")),
+            1);
+        next = json_string_value(json_object_get(r.json, "next_cursor"));
+        if (page < 2) {
+            assert_non_null(next);
+            if (page == 0)
+                snprintf(first_cursor, sizeof(first_cursor), "%s", next);
+            snprintf(body, sizeof(body),
+                     "{\"plan_id\": \"%s\", \"limit\": 2, \"cursor\": "
+                     "\"%s\"}",
+                     pid, next);
+        } else {
+            cv_test_assert_null(r.json, "next_cursor");
+        }
+        cv_http_response_free(&r);
+    }
+
+    /* The whole store: once in one page, then walked in about four; the
+     * walk holds the same pairs, each once, no page over its limit. */
+    cv_test_post_json(&e2e_stack, E2E_RETRY_PATH, "{\"limit\": 5000}", &r);
+    assert_int_equal(r.status, 201);
+    if (json_string_value(json_object_get(r.json, "next_cursor")) != NULL)
+        fail_msg("more than 5000 pairs to decide in the test store");
+    e2e_collect_pairs(r.json, all);
+    cv_http_response_free(&r);
+    total = json_array_size(all);
+    assert_true(total >= 6);
+    limit = (total + 3) / 4;
+    snprintf(body, sizeof(body), "{\"limit\": %zu}", limit);
+    for (;;) {
+        size_t before = json_array_size(walked);
+
+        cv_test_post_json(&e2e_stack, E2E_RETRY_PATH, body, &r);
+        if (r.status != 201)
+            fail_msg("whole-store page %d: %ld %s", pages, r.status, r.body);
+        e2e_collect_pairs(r.json, walked);
+        got = json_array_size(walked) - before;
+        assert_true(got >= 1 && got <= limit);
+        pages++;
+        next = json_string_value(json_object_get(r.json, "next_cursor"));
+        if (next == NULL) {
+            cv_http_response_free(&r);
+            break;
+        }
+        assert_int_equal(got, limit); /* only the last page is short */
+        snprintf(body, sizeof(body), "{\"limit\": %zu, \"cursor\": \"%s\"}",
+                 limit, next);
+        cv_http_response_free(&r);
+        assert_true(pages < 100);
+    }
+    assert_true(pages >= 2);
+    assert_int_equal(json_array_size(walked), total);
+    a = e2e_sorted(all);
+    w = e2e_sorted(walked);
+    for (size_t i = 0; i < total; i++) {
+        if (strcmp(a[i], w[i]) != 0)
+            fail_msg("pair %zu: one page has \"%s\", the walk \"%s\"", i, a[i],
+                     w[i]);
+        if (i > 0 && strcmp(w[i - 1], w[i]) == 0)
+            fail_msg("the walk holds \"%s\" twice", w[i]);
+    }
+    free(a);
+    free(w);
+    json_decref(all);
+    json_decref(walked);
+
+    /* Bad paging input: 400 naming the field, nothing stored. */
+    cv_test_reject_400(&e2e_stack, E2E_RETRY_PATH, "{\"limit\": 0}",
+                       "limit must be between 1 and 5000");
+    cv_test_reject_400(&e2e_stack, E2E_RETRY_PATH, "{\"limit\": 5001}",
+                       "limit must be between 1 and 5000");
+    cv_test_reject_400(&e2e_stack, E2E_RETRY_PATH, "{\"cursor\": \"zz\"}",
+                       "cursor is invalid");
+    /* Well-formed hex of "r1\na b\nc": a space is no plan id. */
+    cv_test_reject_400(&e2e_stack, E2E_RETRY_PATH,
+                       "{\"cursor\": \"72310a6120620a63\"}",
+                       "cursor is invalid");
+    /* Upper-case hex of a real cursor: not what the service wrote. */
+    {
+        char upper[1024];
+
+        for (size_t i = 0; i <= strlen(first_cursor); i++)
+            upper[i] = (char)(first_cursor[i] >= 'a' && first_cursor[i] <= 'f'
+                                  ? first_cursor[i] - 'a' + 'A'
+                                  : first_cursor[i]);
+        snprintf(body, sizeof(body), "{\"cursor\": \"%s\"}", upper);
+        cv_test_reject_400(&e2e_stack, E2E_RETRY_PATH, body,
+                           "cursor is invalid");
+    }
+    snprintf(body, sizeof(body), "{\"plan_id\": \"%s\", \"cursor\": \"%s\"}",
+             other, first_cursor);
+    cv_test_reject_400(&e2e_stack, E2E_RETRY_PATH, body,
+                       "cursor is not from a retry plan of this plan_id");
+    free(pid);
+    free(other);
 }
 
 static void
@@ -962,6 +1158,7 @@ main(void)
         cmocka_unit_test(test_retry_http_plan_values_given),
         cmocka_unit_test(test_retry_http_plan_rejected),
         cmocka_unit_test(test_retry_http_plan_all),
+        cmocka_unit_test(test_retry_http_plan_paged),
         cmocka_unit_test(test_retry_http_bad_input_never_5xx),
         cmocka_unit_test(test_retry_http_request_id),
     };

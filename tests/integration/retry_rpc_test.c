@@ -868,15 +868,29 @@ it_pq(PGconn *c, const char *sql, const char *param, ExecStatusType want)
     return r;
 }
 
+/* A statement with its three parameters (the paged streak queries). */
+static PGresult *
+it_pq3(PGconn *c, const char *sql, const char *a, const char *b, const char *n,
+       ExecStatusType want)
+{
+    const char *params[3] = {a, b, n};
+    PGresult *r = PQexecParams(c, sql, 3, NULL, params, NULL, NULL, 0);
+
+    if (PQresultStatus(r) != want)
+        fail_msg("%s: %s", sql, PQresultErrorMessage(r));
+    return r;
+}
+
 /* The plan's text must not scan delivery_attempts sequentially. */
 static void
-it_assert_indexed(PGconn *c, const char *stmt, const char *param)
+it_assert_indexed(PGconn *c, const char *stmt, const char *a, const char *b,
+                  const char *n)
 {
     char sql[8192];
     PGresult *r;
 
     snprintf(sql, sizeof(sql), "EXPLAIN %s", it_stmt(stmt));
-    r = it_pq(c, sql, param, PGRES_TUPLES_OK);
+    r = it_pq3(c, sql, a, b, n, PGRES_TUPLES_OK);
     for (int i = 0; i < PQntuples(r); i++) {
         const char *line = PQgetvalue(r, i, 0);
 
@@ -936,11 +950,12 @@ test_retry_rpc_streak_query_at_scale(void **state)
                   NULL, PGRES_COMMAND_OK));
     PQclear(it_pq(c, "ANALYZE delivery_attempts", NULL, PGRES_COMMAND_OK));
 
-    it_assert_indexed(c, "retry_streaks_all", NULL);
-    it_assert_indexed(c, "retry_streaks_plan", "it-scale-7");
+    it_assert_indexed(c, "retry_streaks_page", "", "", "1001");
+    it_assert_indexed(c, "retry_streaks_plan_page", "it-scale-7", "", "1001");
 
     /* One plan: only p0's streak (3 rows: attempts 17, 18, 19). */
-    r = it_pq(c, it_stmt("retry_streaks_plan"), "it-scale-7", PGRES_TUPLES_OK);
+    r = it_pq3(c, it_stmt("retry_streaks_plan_page"), "it-scale-7", "", "1001",
+               PGRES_TUPLES_OK);
     assert_int_equal(PQntuples(r), 3);
     assert_string_equal(PQgetvalue(r, 0, 1), "p0");
     assert_string_equal(PQgetvalue(r, 0, 3), "517");
@@ -951,7 +966,8 @@ test_retry_rpc_streak_query_at_scale(void **state)
     /* Everything: 3,000 streak rows of ours among whatever else exists,
      * in well under the time a full scan of the records would take. */
     t0 = it_seconds();
-    r = it_pq(c, it_stmt("retry_streaks_all"), NULL, PGRES_TUPLES_OK);
+    r = it_pq3(c, it_stmt("retry_streaks_page"), "", "", "1000000",
+               PGRES_TUPLES_OK);
     t1 = it_seconds();
     {
         int ours = 0;
@@ -963,6 +979,45 @@ test_retry_rpc_streak_query_at_scale(void **state)
     PQclear(r);
     if (t1 - t0 > 5.0)
         fail_msg("the streak query over 100,000 attempts took %.2f s", t1 - t0);
+
+    /* Paged by 250 pairs from the cursor pair on: the pages chain with
+     * neither gap nor overlap (each of our 1,000 streak pairs exactly
+     * once), and no page holds more pairs than asked. */
+    {
+        char after_plan[256] = "", after_prov[256] = "";
+        int ours = 0, pages = 0;
+
+        for (;;) {
+            int rows, pairs = 0;
+
+            r = it_pq3(c, it_stmt("retry_streaks_page"), after_plan, after_prov,
+                       "250", PGRES_TUPLES_OK);
+            if ((rows = PQntuples(r)) == 0) {
+                PQclear(r);
+                break;
+            }
+            for (int i = 0; i < rows; i++) {
+                const char *pl = PQgetvalue(r, i, 0);
+                const char *pv = PQgetvalue(r, i, 1);
+
+                if (i > 0 && strcmp(pl, PQgetvalue(r, i - 1, 0)) == 0 &&
+                    strcmp(pv, PQgetvalue(r, i - 1, 1)) == 0)
+                    continue;
+                pairs++;
+                ours += strncmp(pl, "it-scale-", 9) == 0;
+            }
+            assert_true(pairs <= 250);
+            snprintf(after_plan, sizeof(after_plan), "%s",
+                     PQgetvalue(r, rows - 1, 0));
+            snprintf(after_prov, sizeof(after_prov), "%s",
+                     PQgetvalue(r, rows - 1, 1));
+            PQclear(r);
+            if (++pages > 1000)
+                fail_msg("paging does not end");
+        }
+        assert_int_equal(ours, 1000);
+        assert_true(pages >= 4);
+    }
     PQclear(it_pq(c, "ROLLBACK", NULL, PGRES_COMMAND_OK));
     PQfinish(c);
     assert_int_equal(

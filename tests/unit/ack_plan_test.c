@@ -937,8 +937,10 @@ test_ack_plan_ack_field_lengths(void **state)
 
     (void)state;
     for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
-        /* Multi-byte characters: the limit counts characters. */
-        char *max = t_repeat("\xc3\xa9", fields[i].max);
+        /* Multi-byte characters: the limit counts characters. An
+         * identifier (external_ref) is ASCII by its pattern. */
+        int ident = strcmp(fields[i].field, "external_ref") == 0;
+        char *max = t_repeat(ident ? "x" : "\xc3\xa9", fields[i].max);
         char *over = t_repeat("x", fields[i].max + 1);
         char **slot = NULL;
         char msg[128];
@@ -962,6 +964,96 @@ test_ack_plan_ack_field_lengths(void **state)
         free(max);
         free(over);
         t_ack_free(a);
+    }
+}
+
+/*
+ * playbook_id and external_ref are identifiers, stored as sent: their
+ * pattern, and never a secret (refused, not redacted). One case per bad
+ * input class; ordinary ticket references pass unchanged.
+ */
+static const char *const t_ident_ok[] = {
+    "INC-4711",
+    "CHG-1234",
+    "PB-17",
+    "https://tickets.example/browse/OPS-42",
+    "JIRA#123",
+    "pb.restart_connector:v2",
+    "3f2b8c1e-9a4d-4b7e-8f00-1234567890ab", /* a UUID is public */
+};
+static const struct {
+    const char *value;
+    const char *rule; /* what the 400 says after the field name */
+} t_ident_bad[] = {
+    {"INC 4711", "must match [A-Za-z0-9._:/#-]{1,128}"}, /* space */
+    {"ref\"x", "must match [A-Za-z0-9._:/#-]{1,128}"},   /* quote */
+    {"ref\x07", "must match [A-Za-z0-9._:/#-]{1,128}"},  /* control */
+    {"r\xc3\xa9"
+     "f",
+     "must match [A-Za-z0-9._:/#-]{1,128}"}, /* non-ASCII */
+    {"https://ops:hunter2pass@tickets.example/T-1",
+     "must match [A-Za-z0-9._:/#-]{1,128}"}, /* user-info */
+    {"T-1?token=abcd1234secret",
+     "must match [A-Za-z0-9._:/#-]{1,128}"}, /* a query */
+    {"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+     "looks like a secret; identifiers must not carry credentials"},
+    {"glpat-Qr7sT8uV9wX0yZ1aB2cD",
+     "looks like a secret; identifiers must not carry credentials"},
+    {"AKIAIOSFODNN7EXAMPLE",
+     "looks like a secret; identifiers must not carry credentials"},
+    {"ref/zK3q9XvB2mT7pL4wR8sN",
+     "looks like a secret; identifiers must not carry credentials"},
+};
+
+static void
+test_ack_plan_identifier_fields(void **state)
+{
+    Cv__AcknowledgeRequest req;
+    Cv__Acknowledgement *a;
+    t_plan_req t;
+    Cv__EscalationPlan *p;
+    char msg[160];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(t_ident_ok) / sizeof(t_ident_ok[0]); i++) {
+        t_ack_req_init(&req);
+        req.external_ref = (char *)t_ident_ok[i];
+        a = t_ack_ok(&req, NULL, "req-ident");
+        assert_string_equal(a->external_ref, t_ident_ok[i]);
+        assert_int_equal(a->redaction_count, 0);
+        t_ack_free(a);
+        t_plan_req_init(&t, 1);
+        t.routes[0].playbook_id = (char *)t_ident_ok[i];
+        p = t_plan_ok(&t.req, NULL, "req-ident");
+        assert_string_equal(p->escalation_routes[0]->playbook_id,
+                            t_ident_ok[i]);
+        t_plan_free(p);
+    }
+    for (size_t i = 0; i < sizeof(t_ident_bad) / sizeof(t_ident_bad[0]); i++) {
+        t_ack_req_init(&req);
+        req.external_ref = (char *)t_ident_bad[i].value;
+        snprintf(msg, sizeof(msg), "external_ref %s", t_ident_bad[i].rule);
+        t_ack_fails(&req, msg);
+        t_plan_req_init(&t, 2);
+        t.routes[1].playbook_id = (char *)t_ident_bad[i].value;
+        snprintf(msg, sizeof(msg), "escalation_routes[1].playbook_id %s",
+                 t_ident_bad[i].rule);
+        t_plan_fails(&t.req, msg);
+    }
+    /* Blank is absent; an over-long value names the limit. */
+    t_ack_req_init(&req);
+    req.external_ref = "   ";
+    a = t_ack_ok(&req, NULL, "req-ident-blank");
+    assert_null(a->external_ref);
+    t_ack_free(a);
+    {
+        char *over = t_repeat("x", 129);
+
+        t_plan_req_init(&t, 1);
+        t.routes[0].playbook_id = over;
+        t_plan_fails(&t.req, "escalation_routes[0].playbook_id must be at "
+                             "most 128 characters");
+        free(over);
     }
 }
 
@@ -1159,6 +1251,7 @@ main(void)
         cmocka_unit_test(test_ack_plan_ack_error_order),
         cmocka_unit_test(test_ack_plan_ack_field_lengths),
         cmocka_unit_test(test_ack_plan_ack_text_kept),
+        cmocka_unit_test(test_ack_plan_identifier_fields),
         cmocka_unit_test(test_ack_plan_ack_actor_overrides),
         cmocka_unit_test(test_ack_plan_ack_redaction_counted),
         cmocka_unit_test(test_ack_plan_ack_id_per_request),

@@ -1161,6 +1161,134 @@ test_retry_rules_plan_build(void **state)
     protobuf_c_message_free_unpacked(&p->base, NULL);
 }
 
+/* Cursors: what encode writes decodes to the same pair; nothing else
+ * is a cursor. */
+static void
+test_retry_rules_cursor(void **state)
+{
+    static const char *const bad[] = {
+        "",
+        "z",
+        "7231",             /* odd content: "r1" without pairs */
+        "72310a61",         /* "r1\na": no provider */
+        "72310a0a62",       /* "r1\n\nb": empty plan */
+        "72310a610a",       /* "r1\na\n": empty provider */
+        "72310a610a42",     /* "r1\na\nB": upper-case provider */
+        "72310a6120620a63", /* "r1\na b\nc" */
+        "72320a610a62",     /* "r2\n...": another version */
+        "72310a610a620a63", /* "r1\na\nb\nc": a newline in it */
+        "72310A610A62",     /* upper-case hex */
+        "72310a610a6200",   /* a NUL byte */
+    };
+    char *c, *plan = NULL, *prov = NULL;
+    cv_error err;
+    char longplan[RETRY_CURSOR_PLAN_MAX + 2];
+
+    (void)state;
+    c = retry_cursor_encode("gordackrecoveryesc-0123456789abcdef",
+                            "pager.duty_2");
+    assert_non_null(c);
+    assert_int_equal(retry_cursor_decode(c, &plan, &prov, &err), 0);
+    assert_string_equal(plan, "gordackrecoveryesc-0123456789abcdef");
+    assert_string_equal(prov, "pager.duty_2");
+    free(plan);
+    free(prov);
+    free(c);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        cv_error_clear(&err);
+        if (retry_cursor_decode(bad[i], &plan, &prov, &err) == 0)
+            fail_msg("\"%s\" decoded", bad[i]);
+        assert_int_equal(err.code, CV_INVALID_ARGUMENT);
+        assert_string_equal(err.msg, "cursor is invalid");
+        assert_null(plan);
+        assert_null(prov);
+    }
+    assert_int_not_equal(retry_cursor_decode(NULL, &plan, &prov, &err), 0);
+    /* Plan ids up to the maximum, not beyond. */
+    memset(longplan, 'p', sizeof(longplan) - 1);
+    longplan[RETRY_CURSOR_PLAN_MAX] = '\0';
+    c = retry_cursor_encode(longplan, "x");
+    assert_int_equal(retry_cursor_decode(c, &plan, &prov, &err), 0);
+    free(plan);
+    free(prov);
+    free(c);
+    longplan[RETRY_CURSOR_PLAN_MAX] = 'p';
+    longplan[RETRY_CURSOR_PLAN_MAX + 1] = '\0';
+    c = retry_cursor_encode(longplan, "x");
+    assert_int_not_equal(retry_cursor_decode(c, &plan, &prov, &err), 0);
+    free(c);
+}
+
+/* limit and cursor of a request. */
+static void
+test_retry_rules_page_resolve(void **state)
+{
+    Cv__RetryPlanRequest req = CV__RETRY_PLAN_REQUEST__INIT;
+    retry_page page;
+    cv_error err;
+    char *c = retry_cursor_encode("plan-a", "slack");
+
+    (void)state;
+    assert_int_equal(retry_page_resolve(&req, NULL, &page, &err), 0);
+    assert_int_equal(page.limit, RETRY_PAGE_LIMIT_DEFAULT);
+    assert_null(page.after_plan);
+    req.has_limit = 1;
+    req.limit = 0;
+    assert_int_equal(retry_page_resolve(&req, NULL, &page, &err),
+                     CV_INVALID_ARGUMENT);
+    assert_string_equal(err.msg, "limit must be between 1 and 5000");
+    req.limit = RETRY_PAGE_LIMIT_MAX + 1;
+    assert_int_equal(retry_page_resolve(&req, NULL, &page, &err),
+                     CV_INVALID_ARGUMENT);
+    req.limit = RETRY_PAGE_LIMIT_MAX;
+    req.cursor = "";
+    assert_int_equal(retry_page_resolve(&req, NULL, &page, &err), 0);
+    assert_null(page.after_plan);
+    req.cursor = c;
+    assert_int_equal(retry_page_resolve(&req, "plan-a", &page, &err), 0);
+    assert_string_equal(page.after_plan, "plan-a");
+    assert_string_equal(page.after_provider, "slack");
+    retry_page_free(&page);
+    assert_int_equal(retry_page_resolve(&req, "plan-b", &page, &err),
+                     CV_INVALID_ARGUMENT);
+    assert_string_equal(err.msg,
+                        "cursor is not from a retry plan of this plan_id");
+    assert_null(page.after_plan);
+    free(c);
+}
+
+/* A page keeps at most limit decisions and at most max_bytes of them,
+ * but always the first. */
+static void
+test_retry_rules_page_cut(void **state)
+{
+    Cv__RetryDecision d[5];
+    Cv__RetryDecision *p[5];
+    int64_t codes[300];
+    size_t one;
+
+    (void)state;
+    for (size_t i = 0; i < 300; i++)
+        codes[i] = 500;
+    for (size_t i = 0; i < 5; i++) {
+        cv__retry_decision__init(&d[i]);
+        d[i].plan_id = "gordackrecoveryesc-0123456789abcdef";
+        d[i].provider = "slack";
+        d[i].failed_status_codes = codes;
+        d[i].n_failed_status_codes = 300;
+        p[i] = &d[i];
+    }
+    one = protobuf_c_message_get_packed_size(&d[0].base) + 8;
+    assert_int_equal(retry_page_cut(p, 5, 1000, SIZE_MAX), 5);
+    assert_int_equal(retry_page_cut(p, 5, 3, SIZE_MAX), 3);
+    assert_int_equal(retry_page_cut(p, 5, 1000, 2 * one), 2);
+    assert_int_equal(retry_page_cut(p, 5, 1000, 2 * one + one - 1), 2);
+    assert_int_equal(retry_page_cut(p, 5, 1, 2 * one), 1);
+    /* Even one decision over the budget: the page makes progress. */
+    assert_int_equal(retry_page_cut(p, 5, 1000, 1), 1);
+    assert_int_equal(retry_page_cut(p, 0, 1000, 1), 0);
+}
+
 int
 main(void)
 {
@@ -1176,6 +1304,9 @@ main(void)
         cmocka_unit_test(test_retry_rules_delivery_record),
         cmocka_unit_test(test_retry_rules_delivery_rejected),
         cmocka_unit_test(test_retry_rules_plan_build),
+        cmocka_unit_test(test_retry_rules_cursor),
+        cmocka_unit_test(test_retry_rules_page_resolve),
+        cmocka_unit_test(test_retry_rules_page_cut),
     };
 
     return cmocka_run_group_tests_name("retry_rules", tests, NULL, NULL);

@@ -1137,7 +1137,7 @@ test_transcode_unknown_keys_ignored(void **state)
                   "\"max_retry_attempts\":null,\"max_retries\":3,"
                   "\"allow_immediate_retry\":null,\"retry_delay_minutes\":null,"
                   "\"delay_minutes\":null,\"backoff_multiplier\":null,"
-                  "\"multiplier\":null}}");
+                  "\"multiplier\":null},\"cursor\":null,\"limit\":null}");
     assert_int_equal(r->base.n_unknown_fields, 0);
     protobuf_c_message_free_unpacked(&r->base, NULL);
 }

@@ -1,5 +1,5 @@
 /*
- * gw_auth.h -- bearer tokens and roles (SPEC section 8).
+ * gw_auth.h -- bearer tokens and roles (docs/operator-guide.md).
  *
  * The token file has one token per line: "<sha256 hex of the token>
  * <actor name> <role>[,<role>...]"; blank lines and lines starting with

@@ -223,7 +223,7 @@ gw_queue_json(gw_request *r, unsigned int status, json_t *doc,
                          allow);
 }
 
-/* The SPEC section 3 error body: {"detail","code","request_id"}. */
+/* The docs/api.md error body: {"detail","code","request_id"}. */
 static enum MHD_Result
 gw_queue_error(gw_request *r, unsigned int status, int code, const char *detail,
                const char *allow)
@@ -260,7 +260,7 @@ gw_request_id_sane(const char *id)
     return id != NULL && cv_request_id_sane(id);
 }
 
-/* 1..255 printable ASCII (SPEC section 3). */
+/* 1..255 printable ASCII (docs/api.md). */
 static bool
 gw_idempotency_key_sane(const char *key)
 {
@@ -713,7 +713,7 @@ gw_dispatch_route(gw_request *r, const gw_route *route,
                                                   "Authorization"),
                       route->roles, &r->actor, &err) != 0)
         return gw_queue_cv_error(r, &err);
-    /* Keys matter on POST only (SPEC 3); reads ignore them. */
+    /* Keys matter on POST only (docs/api.md); reads ignore them. */
     idem = strcmp(route->http_method, "POST") == 0
                ? MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
                                              "Idempotency-Key")

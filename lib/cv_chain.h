@@ -1,6 +1,7 @@
 /*
  * cv_chain.h -- the evidence stream as the leaves of an RFC 6962 Merkle
- * tree (SPEC 9): its canonical events, its sequencer and its verifier.
+ * tree (docs/evidence.md): its canonical events, its sequencer and its
+ * verifier.
  *
  * Design notes:
  *  - Request transactions only INSERT events (cv_evidence.h); they never

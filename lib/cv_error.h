@@ -62,7 +62,7 @@ void cv_error_cause(cv_error *err, const char *fmt, ...)
 /* "INVALID_ARGUMENT" etc.; "UNKNOWN" for numbers outside the table. */
 const char *cv_code_name(int code);
 
-/* The gateway's one code -> HTTP status table (SPEC section 3). */
+/* The gateway's one code -> HTTP status table (docs/api.md). */
 int cv_code_http_status(int code);
 
 #endif

@@ -1,5 +1,6 @@
 /*
- * cv_idempotency.h -- Idempotency-Key support for every keyed RPC (SPEC 3).
+ * cv_idempotency.h -- Idempotency-Key support for every keyed RPC
+ * (docs/api.md).
  *
  * Both calls run inside the request's transaction, which the RPC server
  * owns (cv_db_transact):
@@ -15,7 +16,7 @@
  * Under REPEATABLE READ a key committed by a concurrent call after our
  * snapshot makes the store fail with a serialization error; the server
  * then runs the request again, and the lookup finds the key (a replay).
- * Keys are kept 7 days (at least the 24 h SPEC asks for).
+ * Keys are kept 7 days (at least the 24 h the API promises).
  */
 #ifndef CV_IDEMPOTENCY_H
 #define CV_IDEMPOTENCY_H

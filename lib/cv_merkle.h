@@ -1,8 +1,8 @@
 /*
  * cv_merkle.h -- RFC 6962 / RFC 9162 Merkle tree math for the evidence log
- * (SPEC 9): leaf and node hashes, the sequencer's right frontier, inclusion
- * and consistency proofs (generate and verify), and the C2SP tlog-tiles
- * geometry (tile height 8) and path encoding.
+ * (docs/evidence.md): leaf and node hashes, the sequencer's right frontier,
+ * inclusion and consistency proofs (generate and verify), and the C2SP
+ * tlog-tiles geometry (tile height 8) and path encoding.
  *
  * Design notes:
  *  - No storage here. A proof or a root is computed from the hashes of

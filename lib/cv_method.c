@@ -85,8 +85,8 @@ const cv_method_info cv_methods[] = {
      CV_TX_READ_SNAPSHOT, false, false,
      "Recompute the evidence hash chain and say where it first breaks", "GET",
      "/runtime/evidence/verify", 300000},
-    /* The evidence log's reads (SPEC 9): every read role, auditors first.
-     * Raw replies: the note, the key and the tiles are served byte for
+    /* The evidence log's reads (docs/evidence.md): every read role, auditors
+     * first. Raw replies: the note, the key and the tiles are served byte for
      * byte as signed or specified (C2SP), the proofs as their JSON
      * bundles. */
     {"report.EvidenceCheckpoint", CV_SVC_REPORT,

@@ -18,8 +18,8 @@
 
 #include "cv_db.h"
 
-/* Role bits (SPEC 8); a method lists the roles that may call it. `admin`
- * may call everything. */
+/* Role bits (docs/operator-guide.md); a method lists the roles that may call
+ * it. `admin` may call everything. */
 #define CV_ROLE_RELEASE_MANAGER 0x01u
 #define CV_ROLE_PLATFORM_OWNER  0x02u
 #define CV_ROLE_EXECUTIVE       0x04u
@@ -70,8 +70,8 @@ bool cv_method_raw_reply(const cv_method_info *m);
 /* "ack", "retry", "report". */
 const char *cv_service_name(enum cv_service_id svc);
 
-/* The SPEC 8 name of one role bit ("release_manager"), or NULL when bit is
- * not exactly one CV_ROLE_* bit. */
+/* The docs/operator-guide.md name of one role bit ("release_manager"), or NULL
+ * when bit is not exactly one CV_ROLE_* bit. */
 const char *cv_role_name(unsigned int bit);
 
 /* The CV_ROLE_* bit named by the len bytes at name, or 0 when unknown. */

@@ -1,7 +1,7 @@
 /*
  * cv_note.h -- C2SP signed notes and tlog-checkpoints with Ed25519
- * (SPEC 9): what the sequencer signs, the witness appends and cavra-verify
- * checks offline.
+ * (docs/evidence.md): what the sequencer signs, the witness appends and
+ * cavra-verify checks offline.
  *
  * Design notes:
  *  - A checkpoint body is "<origin>\n<size>\n<base64 root>\n" followed by

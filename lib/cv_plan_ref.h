@@ -20,7 +20,7 @@
  * service makes are far shorter). */
 #define CV_PLAN_ID_MAX 128
 
-/* The message of every "no such plan" answer (SPEC 5.1, 5.2, 6). */
+/* The message of every "no such plan" answer (docs/api.md, 5.2, 6). */
 #define CV_PLAN_NOT_FOUND "recovery escalation plan not found"
 
 /* The library's statements; cv_db prepares them on every connection. */

@@ -1,6 +1,6 @@
 /*
- * cv_proof.h -- the JSON forms of the evidence log's proofs (SPEC 9): what
- * GET /runtime/evidence/proof/{inclusion,consistency} serve and what
+ * cv_proof.h -- the JSON forms of the evidence log's proofs (docs/evidence.md):
+ * what GET /runtime/evidence/proof/{inclusion,consistency} serve and what
  * `cavra-verify --inclusion` checks offline with nothing but the proof and
  * the log's verifier key.
  *

@@ -1,5 +1,5 @@
 /*
- * cv_redact.c -- the public-safety scanner for free text (SPEC section 7).
+ * cv_redact.c -- the public-safety scanner for free text (docs/api.md).
  *
  * One left-to-right pass copies the text to a growing buffer and replaces
  * whatever looks like a credential with the word REDACTED. It is written

@@ -1,5 +1,5 @@
 /*
- * cv_redact.h -- public-safety scanner for free text (SPEC section 7).
+ * cv_redact.h -- public-safety scanner for free text (docs/api.md).
  *
  * Before any free-text field is stored it passes through cv_redact():
  *  - URL query strings become "?REDACTED" (the fragment is dropped too);

@@ -2,7 +2,7 @@
  * cv_time.c -- RFC 3339 timestamps <-> int64 microseconds since the epoch.
  *
  * Formatting always produces UTC with six fraction digits and a 'Z' (the
- * one form CAVRA writes, SPEC section 3). Parsing accepts any RFC 3339
+ * one form CAVRA writes, docs/api.md). Parsing accepts any RFC 3339
  * date-time with a numeric offset or 'Z' and folds it to UTC. The calendar
  * arithmetic is Howard Hinnant's days-from-civil algorithm, so neither
  * direction depends on the process time zone, timegm() or the range of

@@ -1,5 +1,5 @@
 /*
- * cv_tlog.h -- the evidence Merkle log in PostgreSQL (SPEC 9): tile
+ * cv_tlog.h -- the evidence Merkle log in PostgreSQL (docs/evidence.md): tile
  * storage, roots and proofs read from it, C2SP tlog-tiles and entry
  * bundles, and the signer that turns the stored tree into witnessed,
  * signed checkpoints.

@@ -1,5 +1,5 @@
 /*
- * cv_validate.c -- field rules shared by the services (SPEC sections 3, 5).
+ * cv_validate.c -- field rules shared by the services (docs/api.md).
  *
  * Each check names the field and the rule in its message, because the
  * message travels unchanged to the REST client as `detail`. Messages never

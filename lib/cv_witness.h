@@ -1,6 +1,6 @@
 /*
  * cv_witness.h -- the witness log of evidence checkpoints, outside
- * PostgreSQL (SPEC 9).
+ * PostgreSQL (docs/evidence.md).
  *
  * Design notes:
  *  - A folder ($CAVRA_WITNESS_DIR, a volume of its own in docker-compose)

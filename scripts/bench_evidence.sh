@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench_evidence.sh -- figures of the evidence Merkle log (SPEC 9), measured
+# bench_evidence.sh -- figures of the evidence Merkle log (docs/evidence.md), measured
 # side by side in one run on a throwaway PostgreSQL:
 #
 #   1. write rate vs sequencer: N events (default 1,000,000) inserted

@@ -15,7 +15,9 @@
 # default "parent signed session"): parent = the parent's unsigned build;
 # signed = this build, an Ed25519 signature per request
 # (CAVRA_RPC_SESSIONS=0); session = this build, session MACs; session2 =
-# like session with two cavra-ack replicas (CAVRA_ACK_URL=url1,url2).
+# like session with two cavra-ack replicas (CAVRA_ACK_URL=url1,url2);
+# nogroup = like session with one transaction per request
+# (CAVRA_RPC_GROUP_MAX=1), the parent's database path.
 # CAVRA_BENCH_PERF_DIR=D: also `perf record -g` cavra-ack and the gateway
 # during each measurement into D/<variant>.data.
 set -euo pipefail
@@ -57,6 +59,9 @@ start_ack() {
         export PGPASSFILE=$3 CAVRA_ACK_URL=$5
         export CAVRA_DATABASE_URL=$(bash scripts/pg.sh app-url "$4")
         if [[ $1 != parent ]]; then export CAVRA_PRINCIPALS_FILE=$T/principals; fi
+        # nogroup: sessions, one transaction per request (no group commit),
+        # the parent's database path: isolates what authentication costs.
+        if [[ $1 == nogroup ]]; then export CAVRA_RPC_GROUP_MAX=1; fi
         exec "$2/services/ack/cavra-ack" >>"$T/ack-$1.log" 2>&1
     ) &
     PIDS+=($!)

@@ -177,7 +177,7 @@ cavra_pg_secure() {
 
 # Creates role and database `cavra` when missing, and the role
 # `cavra_app` the services act as (SET ROLE): the migrations grant it
-# INSERT/SELECT but never UPDATE or DELETE of evidence (SPEC 9).
+# INSERT/SELECT but never UPDATE or DELETE of evidence (docs/evidence.md).
 cavra_pg_ensure_db() {
     local bindir=$1 port=$2 out
     out=$(cavra_pg_psql "$bindir" "$port" \

@@ -158,7 +158,7 @@ if [[ ! -f "$KEY_DIR/principals" ]]; then
     mv "$KEY_DIR/principals.tmp" "$KEY_DIR/principals"
     run_log "created RPC keys in $KEY_DIR (principals: gateway, operator)"
 fi
-# The evidence log's checkpoint key (SPEC 9), made once (0600; never in
+# The evidence log's checkpoint key (docs/evidence.md), made once (0600; never in
 # the database), and the witness folder outside PostgreSQL. Every service
 # here inherits them: any one of them signs at a time (the sequencer
 # lock), so checkpoints go on while one restarts. Save var/keys/evidence.pub

@@ -17,7 +17,7 @@
  *
  *     cavra-keygen --evidence KEYFILE [ORIGIN]
  *
- * creates instead the evidence log's checkpoint signing key (SPEC 9,
+ * creates instead the evidence log's checkpoint signing key (docs/evidence.md,
  * mode 0600, for CAVRA_EVIDENCE_KEY_FILE) and prints its verifier key,
  * the text GET /runtime/evidence/public-key serves (ORIGIN defaults to
  * cavra.local/evidence and must match CAVRA_EVIDENCE_ORIGIN).

@@ -1,6 +1,6 @@
 /*
  * cavra-rpc -- command-line client of the public NNG RPC interface
- * (SPEC section 2): one call to one service, JSON in, JSON out, no gateway.
+ * (docs/api.md): one call to one service, JSON in, JSON out, no gateway.
  *
  *   cavra-rpc [--url URL] [--request-id ID] [--idempotency-key K]
  *             [--actor NAME] [--timeout-ms N] METHOD [JSON | -]
@@ -61,7 +61,7 @@
 #define CV_CLI_TIMEOUT_MAX     3600000
 #define CV_CLI_CONNECT_MS      2000
 #define CV_CLI_REQUEST_ID_MAX  128 /* the gateway's X-Request-Id rule */
-#define CV_CLI_IDEM_KEY_MAX    255 /* SPEC section 3 */
+#define CV_CLI_IDEM_KEY_MAX    255 /* docs/api.md */
 #define CV_CLI_ACTOR_MAX       128
 /* A request larger than this cannot fit a service's receive limit. */
 #define CV_CLI_BODY_MAX CV_RPC_RECV_MAX

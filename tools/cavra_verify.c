@@ -1,5 +1,5 @@
 /*
- * cavra-verify -- checks the evidence Merkle log (SPEC 9), from the
+ * cavra-verify -- checks the evidence Merkle log (docs/evidence.md), from the
  * database or offline from an export file, optionally against a saved
  * signed checkpoint; and checks one record's inclusion proof offline.
  *
@@ -157,7 +157,8 @@ cv_verify_note(const char *note, const cv_note_verifier *v, cv_checkpoint *cp)
     return 0;
 }
 
-/* ---- --inclusion: one record's inclusion proof, offline (SPEC 9) ---- */
+/* ---- --inclusion: one record's inclusion proof, offline (docs/evidence.md)
+ * ---- */
 
 /* The verifier key text of a file (its first line), malloc'd or NULL. */
 static char *

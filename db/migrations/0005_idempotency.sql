@@ -1,4 +1,4 @@
--- 0005: stored replies of calls made with an Idempotency-Key (SPEC 3).
+-- 0005: stored replies of calls made with an Idempotency-Key (docs/api.md).
 -- Scoped by the verified actor (or '' in sandbox mode) and the RPC method.
 CREATE TABLE idempotency_keys (
     scope           text NOT NULL,

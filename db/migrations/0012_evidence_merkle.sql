@@ -1,5 +1,5 @@
 -- 0012: the evidence stream becomes the leaves of an RFC 6962 Merkle tree
--- (SPEC 9), stored as C2SP tlog-tiles, with a cache of signed checkpoints.
+-- (docs/evidence.md), stored as C2SP tlog-tiles, with a cache of signed checkpoints.
 --
 -- One source of truth:
 --  - evidence_events.chain_seq is the leaf position (leaf index =

@@ -164,7 +164,7 @@ ack_route_build(const Cv__EscalationRoute *in, size_t i,
     return 0;
 }
 
-/* Sort order of SPEC 4.1: critical first, then failure_count desc, then
+/* Sort order of docs/api.md: critical first, then failure_count desc, then
  * age desc; the original position breaks ties so the sort is stable. */
 typedef struct ack_route_slot {
     Cv__EscalationRoute *route;
@@ -381,7 +381,7 @@ ack_ack_build(const Cv__AcknowledgeRequest *req, const char *actor_name,
     int rv;
 
     *out = NULL;
-    /* The order of these checks is the order of SPEC 5.1's errors;
+    /* The order of these checks is the order of docs/api.md's errors;
      * a missing or blank provider is "provider is required". */
     if ((rv = cv_normalize_ident("provider", req->provider, ACK_PROVIDER_MAX,
                                  provider, sizeof(provider), err)) != 0)

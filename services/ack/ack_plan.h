@@ -1,7 +1,7 @@
 /*
  * ack_plan.h -- the acknowledgement service's record logic, free of I/O:
  * validating requests and building escalation plan and acknowledgement
- * records (SPEC 4.1, 5.1). Unit-tested directly.
+ * records (docs/api.md, 5.1). Unit-tested directly.
  */
 #ifndef ACK_PLAN_H
 #define ACK_PLAN_H
@@ -55,7 +55,7 @@ Cv__PlanMetadata *ack_plan_metadata(const Cv__EscalationPlan *plan);
  * Validates an acknowledgement request and builds its record (everything
  * but the plan checks, which need the store). actor_name, when not NULL,
  * overrides acknowledged_by. Returns 0 with *out or CV_INVALID_ARGUMENT
- * with the SPEC 5.1 message.
+ * with the docs/api.md message.
  */
 int ack_ack_build(const Cv__AcknowledgeRequest *req, const char *actor_name,
                   const char *request_id, int64_t now_us,

@@ -1,7 +1,7 @@
 /*
  * ack_rpc.c -- handlers of the acknowledgement service:
- *   ack.RecordPlan   record a recovery escalation plan (SPEC 4.1)
- *   ack.Acknowledge  acknowledge an escalation for a provider (SPEC 5.1)
+ *   ack.RecordPlan   record a recovery escalation plan (docs/api.md)
+ *   ack.Acknowledge  acknowledge an escalation for a provider (docs/api.md)
  *   ack.GetPlan      read one stored plan
  * Each handler validates and builds with ack_plan.c, stores with
  * ack_sql.c, and answers with the stored record.

@@ -1,9 +1,8 @@
 /*
- * report_evidence.c -- the evidence log's reads (SPEC 9), served by the
- * reporting service:
- *   report.EvidenceCheckpoint  the latest signed checkpoint (text/plain)
- *   report.EvidencePublicKey   the verifier key (text/plain)
- *   report.InclusionProof      one record's leaf, audit path and the
+ * report_evidence.c -- the evidence log's reads (docs/evidence.md), served by
+ * the reporting service: report.EvidenceCheckpoint  the latest signed
+ * checkpoint (text/plain) report.EvidencePublicKey   the verifier key
+ * (text/plain) report.InclusionProof      one record's leaf, audit path and the
  *                              checkpoint it is against (JSON)
  *   report.ConsistencyProof    from one tree size to another (JSON)
  *   report.EvidenceTile        C2SP tlog-tiles tiles and entry bundles

@@ -1,6 +1,6 @@
 /*
- * report_evidence.h -- handlers of the evidence log's reads (SPEC 9); see
- * report_evidence.c. report_rpc.c binds them to the registry.
+ * report_evidence.h -- handlers of the evidence log's reads (docs/evidence.md);
+ * see report_evidence.c. report_rpc.c binds them to the registry.
  */
 #ifndef REPORT_EVIDENCE_H
 #define REPORT_EVIDENCE_H

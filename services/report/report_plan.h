@@ -2,7 +2,7 @@
  * report_plan.h -- the reporting service's record logic, free of I/O:
  * schedule requests and their defaults, epoch-aligned windows, the status
  * rules of an executive report, building report and run records
- * (SPEC 5.3), and the read side's input rules and cursors (SPEC 6).
+ * (docs/api.md), and the read side's input rules and cursors (docs/api.md).
  * Unit-tested directly (tests/unit/report_window_test.c).
  */
 #ifndef REPORT_PLAN_H
@@ -73,7 +73,7 @@ typedef struct report_schedule {
     int redactions;     /* applied to generated_by */
 } report_schedule;
 
-/* What an executive report counts (SPEC 5.3). The first six are over the
+/* What an executive report counts (docs/api.md). The first six are over the
  * escalations open at generation time, the last three over the window. */
 typedef struct report_counts {
     int64_t escalation_count;
@@ -121,7 +121,7 @@ int report_window(int64_t now_us, int64_t interval_minutes, int64_t *start_us,
                   int64_t *end_us);
 
 /*
- * Validates a schedule-run request and applies the defaults of SPEC 5.3
+ * Validates a schedule-run request and applies the defaults of docs/api.md
  * into *out: recovery_slo_minutes 240 (1..43200), interval 1440
  * (1..10080), cadence "every_<N>_minutes" (<= 64 of [a-z0-9._-]),
  * enabled true, schedule_id "<cadence>-<N>" (<= 64 of [a-z0-9._-]),

@@ -1,7 +1,7 @@
 /*
  * report_rpc.c -- handlers of the reporting service:
- *   report.ScheduleRun   the scheduled executive report run (SPEC 5.3)
- *   report.Dashboard     exact counts over the whole store (SPEC 6)
+ *   report.ScheduleRun   the scheduled executive report run (docs/api.md)
+ *   report.Dashboard     exact counts over the whole store (docs/api.md)
  *   report.ListEvidence  the evidence stream, newest first, in pages
  *   report.Trace         everything the stream holds about one plan
  * report.Health is answered by the RPC library. Each handler validates
@@ -820,7 +820,7 @@ report_verify_watch_stop(report_verify_watch *w, pthread_t th)
 }
 
 /* report.VerifyEvidence: recomputes the evidence Merkle tree from the
- * events and checks it against the witnessed checkpoints (SPEC 6, 9). */
+ * events and checks it against the witnessed checkpoints (docs/api.md, 9). */
 static int
 report_rpc_verify(cv_rpc_ctx *call, const ProtobufCMessage *request,
                   ProtobufCMessage **reply, cv_error *err)

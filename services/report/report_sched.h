@@ -1,7 +1,7 @@
 /*
  * report_sched.h -- the reporting service's scheduler: a background
  * thread that generates the run of every enabled schedule at each of its
- * window boundaries (SPEC 5.3), started and stopped through
+ * window boundaries (docs/api.md), started and stopped through
  * cv_service_hooks.
  *
  * Environment: CAVRA_SCHEDULER_TICK_MS (1..1000, default 1000): how often

@@ -1,7 +1,7 @@
 /*
  * retry_rpc.c -- handlers of the retry-planning service:
- *   retry.RecordDelivery  record a connector's delivery attempt (SPEC 4.2)
- *   retry.PlanRetries     plan retries of failed deliveries (SPEC 5.2)
+ *   retry.RecordDelivery  record a connector's delivery attempt (docs/api.md)
+ *   retry.PlanRetries     plan retries of failed deliveries (docs/api.md)
  * retry.Health is answered by the RPC library. Each handler validates and
  * builds with retry_rules.c, reads and stores with retry_sql.c, and
  * answers with the stored record.

@@ -81,7 +81,7 @@ retry_delivery_build(const Cv__RecordDeliveryRequest *req,
     int rv;
 
     *out = NULL;
-    /* The order of SPEC 4.2's fields; the first fault is reported. */
+    /* The order of docs/api.md's fields; the first fault is reported. */
     if ((rv = cv_normalize_ident("provider", req->provider, RETRY_PROVIDER_MAX,
                                  provider, sizeof(provider), err)) != 0)
         return rv;
@@ -370,7 +370,7 @@ retry_decide(const char *plan_id, const char *provider,
     for (size_t i = 0; i < n; i++)
         order[i] = &attempts[i];
     qsort(order, n, sizeof(*order), retry_attempt_cmp);
-    /* SPEC 5.2 step 1: only the failures after the latest success. */
+    /* docs/api.md step 1: only the failures after the latest success. */
     for (size_t i = 0; i < n; i++)
         if (order[i]->success)
             first = i + 1;

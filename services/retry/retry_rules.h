@@ -1,8 +1,8 @@
 /*
  * retry_rules.h -- the retry-planning service's record logic, free of I/O:
- * validating delivery-attempt intake (SPEC 4.2), resolving a retry policy,
+ * validating delivery-attempt intake (docs/api.md), resolving a retry policy,
  * deciding retry/wait/suppress for one (plan, provider) pair and
- * assembling the retry plan (SPEC 5.2). Unit-tested directly.
+ * assembling the retry plan (docs/api.md). Unit-tested directly.
  */
 #ifndef RETRY_RULES_H
 #define RETRY_RULES_H
@@ -36,7 +36,7 @@
 #define RETRY_STATUS_CODE_MAX   599
 #define RETRY_ATTEMPT_COUNT_MAX 1000
 
-/* SPEC 5.2 policy defaults and ranges. */
+/* docs/api.md policy defaults and ranges. */
 #define RETRY_MAX_ATTEMPTS_DEFAULT 3
 #define RETRY_MAX_ATTEMPTS_MIN     1
 #define RETRY_MAX_ATTEMPTS_MAX     100
@@ -117,7 +117,7 @@ double retry_delay_for(const retry_policy *policy, int64_t retry_count);
 int retry_ack_state_from_name(const char *name);
 
 /*
- * Decides one pair (SPEC 5.2). attempts are the pair's recorded attempts
+ * Decides one pair (docs/api.md). attempts are the pair's recorded attempts
  * in any order: all of them, or (as retry_sql.c loads them) only those
  * after its latest success. They are ordered by time, then seq; only the
  * failures after the latest success count. ack_state is the pair's
@@ -149,7 +149,7 @@ int retry_plan_build(const retry_policy *policy, const char *generated_by,
                      Cv__RetryPlan **out, cv_error *err);
 
 /*
- * Paging (SPEC 5.2 extension). A retry plan covers at most `limit` pairs
+ * Paging (docs/api.md extension). A retry plan covers at most `limit` pairs
  * (default RETRY_PAGE_LIMIT_DEFAULT, 1..RETRY_PAGE_LIMIT_MAX) and at most
  * RETRY_PAGE_BYTES of packed decisions, so that its reply always fits in
  * one RPC message (CV_RPC_REPLY_MAX) with room to spare: the reply holds

@@ -4,7 +4,7 @@
  * evidence.
  *
  * Design notes (the streak query):
- *  - A retry plan reads only what SPEC 5.2 counts: per (plan, provider)
+ *  - A retry plan reads only what docs/api.md counts: per (plan, provider)
  *    pair, the failures after the pair's latest success. The pairs are
  *    enumerated with a recursive "skip scan" over the index
  *    delivery_attempts_pair (one index probe per pair, not one row per

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # inclusion_test.sh -- `cavra-verify --inclusion PROOF.json --public-key
-# FILE` (SPEC 9 offline verification) and its exit statuses.
+# FILE` (docs/evidence.md offline verification) and its exit statuses.
 #
 # Usage: CV_TEST_BUILD_DIR=build-asan bash tests/cli/inclusion_test.sh
 # (ctest sets CV_TEST_BUILD_DIR). No database, no services.

@@ -1,6 +1,6 @@
 /*
- * ack_http_test.c -- end-to-end tests of escalation plans (SPEC 4.1) and
- * acknowledgements (SPEC 5.1) through the REST gateway: the whole stack
+ * ack_http_test.c -- end-to-end tests of escalation plans (docs/api.md) and
+ * acknowledgements (docs/api.md) through the REST gateway: the whole stack
  * (three services + gateway) against the real PostgreSQL, driven over HTTP
  * with libcurl.
  *
@@ -49,7 +49,7 @@
     "escalated, resolved, or dismissed"
 #define E2E_NOT_FOUND "recovery escalation plan not found"
 
-/* The HTTP body limit of SPEC 3. */
+/* The HTTP body limit of docs/api.md. */
 #define E2E_BODY_MAX 65536
 
 static cv_test_stack e2e_stack;

@@ -1,6 +1,6 @@
 /*
  * auth_test.c -- end-to-end tests of bearer tokens and roles through the
- * gateway (SPEC sections 3 and 8): 401 without a valid token, 403 for a
+ * gateway (docs/api.md and 8): 401 without a valid token, 403 for a
  * role the route does not allow (and nothing stored), the verified actor
  * in every reply, overriding self-declared generated_by/acknowledged_by,
  * reads open to every role, admin allowed everything, and no token ever
@@ -697,7 +697,7 @@ test_auth_token_never_echoed_or_logged(void **state)
     assert_int_equal(r.status, 400);
     auth_response_free(&r);
 
-    /* No process log names a token (SPEC 7). */
+    /* No process log names a token (docs/api.md). */
     for (size_t i = 0; i < sizeof(logs) / sizeof(logs[0]); i++) {
         char path[400], what[64];
         FILE *f;

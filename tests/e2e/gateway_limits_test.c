@@ -8,8 +8,8 @@
  *    keeps at most its per-client share (CAVRA_GATEWAY_PER_IP_CONNECTIONS,
  *    256 by default), the rest are closed at once and counted, and silent
  *    connections are closed after the idle timeout.
- *  - A service stopped: the call answers 503 with the SPEC error body, and
- *    cavra_http_503_total{cause="service_unavailable"},
+ *  - A service stopped: the call answers 503 with the documented error body,
+ * and cavra_http_503_total{cause="service_unavailable"},
  *    cavra_rpc_unavailable_total and {cause="not_ready"} count it; the
  *    gateway log has one JSON line per request, the 503s with their cause.
  *  - SIGTERM while client threads send requests, some of them stuck on a

@@ -1,9 +1,9 @@
 /*
- * gateway_test.c -- end-to-end tests of the gateway's own surface (SPEC
- * sections 3 and 6): /openapi.json against the route table, /metrics
- * counters, /healthz and /readyz (also with a service killed), 405 with
- * Allow, X-Request-Id sanitisation, and the Evidence Console's static
- * files (no path escapes its folder).
+ * gateway_test.c -- end-to-end tests of the gateway's own surface
+ * (docs/api.md): /openapi.json against the route table, /metrics counters,
+ * /healthz and /readyz (also with a service killed), 405 with Allow,
+ * X-Request-Id sanitisation, and the Evidence Console's static files (no path
+ * escapes its folder).
  *
  * The whole stack runs in sandbox mode (no token file) against the real
  * PostgreSQL named by CAVRA_DATABASE_URL. The readiness test kills a
@@ -86,7 +86,7 @@ gwt_str(json_t *obj, const char *key)
     return json_string_value(v);
 }
 
-/* Checks the SPEC 3 error body and its request_id == the header. */
+/* Checks the docs/api.md error body and its request_id == the header. */
 static void
 gwt_assert_error(const cv_http_response *r, long status, const char *code,
                  const char *detail)

@@ -1,6 +1,6 @@
 /*
  * idempotency_test.c -- end-to-end: Idempotency-Key on every POST route
- * (SPEC 3), through the gateway, against the real PostgreSQL.
+ * (docs/api.md), through the gateway, against the real PostgreSQL.
  *
  * The same assertions run for each of the five POST routes (plan intake,
  * delivery attempts, acknowledgements, retry plan, schedule run), one
@@ -67,7 +67,7 @@ typedef struct idem_case {
 typedef struct idem_route {
     const char *name;
     const char *id_path;   /* the record id in the answer */
-    const char *id_prefix; /* SPEC 3: <prefix><16 hex> */
+    const char *id_prefix; /* docs/api.md: <prefix><16 hex> */
     const char *count_sql; /* rows this case stored, by c->sel */
     void (*prepare)(idem_case *c);
 } idem_route;

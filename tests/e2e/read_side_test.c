@@ -1,5 +1,5 @@
 /*
- * read_side_test.c -- end-to-end tests of the read side (SPEC 6) through
+ * read_side_test.c -- end-to-end tests of the read side (docs/api.md) through
  * the REST gateway: the dashboard's exact counts, the evidence stream's
  * filters and cursor pages, and the trace of one plan.
  *
@@ -323,8 +323,10 @@ e2e_dashboard(long long out[E2E_N_DASH])
     cv_http_response r;
 
     e2e_get_json(E2E_DASHBOARD, 200, &r);
-    if (strcmp(cv_test_json_str(r.json, "schema_version"), E2E_DASH_SCHEMA) != 0)
-        fail_msg("dashboard schema %s", cv_test_json_str(r.json, "schema_version"));
+    if (strcmp(cv_test_json_str(r.json, "schema_version"), E2E_DASH_SCHEMA) !=
+        0)
+        fail_msg("dashboard schema %s",
+                 cv_test_json_str(r.json, "schema_version"));
     (void)cv_test_json_str(r.json, "alert_level");
     (void)cv_test_json_str(r.json, "generated_at");
     if (!json_is_null(cv_test_json_get(r.json, "actor")))

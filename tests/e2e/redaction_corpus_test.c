@@ -1,5 +1,5 @@
 /*
- * redaction_corpus_test.c -- end-to-end proof of SPEC section 7: every
+ * redaction_corpus_test.c -- end-to-end proof of docs/api.md: every
  * form of the redaction corpus (tests/unit/redact_corpus.h) is posted
  * through the free-text fields of the whole stack (plan route reason and
  * recommended_action, acknowledgement notes and escalation_reason,

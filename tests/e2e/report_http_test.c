@@ -1,6 +1,6 @@
 /*
  * report_http_test.c -- end-to-end tests of the scheduled executive report
- * run (SPEC 5.3) through the REST gateway: the whole stack (three services
+ * run (docs/api.md) through the REST gateway: the whole stack (three services
  * + gateway) against the real PostgreSQL, driven over HTTP with libcurl.
  *
  * Needs CAVRA_DATABASE_URL pointing at a migrated database (scripts/test.sh
@@ -83,7 +83,7 @@ e2e_sid(char *out, size_t outlen, const char *what)
     snprintf(out, outlen, "e2e-%s-%s", e2e_tag, what);
 }
 
-/* The checks every run answer passes (SPEC 5.3). */
+/* The checks every run answer passes (docs/api.md). */
 static void
 e2e_assert_run_shape(json_t *j)
 {

@@ -1,7 +1,7 @@
 /*
- * retry_http_test.c -- end-to-end tests of delivery-attempt intake (SPEC
- * 4.2) and retry plans (SPEC 5.2) through the REST gateway: the whole
- * stack (three services + gateway) against the real PostgreSQL, driven
+ * retry_http_test.c -- end-to-end tests of delivery-attempt intake
+ * (docs/api.md) and retry plans (docs/api.md) through the REST gateway: the
+ * whole stack (three services + gateway) against the real PostgreSQL, driven
  * over HTTP with libcurl.
  *
  * Needs CAVRA_DATABASE_URL pointing at a migrated database (scripts/test.sh
@@ -185,7 +185,7 @@ e2e_teardown(void **state)
     return cv_test_stack_stop(&e2e_stack);
 }
 
-/* ---- delivery attempts (SPEC 4.2) ------------------------------------- */
+/* ---- delivery attempts (docs/api.md) ------------------------------------- */
 
 static void
 test_retry_http_delivery_created(void **state)
@@ -435,7 +435,7 @@ test_retry_http_delivery_rejected(void **state)
     free(pid);
 }
 
-/* ---- retry plans (SPEC 5.2) ------------------------------------------- */
+/* ---- retry plans (docs/api.md) ------------------------------------------- */
 
 static void
 test_retry_http_plan_created(void **state)
@@ -869,7 +869,7 @@ e2e_sorted(json_t *pairs)
 }
 
 /*
- * Retry plans bigger than a page come in pages (SPEC 5.2 paging): each
+ * Retry plans bigger than a page come in pages (docs/api.md paging): each
  * page is a stored retry plan of at most `limit` pairs with a next_cursor
  * while pairs remain; the pages of one listing hold every pair exactly
  * once. Bad paging input is a 400 naming the field.

@@ -36,7 +36,7 @@
 static cv_test_stack e2e_stack;
 
 /* Sends method path (a JSON body unless GET/HEAD) and expects a 405 whose
- * Allow is exactly allow; a body, when there is one, is the SPEC error
+ * Allow is exactly allow; a body, when there is one, is the documented error
  * with code UNIMPLEMENTED. Stores nothing. */
 static void
 e2e_expect_405(const char *method, const char *path, const char *allow)

@@ -1,5 +1,5 @@
 /*
- * fuzz_redact.c -- libFuzzer target for cv_redact (SPEC section 7).
+ * fuzz_redact.c -- libFuzzer target for cv_redact (docs/api.md).
  *
  * Properties checked on every input:
  *  - idempotent: a second pass changes nothing and counts nothing;

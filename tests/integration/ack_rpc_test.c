@@ -403,7 +403,7 @@ test_ack_rpc_invalid_arguments(void **state)
         "escalation_routes[0].severity must be critical, warning, "
         "or info");
 
-    /* Acknowledgements, in SPEC 5.1 order. */
+    /* Acknowledgements, in docs/api.md order. */
     plan = it_record_plan(provs, 2, NULL);
     req.plan_id = plan->plan->plan_id;
     req.acknowledged_by = "alice";

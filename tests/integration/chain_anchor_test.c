@@ -1,6 +1,6 @@
 /*
  * chain_anchor_test.c -- the evidence Merkle log against signed, witnessed
- * checkpoints (SPEC 9), through the real processes: cavra-ack,
+ * checkpoints (docs/evidence.md), through the real processes: cavra-ack,
  * cavra-retry and cavra-report (each given the evidence key, so each may
  * sequence and sign, one at a time) and the gateway.
  *

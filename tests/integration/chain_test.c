@@ -1,7 +1,7 @@
 /*
- * chain_test.c -- integration tests of the evidence Merkle log (SPEC 9):
- * the sequencer inside the real cavra-ack process sequences what the
- * service stores into the stored tree, cv_chain_verify_db and the
+ * chain_test.c -- integration tests of the evidence Merkle log
+ * (docs/evidence.md): the sequencer inside the real cavra-ack process sequences
+ * what the service stores into the stored tree, cv_chain_verify_db and the
  * cavra-verify tool agree, the append-only trigger holds, and tampering
  * behind its back is detected (chain_anchor_test.c checks it against
  * signed, witnessed checkpoints).

@@ -1,9 +1,9 @@
 /*
  * roles_test.c -- integration: the database login of the services
  * (cavra_app, migration 0009) may read and append, and may set the chain
- * columns, but can never rewrite or remove evidence or records (SPEC 9:
- * "grants plus a trigger"); it is no superuser, owns nothing and cannot
- * become the owner.
+ * columns, but can never rewrite or remove evidence or records
+ * (docs/evidence.md: "grants plus a trigger"); it is no superuser, owns nothing
+ * and cannot become the owner.
  *
  * scripts/test.sh gives the services' login in CAVRA_DATABASE_URL and the
  * owner in CAVRA_TEST_OWNER_DATABASE_URL; this test connects with the

@@ -1,6 +1,6 @@
 /*
  * cv_test_api.h -- what the integration and end-to-end tests assert
- * through: values at JSON paths of an HTTP answer, the SPEC error body
+ * through: values at JSON paths of an HTTP answer, the documented error body
  * {detail, code, request_id}, "nothing was stored" (row counts of every
  * table of the store, before and after), and the RPCs that make the
  * records a test needs.
@@ -48,7 +48,7 @@ void cv_test_assert_time(const char *t);
 
 /* ---- HTTP through the stack's gateway ---------------------------------- */
 
-/* Where escalation plans are recorded (SPEC 4.1). */
+/* Where escalation plans are recorded (docs/api.md). */
 #define CV_TEST_PLAN_PATH                                                      \
     "/runtime/go-pilot/rollback-drill-notifications/acknowledgements/"         \
     "audit-delivery/recovery-escalation-plan"

@@ -1,12 +1,12 @@
 /*
  * ack_plan_test.c -- unit tests for services/ack/ack_plan.c: validating
- * plan and acknowledgement requests and building their records (SPEC 4.1,
+ * plan and acknowledgement requests and building their records (docs/api.md,
  * 5.1), without any I/O.
  *
  * Requests are built as the RPC layer hands them over (protobuf-c
  * messages), so values a JSON client cannot send (an enum number outside
  * the enum) are covered too. Every expected value is written out here from
- * the SPEC, never taken from the code under test. Run: ctest -L unit, or
+ * docs/api.md, never taken from the code under test. Run: ctest -L unit, or
  * the binary alone.
  */
 #include <setjmp.h>
@@ -908,7 +908,7 @@ test_ack_plan_ack_error_order(void **state)
     Cv__AcknowledgeRequest req;
 
     (void)state;
-    /* SPEC 5.1 order: provider, then acknowledger, then state. */
+    /* docs/api.md order: provider, then acknowledger, then state. */
     t_ack_req_init(&req);
     req.provider = NULL;
     req.acknowledged_by = NULL;

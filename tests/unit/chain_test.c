@@ -1,8 +1,8 @@
 /*
- * chain_test.c -- unit tests of the evidence Merkle log's events (SPEC 9):
- * the canonical event form, the leaf hash and the offline verifier of an
- * export file, with and without a checkpoint (anchor). No database: logs
- * are built here, in memory and in temp files.
+ * chain_test.c -- unit tests of the evidence Merkle log's events
+ * (docs/evidence.md): the canonical event form, the leaf hash and the offline
+ * verifier of an export file, with and without a checkpoint (anchor). No
+ * database: logs are built here, in memory and in temp files.
  *
  * The expected hashes are computed in the test itself with OpenSSL EVP over
  * the literal bytes RFC 6962 fixes (leaf 0x00 || canonical, node

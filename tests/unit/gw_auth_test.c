@@ -1,8 +1,8 @@
 /*
  * gw_auth_test.c -- unit tests of the gateway's bearer tokens and roles
- * (gateway/gw_auth.c, SPEC section 8): token file parsing, the 401/403
+ * (gateway/gw_auth.c, docs/operator-guide.md): token file parsing, the 401/403
  * decisions with their exact messages, the verified cv.Actor, and that no
- * message ever carries a token or a token hash (SPEC section 7).
+ * message ever carries a token or a token hash (docs/api.md).
  *
  * Token files are written to a private temporary folder; the tokens are
  * made-up test strings.

@@ -1,11 +1,11 @@
 /*
  * gw_routes_test.c -- unit tests of the gateway's route table and path
  * matcher (gateway/gw_routes.c): the table is exactly the REST view of the
- * method registry (lib/cv_method.h) and the documented surface (SPEC
- * sections 4 to 6), every route matches its own path, literal segments
+ * method registry (lib/cv_method.h) and the documented surface (docs/api.md),
+ * every route matches its own path, literal segments
  * win over `{plan_id}`, `{plan_id}` segments are percent-decoded and
  * malformed ones rejected, and a known path under another method yields
- * the exact Allow text of a 405 (SPEC section 3).
+ * the exact Allow text of a 405 (docs/api.md).
  *
  * Run: ctest -R unit.gw_routes, or the binary alone.
  */
@@ -152,7 +152,7 @@ routes_test_n_params(const char *pattern)
 }
 
 /* The table is the documented REST surface: method, path, RPC, success
- * status and the SPEC section 8 roles of each route. */
+ * status and the docs/operator-guide.md roles of each route. */
 static void
 test_gw_routes_table_documented(void **state)
 {

@@ -1,6 +1,6 @@
 /*
  * redact_corpus.h -- the redaction corpora shared by the unit test, the
- * end-to-end test and the fuzz seeds (SPEC section 7).
+ * end-to-end test and the fuzz seeds (docs/api.md).
  *
  * REDACT_SECRETS: text an operator might paste, by family; `secret` is
  * the substring that must not survive cv_redact(). REDACT_BENIGN: ordinary

@@ -1,6 +1,6 @@
 /*
  * redact_test.c -- unit tests for cv_redact, the public-safety scanner
- * (SPEC section 7). Run: ctest -L unit, or the binary alone.
+ * (docs/api.md). Run: ctest -L unit, or the binary alone.
  *
  * Every expected-output check also runs the output through cv_redact a
  * second time and requires the same text and zero new redactions, so each

@@ -1,8 +1,8 @@
 /*
  * report_window_test.c -- unit tests for services/report/report_plan.c:
  * epoch-aligned report windows, schedule-run request rules and defaults
- * (SPEC 5.3), the status rules of an executive report, building run and
- * report records, and the read side's input rules and cursors (SPEC 6),
+ * (docs/api.md), the status rules of an executive report, building run and
+ * report records, and the read side's input rules and cursors (docs/api.md),
  * without any I/O.
  *
  * Every expected value is written out here (window bounds were computed

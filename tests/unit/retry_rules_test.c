@@ -1,11 +1,11 @@
 /*
  * retry_rules_test.c -- unit tests for services/retry/retry_rules.c: the
  * retry decision rules, policy defaults/aliases/ranges, delivery-attempt
- * intake and retry plan assembly (SPEC 4.2, 5.2), without any I/O.
+ * intake and retry plan assembly (docs/api.md, 5.2), without any I/O.
  *
  * The decision rules are table-driven: each row is a pair's attempt
  * history, a policy, an acknowledgement state and "now", with the decision
- * SPEC 5.2 demands, written out here from the SPEC (never taken from the
+ * docs/api.md demands, written out here from docs/api.md (never taken from the
  * code under test). Times are minutes after T0. Run: ctest -L unit, or
  * the binary alone.
  */
@@ -74,7 +74,7 @@ t_assert_time(const char *got, int64_t want_us)
         fail_msg("time is %s, expected %s", got, want);
 }
 
-/* The default policy of SPEC 5.2: 3 attempts, 15 minutes, x2. */
+/* The default policy of docs/api.md: 3 attempts, 15 minutes, x2. */
 static const retry_policy t_default_policy = {3, false, 15.0, 2.0};
 
 /* ---- decision table --------------------------------------------------- */

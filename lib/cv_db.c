@@ -120,24 +120,38 @@ cv_db_statement_timeout_ms(void)
     return (int)n;
 }
 
-int
-cv_db_set_statement_timeout(cv_db *db, int ms, bool local, cv_error *err)
+/* set_config(name, ms, local): the one way this file changes a timeout
+ * (statement_timeout, lock_timeout); the name is never from input. */
+static int
+cv_db_set_timeout(cv_db *db, const char *name, int ms, bool local,
+                  cv_error *err)
 {
     char text[24];
-    const char *params[2] = {text, local ? "true" : "false"};
+    const char *params[3] = {name, text, local ? "true" : "false"};
     PGresult *res;
     int rv = 0;
 
     if (db->conn == NULL)
         return cv_error_set(err, CV_UNAVAILABLE, "database unavailable");
     snprintf(text, sizeof(text), "%d", ms);
-    res = PQexecParams(
-        db->conn, "SELECT set_config('statement_timeout', $1, $2::boolean)", 2,
-        NULL, params, NULL, NULL, 0);
+    res = PQexecParams(db->conn, "SELECT set_config($1, $2, $3::boolean)", 3,
+                       NULL, params, NULL, NULL, 0);
     if (PQresultStatus(res) != PGRES_TUPLES_OK)
-        rv = cv_db_result_error(db, res, "set statement_timeout", err);
+        rv = cv_db_result_error(db, res, name, err);
     PQclear(res);
     return rv;
+}
+
+int
+cv_db_set_statement_timeout(cv_db *db, int ms, bool local, cv_error *err)
+{
+    return cv_db_set_timeout(db, "statement_timeout", ms, local, err);
+}
+
+int
+cv_db_set_lock_timeout(cv_db *db, int ms, cv_error *err)
+{
+    return cv_db_set_timeout(db, "lock_timeout", ms, true, err);
 }
 
 int
@@ -204,7 +218,10 @@ cv_db_result_error(cv_db *db, PGresult *res, const char *name, cv_error *err)
     } else if (state != NULL && strcmp(state, "23505") == 0) {
         rv = cv_error_set(err, CV_ALREADY_EXISTS, "record already exists");
     } else if (state != NULL &&
-               (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0)) {
+               (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0 ||
+                strcmp(state, "55P03") == 0)) {
+        /* 55P03: a lock wait outlived lock_timeout (set only inside a
+         * group commit, where it stands in for a deadlock found early). */
         rv = cv_error_set(err, CV_ABORTED, "conflicting concurrent write");
     } else if (state != NULL && strcmp(state, "57014") == 0) {
         rv = cv_error_set(err, CV_DEADLINE_EXCEEDED,

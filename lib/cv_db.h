@@ -168,6 +168,10 @@ int cv_db_statement_timeout_ms(void);
  * allowed longer statements does. Returns 0 or an error as cv_db_exec. */
 int cv_db_set_statement_timeout(cv_db *db, int ms, bool local, cv_error *err);
 
+/* Sets lock_timeout to ms until the open transaction ends: a lock wait
+ * longer than that fails as CV_ABORTED (a conflict to retry). */
+int cv_db_set_lock_timeout(cv_db *db, int ms, cv_error *err);
+
 /*
  * Read replica support (CAVRA_READ_DATABASE_URL). cv_db_wal_lsn writes
  * the primary's current WAL position (pg_current_wal_lsn, at or past the

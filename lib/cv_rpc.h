@@ -126,6 +126,13 @@ typedef struct cv_rpc_server cv_rpc_server;
  * transaction PostgreSQL's per-backend subtransaction cache overflows and
  * every other session's snapshots get slower. */
 #define CV_RPC_GROUP_MAX_LIMIT 64
+/* Two groups that lock the same rows in opposite orders deadlock, and
+ * PostgreSQL only notices after deadlock_timeout (1 s, superuser-only).
+ * Inside a group a lock wait gives up after this many milliseconds
+ * instead; the waiting request rolls back to its savepoint and runs again
+ * alone after the group commits (0: wait as long as it takes). */
+#define CV_RPC_GROUP_LOCK_TIMEOUT_ENV     "CAVRA_RPC_GROUP_LOCK_TIMEOUT_MS"
+#define CV_RPC_GROUP_LOCK_TIMEOUT_DEFAULT 50
 
 /* Starts listening and serving. Returns 0 and *out, or an error (for
  * instance CV_UNAVAILABLE when the URL cannot be bound, CV_INTERNAL when a

@@ -67,6 +67,7 @@ struct cv_rpc_server {
     size_t queued;            /* requests in that queue */
     int idle;                 /* workers waiting for requests */
     int group_max;       /* requests one worker takes at once (group commit) */
+    int group_lock_ms;   /* lock_timeout inside a group (0: none) */
     int read_max_lag_ms; /* how long a read waits for the standby */
     int stopping;
     cv_replay_cache *replay;    /* with principals: nonces seen */
@@ -619,7 +620,7 @@ cv_rpc_db_ok(const cv_db *db)
  * every call still open runs alone.
  */
 static void
-cv_rpc_group_run(cv_db *db, cv_rpc_job **calls, size_t n)
+cv_rpc_group_run(cv_rpc_server *srv, cv_db *db, cv_rpc_job **calls, size_t n)
 {
     cv_error gerr;
     size_t i;
@@ -629,6 +630,9 @@ cv_rpc_group_run(cv_db *db, cv_rpc_job **calls, size_t n)
     if (cv_db_ensure(db, &gerr) != 0 ||
         cv_db_tx_begin(db, CV_TX_WRITE, &gerr) != 0)
         goto alone;
+    if (srv->group_lock_ms > 0 &&
+        cv_db_set_lock_timeout(db, srv->group_lock_ms, &gerr) != 0)
+        goto broken;
     for (i = 0; i < n; i++) {
         cv_rpc_job *c = calls[i];
         int level;
@@ -763,7 +767,7 @@ cv_rpc_serve_batch(cv_rpc_server *srv, cv_db *db, cv_db *rdb, cv_rpc_work **ws,
     if (n_group == 1)
         cv_rpc_run_alone(db, group[0]);
     else if (n_group > 1)
-        cv_rpc_group_run(db, group, n_group);
+        cv_rpc_group_run(srv, db, group, n_group);
     for (size_t i = 0; i < n_group; i++)
         cv_rpc_reply(group[i]);
     free(group);
@@ -860,6 +864,9 @@ cv_rpc_server_start(const cv_rpc_server_config *cfg, cv_rpc_server **out,
         (void)cv_env_long(CV_RPC_GROUP_MAX_ENV, 1, CV_RPC_GROUP_MAX_LIMIT,
                           CV_RPC_GROUP_MAX_DEFAULT, &g);
         srv->group_max = (int)g;
+        (void)cv_env_long(CV_RPC_GROUP_LOCK_TIMEOUT_ENV, 0, 60000,
+                          CV_RPC_GROUP_LOCK_TIMEOUT_DEFAULT, &g);
+        srv->group_lock_ms = (int)g;
         (void)cv_env_long(CV_DB_READ_MAX_LAG_ENV, 0, 60000,
                           CV_DB_READ_MAX_LAG_DEFAULT, &g);
         srv->read_max_lag_ms = (int)g;

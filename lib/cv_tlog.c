@@ -259,7 +259,7 @@ cv_tlog_tile(cv_db *db, int level, int64_t index, int width, uint8_t **out,
         level >= CV_TLOG_TILE_LEVELS)
         return cv_error_set(err, CV_INVALID_ARGUMENT, "path is not a tile");
     if (level < 0) {
-        int64_t size;
+        int64_t size = 0;
         int rv = cv_tlog_size(db, &size, err);
 
         if (rv != 0)
@@ -539,7 +539,7 @@ cv_tlog_sign_tx(cv_db *db, const cv_tlog_keys *k, bool force,
     cv_witnessed last;
     cv_checkpoint cp;
     char why[256], rootl[65], sizetext[24], *body = NULL, *note = NULL;
-    int64_t size;
+    int64_t size = 0;
     int have, rv, ar;
     PGresult *res;
 

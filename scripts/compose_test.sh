@@ -436,7 +436,9 @@ ct_log "loop ok: plan $PLAN_ID, trace $TRACE_1"
 
 ct_log "internal RPCs: tls+tcp:// with the deployment CA; the database login is cavra_app"
 for svc in ack retry report; do
-    podman logs "${CT_PROJECT}_${svc}_1" 2>&1 | grep -q "listening on tls+tcp://" ||
+    # grep reads all of it: with -q it would stop early, podman logs would
+    # die of SIGPIPE and pipefail would call the check failed.
+    podman logs "${CT_PROJECT}_${svc}_1" 2>&1 | grep "listening on tls+tcp://" >/dev/null ||
         ct_fail "$svc does not listen on tls+tcp://"
 done
 owner_conns=$(podman exec "${CT_PROJECT}_postgres_1" psql -U cavra -d cavra -Atc \

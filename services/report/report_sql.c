@@ -967,13 +967,37 @@ report_sql_events(PGresult *res, Cv__EvidenceEvent ***items, size_t *n,
     return 0;
 }
 
+/* Appends the filter's values to params (from *nparams on) and returns
+ * the statement variant that takes them (bit 1 kind, 2 plan_id, 4
+ * provider: report_list_N, report_count_N). */
+static int
+report_sql_filter_params(const report_list_filter *f, const char **params,
+                         int *nparams)
+{
+    int mask = 0;
+
+    if (f->kind != NULL) {
+        mask |= 1;
+        params[(*nparams)++] = f->kind;
+    }
+    if (f->plan_id != NULL) {
+        mask |= 2;
+        params[(*nparams)++] = f->plan_id;
+    }
+    if (f->provider != NULL) {
+        mask |= 4;
+        params[(*nparams)++] = f->provider;
+    }
+    return mask;
+}
+
 int
 report_sql_list(cv_db *db, const report_list_filter *f,
                 Cv__EvidenceEvent ***items, size_t *n, cv_error *err)
 {
     char name[32], before[24], limit[24], offset[24];
     const char *params[6] = {before, limit, offset};
-    int nparams = 3, mask = 0, rv;
+    int nparams = 3, mask, rv;
     PGresult *res;
 
     *items = NULL;
@@ -981,18 +1005,7 @@ report_sql_list(cv_db *db, const report_list_filter *f,
     snprintf(before, sizeof(before), "%" PRId64, f->after_id);
     snprintf(limit, sizeof(limit), "%" PRId64, f->limit + 1);
     snprintf(offset, sizeof(offset), "%" PRId64, f->offset);
-    if (f->kind != NULL) {
-        mask |= 1;
-        params[nparams++] = f->kind;
-    }
-    if (f->plan_id != NULL) {
-        mask |= 2;
-        params[nparams++] = f->plan_id;
-    }
-    if (f->provider != NULL) {
-        mask |= 4;
-        params[nparams++] = f->provider;
-    }
+    mask = report_sql_filter_params(f, params, &nparams);
     snprintf(name, sizeof(name), "report_list_%d", mask);
     if ((res = cv_db_exec(db, name, nparams, params, err)) == NULL)
         return err->code;
@@ -1007,22 +1020,11 @@ report_sql_count(cv_db *db, const report_list_filter *f, int64_t *total,
 {
     char name[32];
     const char *params[3];
-    int nparams = 0, mask = 0;
+    int nparams = 0, mask;
     PGresult *res;
 
     *total = 0;
-    if (f->kind != NULL) {
-        mask |= 1;
-        params[nparams++] = f->kind;
-    }
-    if (f->plan_id != NULL) {
-        mask |= 2;
-        params[nparams++] = f->plan_id;
-    }
-    if (f->provider != NULL) {
-        mask |= 4;
-        params[nparams++] = f->provider;
-    }
+    mask = report_sql_filter_params(f, params, &nparams);
     snprintf(name, sizeof(name), "report_count_%d", mask);
     if ((res = cv_db_exec(db, name, nparams, nparams > 0 ? params : NULL,
                           err)) == NULL)

@@ -7,6 +7,8 @@
 #                                       service name, and localhost for its
 #                                       own health check)
 #   DIR/gateway.{pem,key}               the gateway, as a caller
+#   DIR/{ack,retry,report}-2.{pem,key}  the second replicas (docker-compose.yml
+#                                       profile "replicas")
 #
 # Existing files are kept (run it again after deleting one to renew it).
 # Private keys are written 0600; give each to the one container that needs
@@ -20,7 +22,7 @@ if [[ ! -f "$dir/ca.pem" ]]; then
         -keyout "$dir/ca.key" -out "$dir/ca.pem" -days 825 \
         -subj "/CN=CAVRA Recovery deployment CA" 2>/dev/null
 fi
-for name in ack retry report gateway; do
+for name in ack retry report gateway ack-2 retry-2 report-2; do
     [[ -f "$dir/$name.pem" ]] && continue
     openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
         -keyout "$dir/$name.key" -out "$dir/$name.csr" -subj "/CN=$name" 2>/dev/null

@@ -345,13 +345,17 @@ ct_up
 ct_log "all containers healthy; migrate exited 0"
 
 # --- 4. checks --------------------------------------------------------------
-# ct_req METHOD PATH [BODY]: CT_STATUS = HTTP status, body in $CT_TMP/body.
+# ct_req METHOD PATH [BODY [IDEMPOTENCY_KEY]]: CT_STATUS = HTTP status, body
+# in $CT_TMP/body.
 ct_req() {
-    local method=$1 path=$2 body=${3:-}
+    local method=$1 path=$2 body=${3:-} key=${4:-}
     local args=(-sS -o "$CT_TMP/body" -w '%{http_code}' --max-time 20 -X "$method"
         -H "Authorization: Bearer $TOKEN")
     if [[ $method == POST ]]; then
         args+=(-H 'Content-Type: application/json' --data-binary "$body")
+    fi
+    if [[ -n $key ]]; then
+        args+=(-H "Idempotency-Key: $key")
     fi
     CT_STATUS=$(curl "${args[@]}" "$BASE$path" 2>/dev/null) || CT_STATUS=000
 }
@@ -540,6 +544,91 @@ ct_req GET /runtime/evidence/verify
 ct_expect "verify after down/up" 200
 ct_check "verify after down/up" 'd["valid"] is True and d["events"] >= 7'
 ct_log "data, evidence and migrations survived down/up"
+
+ct_log "replicas: profile \"replicas\" adds ack-2, retry-2, report-2; the gateway dials both"
+# The same project with the replicas' settings, as docker/.env would give them.
+cp "$CT_TMP/env" "$CT_TMP/env.replicas"
+{
+    echo "CAVRA_ACK_URLS=tls+tcp://ack:7101,tls+tcp://ack-2:7101"
+    echo "CAVRA_RETRY_URLS=tls+tcp://retry:7102,tls+tcp://retry-2:7102"
+    echo "CAVRA_REPORT_URLS=tls+tcp://report:7103,tls+tcp://report-2:7103"
+} >>"$CT_TMP/env.replicas"
+ct_compose_replicas() {
+    docker-compose -p "$CT_PROJECT" --env-file "$CT_TMP/env.replicas" --profile replicas \
+        -f docker/docker-compose.yml -f docker/docker-compose.test.yml "$@"
+}
+ct_compose_replicas up -d --no-build >"$CT_TMP/up-replicas.log" 2>&1 || {
+    cat "$CT_TMP/up-replicas.log" >&2
+    ct_fail "docker-compose up with the replicas failed"
+}
+for ((i = 0; i < 120; i++)); do
+    all=1
+    for svc in ack ack-2 retry-2 report report-2 gateway; do
+        state=$(podman inspect -f '{{.State.Status}}/{{.State.Health.Status}}' \
+            "${CT_PROJECT}_${svc}_1" 2>/dev/null) || state=missing
+        [[ $state == running/healthy ]] || all=0
+    done
+    ((all)) && break
+    sleep 1
+done
+((all)) || ct_fail "the replicas did not become healthy within 120 s"
+ct_req GET /runtime/go-pilot/rollback-drill-notifications/dashboard
+ct_expect "dashboard with replicas" 200
+acks_before=$(ct_json 'd["acknowledgement_audit_delivery_recovery_escalation_ack_count"]')
+
+# 30 acknowledgements, one after another; after the 10th the first ack
+# replica is stopped for good (SIGKILL, no restart). A call that was in
+# flight on it answers 503 and is sent again with its Idempotency-Key, as a
+# client would; every one must end in 201 (or 200, a replay) and be stored
+# once.
+retried=0
+for ((i = 0; i < 30; i++)); do
+    if ((i == 10)); then
+        podman stop -t 0 "${CT_PROJECT}_ack_1" >/dev/null ||
+            ct_fail "podman stop ack failed"
+    fi
+    for ((try = 0; try < 10; try++)); do
+        ct_req POST "$P/recovery-escalations/$PLAN_ID/acknowledgements" \
+            "{\"provider\": \"jira\", \"acknowledgement_state\": \"acknowledged\", \"notes\": \"replica $i\"}" \
+            "compose-replica-$i"
+        [[ $CT_STATUS == 201 || $CT_STATUS == 200 ]] && break
+        [[ $CT_STATUS == 503 || $CT_STATUS == 000 ]] ||
+            ct_fail "acknowledgement $i with one replica stopped: HTTP $CT_STATUS $(head -c 300 "$CT_TMP/body")"
+        retried=$((retried + 1))
+        sleep 0.5
+    done
+    [[ $CT_STATUS == 201 || $CT_STATUS == 200 ]] ||
+        ct_fail "acknowledgement $i never succeeded with one replica stopped (HTTP $CT_STATUS)"
+done
+ct_req GET /runtime/go-pilot/rollback-drill-notifications/dashboard
+ct_expect "dashboard after stopping a replica" 200
+ct_check "each acknowledgement stored once" \
+    "d[\"acknowledgement_audit_delivery_recovery_escalation_ack_count\"] == $acks_before + 30"
+ct_log "ack stopped after 10 of 30 acknowledgements: all 30 stored once ($retried calls sent again)"
+
+# The single writers fail over: with the first report replica stopped, the
+# other takes the sequencer lock, chains the new events and signs a
+# checkpoint that covers them; a schedule run is answered by report-2.
+podman stop -t 0 "${CT_PROJECT}_report_1" >/dev/null || ct_fail "podman stop report failed"
+ct_req POST "$P/recovery-executive-report/schedule-run" \
+    '{"generated_by": "exec-scheduler", "schedule": {"interval_minutes": 60, "schedule_id": "compose-replica"}}'
+ct_expect "schedule run with report stopped" 201 200
+for ((i = 0; i < 60; i++)); do
+    ct_req GET /runtime/evidence/verify
+    if [[ $CT_STATUS == 200 ]]; then
+        events=$(ct_json 'd["events"]')
+        ct_req GET /runtime/evidence/checkpoint
+        if [[ $CT_STATUS == 200 ]] && (($(sed -n 2p "$CT_TMP/body") >= events)); then
+            break
+        fi
+    fi
+    sleep 1
+done
+((i < 60)) || ct_fail "no checkpoint covering all $events events within 60 s after report stopped"
+ct_req GET /runtime/evidence/verify
+ct_expect "verify with report stopped" 200
+ct_check "verify with report stopped" 'd["valid"] is True'
+ct_log "report stopped: report-2 chained and signed $events events (checkpoint after ${i}s), verify valid"
 
 # --- 5. tear down and check that nothing is left listening ------------------
 kill "$CT_HEALTH_PID" 2>/dev/null || true

@@ -26,6 +26,14 @@
 const cv_db_statement cv_chain_statements[] = {
     {"cv_chain_try_lock",
      "SELECT pg_try_advisory_xact_lock(" CV_CHAIN_LOCK_KEY ")"},
+    /* The same lock for a sequencer round, whose transaction also turns
+     * hash and merge joins off: its batch statement must find each event
+     * through an index (a plan estimated from a large backlog would scan
+     * the whole table per batch). */
+    {"cv_chain_seq_lock",
+     "SELECT pg_try_advisory_xact_lock(" CV_CHAIN_LOCK_KEY "),"
+     " set_config('enable_hashjoin', 'off', true),"
+     " set_config('enable_mergejoin', 'off', true)"},
     /* Events sequenced before the Merkle log (they carry the old chain's
      * hash; no event sequenced since does): leaves first, in order. */
     {"cv_chain_legacy",
@@ -33,14 +41,18 @@ const cv_db_statement cv_chain_statements[] = {
      "request_id, " CV_CHAIN_TIME ", record::text, principal"
      " FROM evidence_events WHERE chain_seq > $1::bigint"
      " AND hash IS NOT NULL ORDER BY chain_seq LIMIT $2::int"},
-    {"cv_chain_unchained",
-     "SELECT id, kind, record_id, plan_id, provider, actor, "
-     "request_id, " CV_CHAIN_TIME ", record::text, principal"
-     " FROM evidence_events"
-     " WHERE chain_seq IS NULL ORDER BY id LIMIT $1::int"},
-    {"cv_chain_assign", "UPDATE evidence_events e SET chain_seq = v.seq"
-                        " FROM unnest($1::bigint[], $2::bigint[]) AS v(id, seq)"
-                        " WHERE e.id = v.id AND e.chain_seq IS NULL"},
+    /* The sequencer's batch: the next unsequenced events in id order get
+     * positions $1 + 1 .. in one statement, which returns them (in no
+     * order: the caller sorts by chain_seq). */
+    {"cv_chain_claim",
+     "WITH b AS (SELECT u.id, $1::bigint + row_number() OVER (ORDER BY u.id)"
+     " AS seq FROM (SELECT id FROM evidence_events WHERE chain_seq IS NULL"
+     " ORDER BY id LIMIT $2::int) u)"
+     " UPDATE evidence_events e SET chain_seq = b.seq FROM b"
+     " WHERE e.id = b.id AND e.chain_seq IS NULL"
+     " RETURNING e.chain_seq, e.kind, e.record_id, e.plan_id, e.provider,"
+     " e.actor, e.request_id, to_char(e.created_at AT TIME ZONE 'UTC', "
+     "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), e.record::text, e.principal"},
     {"cv_chain_page",
      "SELECT chain_seq, kind, record_id, plan_id, provider, actor,"
      " request_id, " CV_CHAIN_TIME ", record::text, principal"
@@ -58,12 +70,16 @@ const cv_db_statement cv_chain_statements[] = {
      " unnest($1::int[], $2::bigint[]) AS w(l, i))"},
     {"cv_tlog_tile_one", "SELECT encode(hashes, 'hex') FROM evidence_tiles"
                          " WHERE level = $1::int AND idx = $2::bigint"},
-    {"cv_tlog_tile_new", "INSERT INTO evidence_tiles (level, idx, hashes)"
-                         " VALUES ($1::int, $2::bigint, decode($3, 'hex'))"},
-    {"cv_tlog_tile_extend",
-     "UPDATE evidence_tiles SET hashes = hashes || decode($4, 'hex')"
-     " WHERE level = $1::int AND idx = $2::bigint"
-     " AND length(hashes) = $3::int"},
+    /* A batch's tile rows: new tiles, and appends to partial ones. */
+    {"cv_tlog_tiles_new",
+     "INSERT INTO evidence_tiles (level, idx, hashes)"
+     " SELECT v.l, v.i, decode(v.h, 'hex') FROM"
+     " unnest($1::int[], $2::bigint[], $3::text[]) AS v(l, i, h)"},
+    {"cv_tlog_tiles_extend",
+     "UPDATE evidence_tiles t SET hashes = t.hashes || decode(v.h, 'hex')"
+     " FROM unnest($1::int[], $2::bigint[], $3::int[], $4::text[])"
+     " AS v(l, i, o, h)"
+     " WHERE t.level = v.l AND t.idx = v.i AND length(t.hashes) = v.o"},
     {"cv_tlog_entries",
      "SELECT chain_seq, kind, record_id, plan_id, provider, actor,"
      " request_id, " CV_CHAIN_TIME ", record::text, principal"
@@ -176,60 +192,24 @@ cv_chain_row_event(PGresult *res, int row, int64_t seq)
 /* Tile levels the sequencer writes (tree levels 0, 8, .. 56). */
 #define CV_CHAIN_TILE_LEVELS 8
 
-/* The new hashes of one tile, written when the batch moves on. */
-typedef struct cv_chain_tilebuf {
-    int64_t idx;
-    int start; /* position of the first new hash in the tile */
-    int count;
-    uint8_t hashes[CV_TILE_WIDTH * CV_MERKLE_HASH_LEN];
-} cv_chain_tilebuf;
+/* The nodes one batch completes at one tile level: consecutive node
+ * indexes from `first` (a level completes its nodes left to right). */
+typedef struct cv_chain_levelbuf {
+    int64_t first;
+    size_t count, cap;
+    uint8_t *hashes;
+} cv_chain_levelbuf;
 
 typedef struct cv_chain_emitter {
-    cv_db *db;
     cv_error *err;
-    cv_chain_tilebuf tiles[CV_CHAIN_TILE_LEVELS];
+    cv_chain_levelbuf levels[CV_CHAIN_TILE_LEVELS];
 } cv_chain_emitter;
 
-/* Writes one buffered run of hashes: a new tile, or appended to the
- * partial tile it continues (the trigger of migration 0012 allows only
- * that). */
-static int
-cv_chain_tile_flush(cv_chain_emitter *em, int level)
+static void
+cv_chain_emitter_free(cv_chain_emitter *em)
 {
-    cv_chain_tilebuf *b = &em->tiles[level];
-    char l[16], idx[24], off[16];
-    char *hex;
-    PGresult *res;
-    bool one;
-
-    if (b->count == 0)
-        return 0;
-    if ((hex = malloc((size_t)b->count * CV_MERKLE_HASH_LEN * 2 + 1)) == NULL)
-        return cv_error_set(em->err, CV_INTERNAL, "out of memory");
-    cv_hex_encode(b->hashes, (size_t)b->count * CV_MERKLE_HASH_LEN, hex);
-    snprintf(l, sizeof(l), "%d", level);
-    snprintf(idx, sizeof(idx), "%" PRId64, b->idx);
-    snprintf(off, sizeof(off), "%d", b->start * CV_MERKLE_HASH_LEN);
-    if (b->start == 0) {
-        const char *p[3] = {l, idx, hex};
-
-        res = cv_db_exec(em->db, "cv_tlog_tile_new", 3, p, em->err);
-    } else {
-        const char *p[4] = {l, idx, off, hex};
-
-        res = cv_db_exec(em->db, "cv_tlog_tile_extend", 4, p, em->err);
-    }
-    free(hex);
-    one = res != NULL && strcmp(PQcmdTuples(res), "1") == 0;
-    PQclear(res);
-    if (!one)
-        return res != NULL ? cv_error_set(em->err, CV_ABORTED,
-                                          "evidence tile %d/%" PRId64
-                                          " moved under the sequencer",
-                                          level, b->idx)
-                           : em->err->code;
-    b->count = 0;
-    return 0;
+    for (int l = 0; l < CV_CHAIN_TILE_LEVELS; l++)
+        free(em->levels[l].hashes);
 }
 
 /* cv_merkle_emit_fn: keeps the nodes that tiles store (levels 0, 8, ..). */
@@ -238,32 +218,170 @@ cv_chain_emit(void *arg, const cv_merkle_node *node, const cv_merkle_hash hash)
 {
     cv_chain_emitter *em = arg;
     int level = node->level / CV_TILE_HEIGHT;
-    int64_t idx = node->index / CV_TILE_WIDTH;
-    int pos = (int)(node->index % CV_TILE_WIDTH);
-    cv_chain_tilebuf *b;
+    cv_chain_levelbuf *b;
 
     if (node->level % CV_TILE_HEIGHT != 0 || level >= CV_CHAIN_TILE_LEVELS)
         return 0;
-    b = &em->tiles[level];
-    if (b->count > 0 && (b->idx != idx || b->start + b->count != pos) &&
-        cv_chain_tile_flush(em, level) != 0)
+    b = &em->levels[level];
+    if (b->count == 0)
+        b->first = node->index;
+    else if (node->index != b->first + (int64_t)b->count) {
+        cv_error_set(em->err, CV_INTERNAL, "evidence tree nodes out of order");
         return -1;
-    if (b->count == 0) {
-        b->idx = idx;
-        b->start = pos;
     }
-    memcpy(b->hashes + (size_t)b->count * CV_MERKLE_HASH_LEN, hash,
-           CV_MERKLE_HASH_LEN);
+    if (b->count == b->cap) {
+        size_t cap = b->cap > 0 ? b->cap * 2 : 256;
+        uint8_t *h = realloc(b->hashes, cap * CV_MERKLE_HASH_LEN);
+
+        if (h == NULL) {
+            cv_error_set(em->err, CV_INTERNAL, "out of memory");
+            return -1;
+        }
+        b->hashes = h;
+        b->cap = cap;
+    }
+    memcpy(b->hashes + b->count * CV_MERKLE_HASH_LEN, hash, CV_MERKLE_HASH_LEN);
     b->count++;
     return 0;
 }
 
-/* Appends the events of res (positions size + 1 ..) to the frontier. */
+/* A growing array literal ("{a,b,..}") for one statement parameter. */
+typedef struct cv_chain_arr {
+    char *text;
+    size_t len, cap;
+    int n;
+} cv_chain_arr;
+
+static int
+cv_chain_arr_add(cv_chain_arr *a, const char *item, size_t len)
+{
+    if (a->len + len + 3 > a->cap) {
+        size_t cap = (a->len + len + 3) * 2;
+        char *t = realloc(a->text, cap);
+
+        if (t == NULL)
+            return -1;
+        a->text = t;
+        a->cap = cap;
+    }
+    a->text[a->len++] = a->n == 0 ? '{' : ',';
+    memcpy(a->text + a->len, item, len);
+    a->len += len;
+    a->n++;
+    a->text[a->len] = '}';
+    a->text[a->len + 1] = '\0';
+    return 0;
+}
+
+static int
+cv_chain_arr_int(cv_chain_arr *a, int64_t v)
+{
+    char s[24];
+
+    return cv_chain_arr_add(a, s,
+                            (size_t)snprintf(s, sizeof(s), "%" PRId64, v));
+}
+
+/* The tile rows of one batch, as the parameters of two statements: new
+ * tiles (level, idx, hashes) and extended partial tiles (level, idx, old
+ * length, appended hashes). */
+typedef struct cv_chain_tilecall {
+    cv_chain_arr l, i, h;        /* new tiles */
+    cv_chain_arr el, ei, eo, eh; /* extensions */
+} cv_chain_tilecall;
+
+static void
+cv_chain_tilecall_free(cv_chain_tilecall *t)
+{
+    cv_chain_arr *all[] = {&t->l, &t->i, &t->h, &t->el, &t->ei, &t->eo, &t->eh};
+
+    for (size_t k = 0; k < sizeof(all) / sizeof(all[0]); k++)
+        free(all[k]->text);
+}
+
+/* Checks a tile statement touched exactly `want` rows. */
+static int
+cv_chain_tile_rows(PGresult *res, int want, cv_error *err)
+{
+    bool all = res != NULL && strtol(PQcmdTuples(res), NULL, 10) == want;
+
+    PQclear(res);
+    if (!all)
+        return res != NULL ? cv_error_set(err, CV_ABORTED,
+                                          "evidence tiles moved under the "
+                                          "sequencer")
+                           : err->code;
+    return 0;
+}
+
+/* Writes every tile row the batch completed or grew: two statements per
+ * batch whatever its size (a partial tile is written once per batch, as
+ * an append the trigger of migration 0012 allows). */
+static int
+cv_chain_tiles_write(cv_db *db, cv_chain_emitter *em, cv_error *err)
+{
+    cv_chain_tilecall t = {0};
+    char *hex = malloc(CV_TILE_WIDTH * CV_MERKLE_HASH_LEN * 2 + 1);
+    int rv = 0;
+
+    if (hex == NULL)
+        return cv_error_set(err, CV_INTERNAL, "out of memory");
+    for (int level = 0; level < CV_CHAIN_TILE_LEVELS && rv == 0; level++) {
+        const cv_chain_levelbuf *b = &em->levels[level];
+        size_t done = 0;
+
+        while (done < b->count && rv == 0) {
+            int64_t node = b->first + (int64_t)done;
+            int64_t idx = node / CV_TILE_WIDTH;
+            size_t start = (size_t)(node % CV_TILE_WIDTH);
+            size_t n = CV_TILE_WIDTH - start;
+
+            if (n > b->count - done)
+                n = b->count - done;
+            cv_hex_encode(b->hashes + done * CV_MERKLE_HASH_LEN,
+                          n * CV_MERKLE_HASH_LEN, hex);
+            if (start == 0)
+                rv = cv_chain_arr_int(&t.l, level) ||
+                     cv_chain_arr_int(&t.i, idx) ||
+                     cv_chain_arr_add(&t.h, hex, n * CV_MERKLE_HASH_LEN * 2);
+            else
+                rv = cv_chain_arr_int(&t.el, level) ||
+                     cv_chain_arr_int(&t.ei, idx) ||
+                     cv_chain_arr_int(&t.eo,
+                                      (int64_t)start * CV_MERKLE_HASH_LEN) ||
+                     cv_chain_arr_add(&t.eh, hex, n * CV_MERKLE_HASH_LEN * 2);
+            done += n;
+        }
+    }
+    free(hex);
+    if (rv != 0) {
+        cv_chain_tilecall_free(&t);
+        return cv_error_set(err, CV_INTERNAL, "out of memory");
+    }
+    if (t.el.n > 0) {
+        const char *p[4] = {t.el.text, t.ei.text, t.eo.text, t.eh.text};
+
+        rv = cv_chain_tile_rows(
+            cv_db_exec(db, "cv_tlog_tiles_extend", 4, p, err), t.el.n, err);
+    }
+    if (rv == 0 && t.l.n > 0) {
+        const char *p[3] = {t.l.text, t.i.text, t.h.text};
+
+        rv = cv_chain_tile_rows(cv_db_exec(db, "cv_tlog_tiles_new", 3, p, err),
+                                t.l.n, err);
+    }
+    cv_chain_tilecall_free(&t);
+    return rv;
+}
+
+/* Appends the events of res, in chain_seq order (row order[k] holds
+ * position size + 1 + k), to the frontier. */
 static int
 cv_chain_append_rows(cv_chain_emitter *em, cv_merkle_frontier *f, PGresult *res,
-                     bool legacy)
+                     const int *order, bool legacy)
 {
-    for (int i = 0; i < PQntuples(res); i++) {
+    for (int k = 0; k < PQntuples(res); k++) {
+        int i = order != NULL ? order[k] : k;
         int64_t seq = f->size + 1;
         cv_chain_event ev = cv_chain_row_event(res, i, seq);
         char *canonical;
@@ -289,47 +407,30 @@ cv_chain_append_rows(cv_chain_emitter *em, cv_merkle_frontier *f, PGresult *res,
     return 0;
 }
 
-/* Gives the unsequenced events of res their positions, in one statement. */
+/* The rows cv_chain_claim returned, in position order: order[k] is the
+ * row given position size + 1 + k. Every position must be there once
+ * (RETURNING has no order; a hole means another writer got in). */
 static int
-cv_chain_assign(cv_db *db, PGresult *res, int64_t first_seq, cv_error *err)
+cv_chain_claim_order(PGresult *res, int64_t size, int **order, cv_error *err)
 {
     int n = PQntuples(res);
-    size_t cap = (size_t)n * 24 + 4, iu = 0, su = 0;
-    char *ids = malloc(cap), *seqs = malloc(cap);
-    PGresult *set;
-    bool all;
+    int *o = malloc((size_t)(n > 0 ? n : 1) * sizeof(*o));
 
-    if (ids == NULL || seqs == NULL) {
-        free(ids);
-        free(seqs);
+    if (o == NULL)
         return cv_error_set(err, CV_INTERNAL, "out of memory");
-    }
-    ids[iu++] = '{';
-    seqs[su++] = '{';
+    for (int k = 0; k < n; k++)
+        o[k] = -1;
     for (int i = 0; i < n; i++) {
-        iu += (size_t)snprintf(ids + iu, cap - iu, "%s%s", i > 0 ? "," : "",
-                               PQgetvalue(res, i, 0));
-        su += (size_t)snprintf(seqs + su, cap - su, "%s%" PRId64,
-                               i > 0 ? "," : "", first_seq + i);
-    }
-    snprintf(ids + iu, cap - iu, "}");
-    snprintf(seqs + su, cap - su, "}");
-    {
-        const char *p[2] = {ids, seqs};
+        int64_t k = strtoll(PQgetvalue(res, i, 0), NULL, 10) - size - 1;
 
-        set = cv_db_exec(db, "cv_chain_assign", 2, p, err);
+        if (k < 0 || k >= n || o[k] != -1) {
+            free(o);
+            return cv_error_set(err, CV_ABORTED,
+                                "evidence events were sequenced concurrently");
+        }
+        o[k] = i;
     }
-    free(ids);
-    free(seqs);
-    /* Every row, or another writer sequenced one: this round must not
-     * count it. */
-    all = set != NULL && strtol(PQcmdTuples(set), NULL, 10) == n;
-    PQclear(set);
-    if (!all)
-        return set != NULL
-                   ? cv_error_set(err, CV_ABORTED,
-                                  "evidence events were sequenced concurrently")
-                   : err->code;
+    *order = o;
     return 0;
 }
 
@@ -337,14 +438,15 @@ static int
 cv_chain_sequence_tx(cv_db *db, cv_chain_sequencer *st, int batch, int *chained,
                      cv_error *err)
 {
-    cv_chain_emitter *em;
+    cv_chain_emitter em = {.err = err};
     PGresult *res;
     int64_t size;
     char sizetext[24], limit[16];
     bool legacy;
+    int *order = NULL;
     int rv;
 
-    if ((res = cv_db_exec(db, "cv_chain_try_lock", 0, NULL, err)) == NULL)
+    if ((res = cv_db_exec(db, "cv_chain_seq_lock", 0, NULL, err)) == NULL)
         return err->code;
     if (strcmp(PQgetvalue(res, 0, 0), "t") != 0) {
         /* Another sequencer is at work: nothing to do this round. */
@@ -376,33 +478,32 @@ cv_chain_sequence_tx(cv_db *db, cv_chain_sequencer *st, int batch, int *chained,
     }
     legacy = PQntuples(res) > 0;
     if (!legacy) {
-        const char *p[1] = {limit};
+        /* Positions and the events' contents in one statement. */
+        const char *p[2] = {sizetext, limit};
 
         PQclear(res);
-        if ((res = cv_db_exec(db, "cv_chain_unchained", 1, p, err)) == NULL)
+        if ((res = cv_db_exec(db, "cv_chain_claim", 2, p, err)) == NULL)
             return err->code;
+        if ((rv = cv_chain_claim_order(res, size, &order, err)) != 0) {
+            PQclear(res);
+            return rv;
+        }
     }
     if (PQntuples(res) == 0) {
+        free(order);
         PQclear(res);
         return 0;
     }
-    if ((em = calloc(1, sizeof(*em))) == NULL) {
-        PQclear(res);
-        return cv_error_set(err, CV_INTERNAL, "out of memory");
-    }
-    em->db = db;
-    em->err = err;
     /* From here on the frontier runs ahead of what is committed: any
      * failure makes the next round reload it. */
     st->loaded = false;
-    rv = cv_chain_append_rows(em, &st->frontier, res, legacy);
-    for (int level = 0; rv == 0 && level < CV_CHAIN_TILE_LEVELS; level++)
-        rv = cv_chain_tile_flush(em, level);
-    if (rv == 0 && !legacy)
-        rv = cv_chain_assign(db, res, size + 1, err);
+    rv = cv_chain_append_rows(&em, &st->frontier, res, order, legacy);
+    if (rv == 0)
+        rv = cv_chain_tiles_write(db, &em, err);
     if (rv == 0)
         *chained = PQntuples(res);
-    free(em);
+    cv_chain_emitter_free(&em);
+    free(order);
     PQclear(res);
     return rv;
 }

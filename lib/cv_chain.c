@@ -136,8 +136,577 @@ cv_chain_event_json(const cv_chain_event *ev)
 
 #define CV_CHAIN_CANONICAL_FLAGS (JSON_SORT_KEYS | JSON_COMPACT)
 
+/* ---- the canonical form, fast ------------------------------------------
+ *
+ * The sequencer and the verifier serialize every event; going through
+ * jansson (parse into hash tables, sort, dump) was most of their CPU. This
+ * writes the same bytes straight from the record's text for the JSON the
+ * database hands out, and gives up (NULL: the caller then takes the jansson
+ * path, which stays the definition) on anything whose jansson form it does
+ * not reproduce exactly: reals, integers of 19 digits or more, "-0",
+ * duplicate keys, \u0000, lone surrogates, invalid UTF-8, deep nesting.
+ * tests/unit/chain_canonical_test.c compares both on such inputs.
+ */
+
+#define CV_CANON_DEPTH 64
+
+typedef struct cv_canon {
+    char *out;
+    size_t len, cap;
+    char *keys; /* scratch: decoded object keys */
+    size_t klen, kcap;
+    bool fail;
+} cv_canon;
+
+typedef struct cv_canon_member {
+    size_t key, key_len; /* in cv_canon.keys */
+    const char *value;   /* in the input */
+} cv_canon_member;
+
+static bool
+cv_canon_grow(char **buf, size_t *cap, size_t need)
+{
+    size_t cap2;
+    char *b;
+
+    if (need <= *cap)
+        return true;
+    cap2 = *cap > 0 ? *cap : 256;
+    while (cap2 < need)
+        cap2 *= 2;
+    if ((b = realloc(*buf, cap2)) == NULL)
+        return false;
+    *buf = b;
+    *cap = cap2;
+    return true;
+}
+
+static void
+cv_canon_put(cv_canon *c, const char *s, size_t n)
+{
+    if (c->fail || !cv_canon_grow(&c->out, &c->cap, c->len + n + 1)) {
+        c->fail = true;
+        return;
+    }
+    memcpy(c->out + c->len, s, n);
+    c->len += n;
+}
+
+static const char *
+cv_canon_ws(const char *p)
+{
+    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+        p++;
+    return p;
+}
+
+/* Length of the valid UTF-8 sequence at s (the rules jansson checks:
+ * no overlong forms, no surrogates, nothing above U+10FFFF), 0 if none. */
+static size_t
+cv_canon_utf8(const unsigned char *s)
+{
+    unsigned int cp;
+    size_t n;
+
+    if (s[0] < 0x80)
+        return 1;
+    if (s[0] >= 0xc2 && s[0] <= 0xdf)
+        n = 2, cp = s[0] & 0x1fu;
+    else if (s[0] >= 0xe0 && s[0] <= 0xef)
+        n = 3, cp = s[0] & 0x0fu;
+    else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+        n = 4, cp = s[0] & 0x07u;
+    else
+        return 0;
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3fu);
+    }
+    if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10ffff ||
+        (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return n;
+}
+
+/* Appends raw bytes (valid UTF-8, no NUL) as a JSON string, escaped as
+ * jansson escapes (", \, control characters; \u00XX in upper case). */
+static void
+cv_canon_string(cv_canon *c, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t from = 0;
+
+    cv_canon_put(c, "\"", 1);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        char esc[7];
+        size_t el = 2;
+
+        if (ch >= 0x20 && ch != '"' && ch != '\\')
+            continue;
+        cv_canon_put(c, s + from, i - from);
+        from = i + 1;
+        esc[0] = '\\';
+        switch (ch) {
+        case '"':
+            esc[1] = '"';
+            break;
+        case '\\':
+            esc[1] = '\\';
+            break;
+        case '\b':
+            esc[1] = 'b';
+            break;
+        case '\f':
+            esc[1] = 'f';
+            break;
+        case '\n':
+            esc[1] = 'n';
+            break;
+        case '\r':
+            esc[1] = 'r';
+            break;
+        case '\t':
+            esc[1] = 't';
+            break;
+        default:
+            memcpy(esc + 1, "u00", 3);
+            esc[4] = hex[ch >> 4];
+            esc[5] = hex[ch & 15];
+            el = 6;
+        }
+        cv_canon_put(c, esc, el);
+    }
+    cv_canon_put(c, s + from, n - from);
+    cv_canon_put(c, "\"", 1);
+}
+
+/* A C string value (NULL: null); false when it is not valid UTF-8. */
+static bool
+cv_canon_cstr(cv_canon *c, const char *s)
+{
+    size_t n;
+
+    if (s == NULL) {
+        cv_canon_put(c, "null", 4);
+        return true;
+    }
+    n = strlen(s);
+    for (size_t i = 0; i < n;) {
+        size_t k = cv_canon_utf8((const unsigned char *)s + i);
+
+        if (k == 0)
+            return false;
+        i += k;
+    }
+    cv_canon_string(c, s, n);
+    return true;
+}
+
+static int
+cv_canon_hex4(const char *p)
+{
+    int v = 0;
+
+    for (int i = 0; i < 4; i++) {
+        char h = p[i];
+
+        v <<= 4;
+        if (h >= '0' && h <= '9')
+            v |= h - '0';
+        else if (h >= 'a' && h <= 'f')
+            v |= h - 'a' + 10;
+        else if (h >= 'A' && h <= 'F')
+            v |= h - 'A' + 10;
+        else
+            return -1;
+    }
+    return v;
+}
+
+/* Decodes the JSON string at p (at its opening quote) into dst (grown as
+ * needed, from *dlen); returns the position after the closing quote, or
+ * NULL. */
+static const char *
+cv_canon_decode(const char *p, char **dst, size_t *dlen, size_t *dcap)
+{
+    p++;
+    for (;;) {
+        const char *run = p;
+        unsigned char ch;
+        char u[4];
+        size_t un;
+        long cp;
+
+        while ((ch = (unsigned char)*p) >= 0x20 && ch != '"' && ch != '\\' &&
+               ch < 0x80)
+            p++;
+        if (p > run) {
+            if (!cv_canon_grow(dst, dcap, *dlen + (size_t)(p - run) + 4))
+                return NULL;
+            memcpy(*dst + *dlen, run, (size_t)(p - run));
+            *dlen += (size_t)(p - run);
+        }
+        if (ch == '"')
+            return p + 1;
+        if (ch < 0x20) /* a raw control character, or the end */
+            return NULL;
+        if (!cv_canon_grow(dst, dcap, *dlen + 8))
+            return NULL;
+        if (ch >= 0x80) {
+            size_t k = cv_canon_utf8((const unsigned char *)p);
+
+            if (k == 0)
+                return NULL;
+            memcpy(*dst + *dlen, p, k);
+            *dlen += k;
+            p += k;
+            continue;
+        }
+        /* An escape. */
+        switch (p[1]) {
+        case '"':
+        case '\\':
+        case '/':
+            u[0] = p[1];
+            un = 1;
+            p += 2;
+            break;
+        case 'b':
+            u[0] = '\b';
+            un = 1;
+            p += 2;
+            break;
+        case 'f':
+            u[0] = '\f';
+            un = 1;
+            p += 2;
+            break;
+        case 'n':
+            u[0] = '\n';
+            un = 1;
+            p += 2;
+            break;
+        case 'r':
+            u[0] = '\r';
+            un = 1;
+            p += 2;
+            break;
+        case 't':
+            u[0] = '\t';
+            un = 1;
+            p += 2;
+            break;
+        case 'u':
+            if ((cp = cv_canon_hex4(p + 2)) <= 0)
+                return NULL; /* bad hex, or \u0000 */
+            p += 6;
+            if (cp >= 0xdc00 && cp <= 0xdfff)
+                return NULL;
+            if (cp >= 0xd800 && cp <= 0xdbff) {
+                long lo;
+
+                if (p[0] != '\\' || p[1] != 'u' ||
+                    (lo = cv_canon_hex4(p + 2)) < 0xdc00 || lo > 0xdfff)
+                    return NULL;
+                cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+                p += 6;
+            }
+            if (cp < 0x80) {
+                u[0] = (char)cp;
+                un = 1;
+            } else if (cp < 0x800) {
+                u[0] = (char)(0xc0 | (cp >> 6));
+                u[1] = (char)(0x80 | (cp & 0x3f));
+                un = 2;
+            } else if (cp < 0x10000) {
+                u[0] = (char)(0xe0 | (cp >> 12));
+                u[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+                u[2] = (char)(0x80 | (cp & 0x3f));
+                un = 3;
+            } else {
+                u[0] = (char)(0xf0 | (cp >> 18));
+                u[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+                u[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+                u[3] = (char)(0x80 | (cp & 0x3f));
+                un = 4;
+            }
+            break;
+        default:
+            return NULL;
+        }
+        memcpy(*dst + *dlen, u, un);
+        *dlen += un;
+    }
+}
+
+/* The end of the value at p (which must be well formed: the writer checks
+ * it), or NULL. */
+static const char *
+cv_canon_skip(const char *p)
+{
+    int depth = 0;
+
+    do {
+        p = cv_canon_ws(p);
+        if (*p == '"') {
+            for (p++; *p != '"'; p++) {
+                if (*p == '\0')
+                    return NULL;
+                if (*p == '\\' && *++p == '\0')
+                    return NULL;
+            }
+            p++;
+        } else if (*p == '{' || *p == '[') {
+            depth++;
+            p++;
+        } else if (*p == '}' || *p == ']') {
+            depth--;
+            p++;
+        } else if (*p == ',' || *p == ':') {
+            p++;
+        } else if (*p == '\0') {
+            return NULL;
+        } else {
+            while (*p != '\0' && *p != ',' && *p != '}' && *p != ']' &&
+                   *p != ' ' && *p != '\t' && *p != '\n' && *p != '\r')
+                p++;
+        }
+    } while (depth > 0);
+    return p;
+}
+
+static const char *cv_canon_value(cv_canon *c, const char *p, int depth);
+
+/* Key order of JSON_SORT_KEYS: bytewise, a prefix first. */
+static int
+cv_canon_member_cmp(const cv_canon_member *x, const cv_canon_member *y,
+                    const char *keys)
+{
+    size_t n = x->key_len < y->key_len ? x->key_len : y->key_len;
+    int r = memcmp(keys + x->key, keys + y->key, n);
+
+    if (r != 0)
+        return r;
+    return x->key_len < y->key_len ? -1 : x->key_len > y->key_len;
+}
+
+/* Merge sort of m[0..n) by key (tmp holds n members). */
+static void
+cv_canon_sort(cv_canon_member *m, cv_canon_member *tmp, size_t n,
+              const char *keys)
+{
+    size_t h = n / 2, i = 0, j = h, k = 0;
+
+    if (n < 2)
+        return;
+    cv_canon_sort(m, tmp, h, keys);
+    cv_canon_sort(m + h, tmp, n - h, keys);
+    while (i < h && j < n)
+        tmp[k++] =
+            cv_canon_member_cmp(&m[j], &m[i], keys) < 0 ? m[j++] : m[i++];
+    while (i < h)
+        tmp[k++] = m[i++];
+    while (j < n)
+        tmp[k++] = m[j++];
+    memcpy(m, tmp, n * sizeof(*m));
+}
+
+static const char *
+cv_canon_object(cv_canon *c, const char *p, int depth)
+{
+    cv_canon_member *m = NULL, *m2;
+    size_t n = 0, cap = 0, kbase = c->klen;
+
+    p = cv_canon_ws(p + 1);
+    if (*p != '}') {
+        for (;;) {
+            if (*p != '"')
+                goto bad;
+            if (n == cap) {
+                cap = cap > 0 ? cap * 2 : 16;
+                if ((m2 = realloc(m, cap * sizeof(*m))) == NULL)
+                    goto bad;
+                m = m2;
+            }
+            m[n].key = c->klen;
+            if ((p = cv_canon_decode(p, &c->keys, &c->klen, &c->kcap)) == NULL)
+                goto bad;
+            m[n].key_len = c->klen - m[n].key;
+            p = cv_canon_ws(p);
+            if (*p != ':')
+                goto bad;
+            m[n].value = p = cv_canon_ws(p + 1);
+            if ((p = cv_canon_skip(p)) == NULL)
+                goto bad;
+            n++;
+            p = cv_canon_ws(p);
+            if (*p == '}')
+                break;
+            if (*p != ',')
+                goto bad;
+            p = cv_canon_ws(p + 1);
+        }
+    }
+    p++;
+    if (n > 1) {
+        cv_canon_member *tmp = malloc(n * sizeof(*tmp));
+
+        if (tmp == NULL)
+            goto bad;
+        cv_canon_sort(m, tmp, n, c->keys);
+        free(tmp);
+    }
+    cv_canon_put(c, "{", 1);
+    for (size_t i = 0; i < n && !c->fail; i++) {
+        if (i > 0) {
+            if (cv_canon_member_cmp(&m[i - 1], &m[i], c->keys) == 0)
+                goto bad; /* a duplicate key: jansson keeps the last */
+            cv_canon_put(c, ",", 1);
+        }
+        cv_canon_string(c, c->keys + m[i].key, m[i].key_len);
+        cv_canon_put(c, ":", 1);
+        if (cv_canon_value(c, m[i].value, depth + 1) == NULL)
+            goto bad;
+    }
+    cv_canon_put(c, "}", 1);
+    free(m);
+    c->klen = kbase;
+    return c->fail ? NULL : p;
+bad:
+    free(m);
+    c->klen = kbase;
+    c->fail = true;
+    return NULL;
+}
+
+/* Writes the value at p; returns the position after it, or NULL. */
+static const char *
+cv_canon_value(cv_canon *c, const char *p, int depth)
+{
+    if (c->fail || depth > CV_CANON_DEPTH)
+        return NULL;
+    p = cv_canon_ws(p);
+    switch (*p) {
+    case '{':
+        return cv_canon_object(c, p, depth);
+    case '[':
+        cv_canon_put(c, "[", 1);
+        p = cv_canon_ws(p + 1);
+        if (*p != ']') {
+            for (;;) {
+                if ((p = cv_canon_value(c, p, depth + 1)) == NULL)
+                    return NULL;
+                p = cv_canon_ws(p);
+                if (*p == ']')
+                    break;
+                if (*p != ',')
+                    return NULL;
+                cv_canon_put(c, ",", 1);
+                p++;
+            }
+        }
+        cv_canon_put(c, "]", 1);
+        return c->fail ? NULL : p + 1;
+    case '"': {
+        size_t base = c->klen;
+        const char *end = cv_canon_decode(p, &c->keys, &c->klen, &c->kcap);
+
+        if (end != NULL)
+            cv_canon_string(c, c->keys + base, c->klen - base);
+        c->klen = base;
+        return c->fail ? NULL : end;
+    }
+    case 't':
+        if (strncmp(p, "true", 4) != 0)
+            return NULL;
+        cv_canon_put(c, p, 4);
+        return p + 4;
+    case 'f':
+        if (strncmp(p, "false", 5) != 0)
+            return NULL;
+        cv_canon_put(c, p, 5);
+        return p + 5;
+    case 'n':
+        if (strncmp(p, "null", 4) != 0)
+            return NULL;
+        cv_canon_put(c, p, 4);
+        return p + 4;
+    default: {
+        /* Integers jansson reads and writes back unchanged only. */
+        const char *d = *p == '-' ? p + 1 : p, *e = d;
+
+        while (*e >= '0' && *e <= '9')
+            e++;
+        if (e == d || e - d > 18 || (*d == '0' && e - d > 1) ||
+            (*d == '0' && d > p) || *e == '.' || *e == 'e' || *e == 'E')
+            return NULL;
+        cv_canon_put(c, p, (size_t)(e - p));
+        return e;
+    }
+    }
+}
+
+/* The canonical form without jansson, or NULL when this path does not
+ * apply (see above). */
+static char *
+cv_chain_canonical_fast(const cv_chain_event *ev)
+{
+    cv_canon c = {0};
+    const char *end;
+    char seq[32];
+    bool ok;
+
+#define CV_CANON_KEY(k) cv_canon_put(&c, "\"" k "\":", sizeof(k) + 2)
+    cv_canon_put(&c, "{", 1);
+    CV_CANON_KEY("actor");
+    ok = cv_canon_cstr(&c, ev->actor);
+    cv_canon_put(&c, ",", 1);
+    CV_CANON_KEY("created_at");
+    ok = ok && cv_canon_cstr(&c, ev->created_at);
+    cv_canon_put(&c, ",", 1);
+    CV_CANON_KEY("kind");
+    ok = ok && cv_canon_cstr(&c, ev->kind);
+    cv_canon_put(&c, ",", 1);
+    CV_CANON_KEY("plan_id");
+    ok = ok && cv_canon_cstr(&c, ev->plan_id);
+    cv_canon_put(&c, ",", 1);
+    if (ev->principal != NULL) {
+        CV_CANON_KEY("principal");
+        ok = ok && cv_canon_cstr(&c, ev->principal);
+        cv_canon_put(&c, ",", 1);
+    }
+    CV_CANON_KEY("provider");
+    ok = ok && cv_canon_cstr(&c, ev->provider);
+    cv_canon_put(&c, ",", 1);
+    CV_CANON_KEY("record");
+    end = ok ? cv_canon_value(&c, ev->record != NULL ? ev->record : "null", 0)
+             : NULL;
+    ok = end != NULL && *cv_canon_ws(end) == '\0';
+    cv_canon_put(&c, ",", 1);
+    CV_CANON_KEY("record_id");
+    ok = ok && cv_canon_cstr(&c, ev->record_id);
+    cv_canon_put(&c, ",", 1);
+    CV_CANON_KEY("request_id");
+    ok = ok && cv_canon_cstr(&c, ev->request_id);
+    cv_canon_put(&c, ",", 1);
+    CV_CANON_KEY("seq");
+    cv_canon_put(&c, seq,
+                 (size_t)snprintf(seq, sizeof(seq), "%" PRId64, ev->seq));
+    cv_canon_put(&c, "}", 1);
+#undef CV_CANON_KEY
+    free(c.keys);
+    if (!ok || c.fail) {
+        free(c.out);
+        return NULL;
+    }
+    c.out[c.len] = '\0';
+    return c.out;
+}
+
 char *
-cv_chain_canonical(const cv_chain_event *ev)
+cv_chain_canonical_jansson(const cv_chain_event *ev)
 {
     json_t *obj = cv_chain_event_json(ev);
     char *text;
@@ -147,6 +716,14 @@ cv_chain_canonical(const cv_chain_event *ev)
     text = json_dumps(obj, CV_CHAIN_CANONICAL_FLAGS);
     json_decref(obj);
     return text;
+}
+
+char *
+cv_chain_canonical(const cv_chain_event *ev)
+{
+    char *text = cv_chain_canonical_fast(ev);
+
+    return text != NULL ? text : cv_chain_canonical_jansson(ev);
 }
 
 void

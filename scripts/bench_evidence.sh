@@ -164,6 +164,16 @@ SQL
             t1=$(now)
             s=$(secs "$t0" "$t1")
             rate=$(awk -v n="$n" -v s="$s" 'BEGIN { printf "%.0f", n / s }')
+            # CPU spent on it (less at the mercy of the machine's load than
+            # the wall time): cavra-report plus its database sessions.
+            ticks=0
+            for p in "$pid" $(psql "$SUPER" -X -At -c "SELECT pid FROM pg_stat_activity
+                    WHERE datname = '$db' AND pid <> pg_backend_pid()"); do
+                t=$(awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null || echo 0)
+                ticks=$((ticks + t))
+            done
+            cpu_us=$(awk -v t="$ticks" -v hz="$(getconf CLK_TCK)" -v n="$n" \
+                'BEGIN { printf "%.0f", t * 1e6 / hz / n }')
             # Sustained load: the lag of each 100 ms sample.
             offset=$(psql "$owner" -X -At -c "SELECT max(id) - max(chain_seq) FROM evidence_events")
             (
@@ -197,8 +207,8 @@ SQL
                 END { if (NR == 0) { print "- - -"; exit }
                       printf "%.2f %.2f %.2f", l[int((NR + 1) / 2)], l[int(NR * 0.9 + 0.5)], l[NR] }')
             read -r lmed lp90 lmax <<<"$lag"
-            RESULTS[$label]+="$rate $s ${tps:-0} $lmed $lp90 $lmax $vs"$'\n'
-            be_log "round $r $label: $n events in $s s ($rate/s); load ${tps:-?} events/s: lag median $lmed s, p90 $lp90 s, max $lmax s; verify $vs s"
+            RESULTS[$label]+="$rate $s ${tps:-0} $lmed $lp90 $lmax $vs $cpu_us"$'\n'
+            be_log "round $r $label: $n events in $s s ($rate/s, $cpu_us us CPU each); load ${tps:-?} events/s: lag median $lmed s, p90 $lp90 s, max $lmax s; verify $vs s"
         done
     done
     median() { awk 'NF' | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
@@ -207,9 +217,9 @@ SQL
         label=${tree%%=*} dir=${tree#*=}
         rows=${RESULTS[$label]}
         printf '  %-5s %s (%s)\n' "$label" "$dir" "$(git -C "$dir" rev-parse --short HEAD 2>/dev/null || echo ?)"
-        printf '        backlog: median %s events/s (%s s; rounds: %s)\n' \
+        printf '        backlog: median %s events/s (%s s; rounds: %s); CPU per event (cavra-report + its PostgreSQL sessions): median %s us\n' \
             "$(awk '{ print $1 }' <<<"$rows" | median)" "$(awk '{ print $2 }' <<<"$rows" | median)" \
-            "$(awk '{ printf "%s ", $1 }' <<<"$rows")"
+            "$(awk 'NF { printf "%s ", $1 }' <<<"$rows")" "$(awk '{ print $8 }' <<<"$rows" | median)"
         printf '        under %s events/s offered (%s s; achieved median %s/s): lag median %s s, p90 %s s, max %s s (medians of rounds)\n' \
             "$RATE" "$LOAD_SECS" "$(awk '{ print $3 }' <<<"$rows" | median)" \
             "$(awk '{ print $4 }' <<<"$rows" | median)" "$(awk '{ print $5 }' <<<"$rows" | median)" \

@@ -184,6 +184,8 @@ cv_canon_grow(char **buf, size_t *cap, size_t need)
 static void
 cv_canon_put(cv_canon *c, const char *s, size_t n)
 {
+    if (n == 0)
+        return; /* s may be NULL then (an empty key or string) */
     if (c->fail || !cv_canon_grow(&c->out, &c->cap, c->len + n + 1)) {
         c->fail = true;
         return;

@@ -29,11 +29,14 @@ const cv_db_statement cv_chain_statements[] = {
     /* The same lock for a sequencer round, whose transaction also turns
      * hash and merge joins off: its batch statement must find each event
      * through an index (a plan estimated from a large backlog would scan
-     * the whole table per batch). */
+     * the whole table per batch); and the rows it returns (up to
+     * CAVRA_SEQUENCER_BATCH_MAX events) stay in memory, not in a temp
+     * file. */
     {"cv_chain_seq_lock",
      "SELECT pg_try_advisory_xact_lock(" CV_CHAIN_LOCK_KEY "),"
      " set_config('enable_hashjoin', 'off', true),"
-     " set_config('enable_mergejoin', 'off', true)"},
+     " set_config('enable_mergejoin', 'off', true),"
+     " set_config('work_mem', '32MB', true)"},
     /* Events sequenced before the Merkle log (they carry the old chain's
      * hash; no event sequenced since does): leaves first, in order. */
     {"cv_chain_legacy",

@@ -26,6 +26,17 @@
 const cv_db_statement cv_chain_statements[] = {
     {"cv_chain_try_lock",
      "SELECT pg_try_advisory_xact_lock(" CV_CHAIN_LOCK_KEY ")"},
+    /* The same lock for a sequencer round, whose transaction also turns
+     * hash and merge joins off: its batch statement must find each event
+     * through an index (a plan estimated from a large backlog would scan
+     * the whole table per batch); and the rows it returns (up to
+     * CAVRA_SEQUENCER_BATCH_MAX events) stay in memory, not in a temp
+     * file. */
+    {"cv_chain_seq_lock",
+     "SELECT pg_try_advisory_xact_lock(" CV_CHAIN_LOCK_KEY "),"
+     " set_config('enable_hashjoin', 'off', true),"
+     " set_config('enable_mergejoin', 'off', true),"
+     " set_config('work_mem', '32MB', true)"},
     /* Events sequenced before the Merkle log (they carry the old chain's
      * hash; no event sequenced since does): leaves first, in order. */
     {"cv_chain_legacy",
@@ -33,14 +44,18 @@ const cv_db_statement cv_chain_statements[] = {
      "request_id, " CV_CHAIN_TIME ", record::text, principal"
      " FROM evidence_events WHERE chain_seq > $1::bigint"
      " AND hash IS NOT NULL ORDER BY chain_seq LIMIT $2::int"},
-    {"cv_chain_unchained",
-     "SELECT id, kind, record_id, plan_id, provider, actor, "
-     "request_id, " CV_CHAIN_TIME ", record::text, principal"
-     " FROM evidence_events"
-     " WHERE chain_seq IS NULL ORDER BY id LIMIT $1::int"},
-    {"cv_chain_assign", "UPDATE evidence_events e SET chain_seq = v.seq"
-                        " FROM unnest($1::bigint[], $2::bigint[]) AS v(id, seq)"
-                        " WHERE e.id = v.id AND e.chain_seq IS NULL"},
+    /* The sequencer's batch: the next unsequenced events in id order get
+     * positions $1 + 1 .. in one statement, which returns them (in no
+     * order: the caller sorts by chain_seq). */
+    {"cv_chain_claim",
+     "WITH b AS (SELECT u.id, $1::bigint + row_number() OVER (ORDER BY u.id)"
+     " AS seq FROM (SELECT id FROM evidence_events WHERE chain_seq IS NULL"
+     " ORDER BY id LIMIT $2::int) u)"
+     " UPDATE evidence_events e SET chain_seq = b.seq FROM b"
+     " WHERE e.id = b.id AND e.chain_seq IS NULL"
+     " RETURNING e.chain_seq, e.kind, e.record_id, e.plan_id, e.provider,"
+     " e.actor, e.request_id, to_char(e.created_at AT TIME ZONE 'UTC', "
+     "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), e.record::text, e.principal"},
     {"cv_chain_page",
      "SELECT chain_seq, kind, record_id, plan_id, provider, actor,"
      " request_id, " CV_CHAIN_TIME ", record::text, principal"
@@ -58,12 +73,16 @@ const cv_db_statement cv_chain_statements[] = {
      " unnest($1::int[], $2::bigint[]) AS w(l, i))"},
     {"cv_tlog_tile_one", "SELECT encode(hashes, 'hex') FROM evidence_tiles"
                          " WHERE level = $1::int AND idx = $2::bigint"},
-    {"cv_tlog_tile_new", "INSERT INTO evidence_tiles (level, idx, hashes)"
-                         " VALUES ($1::int, $2::bigint, decode($3, 'hex'))"},
-    {"cv_tlog_tile_extend",
-     "UPDATE evidence_tiles SET hashes = hashes || decode($4, 'hex')"
-     " WHERE level = $1::int AND idx = $2::bigint"
-     " AND length(hashes) = $3::int"},
+    /* A batch's tile rows: new tiles, and appends to partial ones. */
+    {"cv_tlog_tiles_new",
+     "INSERT INTO evidence_tiles (level, idx, hashes)"
+     " SELECT v.l, v.i, decode(v.h, 'hex') FROM"
+     " unnest($1::int[], $2::bigint[], $3::text[]) AS v(l, i, h)"},
+    {"cv_tlog_tiles_extend",
+     "UPDATE evidence_tiles t SET hashes = t.hashes || decode(v.h, 'hex')"
+     " FROM unnest($1::int[], $2::bigint[], $3::int[], $4::text[])"
+     " AS v(l, i, o, h)"
+     " WHERE t.level = v.l AND t.idx = v.i AND length(t.hashes) = v.o"},
     {"cv_tlog_entries",
      "SELECT chain_seq, kind, record_id, plan_id, provider, actor,"
      " request_id, " CV_CHAIN_TIME ", record::text, principal"
@@ -120,8 +139,579 @@ cv_chain_event_json(const cv_chain_event *ev)
 
 #define CV_CHAIN_CANONICAL_FLAGS (JSON_SORT_KEYS | JSON_COMPACT)
 
+/* ---- the canonical form, fast ------------------------------------------
+ *
+ * The sequencer and the verifier serialize every event; going through
+ * jansson (parse into hash tables, sort, dump) was most of their CPU. This
+ * writes the same bytes straight from the record's text for the JSON the
+ * database hands out, and gives up (NULL: the caller then takes the jansson
+ * path, which stays the definition) on anything whose jansson form it does
+ * not reproduce exactly: reals, integers of 19 digits or more, "-0",
+ * duplicate keys, \u0000, lone surrogates, invalid UTF-8, deep nesting.
+ * tests/unit/chain_canonical_test.c compares both on such inputs.
+ */
+
+#define CV_CANON_DEPTH 64
+
+typedef struct cv_canon {
+    char *out;
+    size_t len, cap;
+    char *keys; /* scratch: decoded object keys */
+    size_t klen, kcap;
+    bool fail;
+} cv_canon;
+
+typedef struct cv_canon_member {
+    size_t key, key_len; /* in cv_canon.keys */
+    const char *value;   /* in the input */
+} cv_canon_member;
+
+static bool
+cv_canon_grow(char **buf, size_t *cap, size_t need)
+{
+    size_t cap2;
+    char *b;
+
+    if (need <= *cap)
+        return true;
+    cap2 = *cap > 0 ? *cap : 256;
+    while (cap2 < need)
+        cap2 *= 2;
+    if ((b = realloc(*buf, cap2)) == NULL)
+        return false;
+    *buf = b;
+    *cap = cap2;
+    return true;
+}
+
+static void
+cv_canon_put(cv_canon *c, const char *s, size_t n)
+{
+    if (n == 0)
+        return; /* s may be NULL then (an empty key or string) */
+    if (c->fail || !cv_canon_grow(&c->out, &c->cap, c->len + n + 1)) {
+        c->fail = true;
+        return;
+    }
+    memcpy(c->out + c->len, s, n);
+    c->len += n;
+}
+
+static const char *
+cv_canon_ws(const char *p)
+{
+    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+        p++;
+    return p;
+}
+
+/* Length of the valid UTF-8 sequence at s (the rules jansson checks:
+ * no overlong forms, no surrogates, nothing above U+10FFFF), 0 if none. */
+static size_t
+cv_canon_utf8(const unsigned char *s)
+{
+    unsigned int cp;
+    size_t n;
+
+    if (s[0] < 0x80)
+        return 1;
+    if (s[0] >= 0xc2 && s[0] <= 0xdf)
+        n = 2, cp = s[0] & 0x1fu;
+    else if (s[0] >= 0xe0 && s[0] <= 0xef)
+        n = 3, cp = s[0] & 0x0fu;
+    else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+        n = 4, cp = s[0] & 0x07u;
+    else
+        return 0;
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3fu);
+    }
+    if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10ffff ||
+        (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return n;
+}
+
+/* Appends raw bytes (valid UTF-8, no NUL) as a JSON string, escaped as
+ * jansson escapes (", \, control characters; \u00XX in upper case). */
+static void
+cv_canon_string(cv_canon *c, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t from = 0;
+
+    cv_canon_put(c, "\"", 1);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        char esc[7];
+        size_t el = 2;
+
+        if (ch >= 0x20 && ch != '"' && ch != '\\')
+            continue;
+        cv_canon_put(c, s + from, i - from);
+        from = i + 1;
+        esc[0] = '\\';
+        switch (ch) {
+        case '"':
+            esc[1] = '"';
+            break;
+        case '\\':
+            esc[1] = '\\';
+            break;
+        case '\b':
+            esc[1] = 'b';
+            break;
+        case '\f':
+            esc[1] = 'f';
+            break;
+        case '\n':
+            esc[1] = 'n';
+            break;
+        case '\r':
+            esc[1] = 'r';
+            break;
+        case '\t':
+            esc[1] = 't';
+            break;
+        default:
+            memcpy(esc + 1, "u00", 3);
+            esc[4] = hex[ch >> 4];
+            esc[5] = hex[ch & 15];
+            el = 6;
+        }
+        cv_canon_put(c, esc, el);
+    }
+    cv_canon_put(c, s + from, n - from);
+    cv_canon_put(c, "\"", 1);
+}
+
+/* A C string value (NULL: null); false when it is not valid UTF-8. */
+static bool
+cv_canon_cstr(cv_canon *c, const char *s)
+{
+    size_t n;
+
+    if (s == NULL) {
+        cv_canon_put(c, "null", 4);
+        return true;
+    }
+    n = strlen(s);
+    for (size_t i = 0; i < n;) {
+        size_t k = cv_canon_utf8((const unsigned char *)s + i);
+
+        if (k == 0)
+            return false;
+        i += k;
+    }
+    cv_canon_string(c, s, n);
+    return true;
+}
+
+static int
+cv_canon_hex4(const char *p)
+{
+    int v = 0;
+
+    for (int i = 0; i < 4; i++) {
+        char h = p[i];
+
+        v <<= 4;
+        if (h >= '0' && h <= '9')
+            v |= h - '0';
+        else if (h >= 'a' && h <= 'f')
+            v |= h - 'a' + 10;
+        else if (h >= 'A' && h <= 'F')
+            v |= h - 'A' + 10;
+        else
+            return -1;
+    }
+    return v;
+}
+
+/* Decodes the JSON string at p (at its opening quote) into dst (grown as
+ * needed, from *dlen); returns the position after the closing quote, or
+ * NULL. */
+static const char *
+cv_canon_decode(const char *p, char **dst, size_t *dlen, size_t *dcap)
+{
+    p++;
+    for (;;) {
+        const char *run = p;
+        unsigned char ch;
+        char u[4];
+        size_t un;
+        long cp;
+
+        while ((ch = (unsigned char)*p) >= 0x20 && ch != '"' && ch != '\\' &&
+               ch < 0x80)
+            p++;
+        if (p > run) {
+            if (!cv_canon_grow(dst, dcap, *dlen + (size_t)(p - run) + 4))
+                return NULL;
+            memcpy(*dst + *dlen, run, (size_t)(p - run));
+            *dlen += (size_t)(p - run);
+        }
+        if (ch == '"')
+            return p + 1;
+        if (ch < 0x20) /* a raw control character, or the end */
+            return NULL;
+        if (!cv_canon_grow(dst, dcap, *dlen + 8))
+            return NULL;
+        if (ch >= 0x80) {
+            size_t k = cv_canon_utf8((const unsigned char *)p);
+
+            if (k == 0)
+                return NULL;
+            memcpy(*dst + *dlen, p, k);
+            *dlen += k;
+            p += k;
+            continue;
+        }
+        /* An escape. */
+        switch (p[1]) {
+        case '"':
+        case '\\':
+        case '/':
+            u[0] = p[1];
+            un = 1;
+            p += 2;
+            break;
+        case 'b':
+            u[0] = '\b';
+            un = 1;
+            p += 2;
+            break;
+        case 'f':
+            u[0] = '\f';
+            un = 1;
+            p += 2;
+            break;
+        case 'n':
+            u[0] = '\n';
+            un = 1;
+            p += 2;
+            break;
+        case 'r':
+            u[0] = '\r';
+            un = 1;
+            p += 2;
+            break;
+        case 't':
+            u[0] = '\t';
+            un = 1;
+            p += 2;
+            break;
+        case 'u':
+            if ((cp = cv_canon_hex4(p + 2)) <= 0)
+                return NULL; /* bad hex, or \u0000 */
+            p += 6;
+            if (cp >= 0xdc00 && cp <= 0xdfff)
+                return NULL;
+            if (cp >= 0xd800 && cp <= 0xdbff) {
+                long lo;
+
+                if (p[0] != '\\' || p[1] != 'u' ||
+                    (lo = cv_canon_hex4(p + 2)) < 0xdc00 || lo > 0xdfff)
+                    return NULL;
+                cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+                p += 6;
+            }
+            if (cp < 0x80) {
+                u[0] = (char)cp;
+                un = 1;
+            } else if (cp < 0x800) {
+                u[0] = (char)(0xc0 | (cp >> 6));
+                u[1] = (char)(0x80 | (cp & 0x3f));
+                un = 2;
+            } else if (cp < 0x10000) {
+                u[0] = (char)(0xe0 | (cp >> 12));
+                u[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+                u[2] = (char)(0x80 | (cp & 0x3f));
+                un = 3;
+            } else {
+                u[0] = (char)(0xf0 | (cp >> 18));
+                u[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+                u[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+                u[3] = (char)(0x80 | (cp & 0x3f));
+                un = 4;
+            }
+            break;
+        default:
+            return NULL;
+        }
+        memcpy(*dst + *dlen, u, un);
+        *dlen += un;
+    }
+}
+
+/* The end of the value at p (which must be well formed: the writer checks
+ * it), or NULL. */
+static const char *
+cv_canon_skip(const char *p)
+{
+    int depth = 0;
+
+    do {
+        p = cv_canon_ws(p);
+        if (*p == '"') {
+            for (p++; *p != '"'; p++) {
+                if (*p == '\0')
+                    return NULL;
+                if (*p == '\\' && *++p == '\0')
+                    return NULL;
+            }
+            p++;
+        } else if (*p == '{' || *p == '[') {
+            depth++;
+            p++;
+        } else if (*p == '}' || *p == ']') {
+            depth--;
+            p++;
+        } else if (*p == ',' || *p == ':') {
+            p++;
+        } else if (*p == '\0') {
+            return NULL;
+        } else {
+            while (*p != '\0' && *p != ',' && *p != '}' && *p != ']' &&
+                   *p != ' ' && *p != '\t' && *p != '\n' && *p != '\r')
+                p++;
+        }
+    } while (depth > 0);
+    return p;
+}
+
+static const char *cv_canon_value(cv_canon *c, const char *p, int depth);
+
+/* Key order of JSON_SORT_KEYS: bytewise, a prefix first. */
+static int
+cv_canon_member_cmp(const cv_canon_member *x, const cv_canon_member *y,
+                    const char *keys)
+{
+    size_t n = x->key_len < y->key_len ? x->key_len : y->key_len;
+    int r = memcmp(keys + x->key, keys + y->key, n);
+
+    if (r != 0)
+        return r;
+    return x->key_len < y->key_len ? -1 : x->key_len > y->key_len;
+}
+
+/* Merge sort of m[0..n) by key (tmp holds n members). */
+static void
+cv_canon_sort(cv_canon_member *m, cv_canon_member *tmp, size_t n,
+              const char *keys)
+{
+    size_t h = n / 2, i = 0, j = h, k = 0;
+
+    if (n < 2)
+        return;
+    cv_canon_sort(m, tmp, h, keys);
+    cv_canon_sort(m + h, tmp, n - h, keys);
+    while (i < h && j < n)
+        tmp[k++] =
+            cv_canon_member_cmp(&m[j], &m[i], keys) < 0 ? m[j++] : m[i++];
+    while (i < h)
+        tmp[k++] = m[i++];
+    while (j < n)
+        tmp[k++] = m[j++];
+    memcpy(m, tmp, n * sizeof(*m));
+}
+
+static const char *
+cv_canon_object(cv_canon *c, const char *p, int depth)
+{
+    cv_canon_member *m = NULL, *m2;
+    size_t n = 0, cap = 0, kbase = c->klen;
+
+    p = cv_canon_ws(p + 1);
+    if (*p != '}') {
+        for (;;) {
+            if (*p != '"')
+                goto bad;
+            if (n == cap) {
+                cap = cap > 0 ? cap * 2 : 16;
+                if ((m2 = realloc(m, cap * sizeof(*m))) == NULL)
+                    goto bad;
+                m = m2;
+            }
+            m[n].key = c->klen;
+            if ((p = cv_canon_decode(p, &c->keys, &c->klen, &c->kcap)) == NULL)
+                goto bad;
+            m[n].key_len = c->klen - m[n].key;
+            p = cv_canon_ws(p);
+            if (*p != ':')
+                goto bad;
+            m[n].value = p = cv_canon_ws(p + 1);
+            if ((p = cv_canon_skip(p)) == NULL)
+                goto bad;
+            n++;
+            p = cv_canon_ws(p);
+            if (*p == '}')
+                break;
+            if (*p != ',')
+                goto bad;
+            p = cv_canon_ws(p + 1);
+        }
+    }
+    p++;
+    if (n > 1) {
+        cv_canon_member *tmp = malloc(n * sizeof(*tmp));
+
+        if (tmp == NULL)
+            goto bad;
+        cv_canon_sort(m, tmp, n, c->keys);
+        free(tmp);
+    }
+    cv_canon_put(c, "{", 1);
+    for (size_t i = 0; i < n && !c->fail; i++) {
+        if (i > 0) {
+            if (cv_canon_member_cmp(&m[i - 1], &m[i], c->keys) == 0)
+                goto bad; /* a duplicate key: jansson keeps the last */
+            cv_canon_put(c, ",", 1);
+        }
+        cv_canon_string(c, c->keys + m[i].key, m[i].key_len);
+        cv_canon_put(c, ":", 1);
+        if (cv_canon_value(c, m[i].value, depth + 1) == NULL)
+            goto bad;
+    }
+    cv_canon_put(c, "}", 1);
+    free(m);
+    c->klen = kbase;
+    return c->fail ? NULL : p;
+bad:
+    free(m);
+    c->klen = kbase;
+    c->fail = true;
+    return NULL;
+}
+
+/* Writes the value at p; returns the position after it, or NULL. */
+static const char *
+cv_canon_value(cv_canon *c, const char *p, int depth)
+{
+    if (c->fail || depth > CV_CANON_DEPTH)
+        return NULL;
+    p = cv_canon_ws(p);
+    switch (*p) {
+    case '{':
+        return cv_canon_object(c, p, depth);
+    case '[':
+        cv_canon_put(c, "[", 1);
+        p = cv_canon_ws(p + 1);
+        if (*p != ']') {
+            for (;;) {
+                if ((p = cv_canon_value(c, p, depth + 1)) == NULL)
+                    return NULL;
+                p = cv_canon_ws(p);
+                if (*p == ']')
+                    break;
+                if (*p != ',')
+                    return NULL;
+                cv_canon_put(c, ",", 1);
+                p++;
+            }
+        }
+        cv_canon_put(c, "]", 1);
+        return c->fail ? NULL : p + 1;
+    case '"': {
+        size_t base = c->klen;
+        const char *end = cv_canon_decode(p, &c->keys, &c->klen, &c->kcap);
+
+        if (end != NULL)
+            cv_canon_string(c, c->keys + base, c->klen - base);
+        c->klen = base;
+        return c->fail ? NULL : end;
+    }
+    case 't':
+        if (strncmp(p, "true", 4) != 0)
+            return NULL;
+        cv_canon_put(c, p, 4);
+        return p + 4;
+    case 'f':
+        if (strncmp(p, "false", 5) != 0)
+            return NULL;
+        cv_canon_put(c, p, 5);
+        return p + 5;
+    case 'n':
+        if (strncmp(p, "null", 4) != 0)
+            return NULL;
+        cv_canon_put(c, p, 4);
+        return p + 4;
+    default: {
+        /* Integers jansson reads and writes back unchanged only. */
+        const char *d = *p == '-' ? p + 1 : p, *e = d;
+
+        while (*e >= '0' && *e <= '9')
+            e++;
+        if (e == d || e - d > 18 || (*d == '0' && e - d > 1) ||
+            (*d == '0' && d > p) || *e == '.' || *e == 'e' || *e == 'E')
+            return NULL;
+        cv_canon_put(c, p, (size_t)(e - p));
+        return e;
+    }
+    }
+}
+
+/* The canonical form without jansson, or NULL when this path does not
+ * apply (see above). */
+static char *
+cv_chain_canonical_fast(const cv_chain_event *ev)
+{
+    cv_canon c = {0};
+    const char *end;
+    char seq[32];
+    bool ok;
+
+#define CV_CANON_KEY(k) cv_canon_put(&c, "\"" k "\":", sizeof(k) + 2)
+    cv_canon_put(&c, "{", 1);
+    CV_CANON_KEY("actor");
+    ok = cv_canon_cstr(&c, ev->actor);
+    cv_canon_put(&c, ",", 1);
+    CV_CANON_KEY("created_at");
+    ok = ok && cv_canon_cstr(&c, ev->created_at);
+    cv_canon_put(&c, ",", 1);
+    CV_CANON_KEY("kind");
+    ok = ok && cv_canon_cstr(&c, ev->kind);
+    cv_canon_put(&c, ",", 1);
+    CV_CANON_KEY("plan_id");
+    ok = ok && cv_canon_cstr(&c, ev->plan_id);
+    cv_canon_put(&c, ",", 1);
+    if (ev->principal != NULL) {
+        CV_CANON_KEY("principal");
+        ok = ok && cv_canon_cstr(&c, ev->principal);
+        cv_canon_put(&c, ",", 1);
+    }
+    CV_CANON_KEY("provider");
+    ok = ok && cv_canon_cstr(&c, ev->provider);
+    cv_canon_put(&c, ",", 1);
+    CV_CANON_KEY("record");
+    end = ok ? cv_canon_value(&c, ev->record != NULL ? ev->record : "null", 0)
+             : NULL;
+    ok = end != NULL && *cv_canon_ws(end) == '\0';
+    cv_canon_put(&c, ",", 1);
+    CV_CANON_KEY("record_id");
+    ok = ok && cv_canon_cstr(&c, ev->record_id);
+    cv_canon_put(&c, ",", 1);
+    CV_CANON_KEY("request_id");
+    ok = ok && cv_canon_cstr(&c, ev->request_id);
+    cv_canon_put(&c, ",", 1);
+    CV_CANON_KEY("seq");
+    cv_canon_put(&c, seq,
+                 (size_t)snprintf(seq, sizeof(seq), "%" PRId64, ev->seq));
+    cv_canon_put(&c, "}", 1);
+#undef CV_CANON_KEY
+    free(c.keys);
+    if (!ok || c.fail) {
+        free(c.out);
+        return NULL;
+    }
+    c.out[c.len] = '\0';
+    return c.out;
+}
+
 char *
-cv_chain_canonical(const cv_chain_event *ev)
+cv_chain_canonical_jansson(const cv_chain_event *ev)
 {
     json_t *obj = cv_chain_event_json(ev);
     char *text;
@@ -131,6 +721,14 @@ cv_chain_canonical(const cv_chain_event *ev)
     text = json_dumps(obj, CV_CHAIN_CANONICAL_FLAGS);
     json_decref(obj);
     return text;
+}
+
+char *
+cv_chain_canonical(const cv_chain_event *ev)
+{
+    char *text = cv_chain_canonical_fast(ev);
+
+    return text != NULL ? text : cv_chain_canonical_jansson(ev);
 }
 
 void
@@ -176,60 +774,24 @@ cv_chain_row_event(PGresult *res, int row, int64_t seq)
 /* Tile levels the sequencer writes (tree levels 0, 8, .. 56). */
 #define CV_CHAIN_TILE_LEVELS 8
 
-/* The new hashes of one tile, written when the batch moves on. */
-typedef struct cv_chain_tilebuf {
-    int64_t idx;
-    int start; /* position of the first new hash in the tile */
-    int count;
-    uint8_t hashes[CV_TILE_WIDTH * CV_MERKLE_HASH_LEN];
-} cv_chain_tilebuf;
+/* The nodes one batch completes at one tile level: consecutive node
+ * indexes from `first` (a level completes its nodes left to right). */
+typedef struct cv_chain_levelbuf {
+    int64_t first;
+    size_t count, cap;
+    uint8_t *hashes;
+} cv_chain_levelbuf;
 
 typedef struct cv_chain_emitter {
-    cv_db *db;
     cv_error *err;
-    cv_chain_tilebuf tiles[CV_CHAIN_TILE_LEVELS];
+    cv_chain_levelbuf levels[CV_CHAIN_TILE_LEVELS];
 } cv_chain_emitter;
 
-/* Writes one buffered run of hashes: a new tile, or appended to the
- * partial tile it continues (the trigger of migration 0012 allows only
- * that). */
-static int
-cv_chain_tile_flush(cv_chain_emitter *em, int level)
+static void
+cv_chain_emitter_free(cv_chain_emitter *em)
 {
-    cv_chain_tilebuf *b = &em->tiles[level];
-    char l[16], idx[24], off[16];
-    char *hex;
-    PGresult *res;
-    bool one;
-
-    if (b->count == 0)
-        return 0;
-    if ((hex = malloc((size_t)b->count * CV_MERKLE_HASH_LEN * 2 + 1)) == NULL)
-        return cv_error_set(em->err, CV_INTERNAL, "out of memory");
-    cv_hex_encode(b->hashes, (size_t)b->count * CV_MERKLE_HASH_LEN, hex);
-    snprintf(l, sizeof(l), "%d", level);
-    snprintf(idx, sizeof(idx), "%" PRId64, b->idx);
-    snprintf(off, sizeof(off), "%d", b->start * CV_MERKLE_HASH_LEN);
-    if (b->start == 0) {
-        const char *p[3] = {l, idx, hex};
-
-        res = cv_db_exec(em->db, "cv_tlog_tile_new", 3, p, em->err);
-    } else {
-        const char *p[4] = {l, idx, off, hex};
-
-        res = cv_db_exec(em->db, "cv_tlog_tile_extend", 4, p, em->err);
-    }
-    free(hex);
-    one = res != NULL && strcmp(PQcmdTuples(res), "1") == 0;
-    PQclear(res);
-    if (!one)
-        return res != NULL ? cv_error_set(em->err, CV_ABORTED,
-                                          "evidence tile %d/%" PRId64
-                                          " moved under the sequencer",
-                                          level, b->idx)
-                           : em->err->code;
-    b->count = 0;
-    return 0;
+    for (int l = 0; l < CV_CHAIN_TILE_LEVELS; l++)
+        free(em->levels[l].hashes);
 }
 
 /* cv_merkle_emit_fn: keeps the nodes that tiles store (levels 0, 8, ..). */
@@ -238,32 +800,170 @@ cv_chain_emit(void *arg, const cv_merkle_node *node, const cv_merkle_hash hash)
 {
     cv_chain_emitter *em = arg;
     int level = node->level / CV_TILE_HEIGHT;
-    int64_t idx = node->index / CV_TILE_WIDTH;
-    int pos = (int)(node->index % CV_TILE_WIDTH);
-    cv_chain_tilebuf *b;
+    cv_chain_levelbuf *b;
 
     if (node->level % CV_TILE_HEIGHT != 0 || level >= CV_CHAIN_TILE_LEVELS)
         return 0;
-    b = &em->tiles[level];
-    if (b->count > 0 && (b->idx != idx || b->start + b->count != pos) &&
-        cv_chain_tile_flush(em, level) != 0)
+    b = &em->levels[level];
+    if (b->count == 0)
+        b->first = node->index;
+    else if (node->index != b->first + (int64_t)b->count) {
+        cv_error_set(em->err, CV_INTERNAL, "evidence tree nodes out of order");
         return -1;
-    if (b->count == 0) {
-        b->idx = idx;
-        b->start = pos;
     }
-    memcpy(b->hashes + (size_t)b->count * CV_MERKLE_HASH_LEN, hash,
-           CV_MERKLE_HASH_LEN);
+    if (b->count == b->cap) {
+        size_t cap = b->cap > 0 ? b->cap * 2 : 256;
+        uint8_t *h = realloc(b->hashes, cap * CV_MERKLE_HASH_LEN);
+
+        if (h == NULL) {
+            cv_error_set(em->err, CV_INTERNAL, "out of memory");
+            return -1;
+        }
+        b->hashes = h;
+        b->cap = cap;
+    }
+    memcpy(b->hashes + b->count * CV_MERKLE_HASH_LEN, hash, CV_MERKLE_HASH_LEN);
     b->count++;
     return 0;
 }
 
-/* Appends the events of res (positions size + 1 ..) to the frontier. */
+/* A growing array literal ("{a,b,..}") for one statement parameter. */
+typedef struct cv_chain_arr {
+    char *text;
+    size_t len, cap;
+    int n;
+} cv_chain_arr;
+
+static int
+cv_chain_arr_add(cv_chain_arr *a, const char *item, size_t len)
+{
+    if (a->len + len + 3 > a->cap) {
+        size_t cap = (a->len + len + 3) * 2;
+        char *t = realloc(a->text, cap);
+
+        if (t == NULL)
+            return -1;
+        a->text = t;
+        a->cap = cap;
+    }
+    a->text[a->len++] = a->n == 0 ? '{' : ',';
+    memcpy(a->text + a->len, item, len);
+    a->len += len;
+    a->n++;
+    a->text[a->len] = '}';
+    a->text[a->len + 1] = '\0';
+    return 0;
+}
+
+static int
+cv_chain_arr_int(cv_chain_arr *a, int64_t v)
+{
+    char s[24];
+
+    return cv_chain_arr_add(a, s,
+                            (size_t)snprintf(s, sizeof(s), "%" PRId64, v));
+}
+
+/* The tile rows of one batch, as the parameters of two statements: new
+ * tiles (level, idx, hashes) and extended partial tiles (level, idx, old
+ * length, appended hashes). */
+typedef struct cv_chain_tilecall {
+    cv_chain_arr l, i, h;        /* new tiles */
+    cv_chain_arr el, ei, eo, eh; /* extensions */
+} cv_chain_tilecall;
+
+static void
+cv_chain_tilecall_free(cv_chain_tilecall *t)
+{
+    cv_chain_arr *all[] = {&t->l, &t->i, &t->h, &t->el, &t->ei, &t->eo, &t->eh};
+
+    for (size_t k = 0; k < sizeof(all) / sizeof(all[0]); k++)
+        free(all[k]->text);
+}
+
+/* Checks a tile statement touched exactly `want` rows. */
+static int
+cv_chain_tile_rows(PGresult *res, int want, cv_error *err)
+{
+    bool all = res != NULL && strtol(PQcmdTuples(res), NULL, 10) == want;
+
+    PQclear(res);
+    if (!all)
+        return res != NULL ? cv_error_set(err, CV_ABORTED,
+                                          "evidence tiles moved under the "
+                                          "sequencer")
+                           : err->code;
+    return 0;
+}
+
+/* Writes every tile row the batch completed or grew: two statements per
+ * batch whatever its size (a partial tile is written once per batch, as
+ * an append the trigger of migration 0012 allows). */
+static int
+cv_chain_tiles_write(cv_db *db, cv_chain_emitter *em, cv_error *err)
+{
+    cv_chain_tilecall t = {0};
+    char *hex = malloc(CV_TILE_WIDTH * CV_MERKLE_HASH_LEN * 2 + 1);
+    int rv = 0;
+
+    if (hex == NULL)
+        return cv_error_set(err, CV_INTERNAL, "out of memory");
+    for (int level = 0; level < CV_CHAIN_TILE_LEVELS && rv == 0; level++) {
+        const cv_chain_levelbuf *b = &em->levels[level];
+        size_t done = 0;
+
+        while (done < b->count && rv == 0) {
+            int64_t node = b->first + (int64_t)done;
+            int64_t idx = node / CV_TILE_WIDTH;
+            size_t start = (size_t)(node % CV_TILE_WIDTH);
+            size_t n = CV_TILE_WIDTH - start;
+
+            if (n > b->count - done)
+                n = b->count - done;
+            cv_hex_encode(b->hashes + done * CV_MERKLE_HASH_LEN,
+                          n * CV_MERKLE_HASH_LEN, hex);
+            if (start == 0)
+                rv = cv_chain_arr_int(&t.l, level) ||
+                     cv_chain_arr_int(&t.i, idx) ||
+                     cv_chain_arr_add(&t.h, hex, n * CV_MERKLE_HASH_LEN * 2);
+            else
+                rv = cv_chain_arr_int(&t.el, level) ||
+                     cv_chain_arr_int(&t.ei, idx) ||
+                     cv_chain_arr_int(&t.eo,
+                                      (int64_t)start * CV_MERKLE_HASH_LEN) ||
+                     cv_chain_arr_add(&t.eh, hex, n * CV_MERKLE_HASH_LEN * 2);
+            done += n;
+        }
+    }
+    free(hex);
+    if (rv != 0) {
+        cv_chain_tilecall_free(&t);
+        return cv_error_set(err, CV_INTERNAL, "out of memory");
+    }
+    if (t.el.n > 0) {
+        const char *p[4] = {t.el.text, t.ei.text, t.eo.text, t.eh.text};
+
+        rv = cv_chain_tile_rows(
+            cv_db_exec(db, "cv_tlog_tiles_extend", 4, p, err), t.el.n, err);
+    }
+    if (rv == 0 && t.l.n > 0) {
+        const char *p[3] = {t.l.text, t.i.text, t.h.text};
+
+        rv = cv_chain_tile_rows(cv_db_exec(db, "cv_tlog_tiles_new", 3, p, err),
+                                t.l.n, err);
+    }
+    cv_chain_tilecall_free(&t);
+    return rv;
+}
+
+/* Appends the events of res, in chain_seq order (row order[k] holds
+ * position size + 1 + k), to the frontier. */
 static int
 cv_chain_append_rows(cv_chain_emitter *em, cv_merkle_frontier *f, PGresult *res,
-                     bool legacy)
+                     const int *order, bool legacy)
 {
-    for (int i = 0; i < PQntuples(res); i++) {
+    for (int k = 0; k < PQntuples(res); k++) {
+        int i = order != NULL ? order[k] : k;
         int64_t seq = f->size + 1;
         cv_chain_event ev = cv_chain_row_event(res, i, seq);
         char *canonical;
@@ -289,47 +989,30 @@ cv_chain_append_rows(cv_chain_emitter *em, cv_merkle_frontier *f, PGresult *res,
     return 0;
 }
 
-/* Gives the unsequenced events of res their positions, in one statement. */
+/* The rows cv_chain_claim returned, in position order: order[k] is the
+ * row given position size + 1 + k. Every position must be there once
+ * (RETURNING has no order; a hole means another writer got in). */
 static int
-cv_chain_assign(cv_db *db, PGresult *res, int64_t first_seq, cv_error *err)
+cv_chain_claim_order(PGresult *res, int64_t size, int **order, cv_error *err)
 {
     int n = PQntuples(res);
-    size_t cap = (size_t)n * 24 + 4, iu = 0, su = 0;
-    char *ids = malloc(cap), *seqs = malloc(cap);
-    PGresult *set;
-    bool all;
+    int *o = malloc((size_t)(n > 0 ? n : 1) * sizeof(*o));
 
-    if (ids == NULL || seqs == NULL) {
-        free(ids);
-        free(seqs);
+    if (o == NULL)
         return cv_error_set(err, CV_INTERNAL, "out of memory");
-    }
-    ids[iu++] = '{';
-    seqs[su++] = '{';
+    for (int k = 0; k < n; k++)
+        o[k] = -1;
     for (int i = 0; i < n; i++) {
-        iu += (size_t)snprintf(ids + iu, cap - iu, "%s%s", i > 0 ? "," : "",
-                               PQgetvalue(res, i, 0));
-        su += (size_t)snprintf(seqs + su, cap - su, "%s%" PRId64,
-                               i > 0 ? "," : "", first_seq + i);
-    }
-    snprintf(ids + iu, cap - iu, "}");
-    snprintf(seqs + su, cap - su, "}");
-    {
-        const char *p[2] = {ids, seqs};
+        int64_t k = strtoll(PQgetvalue(res, i, 0), NULL, 10) - size - 1;
 
-        set = cv_db_exec(db, "cv_chain_assign", 2, p, err);
+        if (k < 0 || k >= n || o[k] != -1) {
+            free(o);
+            return cv_error_set(err, CV_ABORTED,
+                                "evidence events were sequenced concurrently");
+        }
+        o[k] = i;
     }
-    free(ids);
-    free(seqs);
-    /* Every row, or another writer sequenced one: this round must not
-     * count it. */
-    all = set != NULL && strtol(PQcmdTuples(set), NULL, 10) == n;
-    PQclear(set);
-    if (!all)
-        return set != NULL
-                   ? cv_error_set(err, CV_ABORTED,
-                                  "evidence events were sequenced concurrently")
-                   : err->code;
+    *order = o;
     return 0;
 }
 
@@ -337,14 +1020,15 @@ static int
 cv_chain_sequence_tx(cv_db *db, cv_chain_sequencer *st, int batch, int *chained,
                      cv_error *err)
 {
-    cv_chain_emitter *em;
+    cv_chain_emitter em = {.err = err};
     PGresult *res;
     int64_t size;
     char sizetext[24], limit[16];
     bool legacy;
+    int *order = NULL;
     int rv;
 
-    if ((res = cv_db_exec(db, "cv_chain_try_lock", 0, NULL, err)) == NULL)
+    if ((res = cv_db_exec(db, "cv_chain_seq_lock", 0, NULL, err)) == NULL)
         return err->code;
     if (strcmp(PQgetvalue(res, 0, 0), "t") != 0) {
         /* Another sequencer is at work: nothing to do this round. */
@@ -376,33 +1060,32 @@ cv_chain_sequence_tx(cv_db *db, cv_chain_sequencer *st, int batch, int *chained,
     }
     legacy = PQntuples(res) > 0;
     if (!legacy) {
-        const char *p[1] = {limit};
+        /* Positions and the events' contents in one statement. */
+        const char *p[2] = {sizetext, limit};
 
         PQclear(res);
-        if ((res = cv_db_exec(db, "cv_chain_unchained", 1, p, err)) == NULL)
+        if ((res = cv_db_exec(db, "cv_chain_claim", 2, p, err)) == NULL)
             return err->code;
+        if ((rv = cv_chain_claim_order(res, size, &order, err)) != 0) {
+            PQclear(res);
+            return rv;
+        }
     }
     if (PQntuples(res) == 0) {
+        free(order);
         PQclear(res);
         return 0;
     }
-    if ((em = calloc(1, sizeof(*em))) == NULL) {
-        PQclear(res);
-        return cv_error_set(err, CV_INTERNAL, "out of memory");
-    }
-    em->db = db;
-    em->err = err;
     /* From here on the frontier runs ahead of what is committed: any
      * failure makes the next round reload it. */
     st->loaded = false;
-    rv = cv_chain_append_rows(em, &st->frontier, res, legacy);
-    for (int level = 0; rv == 0 && level < CV_CHAIN_TILE_LEVELS; level++)
-        rv = cv_chain_tile_flush(em, level);
-    if (rv == 0 && !legacy)
-        rv = cv_chain_assign(db, res, size + 1, err);
+    rv = cv_chain_append_rows(&em, &st->frontier, res, order, legacy);
+    if (rv == 0)
+        rv = cv_chain_tiles_write(db, &em, err);
     if (rv == 0)
         *chained = PQntuples(res);
-    free(em);
+    cv_chain_emitter_free(&em);
+    free(order);
     PQclear(res);
     return rv;
 }

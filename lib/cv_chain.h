@@ -69,6 +69,9 @@ typedef struct cv_chain_event {
 /* The canonical serialization (malloc'd; caller frees), NULL on OOM or
  * when record is not JSON. */
 char *cv_chain_canonical(const cv_chain_event *ev);
+/* The same through jansson (the definition; cv_chain_canonical writes it
+ * without jansson when it can, and falls back to this). For tests. */
+char *cv_chain_canonical_jansson(const cv_chain_event *ev);
 
 /* The leaf hash of a canonical event. */
 void cv_chain_leaf(const char *canonical, cv_merkle_hash out);

@@ -30,6 +30,11 @@
  * (or the same volume); whichever holds the lock signs, the other takes
  * over on its next round when the first stops.
  */
+/* A sequencer round chains at least this many events when there are;
+ * under a backlog its batches grow to CAVRA_SEQUENCER_BATCH_MAX (default
+ * 10000). */
+#define CV_SEQUENCER_BATCH_MIN 500
+
 typedef struct cv_sequencer {
     pthread_t thread;
     pthread_mutex_t mtx;
@@ -81,6 +86,11 @@ cv_sequencer_main(void *arg)
     bool sign_failing = false;
     cv_chain_sequencer state = {0};
     const cv_tlog_keys *keys = cv_tlog_process_keys();
+    long batch_max;
+    int batch = CV_SEQUENCER_BATCH_MIN;
+
+    (void)cv_env_long("CAVRA_SEQUENCER_BATCH_MAX", CV_SEQUENCER_BATCH_MIN,
+                      1000000, 10000, &batch_max);
 
     if (cv_db_init(&db, seq->database_url, NULL, 0, &err) != 0)
         return NULL;
@@ -96,9 +106,16 @@ cv_sequencer_main(void *arg)
              * falls due between batches too, so a sustained write load
              * never starves the signer. */
             do {
-                if (cv_chain_sequence_with(&db, &state, 500, &chained, &err) !=
-                    0)
+                if (cv_chain_sequence_with(&db, &state, batch, &chained,
+                                           &err) != 0)
                     break;
+                /* A full batch means a backlog: the next one doubles (up
+                 * to the maximum), so a backlog is drained in few large
+                 * transactions while a steady trickle keeps small ones. */
+                batch =
+                    chained >= batch
+                        ? (batch * 2 < batch_max ? batch * 2 : (int)batch_max)
+                        : CV_SEQUENCER_BATCH_MIN;
                 if (keys != NULL)
                     cv_sequencer_sign(&db, keys, &last_sign_try_us,
                                       &last_signed_us, &sign_failing);

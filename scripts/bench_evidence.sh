@@ -17,6 +17,20 @@
 #
 # Usage: scripts/bench_evidence.sh [EVENTS]   (needs ./build: make build,
 #        plus `cmake --build build --target bench_http`)
+#
+#   scripts/bench_evidence.sh --sequencer [EVENTS] [ROUNDS]
+#      only the sequencer, side by side: a backlog of EVENTS (default
+#      100,000) events shaped as bench/seed.sql stores them (a third each of
+#      plans, deliveries, acknowledgements), chained by one cavra-report
+#      (leaves/s, median of ROUNDS, default 3); then the lag under a
+#      sustained write load: pgbench inserts events at CAVRA_BENCH_RATE
+#      (default 3000) per second for CAVRA_BENCH_LOAD_SECS (20) while the
+#      sequencer runs; every 100 ms the inserted and chained counts are
+#      sampled, the lag of a sample is the time until the chained count
+#      reaches it. With CAVRA_BENCH_BASE=DIR (another checkout, e.g. a git
+#      worktree of an older commit, with DIR/build built) each round runs
+#      that tree too, on its own database migrated with its migrations.
+#      Needs only tools/ and services/report in each build.
 # Environment: CAVRA_BENCH_PG_PORT (default 57111), CAVRA_BENCH_GW_PORT
 #   (default 57118). Prints one block of figures; logs stay in the temp folder
 #   it names on failure.
@@ -24,7 +38,14 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD
 
+MODE=full
+if [[ ${1:-} == --sequencer ]]; then
+    MODE=sequencer
+    shift
+fi
 EVENTS=${1:-1000000}
+[[ $MODE == full || -n ${1:-} ]] || EVENTS=100000
+ROUNDS=${2:-3}
 PG_PORT=${CAVRA_BENCH_PG_PORT:-57111}
 GW_PORT=${CAVRA_BENCH_GW_PORT:-57118}
 BUILD=build
@@ -55,8 +76,9 @@ trap be_cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-for b in tools/cavra-migrate tools/cavra-keygen services/ack/cavra-ack \
-    services/report/cavra-report gateway/cavra-gateway bench/bench_http; do
+NEEDED="tools/cavra-migrate tools/cavra-keygen services/report/cavra-report"
+[[ $MODE == sequencer ]] || NEEDED="$NEEDED services/ack/cavra-ack gateway/cavra-gateway bench/bench_http"
+for b in $NEEDED; do
     [[ -x $BUILD/$b ]] || { be_log "$BUILD/$b missing: build it first"; exit 1; }
 done
 
@@ -78,6 +100,135 @@ export CAVRA_ACK_URL=ipc://$TMP_DIR/ack.sock CAVRA_RETRY_URL=ipc://$TMP_DIR/retr
 export CAVRA_REPORT_URL=ipc://$TMP_DIR/report.sock
 export CAVRA_GATEWAY_HOST=127.0.0.1 CAVRA_GATEWAY_PORT=$GW_PORT
 $BUILD/tools/cavra-keygen --evidence "$TMP_DIR/evidence.key" >"$TMP_DIR/evidence.pub"
+
+# --sequencer: the sequencer alone, this tree and CAVRA_BENCH_BASE side by
+# side, each round on fresh copies of one seeded backlog per tree.
+if [[ $MODE == sequencer ]]; then
+    RATE=${CAVRA_BENCH_RATE:-3000}
+    LOAD_SECS=${CAVRA_BENCH_LOAD_SECS:-20}
+    SUPER=postgresql://postgres@127.0.0.1:$PG_PORT/postgres
+    TREES=("this=$ROOT")
+    if [[ -n ${CAVRA_BENCH_BASE:-} ]]; then
+        for b in tools/cavra-migrate services/report/cavra-report; do
+            [[ -x $CAVRA_BENCH_BASE/build/$b ]] ||
+                { be_log "$CAVRA_BENCH_BASE/build/$b missing: build it first"; exit 1; }
+        done
+        TREES+=("base=$(cd "$CAVRA_BENCH_BASE" && pwd)")
+    fi
+    db_url() { sed "s,/[a-z]*\$,/$2," <<<"$1"; }
+    PGBIN=$(printf '%s\n' /usr/lib/postgresql/*/bin | sort -V | tail -1)
+    PGBENCH=$PGBIN/pgbench
+    [[ -x $PGBENCH ]] || PGBENCH=pgbench
+    # One request's event: an acknowledgement of the size the services store.
+    cat >"$TMP_DIR/load.sql" <<'SQL'
+INSERT INTO evidence_events (kind, record_id, plan_id, provider, actor,
+    request_id, created_at, record)
+VALUES ('recovery_escalation_ack', 'lagack-' || gen_random_uuid(),
+    'lagplan-' || :client_id, 'slack', 'bench', 'bench-load', now(),
+    jsonb_build_object('acknowledgement_id', 'lagack-x',
+        'acknowledgement_state', 'accepted', 'acknowledged_by', 'bench',
+        'provider', 'slack', 'schema_version', 'cavra.recovery.ack.v1',
+        'notes', repeat('sustained load ', 16), 'seq', :client_id));
+SQL
+    for tree in "${TREES[@]}"; do
+        label=${tree%%=*} dir=${tree#*=}
+        psql "$SUPER" -X -q -v ON_ERROR_STOP=1 \
+            -c "CREATE DATABASE seqt_$label OWNER cavra TEMPLATE template0"
+        "$dir/build/tools/cavra-migrate" --dir "$dir/db/migrations" \
+            --database-url "$(db_url "$OWNER" "seqt_$label")" >/dev/null
+        psql "$(db_url "$OWNER" "seqt_$label")" -X -q -v ON_ERROR_STOP=1 \
+            -v records=$(((EVENTS + 2) / 3)) -f bench/seed.sql >/dev/null
+        psql "$(db_url "$SUPER" "seqt_$label")" -X -q -c "VACUUM ANALYZE"
+    done
+    declare -A RESULTS
+    for ((r = 1; r <= ROUNDS; r++)); do
+        for tree in "${TREES[@]}"; do
+            label=${tree%%=*} dir=${tree#*=} db=seqr_${label}_$r
+            psql "$SUPER" -X -q -v ON_ERROR_STOP=1 \
+                -c "CREATE DATABASE $db OWNER cavra TEMPLATE seqt_$label"
+            owner=$(db_url "$OWNER" "$db")
+            n=$(psql "$owner" -X -At -c "SELECT count(*) FROM evidence_events WHERE chain_seq IS NULL")
+            mkdir -p "$TMP_DIR/$db"
+            t0=$(now)
+            CAVRA_DATABASE_URL=$(db_url "$CAVRA_DATABASE_URL" "$db") \
+                CAVRA_REPORT_URL=ipc://$TMP_DIR/$db/report.sock \
+                CAVRA_EVIDENCE_KEY_FILE=$TMP_DIR/evidence.key \
+                CAVRA_WITNESS_DIR=$TMP_DIR/$db/witness \
+                "$dir/build/services/report/cavra-report" </dev/null \
+                >"$TMP_DIR/$db/report.log" 2>&1 &
+            pid=$!
+            PIDS+=("$pid")
+            while [[ $(psql "$owner" -X -At -c "SELECT EXISTS (SELECT 1 FROM evidence_events WHERE chain_seq IS NULL)") == t ]]; do
+                sleep 0.1
+            done
+            t1=$(now)
+            s=$(secs "$t0" "$t1")
+            rate=$(awk -v n="$n" -v s="$s" 'BEGIN { printf "%.0f", n / s }')
+            # CPU spent on it (less at the mercy of the machine's load than
+            # the wall time): cavra-report plus its database sessions.
+            ticks=0
+            for p in "$pid" $(psql "$SUPER" -X -At -c "SELECT pid FROM pg_stat_activity
+                    WHERE datname = '$db' AND pid <> pg_backend_pid()"); do
+                t=$(awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null || echo 0)
+                ticks=$((ticks + t))
+            done
+            cpu_us=$(awk -v t="$ticks" -v hz="$(getconf CLK_TCK)" -v n="$n" \
+                'BEGIN { printf "%.0f", t * 1e6 / hz / n }')
+            # Sustained load: the lag of each 100 ms sample.
+            offset=$(psql "$owner" -X -At -c "SELECT max(id) - max(chain_seq) FROM evidence_events")
+            (
+                while :; do
+                    echo "$(now) $(psql "$owner" -X -At -F ' ' -c "SELECT max(id) - $offset, (SELECT max(chain_seq) FROM evidence_events) FROM evidence_events")"
+                    sleep 0.1
+                done
+            ) >"$TMP_DIR/$db/lag.txt" 2>/dev/null &
+            sampler=$!
+            tps=$("$PGBENCH" -n -c 4 -j 2 -R "$RATE" -T "$LOAD_SECS" -f "$TMP_DIR/load.sql" "$owner" 2>/dev/null |
+                sed -n 's/^tps = \([0-9.]*\).*/\1/p' | head -1)
+            sleep 2
+            kill "$sampler" 2>/dev/null || true
+            wait "$sampler" 2>/dev/null || true
+            kill "$pid" 2>/dev/null || true
+            wait "$pid" 2>/dev/null || true
+            # The whole log verifies (and how long that takes).
+            t0=$(now)
+            "$dir/build/tools/cavra-verify" --database-url "$owner" >"$TMP_DIR/$db/verify.json" ||
+                { be_log "round $r $label: the log does not verify"; cat "$TMP_DIR/$db/verify.json" >&2; exit 1; }
+            vs=$(secs "$t0" "$(now)")
+            lag=$(awk '{ t[NR] = $1; n[NR] = $2; c[NR] = $3 }
+                END {
+                    for (i = 2; i <= NR; i++) {
+                        if (n[i] == n[i - 1]) continue
+                        for (j = i; j <= NR && c[j] < n[i]; j++) ;
+                        if (j <= NR) printf "%.3f\n", t[j] - t[i]
+                        else print "999"
+                    }
+                }' "$TMP_DIR/$db/lag.txt" | sort -n | awk '{ l[NR] = $1 }
+                END { if (NR == 0) { print "- - -"; exit }
+                      printf "%.2f %.2f %.2f", l[int((NR + 1) / 2)], l[int(NR * 0.9 + 0.5)], l[NR] }')
+            read -r lmed lp90 lmax <<<"$lag"
+            RESULTS[$label]+="$rate $s ${tps:-0} $lmed $lp90 $lmax $vs $cpu_us"$'\n'
+            be_log "round $r $label: $n events in $s s ($rate/s, $cpu_us us CPU each); load ${tps:-?} events/s: lag median $lmed s, p90 $lp90 s, max $lmax s; verify $vs s"
+        done
+    done
+    median() { awk 'NF' | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+    echo "bench_evidence.sh --sequencer: $EVENTS-event backlog (bench/seed.sql shapes), $ROUNDS rounds, side by side, shared noisy machine"
+    for tree in "${TREES[@]}"; do
+        label=${tree%%=*} dir=${tree#*=}
+        rows=${RESULTS[$label]}
+        printf '  %-5s %s (%s)\n' "$label" "$dir" "$(git -C "$dir" rev-parse --short HEAD 2>/dev/null || echo ?)"
+        printf '        backlog: median %s events/s (%s s; rounds: %s); CPU per event (cavra-report + its PostgreSQL sessions): median %s us\n' \
+            "$(awk '{ print $1 }' <<<"$rows" | median)" "$(awk '{ print $2 }' <<<"$rows" | median)" \
+            "$(awk 'NF { printf "%s ", $1 }' <<<"$rows")" "$(awk '{ print $8 }' <<<"$rows" | median)"
+        printf '        under %s events/s offered (%s s; achieved median %s/s): lag median %s s, p90 %s s, max %s s (medians of rounds)\n' \
+            "$RATE" "$LOAD_SECS" "$(awk '{ print $3 }' <<<"$rows" | median)" \
+            "$(awk '{ print $4 }' <<<"$rows" | median)" "$(awk '{ print $5 }' <<<"$rows" | median)" \
+            "$(awk '{ print $6 }' <<<"$rows" | median)"
+        printf '        cavra-verify of the whole log afterwards: median %s s\n' \
+            "$(awk '{ print $7 }' <<<"$rows" | median)"
+    done
+    exit 0
+fi
 
 # 1. Bulk write rate, then the sequencer on the backlog. Only cavra-report
 # runs (with the key): one sequencer, one signer.

@@ -666,21 +666,25 @@ cv_db_transact(cv_db *db, enum cv_tx_mode mode, cv_db_tx_fn fn, void *arg,
             return rv;
         if (mode == CV_TX_NONE)
             return fn(db, arg, err);
-        if ((rv = cv_db_tx_begin(db, mode, err)) != 0) {
+        /* The BEGIN goes with fn's first statement (one round trip less
+         * per request). */
+        if ((rv = cv_db_tx_begin_deferred(db, mode, err)) != 0)
+            return rv;
+        if ((rv = fn(db, arg, err)) == 0) {
+            rv = cv_db_tx_commit(db, err);
+        } else {
+            cv_db_tx_rollback(db);
             /* A connection that went stale while idle (the server
-             * restarted) only shows at its first statement: nothing ran
-             * yet, so reconnect once and go on. */
-            if (rv == CV_UNAVAILABLE && !reconnected) {
+             * restarted) only shows at the first statement. fn's work
+             * was lost with the connection, nothing of it committed: run
+             * it once more on a new connection. */
+            if (rv == CV_UNAVAILABLE && !reconnected &&
+                (db->conn == NULL || PQstatus(db->conn) != CONNECTION_OK)) {
                 reconnected = true;
                 attempt--;
                 continue;
             }
-            return rv;
         }
-        if ((rv = fn(db, arg, err)) == 0)
-            rv = cv_db_tx_commit(db, err);
-        else
-            cv_db_tx_rollback(db);
         if (rv != CV_ABORTED)
             return rv;
     }

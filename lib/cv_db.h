@@ -164,7 +164,10 @@ typedef int (*cv_db_tx_fn)(cv_db *db, void *arg, cv_error *err);
  * run me again"), rolls back and runs it again in a fresh transaction,
  * with a short randomised backoff, up to CV_DB_TX_ATTEMPTS times; then
  * answers CV_UNAVAILABLE ("the store is busy"). Any other error rolls
- * back and is returned. Ensures the connection first.
+ * back and is returned. Ensures the connection first. The BEGIN is
+ * deferred (cv_db_tx_begin_deferred); when fn fails because the
+ * connection was lost (it went stale while idle), nothing committed and
+ * fn runs once more on a new connection.
  */
 int cv_db_transact(cv_db *db, enum cv_tx_mode mode, cv_db_tx_fn fn, void *arg,
                    cv_error *err);

@@ -22,7 +22,8 @@
 # change against its parent commit); pgbench = pgbench's one-row INSERT
 # at 32 clients for CAVRA_BENCH_PGBENCH_SECS (default 5) on this tree's
 # PostgreSQL (the reference of the ack/pgbench ratio; tps in the req/s
-# column). Each variant's median p99 is printed too.
+# column); wN = like session with N database workers (CAVRA_DB_WORKERS,
+# default 4). Each variant's median p99 is printed too.
 # CAVRA_BENCH_PLANS: plans the POSTs are spread over (default 64).
 # CAVRA_BENCH_PERF_DIR=D: also `perf record -g` cavra-ack and the gateway
 # during each measurement into D/<variant>.data.
@@ -70,6 +71,8 @@ start_ack() {
         # nogroup: sessions, one transaction per request (no group commit),
         # the parent's database path: isolates what authentication costs.
         if [[ $1 == nogroup ]]; then export CAVRA_RPC_GROUP_MAX=1; fi
+        # wN: like session with N database workers (CAVRA_DB_WORKERS).
+        if [[ $1 =~ ^w([0-9]+)$ ]]; then export CAVRA_DB_WORKERS=${BASH_REMATCH[1]}; fi
         exec "$2/services/ack/cavra-ack" >>"$T/ack-$1.log" 2>&1
     ) &
     PIDS+=($!)

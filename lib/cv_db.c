@@ -421,14 +421,18 @@ cv_db_simple(cv_db *db, const char *sql, cv_error *err)
 
     if (db->conn == NULL)
         return cv_error_set(err, CV_UNAVAILABLE, "database unavailable");
-    for (size_t i = 0; i < db->n_pending; i++)
+    /* At most 8 short constant commands and one verb: they fit. */
+    for (size_t i = 0; i < db->n_pending && used < sizeof(text); i++)
         used += (size_t)snprintf(text + used, sizeof(text) - used, "%s%s",
                                  i > 0 ? "; " : "", db->pending[i]);
-    if (sql != NULL && db->n_pending > 0)
-        snprintf(text + used, sizeof(text) - used, "; %s", sql);
-    if (db->n_pending > 0)
+    if (sql != NULL && db->n_pending > 0 && used < sizeof(text))
+        used += (size_t)snprintf(text + used, sizeof(text) - used, "; %s", sql);
+    if (db->n_pending > 0) {
+        db->n_pending = 0;
+        if (used >= sizeof(text))
+            return cv_error_set(err, CV_INTERNAL, "internal storage error");
         sql = text;
-    db->n_pending = 0;
+    }
     if (sql == NULL)
         return 0;
     res = PQexec(db->conn, sql);

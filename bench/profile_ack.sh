@@ -127,10 +127,11 @@ per_k() {
     if [[ -f "$TMP/perf.data" ]]; then
         for pid in "$ACK_PID" "$GW_PID"; do
             echo "process $pid ($(tr -d '\0' </proc/$pid/comm 2>/dev/null || echo '?')): share of samples by library, then hottest symbols (self):"
-            perf report -i "$TMP/perf.data" --no-children -g none --pid "$pid" --sort dso \
-                --stdio 2>/dev/null | grep -E '^ +[0-9]' | head -n 8 | sed 's/^/  /'
-            perf report -i "$TMP/perf.data" --no-children -g none --pid "$pid" --sort dso,symbol \
-                --stdio 2>/dev/null | grep -E '^ +[0-9]' | head -n 12 | sed 's/^/  /'
+            # head ends the pipe early: SIGPIPE must not end the script.
+            { perf report -i "$TMP/perf.data" --no-children -g none --pid "$pid" --sort dso \
+                --stdio 2>/dev/null | grep -E '^ +[0-9]' | head -n 8 | sed 's/^/  /'; } || true
+            { perf report -i "$TMP/perf.data" --no-children -g none --pid "$pid" --sort dso,symbol \
+                --stdio 2>/dev/null | grep -E '^ +[0-9]' | head -n 12 | sed 's/^/  /'; } || true
         done
     fi
 } | tee "$OUT/profile.txt"

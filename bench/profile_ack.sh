@@ -14,12 +14,21 @@
 #  - with perf (when installed and allowed): the hottest symbols of
 #    cavra-ack and of the gateway (perf record, self time).
 # Everything it starts is stopped on exit. Output: build/bench/profile.txt.
+# CAVRA_PROFILE_BUILD=DIR profiles another build tree instead (e.g. the
+# parent commit's, built by hand; its migrations are DIR/../db/migrations),
+# without building it; the output is then DIR/bench/profile.txt.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$(pwd -P)
 PORT=${CAVRA_PROFILE_PG_PORT:-57157}
 REQUESTS=${CAVRA_PROFILE_REQUESTS:-6000}
-OUT=$ROOT/build/bench
+B=build
+MIGRATIONS=db/migrations
+if [[ -n "${CAVRA_PROFILE_BUILD:-}" ]]; then
+    B=$(cd "$CAVRA_PROFILE_BUILD" && pwd -P)
+    MIGRATIONS=$B/../db/migrations
+fi
+OUT=$B/bench
 TMP=$(mktemp -d /tmp/cavra-prof.XXXXXX)
 chmod 755 "$TMP"
 PIDS=()
@@ -45,25 +54,27 @@ prof_ticks() {
 }
 
 mkdir -p "$OUT"
-cmake --build build -j2 --target cavra-ack cavra-retry cavra-report cavra-gateway \
-    cavra-migrate cavra-keygen bench_http >/dev/null
+if [[ -z "${CAVRA_PROFILE_BUILD:-}" ]]; then
+    cmake --build build -j2 --target cavra-ack cavra-retry cavra-report cavra-gateway \
+        cavra-migrate cavra-keygen bench_http >/dev/null
+fi
 bash scripts/pg.sh start "$TMP/pg" "$PORT"
 PGPASSFILE=$(bash scripts/pg.sh pgpass "$TMP/pg")
 CAVRA_DATABASE_URL=$(bash scripts/pg.sh url "$PORT")
 export PGPASSFILE CAVRA_DATABASE_URL
-build/tools/cavra-migrate --dir db/migrations >/dev/null
+"$B/tools/cavra-migrate" --dir "$MIGRATIONS" >/dev/null
 export CAVRA_ACK_URL=ipc://$TMP/ack.ipc CAVRA_RETRY_URL=ipc://$TMP/retry.ipc
 export CAVRA_REPORT_URL=ipc://$TMP/report.ipc CAVRA_GATEWAY_HOST=127.0.0.1
-build/tools/cavra-keygen gateway "$TMP/gateway.key" admin --delegate >"$TMP/principals"
+"$B/tools/cavra-keygen" gateway "$TMP/gateway.key" admin --delegate >"$TMP/principals"
 export CAVRA_PRINCIPALS_FILE=$TMP/principals CAVRA_RPC_KEY_FILE=$TMP/gateway.key
 export CAVRA_GATEWAY_PORT=$((PORT + 1000))
 GW=http://127.0.0.1:$CAVRA_GATEWAY_PORT
 for s in ack retry report; do
-    "build/services/$s/cavra-$s" >"$TMP/$s.log" 2>&1 &
+    "$B/services/$s/cavra-$s" >"$TMP/$s.log" 2>&1 &
     PIDS+=("$!")
 done
 ACK_PID=${PIDS[0]}
-build/gateway/cavra-gateway >"$TMP/gateway.log" 2>&1 &
+"$B/gateway/cavra-gateway" >"$TMP/gateway.log" 2>&1 &
 GW_PID=$!
 PIDS+=("$GW_PID")
 for ((i = 0; i < 60; i++)); do
@@ -116,10 +127,11 @@ per_k() {
     if [[ -f "$TMP/perf.data" ]]; then
         for pid in "$ACK_PID" "$GW_PID"; do
             echo "process $pid ($(tr -d '\0' </proc/$pid/comm 2>/dev/null || echo '?')): share of samples by library, then hottest symbols (self):"
-            perf report -i "$TMP/perf.data" --no-children -g none --pid "$pid" --sort dso \
-                --stdio 2>/dev/null | grep -E '^ +[0-9]' | head -n 8 | sed 's/^/  /'
-            perf report -i "$TMP/perf.data" --no-children -g none --pid "$pid" --sort dso,symbol \
-                --stdio 2>/dev/null | grep -E '^ +[0-9]' | head -n 12 | sed 's/^/  /'
+            # head ends the pipe early: SIGPIPE must not end the script.
+            { perf report -i "$TMP/perf.data" --no-children -g none --pid "$pid" --sort dso \
+                --stdio 2>/dev/null | grep -E '^ +[0-9]' | head -n 8 | sed 's/^/  /'; } || true
+            { perf report -i "$TMP/perf.data" --no-children -g none --pid "$pid" --sort dso,symbol \
+                --stdio 2>/dev/null | grep -E '^ +[0-9]' | head -n 12 | sed 's/^/  /'; } || true
         done
     fi
 } | tee "$OUT/profile.txt"

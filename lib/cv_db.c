@@ -45,6 +45,7 @@ cv_db_disconnect(cv_db *db)
 {
     db->in_tx = false;
     db->savepoints = 0;
+    db->n_pending = 0;
     if (db->conn != NULL) {
         PQfinish(db->conn);
         db->conn = NULL;
@@ -63,6 +64,8 @@ cv_db_fini(cv_db *db)
 
 static int cv_db_result_error(cv_db *db, PGresult *res, const char *name,
                               cv_error *err);
+static int cv_db_flush(cv_db *db, cv_error *err);
+static int cv_db_defer(cv_db *db, const char *sql, cv_error *err);
 
 static int
 cv_db_prepare_table(cv_db *db, const cv_db_statement *stmts, size_t n,
@@ -133,6 +136,8 @@ cv_db_set_timeout(cv_db *db, const char *name, int ms, bool local,
 
     if (db->conn == NULL)
         return cv_error_set(err, CV_UNAVAILABLE, "database unavailable");
+    if ((rv = cv_db_flush(db, err)) != 0)
+        return rv;
     snprintf(text, sizeof(text), "%d", ms);
     res = PQexecParams(db->conn, "SELECT set_config($1, $2, $3::boolean)", 3,
                        NULL, params, NULL, NULL, 0);
@@ -151,7 +156,19 @@ cv_db_set_statement_timeout(cv_db *db, int ms, bool local, cv_error *err)
 int
 cv_db_set_lock_timeout(cv_db *db, int ms, cv_error *err)
 {
-    return cv_db_set_timeout(db, "lock_timeout", ms, true, err);
+    int rv;
+
+    if (!db->in_tx)
+        return cv_db_set_timeout(db, "lock_timeout", ms, true, err);
+    /* One deferred SET at a time (it has one buffer). */
+    for (size_t i = 0; i < db->n_pending; i++)
+        if (db->pending[i] == db->pending_set &&
+            (rv = cv_db_flush(db, err)) != 0)
+            return rv;
+    /* ms is an int formatted here, never input text. */
+    snprintf(db->pending_set, sizeof(db->pending_set),
+             "SET LOCAL lock_timeout = %d", ms);
+    return cv_db_defer(db, db->pending_set, err);
 }
 
 int
@@ -246,6 +263,12 @@ cv_db_exec(cv_db *db, const char *name, int nparams, const char *const *params,
         cv_error_set(err, CV_UNAVAILABLE, "database unavailable");
         return NULL;
     }
+    if (db->n_pending > 0) {
+        /* Deferred savepoints go in the statement's round trip. */
+        const cv_db_call call = {name, nparams, params};
+
+        return cv_db_exec_pipeline(db, 1, &call, &res, err) == 0 ? res : NULL;
+    }
     res = PQexecPrepared(db->conn, name, nparams, params, NULL, NULL, 0);
     st = PQresultStatus(res);
     if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
@@ -281,7 +304,7 @@ int
 cv_db_exec_pipeline(cv_db *db, size_t n, const cv_db_call *calls,
                     PGresult **res, cv_error *err)
 {
-    size_t i;
+    size_t i, n_pre;
     int rv = 0;
 
     for (i = 0; i < n; i++)
@@ -290,6 +313,8 @@ cv_db_exec_pipeline(cv_db *db, size_t n, const cv_db_call *calls,
         return cv_error_set(err, CV_UNAVAILABLE, "database unavailable");
     if (PQenterPipelineMode(db->conn) != 1) {
         /* Not idle (cannot happen between statements): one by one. */
+        if ((rv = cv_db_flush(db, err)) != 0)
+            goto out;
         for (i = 0; i < n; i++) {
             if ((res[i] = cv_db_exec(db, calls[i].name, calls[i].nparams,
                                      calls[i].params, err)) == NULL) {
@@ -299,11 +324,19 @@ cv_db_exec_pipeline(cv_db *db, size_t n, const cv_db_call *calls,
         }
         goto out;
     }
-    for (i = 0; i < n; i++) {
-        if (PQsendQueryPrepared(db->conn, calls[i].name, calls[i].nparams,
-                                calls[i].params, NULL, NULL, 0) != 1)
+    /* Deferred transaction control first, in order (no parameters). */
+    n_pre = db->n_pending;
+    db->n_pending = 0;
+    for (i = 0; i < n_pre; i++)
+        if (PQsendQueryParams(db->conn, db->pending[i], 0, NULL, NULL, NULL,
+                              NULL, 0) != 1)
             break;
-    }
+    if (i == n_pre)
+        for (i = 0; i < n; i++) {
+            if (PQsendQueryPrepared(db->conn, calls[i].name, calls[i].nparams,
+                                    calls[i].params, NULL, NULL, 0) != 1)
+                break;
+        }
     if (i < n || PQpipelineSync(db->conn) != 1) {
         rv = cv_db_result_error(db, NULL, "pipeline send", err);
         if (db->conn != NULL)
@@ -311,7 +344,21 @@ cv_db_exec_pipeline(cv_db *db, size_t n, const cv_db_call *calls,
         cv_db_disconnect(db);
         goto out;
     }
-    for (i = 0; i < n; i++) {
+    for (i = 0; i < n_pre && rv == 0; i++) {
+        PGresult *r = PQgetResult(db->conn);
+
+        if (PQresultStatus(r) == PGRES_COMMAND_OK) {
+            PQclear(r);
+            /* The NULL that ends this command's results. */
+            if ((r = PQgetResult(db->conn)) == NULL)
+                continue;
+            rv = cv_error_set(err, CV_INTERNAL, "internal storage error");
+            cv_error_cause(err, "%s: more than one result", db->pending[i]);
+        } else
+            rv = cv_db_result_error(db, r, db->pending[i], err);
+        PQclear(r);
+    }
+    for (i = 0; i < n && rv == 0; i++) {
         PGresult *r = PQgetResult(db->conn);
         ExecStatusType st = PQresultStatus(r);
 
@@ -331,8 +378,7 @@ cv_db_exec_pipeline(cv_db *db, size_t n, const cv_db_call *calls,
         break;
     }
     if (db->conn != NULL) {
-        if (rv != 0 || i == n)
-            cv_db_pipeline_drain(db->conn);
+        cv_db_pipeline_drain(db->conn);
         if (PQexitPipelineMode(db->conn) != 1) {
             /* Results left unread: the connection is in no known state. */
             cv_db_disconnect(db);
@@ -361,21 +407,73 @@ cv_db_run(cv_db *db, const char *name, int nparams, const char *const *params,
     return 0;
 }
 
-/* Transaction verbs carry no parameters, so plain PQexec is safe here. */
+/* Transaction verbs carry no parameters, so plain PQexec is safe here.
+ * Deferred commands go first, in the same simple query (inside the open
+ * transaction they run in order and the first failure stops the rest);
+ * sql NULL sends only them. */
 static int
 cv_db_simple(cv_db *db, const char *sql, cv_error *err)
 {
+    char text[512];
+    size_t used = 0;
     PGresult *res;
     int rv = 0;
 
     if (db->conn == NULL)
         return cv_error_set(err, CV_UNAVAILABLE, "database unavailable");
+    /* At most 8 short constant commands and one verb: they fit. */
+    for (size_t i = 0; i < db->n_pending && used < sizeof(text); i++)
+        used += (size_t)snprintf(text + used, sizeof(text) - used, "%s%s",
+                                 i > 0 ? "; " : "", db->pending[i]);
+    if (sql != NULL && db->n_pending > 0 && used < sizeof(text))
+        used += (size_t)snprintf(text + used, sizeof(text) - used, "; %s", sql);
+    if (db->n_pending > 0) {
+        db->n_pending = 0;
+        if (used >= sizeof(text))
+            return cv_error_set(err, CV_INTERNAL, "internal storage error");
+        sql = text;
+    }
+    if (sql == NULL)
+        return 0;
     res = PQexec(db->conn, sql);
     if (PQresultStatus(res) != PGRES_COMMAND_OK &&
         PQresultStatus(res) != PGRES_TUPLES_OK)
         rv = cv_db_result_error(db, res, sql, err);
     PQclear(res);
     return rv;
+}
+
+static int
+cv_db_flush(cv_db *db, cv_error *err)
+{
+    return db->n_pending > 0 ? cv_db_simple(db, NULL, err) : 0;
+}
+
+/* The deferred SAVEPOINT, compared by address. */
+static const char cv_db_sp_sql[] = "SAVEPOINT cv_sp";
+static const char cv_db_release_sql[] = "RELEASE SAVEPOINT cv_sp";
+
+/* Queues a transaction-control command for the next round trip (flushes
+ * first when the queue is full). */
+static int
+cv_db_defer(cv_db *db, const char *sql, cv_error *err)
+{
+    int rv;
+
+    if (db->conn == NULL)
+        return cv_error_set(err, CV_UNAVAILABLE, "database unavailable");
+    if (db->n_pending == sizeof(db->pending) / sizeof(db->pending[0]) &&
+        (rv = cv_db_flush(db, err)) != 0)
+        return rv;
+    db->pending[db->n_pending++] = sql;
+    return 0;
+}
+
+/* True when the last deferred command is a SAVEPOINT not sent yet. */
+static bool
+cv_db_sp_pending(const cv_db *db)
+{
+    return db->n_pending > 0 && db->pending[db->n_pending - 1] == cv_db_sp_sql;
 }
 
 static const char *
@@ -409,11 +507,33 @@ cv_db_tx_begin(cv_db *db, enum cv_tx_mode mode, cv_error *err)
         cv_error_cause(err, "BEGIN inside an open transaction (two owners)");
         return CV_INTERNAL;
     }
+    db->n_pending = 0;
     if ((rv = cv_db_simple(db, sql, err)) == 0) {
         db->in_tx = true;
         db->savepoints = 0;
     }
     return rv;
+}
+
+int
+cv_db_tx_begin_deferred(cv_db *db, enum cv_tx_mode mode, cv_error *err)
+{
+    const char *sql = cv_db_begin_sql(mode);
+
+    if (sql == NULL)
+        return cv_error_set(err, CV_INTERNAL, "internal storage error");
+    if (db->in_tx) {
+        cv_error_set(err, CV_INTERNAL, "internal storage error");
+        cv_error_cause(err, "BEGIN inside an open transaction (two owners)");
+        return CV_INTERNAL;
+    }
+    if (db->conn == NULL)
+        return cv_error_set(err, CV_UNAVAILABLE, "database unavailable");
+    db->n_pending = 0;
+    db->pending[db->n_pending++] = sql;
+    db->in_tx = true;
+    db->savepoints = 0;
+    return 0;
 }
 
 int
@@ -434,6 +554,7 @@ cv_db_tx_commit(cv_db *db, cv_error *err)
         cv_error_cause(err, "COMMIT of a failed transaction");
         return CV_INTERNAL;
     }
+    /* Deferred commands go with it; one that fails stops the COMMIT. */
     rv = cv_db_simple(db, "COMMIT", err);
     db->in_tx = false;
     db->savepoints = 0;
@@ -447,6 +568,7 @@ cv_db_tx_rollback(cv_db *db)
 {
     db->in_tx = false;
     db->savepoints = 0;
+    db->n_pending = 0; /* nothing deferred matters any more */
     if (db->conn != NULL && PQtransactionStatus(db->conn) != PQTRANS_IDLE)
         cv_db_simple(db, "ROLLBACK", NULL);
 }
@@ -460,7 +582,7 @@ cv_db_savepoint(cv_db *db, cv_error *err)
 
     if (!db->in_tx)
         return cv_error_set(err, CV_INTERNAL, "internal storage error");
-    if ((rv = cv_db_simple(db, "SAVEPOINT cv_sp", err)) == 0)
+    if ((rv = cv_db_defer(db, cv_db_sp_sql, err)) == 0)
         db->savepoints++;
     return rv;
 }
@@ -468,11 +590,16 @@ cv_db_savepoint(cv_db *db, cv_error *err)
 int
 cv_db_savepoint_release(cv_db *db, cv_error *err)
 {
-    int rv;
+    int rv = 0;
 
     if (!db->in_tx || db->savepoints == 0)
         return cv_error_set(err, CV_INTERNAL, "internal storage error");
-    if ((rv = cv_db_simple(db, "RELEASE SAVEPOINT cv_sp", err)) == 0)
+    /* A savepoint never sent needs no release. */
+    if (cv_db_sp_pending(db))
+        db->n_pending--;
+    else
+        rv = cv_db_defer(db, cv_db_release_sql, err);
+    if (rv == 0)
         db->savepoints--;
     return rv;
 }
@@ -480,11 +607,16 @@ cv_db_savepoint_release(cv_db *db, cv_error *err)
 int
 cv_db_savepoint_next(cv_db *db, cv_error *err)
 {
+    int rv;
+
     if (!db->in_tx || db->savepoints == 0)
         return cv_error_set(err, CV_INTERNAL, "internal storage error");
-    /* Two commands in one simple query: inside the open transaction block
-     * they run in order and the first failure stops the rest. */
-    return cv_db_simple(db, "RELEASE SAVEPOINT cv_sp; SAVEPOINT cv_sp", err);
+    /* Nothing ran since a savepoint not sent yet: it serves as the next. */
+    if (cv_db_sp_pending(db))
+        return 0;
+    if ((rv = cv_db_defer(db, cv_db_release_sql, err)) != 0)
+        return rv;
+    return cv_db_defer(db, cv_db_sp_sql, err);
 }
 
 int
@@ -494,9 +626,18 @@ cv_db_savepoint_rollback(cv_db *db, cv_error *err)
 
     if (!db->in_tx || db->savepoints == 0)
         return cv_error_set(err, CV_INTERNAL, "internal storage error");
-    /* ROLLBACK TO keeps the savepoint; release it so nesting unwinds. */
-    if ((rv = cv_db_simple(db, "ROLLBACK TO SAVEPOINT cv_sp", err)) != 0 ||
-        (rv = cv_db_simple(db, "RELEASE SAVEPOINT cv_sp", err)) != 0)
+    /* Nothing ran since a savepoint not sent yet: nothing to undo. */
+    if (cv_db_sp_pending(db)) {
+        db->n_pending--;
+        db->savepoints--;
+        return 0;
+    }
+    /* ROLLBACK TO keeps the savepoint; release it so nesting unwinds.
+     * One simple query: the first failure stops the rest. */
+    if ((rv = cv_db_simple(db,
+                           "ROLLBACK TO SAVEPOINT cv_sp; "
+                           "RELEASE SAVEPOINT cv_sp",
+                           err)) != 0)
         return rv;
     db->savepoints--;
     return 0;
@@ -529,21 +670,25 @@ cv_db_transact(cv_db *db, enum cv_tx_mode mode, cv_db_tx_fn fn, void *arg,
             return rv;
         if (mode == CV_TX_NONE)
             return fn(db, arg, err);
-        if ((rv = cv_db_tx_begin(db, mode, err)) != 0) {
+        /* The BEGIN goes with fn's first statement (one round trip less
+         * per request). */
+        if ((rv = cv_db_tx_begin_deferred(db, mode, err)) != 0)
+            return rv;
+        if ((rv = fn(db, arg, err)) == 0) {
+            rv = cv_db_tx_commit(db, err);
+        } else {
+            cv_db_tx_rollback(db);
             /* A connection that went stale while idle (the server
-             * restarted) only shows at its first statement: nothing ran
-             * yet, so reconnect once and go on. */
-            if (rv == CV_UNAVAILABLE && !reconnected) {
+             * restarted) only shows at the first statement. fn's work
+             * was lost with the connection, nothing of it committed: run
+             * it once more on a new connection. */
+            if (rv == CV_UNAVAILABLE && !reconnected &&
+                (db->conn == NULL || PQstatus(db->conn) != CONNECTION_OK)) {
                 reconnected = true;
                 attempt--;
                 continue;
             }
-            return rv;
         }
-        if ((rv = fn(db, arg, err)) == 0)
-            rv = cv_db_tx_commit(db, err);
-        else
-            cv_db_tx_rollback(db);
         if (rv != CV_ABORTED)
             return rv;
     }

@@ -56,6 +56,12 @@ typedef struct cv_db {
     /* The principal whose request this connection serves (set by the RPC
      * layer around each call; NULL otherwise): evidence records it. */
     const char *principal;
+    /* Transaction-control commands not sent yet (savepoints, SET LOCAL):
+     * they go in the same round trip as the next statement, in order
+     * (see cv_db_savepoint). Only inside a transaction. */
+    const char *pending[8];
+    size_t n_pending;
+    char pending_set[64]; /* the text of a deferred SET LOCAL */
 } cv_db;
 
 /* The database URL: $CAVRA_DATABASE_URL, else the local default
@@ -117,6 +123,10 @@ int cv_db_run(cv_db *db, const char *name, int nparams,
  */
 int cv_db_tx_begin(cv_db *db, enum cv_tx_mode mode, cv_error *err);
 int cv_db_tx_commit(cv_db *db, cv_error *err);
+/* As cv_db_tx_begin, but the BEGIN is deferred like a savepoint: it goes
+ * with the transaction's first statement (a connection that went stale
+ * then fails that statement with CV_UNAVAILABLE, not the BEGIN). */
+int cv_db_tx_begin_deferred(cv_db *db, enum cv_tx_mode mode, cv_error *err);
 void cv_db_tx_rollback(cv_db *db);
 
 /*
@@ -124,6 +134,13 @@ void cv_db_tx_rollback(cv_db *db);
  * nest: release/rollback act on the innermost. cv_db_savepoint_rollback
  * undoes only what ran since the matching cv_db_savepoint and releases it;
  * the transaction stays usable.
+ *
+ * SAVEPOINT and RELEASE are deferred: they travel in the same round trip
+ * as the next statement, COMMIT or rollback (libpq pipeline mode), in
+ * order, so a group of requests costs one round trip per statement, not
+ * three. A deferred command that fails shows as the error of the call
+ * that carried it (the transaction is then aborted, as before); a
+ * rollback to a savepoint whose SAVEPOINT was never sent costs nothing.
  */
 int cv_db_savepoint(cv_db *db, cv_error *err);
 int cv_db_savepoint_release(cv_db *db, cv_error *err);
@@ -147,7 +164,10 @@ typedef int (*cv_db_tx_fn)(cv_db *db, void *arg, cv_error *err);
  * run me again"), rolls back and runs it again in a fresh transaction,
  * with a short randomised backoff, up to CV_DB_TX_ATTEMPTS times; then
  * answers CV_UNAVAILABLE ("the store is busy"). Any other error rolls
- * back and is returned. Ensures the connection first.
+ * back and is returned. Ensures the connection first. The BEGIN is
+ * deferred (cv_db_tx_begin_deferred); when fn fails because the
+ * connection was lost (it went stale while idle), nothing committed and
+ * fn runs once more on a new connection.
  */
 int cv_db_transact(cv_db *db, enum cv_tx_mode mode, cv_db_tx_fn fn, void *arg,
                    cv_error *err);
@@ -169,7 +189,8 @@ int cv_db_statement_timeout_ms(void);
 int cv_db_set_statement_timeout(cv_db *db, int ms, bool local, cv_error *err);
 
 /* Sets lock_timeout to ms until the open transaction ends: a lock wait
- * longer than that fails as CV_ABORTED (a conflict to retry). */
+ * longer than that fails as CV_ABORTED (a conflict to retry). Deferred
+ * like a savepoint (sent with the transaction's next statement). */
 int cv_db_set_lock_timeout(cv_db *db, int ms, cv_error *err);
 
 /*

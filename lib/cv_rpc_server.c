@@ -627,8 +627,11 @@ cv_rpc_group_run(cv_rpc_server *srv, cv_db *db, cv_rpc_job **calls, size_t n)
     int rv;
 
     cv_error_clear(&gerr);
+    /* BEGIN, the lock timeout and each SAVEPOINT/RELEASE are deferred:
+     * they travel with the next statement, so a call costs the round
+     * trips of its own statements only (cv_db.h). */
     if (cv_db_ensure(db, &gerr) != 0 ||
-        cv_db_tx_begin(db, CV_TX_WRITE, &gerr) != 0)
+        cv_db_tx_begin_deferred(db, CV_TX_WRITE, &gerr) != 0)
         goto alone;
     if (srv->group_lock_ms > 0 &&
         cv_db_set_lock_timeout(db, srv->group_lock_ms, &gerr) != 0)

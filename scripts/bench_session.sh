@@ -17,7 +17,14 @@
 # (CAVRA_RPC_SESSIONS=0); session = this build, session MACs; session2 =
 # like session with two cavra-ack replicas (CAVRA_ACK_URL=url1,url2);
 # nogroup = like session with one transaction per request
-# (CAVRA_RPC_GROUP_MAX=1), the parent's database path.
+# (CAVRA_RPC_GROUP_MAX=1), the parent's database path; base = the
+# PARENT_BUILD with session MACs, the same set-up as session (to measure a
+# change against its parent commit); pgbench = pgbench's one-row INSERT
+# at 32 clients for CAVRA_BENCH_PGBENCH_SECS (default 5) on this tree's
+# PostgreSQL (the reference of the ack/pgbench ratio; tps in the req/s
+# column); wN = like session with N database workers (CAVRA_DB_WORKERS,
+# default 4). Each variant's median p99 is printed too.
+# CAVRA_BENCH_PLANS: plans the POSTs are spread over (default 64).
 # CAVRA_BENCH_PERF_DIR=D: also `perf record -g` cavra-ack and the gateway
 # during each measurement into D/<variant>.data.
 set -euo pipefail
@@ -59,9 +66,13 @@ start_ack() {
         export PGPASSFILE=$3 CAVRA_ACK_URL=$5
         export CAVRA_DATABASE_URL=$(bash scripts/pg.sh app-url "$4")
         if [[ $1 != parent ]]; then export CAVRA_PRINCIPALS_FILE=$T/principals; fi
+        if [[ -n "${CAVRA_BENCH_GROUP_MAX:-}" ]]; then export CAVRA_RPC_GROUP_MAX=$CAVRA_BENCH_GROUP_MAX; fi
+        if [[ -n "${CAVRA_BENCH_DB_WORKERS:-}" ]]; then export CAVRA_DB_WORKERS=$CAVRA_BENCH_DB_WORKERS; fi
         # nogroup: sessions, one transaction per request (no group commit),
         # the parent's database path: isolates what authentication costs.
         if [[ $1 == nogroup ]]; then export CAVRA_RPC_GROUP_MAX=1; fi
+        # wN: like session with N database workers (CAVRA_DB_WORKERS).
+        if [[ $1 =~ ^w([0-9]+)$ ]]; then export CAVRA_DB_WORKERS=${BASH_REMATCH[1]}; fi
         exec "$2/services/ack/cavra-ack" >>"$T/ack-$1.log" 2>&1
     ) &
     PIDS+=($!)
@@ -71,7 +82,7 @@ start_ack() {
 # start VARIANT: cavra-ack (two for session2) and the gateway; sets GW.
 start() {
     local v=$1 b pg port gwport urls
-    if [[ $v == parent ]]; then b=$PARENT pg=$PGPASS_PARENT port=$PORT; else b=$THIS pg=$PGPASS_THIS port=$((PORT + 1)); fi
+    if [[ $v == parent || $v == base ]]; then b=$PARENT pg=$PGPASS_PARENT port=$PORT; else b=$THIS pg=$PGPASS_THIS port=$((PORT + 1)); fi
     gwport=$((PORT + 2))
     ACK_PIDS=()
     urls=ipc://$T/ack.ipc
@@ -115,12 +126,37 @@ cpu_ticks() {
     done
     echo "$sum"
 }
-declare -A RPS=() CPU=()
+PGBENCH=$( (. scripts/pg.sh && d=$(cavra_pg_bindir 2>/dev/null) && [[ -x "$d/pgbench" ]] && echo "$d/pgbench") ||
+    command -v pgbench || true)
+# run_pgbench ROUND: pgbench's one-row INSERT, 32 clients, this tree's cluster.
+run_pgbench() {
+    local url out tps
+    url=$(bash scripts/pg.sh url $((PORT + 1)))
+    if [[ -z "$PGBENCH" ]]; then
+        echo "pgbench-run$1 tps=nan (pgbench not found)"
+        RPS[pgbench]+="nan "
+        return 0
+    fi
+    PGPASSFILE=$PGPASS_THIS PGOPTIONS='-c client_min_messages=warning' \
+        "$(dirname "$PGBENCH")/psql" -qX "$url" -c \
+        "CREATE TABLE IF NOT EXISTS bench_pgbench_insert (id bigserial PRIMARY KEY, v text NOT NULL)" >/dev/null
+    echo "INSERT INTO bench_pgbench_insert (v) VALUES ('bench');" >"$T/pgbench.sql"
+    out=$(PGPASSFILE=$PGPASS_THIS "$PGBENCH" -n -c 32 -j 2 -T "${CAVRA_BENCH_PGBENCH_SECS:-5}" \
+        -f "$T/pgbench.sql" "$url" 2>&1) || true
+    tps=$(grep -o 'tps = [0-9.]*' <<<"$out" | head -n 1 | cut -d' ' -f3)
+    echo "pgbench-insert-c32-run$1 tps=${tps:-nan}"
+    RPS[pgbench]+="${tps:-nan} "
+}
+declare -A RPS=() CPU=() P99=()
 for ((r = 1; r <= RUNS; r++)); do
     for v in ${CAVRA_BENCH_VARIANTS:-parent signed session}; do
+        if [[ $v == pgbench ]]; then
+            run_pgbench "$r"
+            continue
+        fi
         start "$v"
         : >"$T/urls"
-        for i in $(seq 64); do
+        for i in $(seq "${CAVRA_BENCH_PLANS:-64}"); do
             id=$(curl -fsS -X POST -H 'Content-Type: application/json' -d "$PLAN" "$GW$P/recovery-escalation-plan" |
                 grep -o '"plan_id":"[^"]*"' | head -1 | cut -d'"' -f4)
             echo "$GW$P/recovery-escalations/$id/acknowledgements" >>"$T/urls"
@@ -142,15 +178,26 @@ for ((r = 1; r <= RUNS; r++)); do
         CPU[$v]+="$cpu_us "
         if [[ -n "${CAVRA_BENCH_PERF_DIR:-}" ]]; then kill -INT "$PERF_PID"; wait "$PERF_PID" || true; fi
         RPS[$v]+="$(sed 's/.*rps=\([0-9.]*\).*/\1/' <<<"$line") "
+        P99[$v]+="$(sed 's/.*p99_ms=\([0-9.]*\).*/\1/' <<<"$line") "
         stop
     done
 done
-median() { tr ' ' '\n' <<<"$1" | grep . | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+median() { tr ' ' '\n' <<<"$1" | { grep . || true; } | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 first=
 for v in ${CAVRA_BENCH_VARIANTS:-parent signed session}; do
     m=$(median "${RPS[$v]}")
     [[ -n "$first" ]] || first=$m
-    c=$(median "${CPU[$v]}")
-    awk -v v="$v" -v m="$m" -v f="$first" -v r="$RUNS" -v c="$c" \
-        'BEGIN { printf "%-9s median of %d runs: %8.1f req/s  ratio to the first variant: %.2f  cpu/req (ack+gateway): %s us\n", v, r, m, m / f, c }'
+    c=$(median "${CPU[$v]:-}")
+    p=$(median "${P99[$v]:-}")
+    awk -v v="$v" -v m="$m" -v f="$first" -v r="$RUNS" -v c="${c:--}" -v p="${p:--}" \
+        'BEGIN { printf "%-9s median of %d runs: %8.1f req/s  ratio to the first variant: %.2f  p99: %s ms  cpu/req (ack+gateway): %s us\n", v, r, m, m / f, p, c }'
 done
+# The target of issue 12: acknowledgement POSTs against pgbench's INSERT.
+if [[ -n "${RPS[pgbench]:-}" ]]; then
+    pg=$(median "${RPS[pgbench]}")
+    for v in ${CAVRA_BENCH_VARIANTS:-parent signed session}; do
+        [[ $v != pgbench ]] || continue
+        awk -v v="$v" -v m="$(median "${RPS[$v]}")" -v pg="$pg" \
+            'BEGIN { if (pg + 0 > 0) printf "%-9s ack/pgbench ratio: %.2f\n", v, m / pg }'
+    done
+fi

@@ -76,12 +76,13 @@ ack_rpc_acknowledge(cv_rpc_ctx *call, const ProtobufCMessage *request,
     char *record = NULL;
     int rv;
 
-    /* Input rules first (400), then the store (404, provider check). */
+    /* Input rules first (400), then the store: an id that cannot exist
+     * is 404 at once; the plan and provider check (404, 400) is part of
+     * the insert (ack_sql_insert_ack). */
     if ((rv = ack_ack_build(req, cv_actor_name(call->actor, NULL),
                             call->request_id, cv_now_us(), &ack, err)) != 0)
         return rv;
-    if ((rv = cv_plan_ref_check_routed(call->db, req->plan_id, ack->provider,
-                                       err)) != 0)
+    if ((rv = cv_plan_ref_check_id(req->plan_id, err)) != 0)
         goto out;
     if ((rep = malloc(sizeof(*rep))) == NULL) {
         rv = cv_error_set(err, CV_INTERNAL, "out of memory");

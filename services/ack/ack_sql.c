@@ -28,20 +28,33 @@ const cv_db_statement ack_sql_statements[] = {
     /* A record is stored once, in its evidence event (migration 0013). */
     {"ack_plan_record", "SELECT record::text FROM evidence_events"
                         " WHERE kind = '" CV_KIND_PLAN "' AND record_id = $1"},
-    /* Who acknowledged and the request id are the event's (0013). */
+    /*
+     * An acknowledgement in one statement (one round trip, one executor
+     * start): the row, only if the plan exists and routes the provider
+     * (plans are never updated, so the check is the plan row's); the
+     * pair's current state, which only a later ack replaces; and its
+     * evidence event, with the columns cv_evidence_append writes. No row
+     * back: nothing was written, and ack_sql_insert_ack says why (404 or
+     * the provider). Who acknowledged and the request id are the event's
+     * (0013).
+     */
     {"ack_insert_ack",
-     "INSERT INTO acknowledgements (acknowledgement_id, plan_id, provider,"
-     " acknowledgement_state, acknowledged_at)"
-     " VALUES ($1, $2, $3, $4, $5::timestamptz)"
-     " RETURNING seq"},
-    /* Only a later ack replaces the pair's current state. */
-    {"ack_upsert_current",
-     "INSERT INTO ack_current (plan_id, provider, acknowledgement_id,"
-     " acknowledgement_state, seq) VALUES ($1, $2, $3, $4, $5::bigint)"
+     "WITH p AS (SELECT 1 FROM escalation_plans"
+     " WHERE plan_id = $2 AND $3 = ANY (providers)),"
+     " a AS (INSERT INTO acknowledgements (acknowledgement_id, plan_id,"
+     " provider, acknowledgement_state, acknowledged_at)"
+     " SELECT $1, $2, $3, $4, $5::timestamptz FROM p RETURNING seq),"
+     " c AS (INSERT INTO ack_current (plan_id, provider, acknowledgement_id,"
+     " acknowledgement_state, seq) SELECT $2, $3, $1, $4, seq FROM a"
      " ON CONFLICT (plan_id, provider) DO UPDATE SET"
      " acknowledgement_id = EXCLUDED.acknowledgement_id,"
      " acknowledgement_state = EXCLUDED.acknowledgement_state,"
-     " seq = EXCLUDED.seq WHERE ack_current.seq < EXCLUDED.seq"},
+     " seq = EXCLUDED.seq WHERE ack_current.seq < EXCLUDED.seq),"
+     " e AS (INSERT INTO evidence_events (kind, record_id, plan_id, provider,"
+     " actor, request_id, created_at, record, principal)"
+     " SELECT '" CV_KIND_ACK "', $1, $2, $3, $6, $7, $5::timestamptz,"
+     " $8::jsonb, $9 FROM a)"
+     " SELECT seq FROM a"},
 };
 const size_t ack_sql_statement_count =
     sizeof(ack_sql_statements) / sizeof(ack_sql_statements[0]);
@@ -175,32 +188,36 @@ ack_sql_insert_ack(cv_db *db, const Cv__Acknowledgement *ack,
 {
     const char *state = cv_enum_json_name(&cv__ack_state__descriptor,
                                           ack->acknowledgement_state);
-    /* The record itself is stored once, in the evidence event. */
-    const char *params[5] = {ack->acknowledgement_id, ack->plan_id,
-                             ack->provider, state, ack->acknowledged_at};
-    cv_evidence_event ev = {
-        .kind = CV_KIND_ACK,
-        .record_id = ack->acknowledgement_id,
-        .plan_id = ack->plan_id,
-        .provider = ack->provider,
-        .actor = actor,
-        .request_id = request_id,
-        .created_at = ack->acknowledged_at,
-        .record_json = record_json,
+    /* The record itself is stored once, in the evidence event; the
+     * event's principal is the connection's caller (cv_evidence.h). */
+    const char *params[9] = {
+        ack->acknowledgement_id, ack->plan_id, ack->provider, state,
+        ack->acknowledged_at,    actor,        request_id,    record_json,
+        db->principal,
     };
-    PGresult *res;
-    char seq[24];
     int rv;
 
-    if ((res = cv_db_exec(db, "ack_insert_ack", 5, params, err)) == NULL)
-        return err->code;
-    snprintf(seq, sizeof(seq), "%s", PQgetvalue(res, 0, 0));
-    PQclear(res);
-    {
-        const char *cur[5] = {ack->plan_id, ack->provider,
-                              ack->acknowledgement_id, state, seq};
-        if ((rv = cv_db_run(db, "ack_upsert_current", 5, cur, err)) != 0)
+    if ((rv = cv_plan_ref_check_id(ack->plan_id, err)) != 0)
+        return rv;
+    /* A plan committed between the statement's snapshot and the check
+     * below is there for a second try; plans never lose a route. */
+    for (int attempt = 0; attempt < 2; attempt++) {
+        PGresult *res;
+        int rows;
+
+        if ((res = cv_db_exec(db, "ack_insert_ack", 9, params, err)) == NULL)
+            return err->code;
+        rows = PQntuples(res);
+        PQclear(res);
+        if (rows == 1)
+            return 0;
+        /* Nothing written: the plan is unknown (404) or does not route
+         * the provider (400 naming its providers). */
+        if ((rv = cv_plan_ref_check_routed(db, ack->plan_id, ack->provider,
+                                           err)) != 0)
             return rv;
     }
-    return cv_evidence_append(db, &ev, err);
+    cv_error_set(err, CV_INTERNAL, "internal storage error");
+    cv_error_cause(err, "ack_insert_ack: no row for a routed provider");
+    return CV_INTERNAL;
 }

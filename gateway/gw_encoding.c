@@ -18,6 +18,11 @@
 
 /* zlib's level: 6 (its default) already gets what our JSON gives. */
 #define GW_GZIP_LEVEL 6
+/* zlib's memLevel: 6, not its default 8. Measured on the three mission
+ * answers (1.6, 3.5 and 11 KB): the same output, but 8 allocates 128 KiB
+ * of hash and pending buffers per call, which glibc trims and faults in
+ * again every time: 100-320 us of CPU a body against 15-42 us. */
+#define GW_GZIP_MEMLEVEL 6
 
 void
 gw_accept_init(gw_accept *a)
@@ -219,8 +224,8 @@ gw_gzip(const void *in, size_t len, char **out, size_t *out_len)
         window++;
     memset(&zs, 0, sizeof(zs));
     /* windowBits + 16: a gzip header and trailer instead of zlib's. */
-    if (deflateInit2(&zs, GW_GZIP_LEVEL, Z_DEFLATED, window + 16, 8,
-                     Z_DEFAULT_STRATEGY) != Z_OK)
+    if (deflateInit2(&zs, GW_GZIP_LEVEL, Z_DEFLATED, window + 16,
+                     GW_GZIP_MEMLEVEL, Z_DEFAULT_STRATEGY) != Z_OK)
         return -1;
     bound = deflateBound(&zs, (uLong)len);
     if ((buf = malloc(bound)) == NULL) {

@@ -16,7 +16,13 @@
  * chains events, which vary with its timing), then once the sequencer has
  * chained every event and VACUUM FULL compacted the three relations
  * ("live": the bytes the stored data needs). Then one delivery attempt,
- * one retry plan and one schedule-run, printing the bytes of each answer.
+ * one retry plan and one schedule-run. The first acknowledgement, the
+ * retry plan and the schedule-run are each sent twice with one
+ * Idempotency-Key: first with Accept-Encoding: gzip, deflate (what Python
+ * requests, the original CAVRA clients, sends), then, as a replay of the
+ * same answer, with no Accept-Encoding; both sizes on the wire are
+ * printed (equal when the gateway does not compress). STORE_ONCE_DUMP=DIR
+ * writes the plain answers there (<name>.json).
  *
  * Built and run by bench/store_once.sh, which also builds the same file
  * against an older commit so both layouts are measured side by side.
@@ -27,9 +33,12 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <curl/curl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <libpq-fe.h>
 
@@ -68,6 +77,118 @@ so_exec(const char *sql)
     PQfinish(conn);
 }
 
+/* One answer's bytes on the wire. */
+typedef struct so_wire {
+    char *buf;
+    size_t len;
+    bool gzip; /* Content-Encoding: gzip */
+} so_wire;
+
+static size_t
+so_wire_body(char *data, size_t size, size_t nmemb, void *arg)
+{
+    so_wire *w = arg;
+    size_t n = size * nmemb;
+    char *grown = realloc(w->buf, w->len + n + 1);
+
+    if (grown == NULL)
+        return 0;
+    memcpy(grown + w->len, data, n);
+    w->buf = grown;
+    w->len += n;
+    w->buf[w->len] = '\0';
+    return n;
+}
+
+static size_t
+so_wire_header(char *data, size_t size, size_t nmemb, void *arg)
+{
+    so_wire *w = arg;
+    size_t n = size * nmemb;
+
+    if (n > 22 && strncasecmp(data, "Content-Encoding:", 17) == 0 &&
+        strstr(data + 17, "gzip") != NULL)
+        w->gzip = true;
+    return n;
+}
+
+/* POSTs body to path with Accept-Encoding `accept` (NULL: none) and an
+ * Idempotency-Key, keeping the bytes as sent (curl decodes nothing);
+ * exits unless the answer is 2xx. */
+static void
+so_post_wire(cv_test_stack *s, const char *path, const char *body,
+             const char *accept, const char *key, so_wire *w)
+{
+    CURL *curl = curl_easy_init();
+    struct curl_slist *hdrs = NULL;
+    char line[256];
+    long status = 0;
+
+    memset(w, 0, sizeof(*w));
+    if (curl == NULL)
+        exit(1);
+    curl_easy_setopt(curl, CURLOPT_URL, cv_test_url(s, path));
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(curl, CURLOPT_HTTP_CONTENT_DECODING, 0L);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, so_wire_body);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, w);
+    curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, so_wire_header);
+    curl_easy_setopt(curl, CURLOPT_HEADERDATA, w);
+    hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+    hdrs = curl_slist_append(hdrs, "Expect:");
+    if (accept != NULL) {
+        snprintf(line, sizeof(line), "Accept-Encoding: %s", accept);
+        hdrs = curl_slist_append(hdrs, line);
+    }
+    snprintf(line, sizeof(line), "Idempotency-Key: %s", key);
+    hdrs = curl_slist_append(hdrs, line);
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, hdrs);
+    if (curl_easy_perform(curl) != CURLE_OK ||
+        curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status) != CURLE_OK ||
+        status < 200 || status > 299) {
+        fprintf(stderr, "store_once: POST %s: %ld %.300s\n", path, status,
+                w->buf != NULL ? w->buf : "");
+        exit(1);
+    }
+    curl_slist_free_all(hdrs);
+    curl_easy_cleanup(curl);
+}
+
+/*
+ * One mission answer measured both ways: POSTed with Accept-Encoding as
+ * Python requests sends it ("gzip, deflate") and replayed (same
+ * Idempotency-Key: the same answer, byte for byte) with none. *plain gets
+ * the identity bytes, *gzip the bytes of the first (equal to *plain when
+ * the gateway did not compress). With STORE_ONCE_DUMP set to a folder,
+ * the plain answer is written there as <name>.json.
+ */
+static void
+so_measure(cv_test_stack *s, const char *name, const char *path,
+           const char *body, size_t *plain, size_t *gzip)
+{
+    const char *dump = getenv("STORE_ONCE_DUMP");
+    char key[96];
+    so_wire z, p;
+
+    snprintf(key, sizeof(key), "store-once-%s-%ld", name, cv_test_now_ms());
+    so_post_wire(s, path, body, "gzip, deflate", key, &z);
+    so_post_wire(s, path, body, NULL, key, &p);
+    *plain = p.len;
+    *gzip = z.len;
+    if (dump != NULL && dump[0] != '\0') {
+        char file[512];
+        FILE *f;
+
+        snprintf(file, sizeof(file), "%s/%s.json", dump, name);
+        if ((f = fopen(file, "w")) != NULL) {
+            fwrite(p.buf, 1, p.len, f);
+            fclose(f);
+        }
+    }
+    free(z.buf);
+    free(p.buf);
+}
+
 /* POSTs body to path; exits unless the answer is 2xx. Returns its bytes. */
 static size_t
 so_post(cv_test_stack *s, const char *path, const char *body)
@@ -93,7 +214,7 @@ main(int argc, char **argv)
     long n = argc > 1 ? strtol(argv[1], NULL, 10) : 10000;
     long before[SO_NTABLES], after[SO_NTABLES], live[SO_NTABLES];
     long total = 0, total_live = 0;
-    size_t ack_bytes = 0, retry_bytes, run_bytes;
+    size_t ack_bytes, ack_gzip, retry_bytes, retry_gzip, run_bytes, run_gzip;
     cv_test_stack s;
     char path[256], body[512], *plan;
 
@@ -115,17 +236,18 @@ main(int argc, char **argv)
     for (size_t t = 0; t < SO_NTABLES; t++)
         before[t] = so_size(so_tables[t]);
     for (long i = 0; i < n; i++) {
-        size_t got;
-
         snprintf(body, sizeof(body),
                  "{\"provider\":\"webhook\",\"acknowledged_by\":"
                  "\"release-manager\",\"acknowledgement_state\":\"accepted\","
                  "\"external_ref\":\"INC-%06ld\",\"notes\":\"reviewed\","
                  "\"escalation_reason\":\"recovery SLO breached\"}",
                  i);
-        got = so_post(&s, path, body);
+        /* The first one measured (its replay stores nothing). */
         if (i == 0)
-            ack_bytes = got;
+            so_measure(&s, "acknowledgement", path, body, &ack_bytes,
+                       &ack_gzip);
+        else
+            so_post(&s, path, body);
     }
     for (size_t t = 0; t < SO_NTABLES; t++)
         after[t] = so_size(so_tables[t]);
@@ -158,13 +280,15 @@ main(int argc, char **argv)
              "\"retry_delay_minutes\":0,\"allow_immediate_retry\":true,"
              "\"backoff_multiplier\":2}}",
              plan);
-    retry_bytes = so_post(&s, P "/recovery-escalations/retry-plan", body);
+    so_measure(&s, "retry-plan", P "/recovery-escalations/retry-plan", body,
+               &retry_bytes, &retry_gzip);
     snprintf(body, sizeof(body),
              "{\"generated_by\":\"console\",\"recovery_slo_minutes\":240,"
              "\"schedule\":{\"interval_minutes\":60,\"cadence\":\"hourly\","
              "\"enabled\":false,\"schedule_id\":\"store-once-%ld\"}}",
              (long)cv_test_now_ms());
-    run_bytes = so_post(&s, P "/recovery-executive-report/schedule-run", body);
+    so_measure(&s, "schedule-run", P "/recovery-executive-report/schedule-run",
+               body, &run_bytes, &run_gzip);
 
     printf("acknowledgements stored: %ld\n", n);
     printf("%-18s %12s %12s %12s %12s %12s\n", "relation", "bytes before",
@@ -181,6 +305,9 @@ main(int argc, char **argv)
     printf("response bytes: acknowledgement %zu, retry-plan %zu, "
            "schedule-run %zu\n",
            ack_bytes, retry_bytes, run_bytes);
+    printf("response bytes with Accept-Encoding: gzip, deflate: "
+           "acknowledgement %zu, retry-plan %zu, schedule-run %zu\n",
+           ack_gzip, retry_gzip, run_gzip);
     free(plan);
     return cv_test_stack_stop(&s) == 0 ? 0 : 1;
 }

@@ -17,9 +17,12 @@
 # sends the acknowledgements over HTTP through the real stack and prints
 # the growth of pg_total_relation_size of acknowledgements, ack_current
 # and evidence_events per acknowledgement, and the response bytes of the
-# three mission endpoints. Both runs happen one after the other on the
-# same machine; sizes are deterministic up to page fill, timings are not
-# measured.
+# three mission endpoints, as sent to a client that accepts gzip (Python
+# requests' "Accept-Encoding: gzip, deflate") and to one that does not.
+# Both runs happen one after the other on the same machine; sizes are
+# deterministic up to page fill, timings are not measured. With
+# STORE_ONCE_DUMP=DIR, each run writes its plain answers to DIR/before
+# and DIR/after.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -71,7 +74,12 @@ so_run() {
     "$build/tools/cavra-migrate" --dir "$src/db/migrations" \
         --database-url "$CAVRA_TEST_OWNER_DATABASE_URL" >/dev/null
     echo "== $name"
-    "$build/store_once" "$N"
+    if [[ -n "${STORE_ONCE_DUMP:-}" ]]; then
+        mkdir -p "$STORE_ONCE_DUMP/${name%% *}"
+        STORE_ONCE_DUMP="$STORE_ONCE_DUMP/${name%% *}" "$build/store_once" "$N"
+    else
+        "$build/store_once" "$N"
+    fi
     bash "$ROOT/scripts/pg.sh" stop "$pg" >/dev/null
 }
 

@@ -35,6 +35,7 @@
 #include "cv_transcode.h"
 #include "gw_auth.h"
 #include "gw_console.h"
+#include "gw_encoding.h"
 #include "gw_metrics.h"
 #include "gw_openapi.h"
 
@@ -169,7 +170,50 @@ gw_add_cors_headers(const gw_request *r, struct MHD_Response *resp)
     MHD_add_response_header(resp, "Access-Control-Allow-Origin", r->cors->text);
     MHD_add_response_header(resp, "Access-Control-Expose-Headers",
                             "X-Request-Id, Idempotent-Replayed");
-    MHD_add_response_header(resp, "Vary", "Origin");
+}
+
+/* Adds every Accept-Encoding line: a list may span several. */
+static enum MHD_Result
+gw_accept_cb(void *cls, enum MHD_ValueKind kind, const char *key,
+             const char *value)
+{
+    (void)kind;
+    if (key != NULL && strcasecmp(key, MHD_HTTP_HEADER_ACCEPT_ENCODING) == 0)
+        gw_accept_add(cls, value);
+    return MHD_YES;
+}
+
+/* True when the request's Accept-Encoding allows a gzip answer. */
+static bool
+gw_wants_gzip(const gw_request *r)
+{
+    gw_accept a;
+
+    gw_accept_init(&a);
+    MHD_get_connection_values(r->conn, MHD_HEADER_KIND, gw_accept_cb, &a);
+    return gw_accept_gzip(&a);
+}
+
+/* The body to send for text (len bytes, malloc'd, owned): gzip in place
+ * of it when the type, the size and the client allow and it shrinks.
+ * Returns true when *text now holds gzip. */
+static bool
+gw_encode_body(const gw_request *r, const char *type, char **text, size_t *len)
+{
+    char *gz;
+    size_t gz_len;
+
+    if (*len < GW_GZIP_MIN_BYTES || !gw_encoding_compressible(type) ||
+        !gw_wants_gzip(r) || gw_gzip(*text, *len, &gz, &gz_len) != 0)
+        return false;
+    if (gz_len >= *len) {
+        free(gz);
+        return false;
+    }
+    free(*text);
+    *text = gz;
+    *len = gz_len;
+    return true;
 }
 
 static enum MHD_Result
@@ -178,6 +222,7 @@ gw_queue_text(gw_request *r, unsigned int status, const char *type, char *text,
 {
     struct MHD_Response *resp;
     enum MHD_Result ret;
+    bool gzip = gw_encode_body(r, type, &text, &len);
 
     resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
     if (resp == NULL) {
@@ -185,6 +230,15 @@ gw_queue_text(gw_request *r, unsigned int status, const char *type, char *text,
         return MHD_NO;
     }
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    if (gzip)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_ENCODING, "gzip");
+    /* One Vary line: what the answer depends on besides the URL. */
+    if (gw_encoding_compressible(type))
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY,
+                                r->cors != NULL ? "Origin, Accept-Encoding"
+                                                : "Accept-Encoding");
+    else if (r->cors != NULL)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY, "Origin");
     MHD_add_response_header(resp, "X-Request-Id", r->request_id);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
@@ -1051,6 +1105,7 @@ gw_queue_preflight(gw_request *r)
     if (resp == NULL)
         return MHD_NO;
     gw_add_cors_headers(r, resp);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY, "Origin");
     MHD_add_response_header(resp, "Access-Control-Allow-Methods", "GET, POST");
     MHD_add_response_header(resp, "Access-Control-Allow-Headers",
                             "Authorization, Content-Type, Idempotency-Key, "

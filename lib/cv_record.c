@@ -60,6 +60,61 @@ cv_message_dup(const ProtobufCMessage *msg)
     return copy;
 }
 
+/* Frees the fields protobuf-c kept as unknown while unpacking (those the
+ * view type does not declare), in m and every message below it. */
+static void
+cv_message_drop_unknown(ProtobufCMessage *m)
+{
+    const ProtobufCMessageDescriptor *d = m->descriptor;
+
+    for (unsigned i = 0; i < m->n_unknown_fields; i++)
+        free(m->unknown_fields[i].data);
+    free(m->unknown_fields);
+    m->unknown_fields = NULL;
+    m->n_unknown_fields = 0;
+    for (unsigned i = 0; i < d->n_fields; i++) {
+        const ProtobufCFieldDescriptor *f = &d->fields[i];
+        const char *slot = (const char *)m + f->offset;
+
+        if (f->type != PROTOBUF_C_TYPE_MESSAGE)
+            continue;
+        if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+            size_t n =
+                *(const size_t *)((const char *)m + f->quantifier_offset);
+            ProtobufCMessage *const *items =
+                *(ProtobufCMessage *const *const *)slot;
+
+            for (size_t j = 0; j < n && items != NULL; j++)
+                cv_message_drop_unknown(items[j]);
+        } else if (*(ProtobufCMessage *const *)slot != NULL) {
+            cv_message_drop_unknown(*(ProtobufCMessage *const *)slot);
+        }
+    }
+}
+
+ProtobufCMessage *
+cv_message_view(const ProtobufCMessage *msg,
+                const ProtobufCMessageDescriptor *view)
+{
+    ProtobufCMessage *copy;
+    uint8_t *buf;
+    size_t len;
+
+    if (msg == NULL)
+        return NULL;
+    len = protobuf_c_message_get_packed_size(msg);
+    if ((buf = malloc(len > 0 ? len : 1)) == NULL)
+        return NULL;
+    protobuf_c_message_pack(msg, buf);
+    /* protobuf-c's default allocator is malloc/free: so are the unknown
+     * fields it keeps. */
+    copy = protobuf_c_message_unpack(view, NULL, len, buf);
+    free(buf);
+    if (copy != NULL)
+        cv_message_drop_unknown(copy);
+    return copy;
+}
+
 Cv__Actor *
 cv_actor_dup(const Cv__Actor *actor)
 {

@@ -44,6 +44,18 @@ char *cv_strdup0(const char *s);
  * protobuf_c_message_free_unpacked(copy, NULL). NULL for NULL or OOM. */
 ProtobufCMessage *cv_message_dup(const ProtobufCMessage *msg);
 
+/*
+ * The copy of msg that metadata embeds: msg packed and read back as the
+ * message type `view`, which declares a subset of msg's fields under the
+ * same numbers (the original CAVRA's keys: the Embedded* messages of
+ * proto/).
+ * The fields view does not declare are dropped, at every depth; nothing
+ * else changes. Free with protobuf_c_message_free_unpacked(copy, NULL).
+ * NULL for NULL or OOM.
+ */
+ProtobufCMessage *cv_message_view(const ProtobufCMessage *msg,
+                                  const ProtobufCMessageDescriptor *view);
+
 /* A deep copy of actor (NULL for NULL): free with
  * cv__actor__free_unpacked(copy, NULL). */
 Cv__Actor *cv_actor_dup(const Cv__Actor *actor);

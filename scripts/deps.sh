@@ -15,6 +15,7 @@ CAVRA_DEPS_BASE=(
     protobuf-c-compiler libprotobuf-c-dev
     libnng-dev libpq-dev libcmocka-dev libmicrohttpd-dev libjansson-dev
     libssl-dev libcurl4-openssl-dev
+    zlib1g-dev
     postgresql postgresql-client
     curl clang-format clang
 )

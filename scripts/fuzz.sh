@@ -30,7 +30,8 @@ FUZZ_NICE=${FUZZ_NICE:-0}
 read -r -a FUZZ_EXTRA <<<"${FUZZ_ARGS:-}"
 TARGETS=("$@")
 if [[ ${#TARGETS[@]} -eq 0 ]]; then
-    TARGETS=(redact transcode envelope routes auth cursor retry_cursor checkpoint tile_path proof)
+    TARGETS=(redact transcode envelope routes auth cursor retry_cursor checkpoint tile_path proof
+        accept_encoding)
 fi
 
 if ! command -v clang >/dev/null; then

@@ -459,7 +459,9 @@ ack_ack_metadata(const Cv__Acknowledgement *ack)
     CV_SET(m, decision_count, 1);
     CV_SET(m, blocked_count, 0);
     CV_SET(m, approval_required_count, 0);
+    /* The original's keys only: ours are in the record beside it. */
     m->recovery_escalation_acknowledgement =
-        (Cv__Acknowledgement *)cv_message_dup(&ack->base);
+        (Cv__EmbeddedAcknowledgement *)cv_message_view(
+            &ack->base, &cv__embedded_acknowledgement__descriptor);
     return m;
 }

@@ -686,8 +686,10 @@ report_run_metadata(const Cv__ScheduleRun *run)
     CV_SET(m, approval_required_count,
            run->alert_level != CV__ALERT_LEVEL__ALERT_LEVEL_HEALTHY);
     CV_SET(m, escalation_count, escalations);
+    /* The original's keys only: ours are in the run beside it. */
     m->recovery_executive_report_schedule_run =
-        (Cv__ScheduleRun *)cv_message_dup(&run->base);
+        (Cv__EmbeddedScheduleRun *)cv_message_view(
+            &run->base, &cv__embedded_schedule_run__descriptor);
     if (m->schema_version == NULL || m->product == NULL ||
         m->metadata_kind == NULL || m->session_id == NULL ||
         m->created_at == NULL || m->signer == NULL || m->run_id == NULL ||
@@ -731,8 +733,10 @@ report_report_metadata(const Cv__ExecutiveReport *r)
     CV_SET(m, escalation_count,
            r->executive_summary != NULL ? r->executive_summary->escalation_count
                                         : 0);
+    /* The original's keys only: ours are in the report beside it. */
     m->recovery_executive_report =
-        (Cv__ExecutiveReport *)cv_message_dup(&r->base);
+        (Cv__EmbeddedExecutiveReport *)cv_message_view(
+            &r->base, &cv__embedded_executive_report__descriptor);
     if (m->schema_version == NULL || m->product == NULL ||
         m->metadata_kind == NULL || m->session_id == NULL ||
         m->created_at == NULL || m->signer == NULL ||

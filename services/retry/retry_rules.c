@@ -566,8 +566,10 @@ retry_plan_metadata(const Cv__RetryPlan *plan)
     m->product = strdup(CV_PRODUCT);
     CV_SET(m, blocked_count, plan->suppressed_count);
     CV_SET(m, approval_required_count, plan->retryable_count);
+    /* The original's keys only: ours are in the plan beside it. */
     m->recovery_escalation_delivery_retry_plan =
-        (Cv__RetryPlan *)cv_message_dup(&plan->base);
+        (Cv__EmbeddedRetryPlan *)cv_message_view(
+            &plan->base, &cv__embedded_retry_plan__descriptor);
     if (m->metadata_kind == NULL || m->session_id == NULL ||
         m->created_at == NULL || m->signer == NULL ||
         m->retry_plan_id == NULL || m->schema_version == NULL ||

@@ -413,8 +413,14 @@ test_ack_http_ack_created(void **state)
     cv_test_assert_str(meta, "plan_id", pid);
     cv_test_assert_str(meta, "provider", "slack");
     cv_test_assert_str(meta, "acknowledgement_state", "accepted");
-    assert_true(json_equal(
-        json_object_get(meta, "recovery_escalation_acknowledgement"), ack));
+    {
+        /* The original's keys only: ours stay in the record. */
+        static const char *const ours[] = {"redaction_count", NULL};
+
+        cv_test_assert_embedded(
+            json_object_get(meta, "recovery_escalation_acknowledgement"), ack,
+            ours);
+    }
 
     assert_int_equal(
         cv_test_count("SELECT count(*) FROM acknowledgements WHERE "

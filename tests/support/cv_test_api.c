@@ -489,3 +489,63 @@ cv_test_ack_rpc(cv_rpc_client *cli, const char *plan_id, const char *provider,
     else
         protobuf_c_message_free_unpacked(&rep->base, NULL);
 }
+
+/* ---- embedded records ---- */
+
+static bool
+cv_test_path_listed(const char *path, const char *const *list)
+{
+    for (size_t i = 0; list != NULL && list[i] != NULL; i++)
+        if (strcmp(path, list[i]) == 0)
+            return true;
+    return false;
+}
+
+static void
+cv_test_embedded_at(json_t *copy, json_t *record, const char *path,
+                    const char *const *ours)
+{
+    char sub[512];
+
+    if (json_is_object(record)) {
+        const char *key;
+        json_t *v;
+
+        if (!json_is_object(copy))
+            fail_msg("embedded copy: %s is not an object", path);
+        json_object_foreach(copy, key, v)
+        {
+            snprintf(sub, sizeof(sub), "%s%s%s", path, path[0] ? "." : "", key);
+            if (json_object_get(record, key) == NULL)
+                fail_msg("embedded copy: %s is not in the record", sub);
+            if (cv_test_path_listed(sub, ours))
+                fail_msg("embedded copy: %s should be left out", sub);
+            cv_test_embedded_at(v, json_object_get(record, key), sub, ours);
+        }
+        json_object_foreach(record, key, v)
+        {
+            snprintf(sub, sizeof(sub), "%s%s%s", path, path[0] ? "." : "", key);
+            if (json_object_get(copy, key) == NULL &&
+                !cv_test_path_listed(sub, ours))
+                fail_msg("embedded copy: %s is missing", sub);
+        }
+    } else if (json_is_array(record)) {
+        if (!json_is_array(copy) ||
+            json_array_size(copy) != json_array_size(record))
+            fail_msg("embedded copy: %s differs in length", path);
+        snprintf(sub, sizeof(sub), "%s[]", path);
+        for (size_t i = 0; i < json_array_size(record); i++)
+            cv_test_embedded_at(json_array_get(copy, i),
+                                json_array_get(record, i), sub, ours);
+    } else if (!json_equal(copy, record)) {
+        fail_msg("embedded copy: %s differs from the record", path);
+    }
+}
+
+void
+cv_test_assert_embedded(json_t *copy, json_t *record, const char *const *ours)
+{
+    assert_non_null(copy);
+    assert_non_null(record);
+    cv_test_embedded_at(copy, record, "", ours);
+}

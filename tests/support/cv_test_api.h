@@ -187,4 +187,14 @@ void cv_test_ack_rpc(cv_rpc_client *cli, const char *plan_id,
                      const cv_rpc_call_opts *opts,
                      Cv__AcknowledgeReply **reply);
 
+/*
+ * A record as metadata embeds it (issue 11, item 5): `copy` holds the
+ * record's keys with the record's values, at every depth, except the
+ * key paths in `ours` (NULL-terminated, e.g. "redaction_count",
+ * "retry_decisions[].acknowledgement_state"), which the record has and
+ * the copy must not. Fails naming the first path that differs.
+ */
+void cv_test_assert_embedded(json_t *copy, json_t *record,
+                             const char *const *ours);
+
 #endif

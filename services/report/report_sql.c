@@ -8,8 +8,10 @@
  *    acknowledgements and retry_plans; no record is loaded to count it.
  *  - "Open" escalations: routes of a (plan, provider) pair whose latest
  *    acknowledgement (ack_current) is neither resolved nor dismissed, or
- *    that has none. One CTE (REPORT_SQL_OPEN_ROUTES) defines it for every
- *    query, so the report and the dashboard agree.
+ *    that has none. One CTE (REPORT_SQL_OPEN_ROUTES) defines it for the
+ *    schedule-run report; the dashboard reads the projections of migration
+ *    0014 (triggers keep them with the same definition; read_fresh_counts
+ *    there is that definition over the tables), so it counts no rows.
  *  - Exactly once per (schedule, window) is the UNIQUE (schedule_id,
  *    window_start) of report_runs: the run is inserted with ON CONFLICT DO
  *    NOTHING; whoever inserts nothing returns the stored run instead.
@@ -80,6 +82,15 @@
 /* The exact number of events a filter matches; filters from $1. */
 #define REPORT_SQL_COUNT(where)                                                \
     "SELECT count(*) FROM evidence_events e WHERE true" where
+
+/* A whole-store counter of migration 0014, summed over providers. */
+#define REPORT_SQL_N(counter)                                                  \
+    " coalesce(sum(n) FILTER (WHERE counter = " #counter "), 0)"
+/* The first and the last UTC hour of the dashboard's chart ($1 now). */
+#define REPORT_SQL_HOUR_LAST                                                   \
+    "date_trunc('hour', $1::timestamptz, 'UTC')"
+#define REPORT_SQL_HOUR_FIRST                                                  \
+    "(" REPORT_SQL_HOUR_LAST " - interval '23 hours')"
 
 /* A stored run's record is its evidence event (migration 0013). */
 #define REPORT_SQL_RUN_EVENT                                                   \
@@ -212,63 +223,47 @@ const cv_db_statement report_sql_statements[] = {
      " to_timestamp(($1::bigint / (s.interval_minutes * 60))"
      " * (s.interval_minutes * 60)))"
      " ORDER BY s.schedule_id LIMIT $2::int"},
-    /* Every count over the whole store; each plan's own SLO applies. */
+    /* Every count over the whole store, from the projections (migration
+     * 0014): counters are base rows + not yet folded deltas, summed in
+     * this one statement (one snapshot, so exact). Past-SLO depends on
+     * now: open routes minus the open, unflagged ones whose plan's SLO
+     * has not passed yet (read_unbreached_count, an index range). */
     {"report_dashboard",
-     REPORT_SQL_OPEN_ROUTES("r.plan_slo_minutes")
-     " SELECT (SELECT count(*) FROM escalation_plans),"
-     " (SELECT count(*) FROM acknowledgements),"
-     " (SELECT count(*) FROM retry_plans),"
-     " (SELECT coalesce(sum(retryable_count), 0) FROM retry_plans),"
-     " (SELECT count(*) FROM report_runs),"
-     " (SELECT count(*) FROM executive_reports),"
-     " (SELECT count(*) FROM delivery_attempts),"
-     " (SELECT count(*) FROM delivery_attempts WHERE NOT success),"
-     " (SELECT count(*) FROM evidence_events),"
-     " (SELECT count(*) FROM report_schedules),"
-     " count(*), count(*) FILTER (WHERE severity = 'critical'),"
-     " count(*) FILTER (WHERE breached),"
-     " count(*) FILTER (WHERE closure_state NOT IN ('resolved', 'mitigated')),"
-     " count(*) FILTER (WHERE state IS NULL AND first_of_pair),"
-     " (SELECT count(*) FROM plan_routes)"
-     " FROM open_routes"},
-    /* $1 now, $2 rows. Open pairs with no acknowledgement at all (no
-     * ack_current row). A pair routed twice is breached when either route
-     * is, has the higher severity and the older age. Per route only
-     * timestamps are compared (no numeric epoch per row): a route started
-     * age_minutes before its plan was made, and is past its SLO once
-     * started + SLO is before now. The exact total rides on every row (a
-     * window count runs before LIMIT). Severity is ranked by its enum
-     * number (critical 1 .. info 3). */
+     "SELECT" REPORT_SQL_N(1) "," REPORT_SQL_N(2) "," REPORT_SQL_N(3) ","
+     REPORT_SQL_N(4) "," REPORT_SQL_N(5) "," REPORT_SQL_N(6) ","
+     REPORT_SQL_N(7) "," REPORT_SQL_N(8) "," REPORT_SQL_N(9) ","
+     REPORT_SQL_N(10) "," REPORT_SQL_N(20) "," REPORT_SQL_N(21) ","
+     REPORT_SQL_N(20) " - read_unbreached_count($1::timestamptz),"
+     REPORT_SQL_N(23) "," REPORT_SQL_N(25) "," REPORT_SQL_N(11)
+     " FROM (SELECT counter, n FROM read_counts"
+     " WHERE counter < 30 AND bucket = '-infinity'"
+     " UNION ALL SELECT counter, n FROM read_count_deltas"
+     " WHERE counter < 30) x"},
+    /* $1 now, $2 rows. Open pairs with no acknowledgement at all
+     * (read_unacked_pairs), past their SLO first, then by severity
+     * (critical 1 .. info 3), start, plan and provider: two index scans
+     * in read_outstanding. A pair is past its SLO when one of its routes
+     * is flagged or started + SLO is before now. The exact total is the
+     * dashboard's unacknowledged count (the same pairs). */
     {"report_outstanding",
      "SELECT plan_id, provider, sev,"
      " floor(extract(epoch FROM ($1::timestamptz - started)) / 60)::bigint,"
-     " breached, slo, n FROM (SELECT r.plan_id, r.provider,"
-     " min(CASE r.severity WHEN 'critical' THEN 1 WHEN 'warning' THEN 2"
-     " ELSE 3 END) AS sev,"
-     " min(r.plan_generated_at - r.age_minutes * interval '1 minute')"
-     " AS started,"
-     " bool_or(r.slo_breached OR r.plan_generated_at + (r.plan_slo_minutes"
-     " - r.age_minutes) * interval '1 minute' < $1::timestamptz) AS breached,"
-     " max(r.plan_slo_minutes) AS slo, count(*) OVER () AS n"
-     " FROM plan_routes r WHERE NOT EXISTS (SELECT 1 FROM ack_current c"
-     " WHERE c.plan_id = r.plan_id AND c.provider = r.provider)"
-     " GROUP BY r.plan_id, r.provider"
-     " ORDER BY breached DESC, sev, started, r.plan_id, r.provider"
-     " LIMIT $2::int) o"
+     " breached, slo FROM read_outstanding($1::timestamptz, $2::int)"
      " ORDER BY breached DESC, sev, started, plan_id, provider"},
-    /* $1 now: 24 UTC hours, oldest first, the last holding now. Each
-     * count is a range scan of acknowledgements_time or of the partial
-     * index delivery_attempts_failed. */
+    /* $1 now: 24 UTC hours, oldest first, the last holding now, from the
+     * hourly counters 30 (acknowledgements) and 31 (failed deliveries). */
     {"report_hourly",
      "SELECT (extract(epoch FROM h) * 1000000)::bigint,"
-     " (SELECT count(*) FROM acknowledgements"
-     " WHERE acknowledged_at >= h AND acknowledged_at < h + interval '1 hour'),"
-     " (SELECT count(*) FROM delivery_attempts WHERE NOT success"
-     " AND created_at >= h AND created_at < h + interval '1 hour')"
-     " FROM generate_series(date_trunc('hour', $1::timestamptz"
-     " AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' - interval '23 hours',"
-     " date_trunc('hour', $1::timestamptz AT TIME ZONE 'UTC')"
-     " AT TIME ZONE 'UTC', interval '1 hour') AS h ORDER BY h"},
+     " coalesce(sum(x.n) FILTER (WHERE x.counter = 30), 0),"
+     " coalesce(sum(x.n) FILTER (WHERE x.counter = 31), 0)"
+     " FROM generate_series(" REPORT_SQL_HOUR_FIRST ", " REPORT_SQL_HOUR_LAST
+     ", interval '1 hour') AS h"
+     " LEFT JOIN (SELECT counter, bucket, n FROM read_counts"
+     " WHERE counter IN (30, 31) AND bucket >= " REPORT_SQL_HOUR_FIRST
+     " AND bucket <= " REPORT_SQL_HOUR_LAST
+     " UNION ALL SELECT counter, bucket, n FROM read_count_deltas"
+     " WHERE counter IN (30, 31)) x ON x.bucket = h"
+     " GROUP BY h ORDER BY h"},
     /* One statement per filter combination (bit 1 kind, 2 plan_id,
      * 4 provider) so each can use its index: $1 below this id, $2 rows. */
     {"report_list_0", REPORT_SQL_LIST("")},
@@ -747,7 +742,8 @@ report_sql_due_schedules(cv_db *db, int64_t now_s, size_t max,
     return 0;
 }
 
-/* The dashboard's outstanding acknowledgements: count and first rows. */
+/* The dashboard's outstanding acknowledgements: count and first rows
+ * (after the counters: the count is theirs). */
 static int
 report_sql_outstanding(cv_db *db, const char *now, Cv__Dashboard *d,
                        cv_error *err)
@@ -761,8 +757,8 @@ report_sql_outstanding(cv_db *db, const char *now, Cv__Dashboard *d,
     if ((res = cv_db_exec(db, "report_outstanding", 2, params, err)) == NULL)
         return err->code;
     n = PQntuples(res);
-    CV_SET(d, outstanding_acknowledgement_count,
-           n > 0 ? report_sql_i64(res, 0, 6) : 0);
+    /* The same pairs as the unacknowledged count, in the same snapshot. */
+    CV_SET(d, outstanding_acknowledgement_count, d->unacknowledged_count);
     if (n > 0 && (d->outstanding_acknowledgements =
                       calloc((size_t)n, sizeof(void *))) == NULL) {
         PQclear(res);

@@ -41,7 +41,10 @@
 --   per UTC minute and provider: 40 acknowledgements  41 of them resolved
 --   or dismissed  42 delivery attempts  43 failed ones  44 latest delivery
 --   (epoch us, max)  45 latest resolved/dismissed acknowledgement (max)
--- Counters 44 and 45 fold with max, every other one with sum.
+--   46 newest acknowledgement (seq * 8 + its state's number 1-6, max)
+--   per UTC hour and provider: 50-56, the same as 40-46 (a schedule-run
+--   window sums its whole hours, and minutes only at its two ends)
+-- Counters 44-46 and 54-56 fold with max, every other one with sum.
 --
 -- read_projections_rebuild() recomputes everything from the tables (this
 -- migration runs it: a store upgraded with data reports what it did
@@ -110,6 +113,25 @@ LANGUAGE sql IMMUTABLE AS $$
                                THEN failure_count ELSE 0 END)
 $$;
 
+-- An acknowledgement state's number (proto AckState: acknowledged 1 ..
+-- dismissed 6), so "the newest acknowledgement and its state" is one max.
+CREATE FUNCTION read_ack_state_number(state text) RETURNS bigint
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT array_position(ARRAY['acknowledged', 'accepted', 'deferred',
+                                'escalated', 'resolved', 'dismissed'],
+                          state)::bigint
+$$;
+CREATE FUNCTION read_ack_state_name(num bigint) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT (ARRAY['acknowledged', 'accepted', 'deferred', 'escalated',
+                  'resolved', 'dismissed'])[num]
+$$;
+
+-- The schedule-run report's "latest state" of a provider also looks at
+-- its open pairs' current acknowledgements: the newest one is one probe.
+CREATE INDEX read_ack_current_open ON ack_current (provider, seq DESC)
+    WHERE acknowledgement_state NOT IN ('resolved', 'dismissed');
+
 -- ---- triggers: one delta row per counter a statement moves --------------
 CREATE FUNCTION read_count_rows() RETURNS trigger
 LANGUAGE plpgsql AS $$
@@ -165,17 +187,21 @@ BEGIN
     SELECT 30, date_trunc('hour', acknowledged_at, 'UTC'), '', count(*)
       FROM new_rows GROUP BY 2
     UNION ALL
-    SELECT v.counter, m.minute, m.provider, v.n
-      FROM (SELECT date_trunc('minute', acknowledged_at, 'UTC') AS minute,
+    SELECT v.counter + g.add, m.bucket, m.provider, v.n
+      FROM (VALUES ('minute', 0), ('hour', 10)) g(unit, add),
+           LATERAL (SELECT date_trunc(g.unit, acknowledged_at, 'UTC') AS bucket,
                    provider, count(*) AS acks,
                    count(*) FILTER (WHERE acknowledgement_state
                                     IN ('resolved', 'dismissed')) AS closed,
                    max((extract(epoch FROM acknowledged_at) * 1000000)::bigint)
                        FILTER (WHERE acknowledgement_state
-                               IN ('resolved', 'dismissed')) AS closed_at
+                               IN ('resolved', 'dismissed')) AS closed_at,
+                   max(seq * 8 + read_ack_state_number(acknowledgement_state))
+                       AS newest
               FROM new_rows GROUP BY 1, 2) m,
            LATERAL (VALUES (40::smallint, m.acks), (41::smallint, m.closed),
-                           (45::smallint, m.closed_at)) v(counter, n)
+                           (45::smallint, m.closed_at),
+                           (46::smallint, m.newest)) v(counter, n)
      WHERE v.n IS NOT NULL AND v.n <> 0;
     RETURN NULL;
 END;
@@ -198,8 +224,9 @@ BEGIN
     SELECT 31, date_trunc('hour', created_at, 'UTC'), '', count(*)
       FROM new_rows WHERE NOT success GROUP BY 2
     UNION ALL
-    SELECT v.counter, m.minute, m.provider, v.n
-      FROM (SELECT date_trunc('minute', created_at, 'UTC') AS minute,
+    SELECT v.counter + g.add, m.bucket, m.provider, v.n
+      FROM (VALUES ('minute', 0), ('hour', 10)) g(unit, add),
+           LATERAL (SELECT date_trunc(g.unit, created_at, 'UTC') AS bucket,
                    provider, count(*) AS runs,
                    count(*) FILTER (WHERE NOT success) AS failed,
                    max((extract(epoch FROM created_at) * 1000000)::bigint)
@@ -376,14 +403,16 @@ BEGIN
         DELETE FROM read_count_deltas RETURNING counter, bucket, provider, n
     ), agg AS (
         SELECT counter, bucket, provider,
-               CASE WHEN counter IN (44, 45) THEN max(n) ELSE sum(n) END AS n,
+               CASE WHEN counter IN (44, 45, 46, 54, 55, 56) THEN max(n)
+                    ELSE sum(n) END AS n,
                count(*) AS rows
           FROM gone GROUP BY counter, bucket, provider
     ), up AS (
         INSERT INTO read_counts AS c (counter, bucket, provider, n)
         SELECT counter, bucket, provider, n FROM agg
         ON CONFLICT (counter, bucket, provider) DO UPDATE SET
-            n = CASE WHEN c.counter IN (44, 45) THEN greatest(c.n, EXCLUDED.n)
+            n = CASE WHEN c.counter IN (44, 45, 46, 54, 55, 56)
+                     THEN greatest(c.n, EXCLUDED.n)
                      ELSE c.n + EXCLUDED.n END
     )
     SELECT coalesce(sum(rows), 0) INTO folded FROM agg;
@@ -422,6 +451,61 @@ BEGIN
               u.provider
      LIMIT max_rows;
 END;
+$$;
+
+-- Per provider: the open, unflagged routes that started at or after
+-- since (for the schedule-run report: not past its SLO when started >=
+-- now - SLO).
+CREATE FUNCTION read_unbreached_since(since timestamptz)
+RETURNS TABLE (provider text, n bigint)
+LANGUAGE plpgsql STABLE SET plan_cache_mode = force_custom_plan AS $$
+BEGIN
+    RETURN QUERY
+    SELECT o.provider, count(*) FROM read_open_routes o
+     WHERE o.started >= since GROUP BY o.provider;
+END;
+$$;
+
+-- Per provider, counters 40-46 over [ws, we) (minute-aligned, as every
+-- schedule window is): the whole UTC hours inside from 50-56, the minutes
+-- before the first and after the last whole hour from 40-46.
+CREATE FUNCTION read_window_counts(ws timestamptz, we timestamptz)
+RETURNS TABLE (counter smallint, provider text, n bigint)
+LANGUAGE sql STABLE AS $$
+    WITH b AS (
+        SELECT date_trunc('hour', ws + interval '59 minutes', 'UTC') AS h1,
+               date_trunc('hour', we, 'UTC') AS h2
+    ), x AS (
+        SELECT c.counter - 10 AS counter, c.provider, c.n
+          FROM b, read_counts c
+         WHERE c.counter IN (50, 51, 52, 53, 54, 55, 56)
+           AND c.bucket >= b.h1 AND c.bucket < b.h2
+        UNION ALL
+        SELECT c.counter, c.provider, c.n
+          FROM b, read_counts c
+         WHERE c.counter IN (40, 41, 42, 43, 44, 45, 46)
+           AND c.bucket >= ws AND c.bucket < least(b.h1, we)
+        UNION ALL
+        SELECT c.counter, c.provider, c.n
+          FROM b, read_counts c
+         WHERE c.counter IN (40, 41, 42, 43, 44, 45, 46)
+           AND c.bucket >= greatest(b.h1, b.h2) AND c.bucket < we
+        UNION ALL
+        SELECT d.counter - 10, d.provider, d.n
+          FROM b, read_count_deltas d
+         WHERE d.counter BETWEEN 50 AND 56
+           AND d.bucket >= b.h1 AND d.bucket < b.h2
+        UNION ALL
+        SELECT d.counter, d.provider, d.n
+          FROM b, read_count_deltas d
+         WHERE d.counter BETWEEN 40 AND 46
+           AND d.bucket >= ws AND d.bucket < we
+           AND NOT (d.bucket >= b.h1 AND d.bucket < b.h2)
+    )
+    SELECT x.counter::smallint, x.provider,
+           CASE WHEN x.counter IN (44, 45, 46) THEN max(x.n)
+                ELSE sum(x.n) END::bigint
+      FROM x GROUP BY x.counter, x.provider
 $$;
 
 -- ---- from scratch ----------------------------------------------------------
@@ -470,21 +554,26 @@ LANGUAGE sql STABLE AS $$
     SELECT 31, date_trunc('hour', created_at, 'UTC'), '', count(*)
       FROM delivery_attempts WHERE NOT success GROUP BY 2
     UNION ALL
-    SELECT v.counter, m.minute, m.provider, v.n
-      FROM (SELECT date_trunc('minute', acknowledged_at, 'UTC') AS minute,
+    SELECT v.counter + g.add, m.bucket, m.provider, v.n
+      FROM (VALUES ('minute', 0), ('hour', 10)) g(unit, add),
+           LATERAL (SELECT date_trunc(g.unit, acknowledged_at, 'UTC') AS bucket,
                    provider, count(*) AS acks,
                    count(*) FILTER (WHERE acknowledgement_state
                                     IN ('resolved', 'dismissed')) AS closed,
                    max((extract(epoch FROM acknowledged_at) * 1000000)::bigint)
                        FILTER (WHERE acknowledgement_state
-                               IN ('resolved', 'dismissed')) AS closed_at
+                               IN ('resolved', 'dismissed')) AS closed_at,
+                   max(seq * 8 + read_ack_state_number(acknowledgement_state))
+                       AS newest
               FROM acknowledgements GROUP BY 1, 2) m,
            LATERAL (VALUES (40::smallint, m.acks), (41::smallint, m.closed),
-                           (45::smallint, m.closed_at)) v(counter, n)
+                           (45::smallint, m.closed_at),
+                           (46::smallint, m.newest)) v(counter, n)
      WHERE v.n IS NOT NULL AND v.n <> 0
     UNION ALL
-    SELECT v.counter, m.minute, m.provider, v.n
-      FROM (SELECT date_trunc('minute', created_at, 'UTC') AS minute,
+    SELECT v.counter + g.add, m.bucket, m.provider, v.n
+      FROM (VALUES ('minute', 0), ('hour', 10)) g(unit, add),
+           LATERAL (SELECT date_trunc(g.unit, created_at, 'UTC') AS bucket,
                    provider, count(*) AS runs,
                    count(*) FILTER (WHERE NOT success) AS failed,
                    max((extract(epoch FROM created_at) * 1000000)::bigint)
@@ -535,7 +624,8 @@ CREATE FUNCTION read_live_counts()
 RETURNS TABLE (counter smallint, bucket timestamptz, provider text, n bigint)
 LANGUAGE sql STABLE AS $$
     SELECT x.counter, x.bucket, x.provider,
-           CASE WHEN x.counter IN (44, 45) THEN max(x.n) ELSE sum(x.n) END
+           CASE WHEN x.counter IN (44, 45, 46, 54, 55, 56) THEN max(x.n)
+                ELSE sum(x.n) END
       FROM (SELECT c.counter, c.bucket, c.provider, c.n FROM read_counts c
             UNION ALL
             SELECT d.counter, d.bucket, d.provider, d.n

@@ -3,15 +3,16 @@
  * that store runs with their reports and evidence.
  *
  * Design notes:
- *  - A report is computed in the database: the counts are aggregate
- *    queries over plan_routes, ack_current, delivery_attempts,
- *    acknowledgements and retry_plans; no record is loaded to count it.
+ *  - Counts are not counted per request: the dashboard and the
+ *    schedule-run report read the projections of migration 0014
+ *    (counters that triggers keep per statement, folded by the evidence
+ *    sequencer; the open routes' SLO deadlines and the unacknowledged
+ *    pairs as indexed sets), so a read touches a few hundred rows at any
+ *    store size and stays exact.
  *  - "Open" escalations: routes of a (plan, provider) pair whose latest
  *    acknowledgement (ack_current) is neither resolved nor dismissed, or
- *    that has none. One CTE (REPORT_SQL_OPEN_ROUTES) defines it for the
- *    schedule-run report; the dashboard reads the projections of migration
- *    0014 (triggers keep them with the same definition; read_fresh_counts
- *    there is that definition over the tables), so it counts no rows.
+ *    that has none. read_fresh_counts (0014) is that definition over the
+ *    tables; the triggers keep it, read_projections_diff checks it.
  *  - Exactly once per (schedule, window) is the UNIQUE (schedule_id,
  *    window_start) of report_runs: the run is inserted with ON CONFLICT DO
  *    NOTHING; whoever inserts nothing returns the stored run instead.
@@ -40,34 +41,8 @@
 /*
  * The statement table is laid out by hand (clang-format would split the
  * SQL at arbitrary points around the macros).
- *
- * REPORT_SQL_OPEN_ROUTES(slo): the open escalations, $1 being "now" and
- * slo the SQL of the minutes an escalation may stay open before it counts
- * as past its SLO (or it is flagged slo_breached).
  */
 // clang-format off
-#define REPORT_SQL_OPEN_ROUTES(slo)                                            \
-    "WITH open_routes AS (SELECT r.plan_id, r.provider, r.severity,"           \
-    " r.category, r.closure_state, r.failure_count, r.first_of_pair,"          \
-    " (r.slo_breached OR r.age_minutes * 60 +"                                 \
-    " extract(epoch FROM ($1::timestamptz - r.plan_generated_at)) > " slo      \
-    " * 60) AS breached,"                                                      \
-    " c.acknowledgement_state AS state"                                        \
-    " FROM plan_routes r"                                                      \
-    " LEFT JOIN ack_current c ON c.plan_id = r.plan_id"                        \
-    " AND c.provider = r.provider"                                             \
-    " WHERE c.acknowledgement_state IS NULL"                                   \
-    " OR c.acknowledgement_state NOT IN ('resolved', 'dismissed'))"
-
-/* Window activity: $3 window start, $4 window end. */
-#define REPORT_SQL_FAILED_IN_WINDOW                                            \
-    " FROM delivery_attempts WHERE NOT success"                                \
-    " AND created_at >= $3::timestamptz AND created_at < $4::timestamptz"
-#define REPORT_SQL_ACKS_IN_WINDOW                                              \
-    " FROM acknowledgements"                                                   \
-    " WHERE acknowledged_at >= $3::timestamptz"                                \
-    " AND acknowledged_at < $4::timestamptz"
-
 #define REPORT_SQL_EVENT_COLS                                                  \
     "SELECT e.id, e.kind, e.record_id, e.plan_id, e.provider, e.actor,"        \
     " e.request_id, (extract(epoch FROM e.created_at) * 1000000)::bigint,"
@@ -144,66 +119,74 @@ const cv_db_statement report_sql_statements[] = {
     /* The first key namespaces the lock: 0x52505254 is "RPRT". */
     {"report_try_lock",
      "SELECT pg_try_advisory_xact_lock(1380995668, hashtext($1))"},
-    /* $1 now, $2 SLO minutes, $3/$4 the window. */
+    /* $1 now, $2 SLO minutes, $3/$4 the window, from the projections
+     * (migration 0014): the open-route counters, past-SLO as open minus
+     * the open unflagged routes started at or after now - SLO (an index
+     * range of read_open_routes), window activity from hour and minute
+     * buckets (read_window_counts). */
     {"report_counts",
-     REPORT_SQL_OPEN_ROUTES("$2::bigint")
-     " SELECT count(*),"
-     " count(*) FILTER (WHERE severity = 'critical'),"
-     " count(*) FILTER (WHERE breached),"
-     " count(*) FILTER (WHERE closure_state NOT IN ('resolved', 'mitigated')),"
-     " coalesce(sum(failure_count)"
-     " FILTER (WHERE category = 'retry-execution'), 0),"
-     " count(*) FILTER (WHERE state IS NULL AND first_of_pair),"
-     " (SELECT count(*)" REPORT_SQL_FAILED_IN_WINDOW "),"
-     " (SELECT count(*)" REPORT_SQL_ACKS_IN_WINDOW "),"
+     "WITH w AS (SELECT counter, sum(n) AS n"
+     " FROM read_window_counts($3::timestamptz, $4::timestamptz)"
+     " GROUP BY counter)"
+     " SELECT" REPORT_SQL_N(20) "," REPORT_SQL_N(21) ","
+     REPORT_SQL_N(20) " - (SELECT coalesce(sum(n), 0) FROM"
+     " read_unbreached_since($1::timestamptz"
+     " - $2::bigint * interval '1 minute')),"
+     REPORT_SQL_N(23) "," REPORT_SQL_N(24) "," REPORT_SQL_N(25) ","
+     " coalesce((SELECT n FROM w WHERE counter = 43), 0),"
+     " coalesce((SELECT n FROM w WHERE counter = 40), 0),"
      " coalesce((SELECT retryable_count FROM retry_plans"
      " ORDER BY seq DESC LIMIT 1), 0),"
-     " (SELECT count(*) FROM delivery_attempts"
-     " WHERE created_at >= $3::timestamptz AND created_at < $4::timestamptz),"
+     " coalesce((SELECT n FROM w WHERE counter = 42), 0),"
      " (SELECT retry_plan_id FROM retry_plans ORDER BY seq DESC LIMIT 1),"
      " (SELECT plan_id FROM escalation_plans ORDER BY seq DESC LIMIT 1)"
-     " FROM open_routes"},
-    /* The same per provider; $5 the row limit. The latest state is that
-     * of the newest acknowledgement in the window or of an open pair. */
+     " FROM (SELECT counter, n FROM read_counts"
+     " WHERE counter IN (20, 21, 23, 24, 25) AND bucket = '-infinity'"
+     " UNION ALL SELECT counter, n FROM read_count_deltas"
+     " WHERE counter IN (20, 21, 23, 24, 25)) x"},
+    /* The same per provider; $5 the row limit. A provider's latest state
+     * is that of its newest acknowledgement in the window (counter 46:
+     * seq * 8 + state number) or of its open pairs' current ones (one
+     * probe of read_ack_current_open), whichever is newer. */
     {"report_providers",
-     REPORT_SQL_OPEN_ROUTES("$2::bigint")
-     ", po AS (SELECT provider, count(*) AS esc,"
-     " count(*) FILTER (WHERE closure_state NOT IN ('resolved', 'mitigated'))"
-     " AS open_recovery,"
-     " count(*) FILTER (WHERE severity = 'critical') AS critical,"
-     " count(*) FILTER (WHERE breached) AS breached,"
-     " count(*) FILTER (WHERE state IS NULL AND first_of_pair) AS unacked"
-     " FROM open_routes GROUP BY provider)"
-     ", pf AS (SELECT provider, count(*) FILTER (WHERE NOT success) AS n,"
-     " count(*) AS runs, count(*) FILTER (WHERE success) AS ok,"
-     " max(created_at) AS latest FROM delivery_attempts"
-     " WHERE created_at >= $3::timestamptz AND created_at < $4::timestamptz"
+     "WITH o AS (SELECT provider,"
+     " sum(n) FILTER (WHERE counter = 20) AS esc,"
+     " sum(n) FILTER (WHERE counter = 21) AS critical,"
+     " sum(n) FILTER (WHERE counter = 23) AS open_recovery,"
+     " sum(n) FILTER (WHERE counter = 25) AS unacked"
+     " FROM (SELECT counter, provider, n FROM read_counts"
+     " WHERE counter IN (20, 21, 23, 25) AND bucket = '-infinity'"
+     " UNION ALL SELECT counter, provider, n FROM read_count_deltas"
+     " WHERE counter IN (20, 21, 23, 25)) x GROUP BY provider"
+     " HAVING sum(n) FILTER (WHERE counter = 20) > 0)"
+     ", ub AS (SELECT provider, n FROM read_unbreached_since($1::timestamptz"
+     " - $2::bigint * interval '1 minute'))"
+     ", pw AS (SELECT provider,"
+     " max(n) FILTER (WHERE counter = 40) AS acks,"
+     " max(n) FILTER (WHERE counter = 41) AS closed,"
+     " max(n) FILTER (WHERE counter = 42) AS runs,"
+     " max(n) FILTER (WHERE counter = 43) AS failed,"
+     " max(n) FILTER (WHERE counter = 44) AS latest,"
+     " max(n) FILTER (WHERE counter = 45) AS closed_at,"
+     " max(n) FILTER (WHERE counter = 46) AS newest"
+     " FROM read_window_counts($3::timestamptz, $4::timestamptz)"
      " GROUP BY provider)"
-     ", pa AS (SELECT provider, count(*) AS n, count(*) FILTER (WHERE"
-     " acknowledgement_state IN ('resolved', 'dismissed')) AS closed,"
-     " max(acknowledged_at) FILTER (WHERE"
-     " acknowledgement_state IN ('resolved', 'dismissed')) AS closed_at"
-     REPORT_SQL_ACKS_IN_WINDOW " GROUP BY provider)"
-     ", pl AS (SELECT DISTINCT ON (provider) provider, acknowledgement_state"
-     " FROM (SELECT provider, acknowledgement_state, seq"
-     REPORT_SQL_ACKS_IN_WINDOW
-     " UNION ALL SELECT c.provider, c.acknowledgement_state, c.seq"
-     " FROM ack_current c JOIN (SELECT plan_id, provider"
-     " FROM open_routes WHERE first_of_pair) o ON o.plan_id = c.plan_id"
-     " AND o.provider = c.provider) x ORDER BY provider, seq DESC)"
-     ", names AS (SELECT provider FROM po UNION SELECT provider FROM pf"
-     " UNION SELECT provider FROM pa)"
-     " SELECT n.provider, coalesce(po.esc, 0), coalesce(po.open_recovery, 0),"
-     " coalesce(po.critical, 0), coalesce(po.breached, 0),"
-     " coalesce(po.unacked, 0), coalesce(pf.n, 0), coalesce(pa.n, 0),"
-     " pl.acknowledgement_state, coalesce(pf.runs, 0), coalesce(pf.ok, 0),"
-     " coalesce(pa.closed, 0),"
-     " (extract(epoch FROM pf.latest) * 1000000)::bigint,"
-     " (extract(epoch FROM pa.closed_at) * 1000000)::bigint"
-     " FROM names n LEFT JOIN po ON po.provider = n.provider"
-     " LEFT JOIN pf ON pf.provider = n.provider"
-     " LEFT JOIN pa ON pa.provider = n.provider"
-     " LEFT JOIN pl ON pl.provider = n.provider"
+     ", names AS (SELECT provider FROM o UNION SELECT provider FROM pw"
+     " WHERE runs > 0 OR acks > 0)"
+     " SELECT n.provider, coalesce(o.esc, 0), coalesce(o.open_recovery, 0),"
+     " coalesce(o.critical, 0), coalesce(o.esc, 0) - coalesce(ub.n, 0),"
+     " coalesce(o.unacked, 0), coalesce(pw.failed, 0), coalesce(pw.acks, 0),"
+     " read_ack_state_name(greatest(pw.newest, cur.newest) % 8),"
+     " coalesce(pw.runs, 0), coalesce(pw.runs, 0) - coalesce(pw.failed, 0),"
+     " coalesce(pw.closed, 0), pw.latest, pw.closed_at"
+     " FROM names n LEFT JOIN o ON o.provider = n.provider"
+     " LEFT JOIN ub ON ub.provider = n.provider"
+     " LEFT JOIN pw ON pw.provider = n.provider"
+     " LEFT JOIN LATERAL (SELECT c.seq * 8"
+     " + read_ack_state_number(c.acknowledgement_state) AS newest"
+     " FROM ack_current c WHERE c.provider = n.provider"
+     " AND c.acknowledgement_state NOT IN ('resolved', 'dismissed')"
+     " ORDER BY c.seq DESC LIMIT 1) cur ON true"
      " ORDER BY n.provider LIMIT $5::int"},
     {"report_insert_run",
      "INSERT INTO report_runs (run_id, schedule_id, window_start, window_end,"

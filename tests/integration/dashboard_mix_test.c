@@ -22,6 +22,10 @@
  *    equal SQL over acknowledgements, plans and routes (DM_OUTSTANDING_SQL,
  *    DM_HOURLY_SQL), and read_projections_diff() (migration 0014) finds
  *    no difference between the projections and the tables;
+ *  - the schedule-run report's counts (report_sql_counts) and provider
+ *    rows (report_sql_providers), for windows of 60, 90, 1440 and 10080
+ *    minutes and SLOs of 30 and 240 minutes, equal SQL over the tables in
+ *    the same snapshot (DM_REPORT_COUNTS_SQL, DM_REPORT_PROVIDERS_SQL);
  *  - after read_projections_rebuild() (what the migration runs to backfill
  *    a store that has data) every figure is the same again.
  * A counter added to the dashboard must get its row in dm_counters below
@@ -45,9 +49,13 @@
 #include <string.h>
 
 #include "ack.pb-c.h"
+#include "cv_db.h"
 #include "cv_rpc.h"
 #include "cv_test_api.h"
+#include "cv_time.h"
 #include "report.pb-c.h"
+#include "report_plan.h"
+#include "report_sql.h"
 #include "retry.pb-c.h"
 
 #define DM_DASHBOARD "/runtime/go-pilot/rollback-drill-notifications/dashboard"
@@ -130,6 +138,214 @@ static unsigned int dm_seed;
     " AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' - interval '23 hours',"           \
     " date_trunc('hour', $1::timestamptz AT TIME ZONE 'UTC')"                  \
     " AT TIME ZONE 'UTC', interval '1 hour') AS h ORDER BY h"
+
+/* The schedule-run report over the tables: $1 now, $2 SLO minutes, $3/$4
+ * the window, $5 provider rows. Open routes as in DM_OPEN_SQL (latest
+ * acknowledgement from the acknowledgements, first route of a pair from
+ * the routes, plan time from the plan). */
+#define DM_REPORT_OPEN_SQL                                                     \
+    "WITH latest AS (SELECT DISTINCT ON (plan_id, provider) plan_id,"          \
+    " provider, acknowledgement_state AS state, seq FROM acknowledgements"     \
+    " ORDER BY plan_id, provider, seq DESC),"                                  \
+    " routes AS (SELECT r.plan_id, r.provider, r.severity, r.category,"        \
+    " r.closure_state, r.failure_count, r.age_minutes, r.slo_breached,"        \
+    " p.generated_at,"                                                         \
+    " r.position = min(r.position) OVER (PARTITION BY r.plan_id, r.provider)"  \
+    " AS first FROM plan_routes r JOIN escalation_plans p"                     \
+    " ON p.plan_id = r.plan_id),"                                              \
+    " open_routes AS (SELECT o.*, (o.slo_breached OR o.age_minutes * 60 +"     \
+    " extract(epoch FROM ($1::timestamptz - o.generated_at)) >"                \
+    " $2::bigint * 60) AS breached, l.state, l.seq FROM routes o"              \
+    " LEFT JOIN latest l ON l.plan_id = o.plan_id AND l.provider = o.provider" \
+    " WHERE l.state IS NULL OR l.state NOT IN ('resolved', 'dismissed'))"
+#define DM_IN_WINDOW(col)                                                      \
+    " " col " >= $3::timestamptz AND " col " < $4::timestamptz"
+#define DM_UTC(expr)                                                           \
+    "coalesce(to_char(" expr " AT TIME ZONE 'UTC',"                            \
+    " 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), '')"
+#define DM_REPORT_COUNTS_SQL                                                   \
+    DM_REPORT_OPEN_SQL                                                         \
+    " SELECT count(*), count(*) FILTER (WHERE severity = 'critical'),"         \
+    " count(*) FILTER (WHERE breached),"                                       \
+    " count(*) FILTER (WHERE closure_state NOT IN ('resolved', 'mitigated'))," \
+    " coalesce(sum(failure_count)"                                             \
+    " FILTER (WHERE category = 'retry-execution'), 0),"                        \
+    " count(*) FILTER (WHERE state IS NULL AND first),"                        \
+    " (SELECT count(*) FROM delivery_attempts WHERE NOT success "              \
+    "AND" DM_IN_WINDOW(                                                        \
+        "created_at") "),"                                                     \
+                      " (SELECT count(*) FROM acknowledgements "               \
+                      "WHERE" DM_IN_WINDOW(                                    \
+                          "acknowledged_at") "),"                              \
+                                             " coalesce((SELECT "              \
+                                             "retryable_count FROM "           \
+                                             "retry_plans"                     \
+                                             " ORDER BY seq DESC LIMIT 1), "   \
+                                             "0),"                             \
+                                             " (SELECT count(*) FROM "         \
+                                             "delivery_attempts "              \
+                                             "WHERE" DM_IN_WINDOW(             \
+                                                 "created_at") "),"            \
+                                                               " coalesce(("   \
+                                                               "SELECT "       \
+                                                               "retry_plan_"   \
+                                                               "id FROM "      \
+                                                               "retry_plans"   \
+                                                               " ORDER BY "    \
+                                                               "seq DESC "     \
+                                                               "LIMIT 1), "    \
+                                                               "''),"          \
+                                                               " coalesce(("   \
+                                                               "SELECT "       \
+                                                               "plan_id FROM " \
+                                                               "escalation_"   \
+                                                               "plans"         \
+                                                               " ORDER BY "    \
+                                                               "seq DESC "     \
+                                                               "LIMIT 1), '')" \
+                                                               " FROM "        \
+                                                               "open_routes"
+#define DM_REPORT_PROVIDERS_SQL                                                                                                                            \
+    DM_REPORT_OPEN_SQL                                                                                                                                     \
+    ", po AS (SELECT provider, count(*) AS esc, count(*) FILTER (WHERE"                                                                                    \
+    " closure_state NOT IN ('resolved', 'mitigated')) AS open_recovery,"                                                                                   \
+    " count(*) FILTER (WHERE severity = 'critical') AS critical,"                                                                                          \
+    " count(*) FILTER (WHERE breached) AS breached,"                                                                                                       \
+    " count(*) FILTER (WHERE state IS NULL AND first) AS unacked"                                                                                          \
+    " FROM open_routes GROUP BY provider),"                                                                                                                \
+    " pf AS (SELECT provider, count(*) FILTER (WHERE NOT success) AS n,"                                                                                   \
+    " count(*) AS runs, count(*) FILTER (WHERE success) AS ok,"                                                                                            \
+    " max(created_at) AS latest FROM delivery_attempts WHERE" DM_IN_WINDOW(                                                                                \
+        "created_at") " GROUP BY provider),"                                                                                                               \
+                      " pa AS (SELECT provider, count(*) AS n, count(*) "                                                                                  \
+                      "FILTER (WHERE"                                                                                                                      \
+                      " acknowledgement_state IN ('resolved', 'dismissed')) "                                                                              \
+                      "AS closed,"                                                                                                                         \
+                      " max(acknowledged_at) FILTER (WHERE "                                                                                               \
+                      "acknowledgement_state"                                                                                                              \
+                      " IN ('resolved', 'dismissed')) AS closed_at FROM "                                                                                  \
+                      "acknowledgements WHERE" DM_IN_WINDOW(                                                                                               \
+                          "acknowledged_at") " GROUP BY provider),"                                                                                        \
+                                             " pl AS (SELECT DISTINCT ON "                                                                                 \
+                                             "(provider) provider, state FROM"                                                                             \
+                                             " (SELECT provider, "                                                                                         \
+                                             "acknowledgement_state AS "                                                                                   \
+                                             "state, seq"                                                                                                  \
+                                             " FROM acknowledgements "                                                                                     \
+                                             "WHERE" DM_IN_WINDOW(                                                                                         \
+                                                 "acknowledged_at") " UNION "                                                                              \
+                                                                    "ALL "                                                                                 \
+                                                                    "SELECT "                                                                              \
+                                                                    "provider"                                                                             \
+                                                                    ", "                                                                                   \
+                                                                    "state, "                                                                              \
+                                                                    "seq "                                                                                 \
+                                                                    "FROM "                                                                                \
+                                                                    "open_"                                                                                \
+                                                                    "routes"                                                                               \
+                                                                    " WHERE "                                                                              \
+                                                                    "first "                                                                               \
+                                                                    "AND "                                                                                 \
+                                                                    "state "                                                                               \
+                                                                    "IS NOT "                                                                              \
+                                                                    "NULL) x "                                                                             \
+                                                                    "ORDER "                                                                               \
+                                                                    "BY "                                                                                  \
+                                                                    "provider"                                                                             \
+                                                                    ", seq "                                                                               \
+                                                                    "DESC),"                                                                               \
+                                                                    " names "                                                                              \
+                                                                    "AS "                                                                                  \
+                                                                    "(SELECT "                                                                             \
+                                                                    "provider"                                                                             \
+                                                                    " FROM "                                                                               \
+                                                                    "po "                                                                                  \
+                                                                    "UNION "                                                                               \
+                                                                    "SELECT "                                                                              \
+                                                                    "provider"                                                                             \
+                                                                    " FROM pf"                                                                             \
+                                                                    " UNION "                                                                              \
+                                                                    "SELECT "                                                                              \
+                                                                    "provider"                                                                             \
+                                                                    " FROM "                                                                               \
+                                                                    "pa)"                                                                                  \
+                                                                    " SELECT "                                                                             \
+                                                                    "concat_"                                                                              \
+                                                                    "ws('|', "                                                                             \
+                                                                    "n."                                                                                   \
+                                                                    "provider"                                                                             \
+                                                                    ", "                                                                                   \
+                                                                    "coalesce"                                                                             \
+                                                                    "(po.esc,"                                                                             \
+                                                                    " 0),"                                                                                 \
+                                                                    " coalesc"                                                                             \
+                                                                    "e(po."                                                                                \
+                                                                    "open_"                                                                                \
+                                                                    "recovery"                                                                             \
+                                                                    ", 0), "                                                                               \
+                                                                    "coalesce"                                                                             \
+                                                                    "(po."                                                                                 \
+                                                                    "critical"                                                                             \
+                                                                    ", 0),"                                                                                \
+                                                                    " coalesc"                                                                             \
+                                                                    "e(po."                                                                                \
+                                                                    "breached"                                                                             \
+                                                                    ", 0), "                                                                               \
+                                                                    "coalesce"                                                                             \
+                                                                    "(po."                                                                                 \
+                                                                    "unacked,"                                                                             \
+                                                                    " 0), "                                                                                \
+                                                                    "coalesce"                                                                             \
+                                                                    "(pf.n, "                                                                              \
+                                                                    "0),"                                                                                  \
+                                                                    " coalesc"                                                                             \
+                                                                    "e(pa.n, "                                                                             \
+                                                                    "0), "                                                                                 \
+                                                                    "coalesce"                                                                             \
+                                                                    "(array_"                                                                              \
+                                                                    "position"                                                                             \
+                                                                    "(ARRAY['"                                                                             \
+                                                                    "acknowle"                                                                             \
+                                                                    "dged',"                                                                               \
+                                                                    " '"                                                                                   \
+                                                                    "accepted"                                                                             \
+                                                                    "', "                                                                                  \
+                                                                    "'deferre"                                                                             \
+                                                                    "d', "                                                                                 \
+                                                                    "'escalat"                                                                             \
+                                                                    "ed', "                                                                                \
+                                                                    "'resolve"                                                                             \
+                                                                    "d', "                                                                                 \
+                                                                    "'dismiss"                                                                             \
+                                                                    "ed'],"                                                                                \
+                                                                    " pl."                                                                                 \
+                                                                    "state), "                                                                             \
+                                                                    "0), "                                                                                 \
+                                                                    "coalesce"                                                                             \
+                                                                    "(pf."                                                                                 \
+                                                                    "runs, "                                                                               \
+                                                                    "0), "                                                                                 \
+                                                                    "coalesce"                                                                             \
+                                                                    "(pf.ok, "                                                                             \
+                                                                    "0),"                                                                                  \
+                                                                    " coalesc"                                                                             \
+                                                                    "e(pf.n, "                                                                             \
+                                                                    "0), "                                                                                 \
+                                                                    "coalesce"                                                                             \
+                                                                    "(pa."                                                                                 \
+                                                                    "closed, "                                                                             \
+                                                                    "0),"                                                                                  \
+                                                                    " " DM_UTC(                                                                            \
+                                                                        "pf."                                                                              \
+                                                                        "late"                                                                             \
+                                                                        "st") ","                                                                          \
+                                                                              " " DM_UTC(                                                                  \
+                                                                                  "pa.closed_at") ")"                                                      \
+                                                                                                  " FROM names n LEFT JOIN po ON po.provider = n.provider" \
+                                                                                                  " LEFT JOIN pf ON pf.provider = n.provider"              \
+                                                                                                  " LEFT JOIN pa ON pa.provider = n.provider"              \
+                                                                                                  " LEFT JOIN pl ON pl.provider = n.provider"              \
+                                                                                                  " ORDER BY n.provider LIMIT $5::int"
 
 #define DM_LIST_MAX 50
 #define DM_HOURS    24
@@ -578,6 +794,116 @@ dm_projections_agree(void)
     PQfinish(c);
 }
 
+/* The schedule-run report's counts and provider rows against SQL over
+ * the tables, in one REPEATABLE READ snapshot. */
+static void
+dm_check_reports(void)
+{
+    static const int64_t intervals[] = {60, 90, 1440, 10080};
+    static const int64_t slos[] = {30, 240};
+    int64_t now_us = cv_now_us();
+    char now[CV_TIME_MAX], limit[16];
+    cv_db db;
+    cv_error err;
+    int checked = 0;
+
+    cv_error_clear(&err);
+    cv_time_format(now_us, now);
+    snprintf(limit, sizeof(limit), "%d", REPORT_PROVIDER_ROWS_MAX);
+    if (cv_db_init(&db, cv_test_database_url(), report_sql_statements,
+                   report_sql_statement_count, &err) != 0 ||
+        cv_db_ensure(&db, &err) != 0 ||
+        cv_db_tx_begin(&db, CV_TX_READ_SNAPSHOT, &err) != 0)
+        fail_msg("report statements: %s (%s)", err.msg, err.cause);
+    for (size_t i = 0; i < sizeof(intervals) / sizeof(intervals[0]); i++) {
+        for (size_t j = 0; j < sizeof(slos) / sizeof(slos[0]); j++) {
+            int64_t ws_us, we_us;
+            char ws[CV_TIME_MAX], we[CV_TIME_MAX], slo[16];
+            const char *params[5] = {now, slo, ws, we, limit};
+            report_counts c;
+            report_provider_row *rows = NULL;
+            size_t n = 0;
+            PGresult *res;
+            long long got[10], mine[10];
+
+            assert_int_equal(
+                report_window(now_us, intervals[i], &ws_us, &we_us), 0);
+            cv_time_format(ws_us, ws);
+            cv_time_format(we_us, we);
+            snprintf(slo, sizeof(slo), "%lld", (long long)slos[j]);
+            if (report_sql_counts(&db, now, slos[j], ws, we, &c, &err) != 0 ||
+                report_sql_providers(&db, now, slos[j], ws, we, &rows, &n,
+                                     &err) != 0)
+                fail_msg("report counts: %s (%s)", err.msg, err.cause);
+            mine[0] = c.escalation_count;
+            mine[1] = c.critical_escalation_count;
+            mine[2] = c.slo_breached_count;
+            mine[3] = c.open_recovery_count;
+            mine[4] = c.failed_execution_count;
+            mine[5] = c.unacknowledged_count;
+            mine[6] = c.failed_delivery_count;
+            mine[7] = c.acknowledgement_count;
+            mine[8] = c.retryable_count;
+            mine[9] = c.execution_count;
+            res = PQexecParams(db.conn, DM_REPORT_COUNTS_SQL, 4, NULL, params,
+                               NULL, NULL, 0);
+            if (PQresultStatus(res) != PGRES_TUPLES_OK)
+                fail_msg("counts SQL: %s", PQresultErrorMessage(res));
+            for (int k = 0; k < 10; k++) {
+                got[k] = strtoll(PQgetvalue(res, 0, k), NULL, 10);
+                if (mine[k] != got[k])
+                    fail_msg("report count %d (window %s..%s, SLO %s): "
+                             "report %lld, SQL %lld (seed %u)",
+                             k, ws, we, slo, mine[k], got[k], dm_seed);
+            }
+            if (strcmp(c.recovery_report_id, PQgetvalue(res, 0, 10)) != 0 ||
+                strcmp(c.escalation_plan_id, PQgetvalue(res, 0, 11)) != 0)
+                fail_msg("report ids: %s %s, SQL %s %s", c.recovery_report_id,
+                         c.escalation_plan_id, PQgetvalue(res, 0, 10),
+                         PQgetvalue(res, 0, 11));
+            PQclear(res);
+            res = PQexecParams(db.conn, DM_REPORT_PROVIDERS_SQL, 5, NULL,
+                               params, NULL, NULL, 0);
+            if (PQresultStatus(res) != PGRES_TUPLES_OK)
+                fail_msg("providers SQL: %s", PQresultErrorMessage(res));
+            if ((size_t)PQntuples(res) != n)
+                fail_msg("provider rows (window %s..%s): report %zu, SQL %d",
+                         ws, we, n, PQntuples(res));
+            for (size_t k = 0; k < n; k++) {
+                const report_provider_row *r = &rows[k];
+                char line[512];
+
+                snprintf(line, sizeof(line),
+                         "%s|%lld|%lld|%lld|%lld|%lld|%lld|%lld|%d|%lld|%lld|"
+                         "%lld|%lld|%s|%s",
+                         r->provider, (long long)r->escalation_count,
+                         (long long)r->open_recovery_count,
+                         (long long)r->critical_escalation_count,
+                         (long long)r->slo_breached_count,
+                         (long long)r->unacknowledged_count,
+                         (long long)r->failed_delivery_count,
+                         (long long)r->acknowledgement_count, r->latest_state,
+                         (long long)r->execution_count,
+                         (long long)r->execution_delivered_count,
+                         (long long)r->execution_failed_count,
+                         (long long)r->recovery_closure_count,
+                         r->latest_execution_at, r->latest_closure_at);
+                if (strcmp(line, PQgetvalue(res, (int)k, 0)) != 0)
+                    fail_msg("provider row (window %s..%s, SLO %s): report "
+                             "%s, SQL %s (seed %u)",
+                             ws, we, slo, line, PQgetvalue(res, (int)k, 0),
+                             dm_seed);
+            }
+            PQclear(res);
+            free(rows);
+            checked++;
+        }
+    }
+    cv_db_tx_rollback(&db);
+    cv_db_fini(&db);
+    assert_int_equal(checked, 8);
+}
+
 /* What migration 0014 runs on a store with data. Other tests may write
  * meanwhile: its SHARE locks can deadlock with one of them, so it tries
  * again. */
@@ -667,6 +993,7 @@ test_dashboard_mix(void **state)
                 tally[DM_T_FAILED] > 0 && tally[DM_T_RUNS] > 0);
     assert_true(after.n_dash_list > 0);
     dm_projections_agree();
+    dm_check_reports();
 
     /* The backfill: projections recomputed from the tables read the same
      * (the dashboard against SQL again, and as before when nothing else
@@ -676,6 +1003,7 @@ test_dashboard_mix(void **state)
     dm_read(&rebuilt);
     if (dm_difference(&rebuilt, why, sizeof(why)) != NULL)
         fail_msg("after read_projections_rebuild: %s (seed %u)", why, dm_seed);
+    dm_check_reports();
     free(w);
 }
 

@@ -29,7 +29,8 @@
 # each; transactions per second and median latency, medians of the rounds.
 #
 # Environment: CAVRA_SCALE_PORT (57201), CAVRA_SCALE_BASE (59ee3c5: the
-# BEFORE statements), CAVRA_SCALE_N (200), CAVRA_SCALE_ROUNDS (2),
+# BEFORE statements), CAVRA_SCALE_N (200), CAVRA_SCALE_BEFORE_N (N: fewer
+# keeps a 1,000,000-event run short), CAVRA_SCALE_ROUNDS (2),
 # CAVRA_SCALE_WRITE_SECS (10), CAVRA_SCALE_WRITE_ROUNDS (3). The cluster is
 # a throwaway one in a mktemp folder with fsync off (CAVRA_PG_FAST=1): the
 # write figures show CPU cost, not disk flushes. Needs ./build (cavra
@@ -41,6 +42,7 @@ ROOT=$PWD
 PORT=${CAVRA_SCALE_PORT:-57201}
 BASE=${CAVRA_SCALE_BASE:-59ee3c5}
 N=${CAVRA_SCALE_N:-200}
+BEFORE_N=${CAVRA_SCALE_BEFORE_N:-$N}
 ROUNDS=${CAVRA_SCALE_ROUNDS:-2}
 WRITE_SECS=${CAVRA_SCALE_WRITE_SECS:-10}
 WRITE_ROUNDS=${CAVRA_SCALE_WRITE_ROUNDS:-3}
@@ -137,7 +139,7 @@ stats() {
 
 echo "dashboard_scale: BEFORE = report_sql.c of $BASE, AFTER = this tree" \
     "($(git rev-parse --short HEAD)$(git diff --quiet HEAD -- services db || echo +changes));" \
-    "$N transactions x $ROUNDS interleaved rounds, concurrency 1; load $(cut -d' ' -f1-3 /proc/loadavg)"
+    "$N transactions (BEFORE $BEFORE_N) x $ROUNDS interleaved rounds, concurrency 1; load $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # 3. Reads per size.
 for records in "${SIZES[@]}"; do
@@ -172,7 +174,9 @@ for records in "${SIZES[@]}"; do
     for ((r = 1; r <= ROUNDS; r++)); do
         for kind in dashboard schedule-run; do
             for v in before after; do
-                (cd "$TMP" && "$PGBENCH" -n -M prepared -c 1 -t "$N" \
+                n=$N
+                [[ $v == before ]] && n=$BEFORE_N
+                (cd "$TMP" && "$PGBENCH" -n -M prepared -c 1 -t "$n" \
                     -f "$TMP/$v-$kind.sql" -l --log-prefix="lat-$records-$v-$kind-$r" \
                     "$(url_of scale)" >/dev/null 2>"$TMP/pgbench.err") || {
                     cat "$TMP/pgbench.err" >&2

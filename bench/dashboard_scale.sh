@@ -31,7 +31,8 @@
 # Environment: CAVRA_SCALE_PORT (57201), CAVRA_SCALE_BASE (59ee3c5: the
 # BEFORE statements), CAVRA_SCALE_N (200), CAVRA_SCALE_BEFORE_N (N: fewer
 # keeps a 1,000,000-event run short), CAVRA_SCALE_ROUNDS (2),
-# CAVRA_SCALE_WRITE_SECS (10), CAVRA_SCALE_WRITE_ROUNDS (3). The cluster is
+# CAVRA_SCALE_WRITE_SECS (10), CAVRA_SCALE_WRITE_ROUNDS (3),
+# CAVRA_SCALE_READS=0 (only the write cost). The cluster is
 # a throwaway one in a mktemp folder with fsync off (CAVRA_PG_FAST=1): the
 # write figures show CPU cost, not disk flushes. Needs ./build (cavra
 # library and cavra-migrate: cmake --build build). Output on stdout.
@@ -48,6 +49,7 @@ WRITE_SECS=${CAVRA_SCALE_WRITE_SECS:-10}
 WRITE_ROUNDS=${CAVRA_SCALE_WRITE_ROUNDS:-3}
 SIZES=("$@")
 [[ ${#SIZES[@]} -gt 0 ]] || SIZES=(333 33333)
+[[ "${CAVRA_SCALE_READS:-1}" != 0 ]] || SIZES=()
 
 TMP=$(mktemp -d /tmp/cavra-scale.XXXXXX)
 chmod 755 "$TMP"
@@ -142,7 +144,7 @@ echo "dashboard_scale: BEFORE = report_sql.c of $BASE, AFTER = this tree" \
     "$N transactions (BEFORE $BEFORE_N) x $ROUNDS interleaved rounds, concurrency 1; load $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # 3. Reads per size.
-for records in "${SIZES[@]}"; do
+for records in ${SIZES[@]+"${SIZES[@]}"}; do
     fresh_db scale db/migrations
     t0=$(date +%s)
     sql scale -v records="$records" -f bench/seed.sql >/dev/null

@@ -178,9 +178,42 @@ CREATE TRIGGER read_count_retry_plans AFTER INSERT ON retry_plans
     REFERENCING NEW TABLE AS new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION read_count_retry_plans();
 
+-- One row (what the services insert): every delta straight from the row,
+-- no grouping. Bulk inserts (bench/seed.sql, imports): grouped, so a
+-- million rows add a few thousand deltas.
 CREATE FUNCTION read_count_acks() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
+    IF (SELECT count(*) FROM new_rows) = 1 THEN
+        INSERT INTO read_count_deltas (counter, bucket, provider, n)
+        SELECT v.counter, v.bucket, v.provider, v.n
+          FROM (SELECT provider,
+                       date_trunc('minute', acknowledged_at, 'UTC') AS m,
+                       date_trunc('hour', acknowledged_at, 'UTC') AS h,
+                       acknowledgement_state IN ('resolved', 'dismissed')
+                           AS closed,
+                       (extract(epoch FROM acknowledged_at) * 1000000)::bigint
+                           AS us,
+                       seq * 8 + read_ack_state_number(acknowledgement_state)
+                           AS newest
+                  FROM new_rows) a,
+               LATERAL (VALUES
+                   (2::smallint, '-infinity'::timestamptz, ''::text, 1::bigint),
+                   (30::smallint, a.h, '', 1),
+                   (40::smallint, a.m, a.provider, 1),
+                   (50::smallint, a.h, a.provider, 1),
+                   (41::smallint, a.m, a.provider, a.closed::int::bigint),
+                   (51::smallint, a.h, a.provider, a.closed::int::bigint),
+                   (45::smallint, a.m, a.provider,
+                    CASE WHEN a.closed THEN a.us END),
+                   (55::smallint, a.h, a.provider,
+                    CASE WHEN a.closed THEN a.us END),
+                   (46::smallint, a.m, a.provider, a.newest),
+                   (56::smallint, a.h, a.provider, a.newest))
+                   v(counter, bucket, provider, n)
+         WHERE v.n IS NOT NULL AND v.n <> 0;
+        RETURN NULL;
+    END IF;
     INSERT INTO read_count_deltas (counter, bucket, provider, n)
     SELECT 2, '-infinity'::timestamptz, '', count(*) FROM new_rows HAVING count(*) > 0
     UNION ALL
@@ -213,6 +246,28 @@ CREATE TRIGGER read_count_acks AFTER INSERT ON acknowledgements
 CREATE FUNCTION read_count_deliveries() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
+    IF (SELECT count(*) FROM new_rows) = 1 THEN
+        INSERT INTO read_count_deltas (counter, bucket, provider, n)
+        SELECT v.counter, v.bucket, v.provider, v.n
+          FROM (SELECT provider, NOT success AS failed,
+                       date_trunc('minute', created_at, 'UTC') AS m,
+                       date_trunc('hour', created_at, 'UTC') AS h,
+                       (extract(epoch FROM created_at) * 1000000)::bigint AS us
+                  FROM new_rows) d,
+               LATERAL (VALUES
+                   (7::smallint, '-infinity'::timestamptz, ''::text, 1::bigint),
+                   (8::smallint, '-infinity', '', d.failed::int::bigint),
+                   (31::smallint, d.h, '', d.failed::int::bigint),
+                   (42::smallint, d.m, d.provider, 1),
+                   (52::smallint, d.h, d.provider, 1),
+                   (43::smallint, d.m, d.provider, d.failed::int::bigint),
+                   (53::smallint, d.h, d.provider, d.failed::int::bigint),
+                   (44::smallint, d.m, d.provider, d.us),
+                   (54::smallint, d.h, d.provider, d.us))
+                   v(counter, bucket, provider, n)
+         WHERE v.n <> 0;
+        RETURN NULL;
+    END IF;
     INSERT INTO read_count_deltas (counter, bucket, provider, n)
     SELECT v.counter, '-infinity'::timestamptz, '', v.n
       FROM (SELECT count(*) AS runs, count(*) FILTER (WHERE NOT success)

@@ -365,40 +365,38 @@ CREATE TRIGGER read_routes_added AFTER INSERT ON plan_routes
     FOR EACH STATEMENT EXECUTE FUNCTION read_routes_added();
 
 -- A pair's first acknowledgement: it leaves "unacknowledged"; a first
--- acknowledgement that resolves or dismisses also closes its routes. (An
--- upsert that updates adds no row to new_rows; see read_pair_changed.)
-CREATE FUNCTION read_pairs_acked() RETURNS trigger
+-- acknowledgement that resolves or dismisses also closes its routes. A row
+-- trigger: an upsert that updates (most acknowledgements) calls nothing
+-- here (see read_pair_changed).
+CREATE FUNCTION read_pair_acked() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM new_rows) THEN
-        RETURN NULL;
-    END IF;
     INSERT INTO read_count_deltas (counter, bucket, provider, n)
     SELECT 25, '-infinity'::timestamptz, r.provider, -count(*)
-      FROM new_rows c
-      JOIN plan_routes r ON r.plan_id = c.plan_id AND r.provider = c.provider
-     WHERE r.first_of_pair
+      FROM plan_routes r
+     WHERE r.plan_id = NEW.plan_id AND r.provider = NEW.provider
+       AND r.first_of_pair
      GROUP BY r.provider
     UNION ALL
     SELECT v.counter, '-infinity'::timestamptz, r.provider, -sum(v.n)
-      FROM new_rows c
-      JOIN plan_routes r ON r.plan_id = c.plan_id AND r.provider = c.provider
+      FROM plan_routes r
      CROSS JOIN LATERAL read_route_counters(r.severity, r.slo_breached,
                                             r.closure_state, r.category,
                                             r.failure_count) v
-     WHERE c.acknowledgement_state IN ('resolved', 'dismissed')
+     WHERE r.plan_id = NEW.plan_id AND r.provider = NEW.provider
+       AND NEW.acknowledgement_state IN ('resolved', 'dismissed')
      GROUP BY v.counter, r.provider HAVING sum(v.n) <> 0;
-    DELETE FROM read_unacked_pairs u USING new_rows c
-     WHERE u.plan_id = c.plan_id AND u.provider = c.provider;
-    DELETE FROM read_open_routes o USING new_rows c
-     WHERE o.plan_id = c.plan_id AND o.provider = c.provider
-       AND c.acknowledgement_state IN ('resolved', 'dismissed');
+    DELETE FROM read_unacked_pairs
+     WHERE plan_id = NEW.plan_id AND provider = NEW.provider;
+    IF NEW.acknowledgement_state IN ('resolved', 'dismissed') THEN
+        DELETE FROM read_open_routes
+         WHERE plan_id = NEW.plan_id AND provider = NEW.provider;
+    END IF;
     RETURN NULL;
 END;
 $$;
-CREATE TRIGGER read_pairs_acked AFTER INSERT ON ack_current
-    REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION read_pairs_acked();
+CREATE TRIGGER read_pair_acked AFTER INSERT ON ack_current
+    FOR EACH ROW EXECUTE FUNCTION read_pair_acked();
 
 -- A later acknowledgement that closes an open pair or reopens a closed
 -- one (the trigger's WHEN skips every other update without a call).

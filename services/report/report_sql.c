@@ -3,13 +3,16 @@
  * that store runs with their reports and evidence.
  *
  * Design notes:
- *  - A report is computed in the database: the counts are aggregate
- *    queries over plan_routes, ack_current, delivery_attempts,
- *    acknowledgements and retry_plans; no record is loaded to count it.
+ *  - Counts are not counted per request: the dashboard and the
+ *    schedule-run report read the projections of migration 0014
+ *    (counters that triggers keep per statement, folded by the evidence
+ *    sequencer; the open routes' SLO deadlines and the unacknowledged
+ *    pairs as indexed sets), so a read touches a few hundred rows at any
+ *    store size and stays exact.
  *  - "Open" escalations: routes of a (plan, provider) pair whose latest
  *    acknowledgement (ack_current) is neither resolved nor dismissed, or
- *    that has none. One CTE (REPORT_SQL_OPEN_ROUTES) defines it for every
- *    query, so the report and the dashboard agree.
+ *    that has none. read_fresh_counts (0014) is that definition over the
+ *    tables; the triggers keep it, read_projections_diff checks it.
  *  - Exactly once per (schedule, window) is the UNIQUE (schedule_id,
  *    window_start) of report_runs: the run is inserted with ON CONFLICT DO
  *    NOTHING; whoever inserts nothing returns the stored run instead.
@@ -38,34 +41,8 @@
 /*
  * The statement table is laid out by hand (clang-format would split the
  * SQL at arbitrary points around the macros).
- *
- * REPORT_SQL_OPEN_ROUTES(slo): the open escalations, $1 being "now" and
- * slo the SQL of the minutes an escalation may stay open before it counts
- * as past its SLO (or it is flagged slo_breached).
  */
 // clang-format off
-#define REPORT_SQL_OPEN_ROUTES(slo)                                            \
-    "WITH open_routes AS (SELECT r.plan_id, r.provider, r.severity,"           \
-    " r.category, r.closure_state, r.failure_count, r.first_of_pair,"          \
-    " (r.slo_breached OR r.age_minutes * 60 +"                                 \
-    " extract(epoch FROM ($1::timestamptz - r.plan_generated_at)) > " slo      \
-    " * 60) AS breached,"                                                      \
-    " c.acknowledgement_state AS state"                                        \
-    " FROM plan_routes r"                                                      \
-    " LEFT JOIN ack_current c ON c.plan_id = r.plan_id"                        \
-    " AND c.provider = r.provider"                                             \
-    " WHERE c.acknowledgement_state IS NULL"                                   \
-    " OR c.acknowledgement_state NOT IN ('resolved', 'dismissed'))"
-
-/* Window activity: $3 window start, $4 window end. */
-#define REPORT_SQL_FAILED_IN_WINDOW                                            \
-    " FROM delivery_attempts WHERE NOT success"                                \
-    " AND created_at >= $3::timestamptz AND created_at < $4::timestamptz"
-#define REPORT_SQL_ACKS_IN_WINDOW                                              \
-    " FROM acknowledgements"                                                   \
-    " WHERE acknowledged_at >= $3::timestamptz"                                \
-    " AND acknowledged_at < $4::timestamptz"
-
 #define REPORT_SQL_EVENT_COLS                                                  \
     "SELECT e.id, e.kind, e.record_id, e.plan_id, e.provider, e.actor,"        \
     " e.request_id, (extract(epoch FROM e.created_at) * 1000000)::bigint,"
@@ -80,6 +57,15 @@
 /* The exact number of events a filter matches; filters from $1. */
 #define REPORT_SQL_COUNT(where)                                                \
     "SELECT count(*) FROM evidence_events e WHERE true" where
+
+/* A whole-store counter of migration 0014, summed over providers. */
+#define REPORT_SQL_N(counter)                                                  \
+    " coalesce(sum(n) FILTER (WHERE counter = " #counter "), 0)"
+/* The first and the last UTC hour of the dashboard's chart ($1 now). */
+#define REPORT_SQL_HOUR_LAST                                                   \
+    "date_trunc('hour', $1::timestamptz, 'UTC')"
+#define REPORT_SQL_HOUR_FIRST                                                  \
+    "(" REPORT_SQL_HOUR_LAST " - interval '23 hours')"
 
 /* A stored run's record is its evidence event (migration 0013). */
 #define REPORT_SQL_RUN_EVENT                                                   \
@@ -133,66 +119,74 @@ const cv_db_statement report_sql_statements[] = {
     /* The first key namespaces the lock: 0x52505254 is "RPRT". */
     {"report_try_lock",
      "SELECT pg_try_advisory_xact_lock(1380995668, hashtext($1))"},
-    /* $1 now, $2 SLO minutes, $3/$4 the window. */
+    /* $1 now, $2 SLO minutes, $3/$4 the window, from the projections
+     * (migration 0014): the open-route counters, past-SLO as open minus
+     * the open unflagged routes started at or after now - SLO (an index
+     * range of read_open_routes), window activity from hour and minute
+     * buckets (read_window_counts). */
     {"report_counts",
-     REPORT_SQL_OPEN_ROUTES("$2::bigint")
-     " SELECT count(*),"
-     " count(*) FILTER (WHERE severity = 'critical'),"
-     " count(*) FILTER (WHERE breached),"
-     " count(*) FILTER (WHERE closure_state NOT IN ('resolved', 'mitigated')),"
-     " coalesce(sum(failure_count)"
-     " FILTER (WHERE category = 'retry-execution'), 0),"
-     " count(*) FILTER (WHERE state IS NULL AND first_of_pair),"
-     " (SELECT count(*)" REPORT_SQL_FAILED_IN_WINDOW "),"
-     " (SELECT count(*)" REPORT_SQL_ACKS_IN_WINDOW "),"
+     "WITH w AS (SELECT counter, sum(n) AS n"
+     " FROM read_window_counts($3::timestamptz, $4::timestamptz)"
+     " GROUP BY counter)"
+     " SELECT" REPORT_SQL_N(20) "," REPORT_SQL_N(21) ","
+     REPORT_SQL_N(20) " - (SELECT coalesce(sum(n), 0) FROM"
+     " read_unbreached_since($1::timestamptz"
+     " - $2::bigint * interval '1 minute')),"
+     REPORT_SQL_N(23) "," REPORT_SQL_N(24) "," REPORT_SQL_N(25) ","
+     " coalesce((SELECT n FROM w WHERE counter = 43), 0),"
+     " coalesce((SELECT n FROM w WHERE counter = 40), 0),"
      " coalesce((SELECT retryable_count FROM retry_plans"
      " ORDER BY seq DESC LIMIT 1), 0),"
-     " (SELECT count(*) FROM delivery_attempts"
-     " WHERE created_at >= $3::timestamptz AND created_at < $4::timestamptz),"
+     " coalesce((SELECT n FROM w WHERE counter = 42), 0),"
      " (SELECT retry_plan_id FROM retry_plans ORDER BY seq DESC LIMIT 1),"
      " (SELECT plan_id FROM escalation_plans ORDER BY seq DESC LIMIT 1)"
-     " FROM open_routes"},
-    /* The same per provider; $5 the row limit. The latest state is that
-     * of the newest acknowledgement in the window or of an open pair. */
+     " FROM (SELECT counter, n FROM read_counts"
+     " WHERE counter IN (20, 21, 23, 24, 25) AND bucket = '-infinity'"
+     " UNION ALL SELECT counter, n FROM read_count_deltas"
+     " WHERE counter IN (20, 21, 23, 24, 25)) x"},
+    /* The same per provider; $5 the row limit. A provider's latest state
+     * is that of its newest acknowledgement in the window (counter 46:
+     * seq * 8 + state number) or of its open pairs' current ones (one
+     * probe of read_ack_current_open), whichever is newer. */
     {"report_providers",
-     REPORT_SQL_OPEN_ROUTES("$2::bigint")
-     ", po AS (SELECT provider, count(*) AS esc,"
-     " count(*) FILTER (WHERE closure_state NOT IN ('resolved', 'mitigated'))"
-     " AS open_recovery,"
-     " count(*) FILTER (WHERE severity = 'critical') AS critical,"
-     " count(*) FILTER (WHERE breached) AS breached,"
-     " count(*) FILTER (WHERE state IS NULL AND first_of_pair) AS unacked"
-     " FROM open_routes GROUP BY provider)"
-     ", pf AS (SELECT provider, count(*) FILTER (WHERE NOT success) AS n,"
-     " count(*) AS runs, count(*) FILTER (WHERE success) AS ok,"
-     " max(created_at) AS latest FROM delivery_attempts"
-     " WHERE created_at >= $3::timestamptz AND created_at < $4::timestamptz"
+     "WITH o AS (SELECT provider,"
+     " sum(n) FILTER (WHERE counter = 20) AS esc,"
+     " sum(n) FILTER (WHERE counter = 21) AS critical,"
+     " sum(n) FILTER (WHERE counter = 23) AS open_recovery,"
+     " sum(n) FILTER (WHERE counter = 25) AS unacked"
+     " FROM (SELECT counter, provider, n FROM read_counts"
+     " WHERE counter IN (20, 21, 23, 25) AND bucket = '-infinity'"
+     " UNION ALL SELECT counter, provider, n FROM read_count_deltas"
+     " WHERE counter IN (20, 21, 23, 25)) x GROUP BY provider"
+     " HAVING sum(n) FILTER (WHERE counter = 20) > 0)"
+     ", ub AS (SELECT provider, n FROM read_unbreached_since($1::timestamptz"
+     " - $2::bigint * interval '1 minute'))"
+     ", pw AS (SELECT provider,"
+     " max(n) FILTER (WHERE counter = 40) AS acks,"
+     " max(n) FILTER (WHERE counter = 41) AS closed,"
+     " max(n) FILTER (WHERE counter = 42) AS runs,"
+     " max(n) FILTER (WHERE counter = 43) AS failed,"
+     " max(n) FILTER (WHERE counter = 44) AS latest,"
+     " max(n) FILTER (WHERE counter = 45) AS closed_at,"
+     " max(n) FILTER (WHERE counter = 46) AS newest"
+     " FROM read_window_counts($3::timestamptz, $4::timestamptz)"
      " GROUP BY provider)"
-     ", pa AS (SELECT provider, count(*) AS n, count(*) FILTER (WHERE"
-     " acknowledgement_state IN ('resolved', 'dismissed')) AS closed,"
-     " max(acknowledged_at) FILTER (WHERE"
-     " acknowledgement_state IN ('resolved', 'dismissed')) AS closed_at"
-     REPORT_SQL_ACKS_IN_WINDOW " GROUP BY provider)"
-     ", pl AS (SELECT DISTINCT ON (provider) provider, acknowledgement_state"
-     " FROM (SELECT provider, acknowledgement_state, seq"
-     REPORT_SQL_ACKS_IN_WINDOW
-     " UNION ALL SELECT c.provider, c.acknowledgement_state, c.seq"
-     " FROM ack_current c JOIN (SELECT plan_id, provider"
-     " FROM open_routes WHERE first_of_pair) o ON o.plan_id = c.plan_id"
-     " AND o.provider = c.provider) x ORDER BY provider, seq DESC)"
-     ", names AS (SELECT provider FROM po UNION SELECT provider FROM pf"
-     " UNION SELECT provider FROM pa)"
-     " SELECT n.provider, coalesce(po.esc, 0), coalesce(po.open_recovery, 0),"
-     " coalesce(po.critical, 0), coalesce(po.breached, 0),"
-     " coalesce(po.unacked, 0), coalesce(pf.n, 0), coalesce(pa.n, 0),"
-     " pl.acknowledgement_state, coalesce(pf.runs, 0), coalesce(pf.ok, 0),"
-     " coalesce(pa.closed, 0),"
-     " (extract(epoch FROM pf.latest) * 1000000)::bigint,"
-     " (extract(epoch FROM pa.closed_at) * 1000000)::bigint"
-     " FROM names n LEFT JOIN po ON po.provider = n.provider"
-     " LEFT JOIN pf ON pf.provider = n.provider"
-     " LEFT JOIN pa ON pa.provider = n.provider"
-     " LEFT JOIN pl ON pl.provider = n.provider"
+     ", names AS (SELECT provider FROM o UNION SELECT provider FROM pw"
+     " WHERE runs > 0 OR acks > 0)"
+     " SELECT n.provider, coalesce(o.esc, 0), coalesce(o.open_recovery, 0),"
+     " coalesce(o.critical, 0), coalesce(o.esc, 0) - coalesce(ub.n, 0),"
+     " coalesce(o.unacked, 0), coalesce(pw.failed, 0), coalesce(pw.acks, 0),"
+     " read_ack_state_name(greatest(pw.newest, cur.newest) % 8),"
+     " coalesce(pw.runs, 0), coalesce(pw.runs, 0) - coalesce(pw.failed, 0),"
+     " coalesce(pw.closed, 0), pw.latest, pw.closed_at"
+     " FROM names n LEFT JOIN o ON o.provider = n.provider"
+     " LEFT JOIN ub ON ub.provider = n.provider"
+     " LEFT JOIN pw ON pw.provider = n.provider"
+     " LEFT JOIN LATERAL (SELECT c.seq * 8"
+     " + read_ack_state_number(c.acknowledgement_state) AS newest"
+     " FROM ack_current c WHERE c.provider = n.provider"
+     " AND c.acknowledgement_state NOT IN ('resolved', 'dismissed')"
+     " ORDER BY c.seq DESC LIMIT 1) cur ON true"
      " ORDER BY n.provider LIMIT $5::int"},
     {"report_insert_run",
      "INSERT INTO report_runs (run_id, schedule_id, window_start, window_end,"
@@ -212,63 +206,47 @@ const cv_db_statement report_sql_statements[] = {
      " to_timestamp(($1::bigint / (s.interval_minutes * 60))"
      " * (s.interval_minutes * 60)))"
      " ORDER BY s.schedule_id LIMIT $2::int"},
-    /* Every count over the whole store; each plan's own SLO applies. */
+    /* Every count over the whole store, from the projections (migration
+     * 0014): counters are base rows + not yet folded deltas, summed in
+     * this one statement (one snapshot, so exact). Past-SLO depends on
+     * now: open routes minus the open, unflagged ones whose plan's SLO
+     * has not passed yet (read_unbreached_count, an index range). */
     {"report_dashboard",
-     REPORT_SQL_OPEN_ROUTES("r.plan_slo_minutes")
-     " SELECT (SELECT count(*) FROM escalation_plans),"
-     " (SELECT count(*) FROM acknowledgements),"
-     " (SELECT count(*) FROM retry_plans),"
-     " (SELECT coalesce(sum(retryable_count), 0) FROM retry_plans),"
-     " (SELECT count(*) FROM report_runs),"
-     " (SELECT count(*) FROM executive_reports),"
-     " (SELECT count(*) FROM delivery_attempts),"
-     " (SELECT count(*) FROM delivery_attempts WHERE NOT success),"
-     " (SELECT count(*) FROM evidence_events),"
-     " (SELECT count(*) FROM report_schedules),"
-     " count(*), count(*) FILTER (WHERE severity = 'critical'),"
-     " count(*) FILTER (WHERE breached),"
-     " count(*) FILTER (WHERE closure_state NOT IN ('resolved', 'mitigated')),"
-     " count(*) FILTER (WHERE state IS NULL AND first_of_pair),"
-     " (SELECT count(*) FROM plan_routes)"
-     " FROM open_routes"},
-    /* $1 now, $2 rows. Open pairs with no acknowledgement at all (no
-     * ack_current row). A pair routed twice is breached when either route
-     * is, has the higher severity and the older age. Per route only
-     * timestamps are compared (no numeric epoch per row): a route started
-     * age_minutes before its plan was made, and is past its SLO once
-     * started + SLO is before now. The exact total rides on every row (a
-     * window count runs before LIMIT). Severity is ranked by its enum
-     * number (critical 1 .. info 3). */
+     "SELECT" REPORT_SQL_N(1) "," REPORT_SQL_N(2) "," REPORT_SQL_N(3) ","
+     REPORT_SQL_N(4) "," REPORT_SQL_N(5) "," REPORT_SQL_N(6) ","
+     REPORT_SQL_N(7) "," REPORT_SQL_N(8) "," REPORT_SQL_N(9) ","
+     REPORT_SQL_N(10) "," REPORT_SQL_N(20) "," REPORT_SQL_N(21) ","
+     REPORT_SQL_N(20) " - read_unbreached_count($1::timestamptz),"
+     REPORT_SQL_N(23) "," REPORT_SQL_N(25) "," REPORT_SQL_N(11)
+     " FROM (SELECT counter, n FROM read_counts"
+     " WHERE counter < 30 AND bucket = '-infinity'"
+     " UNION ALL SELECT counter, n FROM read_count_deltas"
+     " WHERE counter < 30) x"},
+    /* $1 now, $2 rows. Open pairs with no acknowledgement at all
+     * (read_unacked_pairs), past their SLO first, then by severity
+     * (critical 1 .. info 3), start, plan and provider: two index scans
+     * in read_outstanding. A pair is past its SLO when one of its routes
+     * is flagged or started + SLO is before now. The exact total is the
+     * dashboard's unacknowledged count (the same pairs). */
     {"report_outstanding",
      "SELECT plan_id, provider, sev,"
      " floor(extract(epoch FROM ($1::timestamptz - started)) / 60)::bigint,"
-     " breached, slo, n FROM (SELECT r.plan_id, r.provider,"
-     " min(CASE r.severity WHEN 'critical' THEN 1 WHEN 'warning' THEN 2"
-     " ELSE 3 END) AS sev,"
-     " min(r.plan_generated_at - r.age_minutes * interval '1 minute')"
-     " AS started,"
-     " bool_or(r.slo_breached OR r.plan_generated_at + (r.plan_slo_minutes"
-     " - r.age_minutes) * interval '1 minute' < $1::timestamptz) AS breached,"
-     " max(r.plan_slo_minutes) AS slo, count(*) OVER () AS n"
-     " FROM plan_routes r WHERE NOT EXISTS (SELECT 1 FROM ack_current c"
-     " WHERE c.plan_id = r.plan_id AND c.provider = r.provider)"
-     " GROUP BY r.plan_id, r.provider"
-     " ORDER BY breached DESC, sev, started, r.plan_id, r.provider"
-     " LIMIT $2::int) o"
+     " breached, slo FROM read_outstanding($1::timestamptz, $2::int)"
      " ORDER BY breached DESC, sev, started, plan_id, provider"},
-    /* $1 now: 24 UTC hours, oldest first, the last holding now. Each
-     * count is a range scan of acknowledgements_time or of the partial
-     * index delivery_attempts_failed. */
+    /* $1 now: 24 UTC hours, oldest first, the last holding now, from the
+     * hourly counters 30 (acknowledgements) and 31 (failed deliveries). */
     {"report_hourly",
      "SELECT (extract(epoch FROM h) * 1000000)::bigint,"
-     " (SELECT count(*) FROM acknowledgements"
-     " WHERE acknowledged_at >= h AND acknowledged_at < h + interval '1 hour'),"
-     " (SELECT count(*) FROM delivery_attempts WHERE NOT success"
-     " AND created_at >= h AND created_at < h + interval '1 hour')"
-     " FROM generate_series(date_trunc('hour', $1::timestamptz"
-     " AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' - interval '23 hours',"
-     " date_trunc('hour', $1::timestamptz AT TIME ZONE 'UTC')"
-     " AT TIME ZONE 'UTC', interval '1 hour') AS h ORDER BY h"},
+     " coalesce(sum(x.n) FILTER (WHERE x.counter = 30), 0),"
+     " coalesce(sum(x.n) FILTER (WHERE x.counter = 31), 0)"
+     " FROM generate_series(" REPORT_SQL_HOUR_FIRST ", " REPORT_SQL_HOUR_LAST
+     ", interval '1 hour') AS h"
+     " LEFT JOIN (SELECT counter, bucket, n FROM read_counts"
+     " WHERE counter IN (30, 31) AND bucket >= " REPORT_SQL_HOUR_FIRST
+     " AND bucket <= " REPORT_SQL_HOUR_LAST
+     " UNION ALL SELECT counter, bucket, n FROM read_count_deltas"
+     " WHERE counter IN (30, 31)) x ON x.bucket = h"
+     " GROUP BY h ORDER BY h"},
     /* One statement per filter combination (bit 1 kind, 2 plan_id,
      * 4 provider) so each can use its index: $1 below this id, $2 rows. */
     {"report_list_0", REPORT_SQL_LIST("")},
@@ -747,7 +725,8 @@ report_sql_due_schedules(cv_db *db, int64_t now_s, size_t max,
     return 0;
 }
 
-/* The dashboard's outstanding acknowledgements: count and first rows. */
+/* The dashboard's outstanding acknowledgements: count and first rows
+ * (after the counters: the count is theirs). */
 static int
 report_sql_outstanding(cv_db *db, const char *now, Cv__Dashboard *d,
                        cv_error *err)
@@ -761,8 +740,8 @@ report_sql_outstanding(cv_db *db, const char *now, Cv__Dashboard *d,
     if ((res = cv_db_exec(db, "report_outstanding", 2, params, err)) == NULL)
         return err->code;
     n = PQntuples(res);
-    CV_SET(d, outstanding_acknowledgement_count,
-           n > 0 ? report_sql_i64(res, 0, 6) : 0);
+    /* The same pairs as the unacknowledged count, in the same snapshot. */
+    CV_SET(d, outstanding_acknowledgement_count, d->unacknowledged_count);
     if (n > 0 && (d->outstanding_acknowledgements =
                       calloc((size_t)n, sizeof(void *))) == NULL) {
         PQclear(res);

@@ -578,7 +578,21 @@ cv_db_wal_lsn(cv_db *db, char *out, size_t outlen, cv_error *err)
 
     if ((rv = cv_db_ensure(db, err)) != 0)
         return rv;
-    res = PQexec(db->conn, "SELECT pg_current_wal_lsn()::text");
+    /* The commit record of every transaction answered before now must lie
+     * at or before the position returned. pg_current_wal_lsn() is only
+     * where WAL has been written to the kernel: with synchronous_commit
+     * off, a commit is visible (and answered) as soon as its record is
+     * inserted into the WAL buffers, before the WAL writer writes it, so
+     * the standby could reach that position without the commit (the
+     * intermittent read-your-writes failure of make test, whose cluster
+     * runs with synchronous_commit off). Then take the insert position.
+     * With it on, a commit is flushed before it becomes visible, and the
+     * flush position is the tightest bound (nothing the standby must wait
+     * for beyond it). The setting read here is the session default of the
+     * services' role and database, the same as the writers'. */
+    res = PQexec(db->conn, "SELECT (CASE current_setting('synchronous_commit')"
+                           " WHEN 'off' THEN pg_current_wal_insert_lsn()"
+                           " ELSE pg_current_wal_flush_lsn() END)::text");
     if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
         rv = cv_db_result_error(db, res, "pg_current_wal_lsn", err);
     else

@@ -174,8 +174,9 @@ int cv_db_set_lock_timeout(cv_db *db, int ms, cv_error *err);
 
 /*
  * Read replica support (CAVRA_READ_DATABASE_URL). cv_db_wal_lsn writes
- * the primary's current WAL position (pg_current_wal_lsn, at or past the
- * commit of every write already answered) as text into out.
+ * a WAL position of the primary at or past the commit record of every
+ * write already answered (the flush position, or with synchronous_commit
+ * off the insert position) as text into out.
  * cv_db_wait_replay waits until the standby db has replayed up to lsn,
  * at most max_ms: 0 when it has (or db is no standby), CV_UNAVAILABLE
  * when it lags further or cannot be reached.

@@ -29,6 +29,7 @@
 #include <libpq-fe.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "cv_error.h"
 
@@ -56,6 +57,10 @@ typedef struct cv_db {
     /* The principal whose request this connection serves (set by the RPC
      * layer around each call; NULL otherwise): evidence records it. */
     const char *principal;
+    /* The highest replay position this connection's standby was seen at
+     * (cv_db_wait_replay; 0 after a reconnect): it never goes back while
+     * the connection lives, so a read needing no more skips the check. */
+    uint64_t replayed;
 } cv_db;
 
 /* The database URL: $CAVRA_DATABASE_URL, else the local default
@@ -186,6 +191,9 @@ int cv_db_set_lock_timeout(cv_db *db, int ms, cv_error *err);
 #define CV_DB_READ_MAX_LAG_DEFAULT 1000
 int cv_db_wal_lsn(cv_db *db, char *out, size_t outlen, cv_error *err);
 int cv_db_wait_replay(cv_db *db, const char *lsn, int max_ms, cv_error *err);
+
+/* Parses a pg_lsn text ("16/B374D848") into *out; false when malformed. */
+bool cv_db_lsn_parse(const char *text, uint64_t *out);
 
 /* Returns 0 when "SELECT 1" succeeds (after cv_db_ensure). */
 int cv_db_ping(cv_db *db, cv_error *err);

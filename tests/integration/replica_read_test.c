@@ -7,8 +7,10 @@
  * evidence stream filtered by the plan, and the plan's trace; every
  * RR_ACK_EVERY rounds also acknowledge it and expect the acknowledgement
  * in the trace at once. Every read must see the write answered before it.
- * The standby's own commit count must grow by at least one per read pair
- * (the reads really ran there, not on the primary fallback).
+ * The reads must really run on the standby: the reporting service logs no
+ * read sent to the primary (CV-READ-REPLICA), and the standby's commit
+ * count grows by at least one per read. It runs twice: with the
+ * cluster's synchronous_commit (off in make test) and with it on.
  *
  * Without CAVRA_READ_DATABASE_URL (a hot standby of CAVRA_DATABASE_URL;
  * scripts/test.sh block 3b makes one) the test is skipped.
@@ -32,8 +34,11 @@
 #include "report.pb-c.h"
 
 #define RR_THREADS   4
-#define RR_ROUNDS    150
+#define RR_ROUNDS    100
 #define RR_ACK_EVERY 3
+/* How long a read may wait for the standby before it runs on the primary:
+ * long enough that none does on a loaded machine. */
+#define RR_MAX_LAG_MS "10000"
 
 static cv_test_stack rr_stack;
 static cv_rpc_client *rr_ack, *rr_report;
@@ -65,6 +70,27 @@ rr_standby_commits(void)
         PQclear(r);
     }
     PQfinish(c);
+    return n;
+}
+
+/* Lines of the reporting service's log that say reads ran on the primary
+ * (CV-READ-REPLICA, each counting one or more), or -1. */
+static int
+rr_fallback_lines(void)
+{
+    char path[400], line[2048];
+    FILE *f;
+    int n = 0;
+
+    snprintf(path, sizeof(path), "%s/report.log", rr_stack.dir);
+    if ((f = fopen(path, "r")) == NULL)
+        return -1;
+    while (fgets(line, sizeof(line), f) != NULL)
+        if (strstr(line, "CV-READ-REPLICA") != NULL) {
+            fprintf(stderr, "replica_read: %s", line);
+            n++;
+        }
+    fclose(f);
     return n;
 }
 
@@ -179,7 +205,8 @@ test_replica_read_your_writes(void **state)
     long before, after, t0;
     int reads = 0, misses = 0, errors = 0;
 
-    (void)state;
+    fprintf(stderr, "replica_read: services with PGOPTIONS %s\n",
+            *state != NULL ? (const char *)*state : "(none)");
     if (rr_read_url == NULL) {
         fprintf(stderr, "replica_read: CAVRA_READ_DATABASE_URL not set, "
                         "skipped (scripts/test.sh block 3b runs it)\n");
@@ -211,20 +238,30 @@ test_replica_read_your_writes(void **state)
             reads, cv_test_now_ms() - t0, misses, errors, after - before);
     assert_int_equal(errors, 0);
     assert_int_equal(misses, 0);
+    /* Every read ran on the standby: none fell back to the primary (the
+     * stack waits up to RR_MAX_LAG_MS for the standby). */
+    assert_int_equal(rr_fallback_lines(), 0);
     /* Each read is one transaction on the standby when it ran there. */
     assert_true(after - before >= reads);
 }
 
+/* Starts the stack; *state is the services' PGOPTIONS (NULL: none). */
 static int
 rr_setup(void **state)
 {
     cv_error err;
     const char *u = getenv("CAVRA_READ_DATABASE_URL");
+    const char *opts = *state;
 
-    (void)state;
     rr_read_url = u != NULL && u[0] != '\0' ? u : NULL;
     if (rr_read_url == NULL)
         return 0;
+    /* No thread of ours runs here: the stack's children inherit these. */
+    setenv("CAVRA_READ_MAX_LAG_MS", RR_MAX_LAG_MS, 1);
+    if (opts != NULL)
+        setenv("PGOPTIONS", opts, 1);
+    else
+        unsetenv("PGOPTIONS");
     if (cv_test_stack_start(&rr_stack, CV_STACK_ACK | CV_STACK_REPORT) != 0)
         return -1;
     cv_error_clear(&err);
@@ -251,9 +288,17 @@ rr_teardown(void **state)
 int
 main(void)
 {
+    /* Both ways the primary makes a commit visible: the cluster's own
+     * setting (make test's runs with synchronous_commit off: visible once
+     * in the WAL buffers), and durable commits (flushed first), as in
+     * production. */
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_replica_read_your_writes),
+        cmocka_unit_test_prestate_setup_teardown(test_replica_read_your_writes,
+                                                 rr_setup, rr_teardown, NULL),
+        cmocka_unit_test_prestate_setup_teardown(
+            test_replica_read_your_writes, rr_setup, rr_teardown,
+            (void *)"-c synchronous_commit=on"),
     };
 
-    return cmocka_run_group_tests(tests, rr_setup, rr_teardown);
+    return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1045,6 +1045,11 @@ cv_rpc_server_stop(cv_rpc_server *srv)
     pthread_mutex_unlock(&srv->mtx);
     for (int i = 0; i < srv->n_threads; i++)
         pthread_join(srv->threads[i], NULL);
+    if (srv->read_fallbacks > srv->read_fallbacks_logged)
+        cv_log_write(CV_LOG_WARN, "CV-READ-REPLICA",
+                     "%llu read(s) ran on the primary since the last note",
+                     (unsigned long long)(srv->read_fallbacks -
+                                          srv->read_fallbacks_logged));
     for (int i = 0; i < srv->n_works; i++) {
         cv_rpc_work *w = &srv->works[i];
 

@@ -990,12 +990,14 @@ mkdir -p "$OUT"
     done
     echo "ack 2 replicas/1 replica: ${TPUT[replicas.ratio]} x"
     echo "  ($ACK_CPU_NOTE)"
+    if ((${#IDLE_LINES[@]} > 0)); then
     echo
     echo "Idle connections (bench/bench_idle): 127.0.0.2 opens 5000 connections and sends"
     echo "nothing (partial=1: half a request line); held = how many the gateway kept open"
     echo "(default per-client limit 256; *-all-held: a gateway allowed 8192 per client);"
     echo "127.0.0.1 meanwhile sends 200 GETs, each on a new connection, timed to the last byte:"
     printf '  %s\n' "${IDLE_LINES[@]}"
+    fi
     echo
     echo "Medians of n timed requests after a short warm-up; ratio = $TAG median / 1k median,"
     echo "p99ratio = $TAG p99 / 1k p99 (target: p99 <= 20 ms and <= 2x at 1,000,000 events)."

@@ -6,6 +6,8 @@
  */
 #include "cv_db.h"
 
+#include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +48,7 @@ cv_db_disconnect(cv_db *db)
     db->in_tx = false;
     db->savepoints = 0;
     db->n_pending = 0;
+    db->replayed = 0;
     if (db->conn != NULL) {
         PQfinish(db->conn);
         db->conn = NULL;
@@ -723,7 +726,21 @@ cv_db_wal_lsn(cv_db *db, char *out, size_t outlen, cv_error *err)
 
     if ((rv = cv_db_ensure(db, err)) != 0)
         return rv;
-    res = PQexec(db->conn, "SELECT pg_current_wal_lsn()::text");
+    /* The commit record of every transaction answered before now must lie
+     * at or before the position returned. pg_current_wal_lsn() is only
+     * where WAL has been written to the kernel: with synchronous_commit
+     * off, a commit is visible (and answered) as soon as its record is
+     * inserted into the WAL buffers, before the WAL writer writes it, so
+     * the standby could reach that position without the commit (the
+     * intermittent read-your-writes failure of make test, whose cluster
+     * runs with synchronous_commit off). Then take the insert position.
+     * With it on, a commit is flushed before it becomes visible, and the
+     * flush position is the tightest bound (nothing the standby must wait
+     * for beyond it). The setting read here is the session default of the
+     * services' role and database, the same as the writers'. */
+    res = PQexec(db->conn, "SELECT (CASE current_setting('synchronous_commit')"
+                           " WHEN 'off' THEN pg_current_wal_insert_lsn()"
+                           " ELSE pg_current_wal_flush_lsn() END)::text");
     if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
         rv = cv_db_result_error(db, res, "pg_current_wal_lsn", err);
     else
@@ -732,30 +749,63 @@ cv_db_wal_lsn(cv_db *db, char *out, size_t outlen, cv_error *err)
     return rv;
 }
 
+bool
+cv_db_lsn_parse(const char *text, uint64_t *out)
+{
+    unsigned long long hi, lo;
+    char *end;
+
+    if (text == NULL || !isxdigit((unsigned char)text[0]))
+        return false;
+    errno = 0;
+    hi = strtoull(text, &end, 16);
+    if (errno != 0 || *end != '/' || hi > 0xffffffffULL ||
+        !isxdigit((unsigned char)end[1]))
+        return false;
+    lo = strtoull(end + 1, &end, 16);
+    if (errno != 0 || *end != '\0' || lo > 0xffffffffULL)
+        return false;
+    *out = (uint64_t)hi << 32 | (uint64_t)lo;
+    return true;
+}
+
 int
 cv_db_wait_replay(cv_db *db, const char *lsn, int max_ms, cv_error *err)
 {
-    const char *params[1] = {lsn};
     long waited_us = 0, step_us = 200;
+    uint64_t want;
     int rv;
 
+    if (!cv_db_lsn_parse(lsn, &want))
+        return cv_error_set(err, CV_INTERNAL, "bad WAL position");
     if ((rv = cv_db_ensure(db, err)) != 0)
         return rv;
     for (;;) {
-        /* NULL replay position: not a standby, nothing to wait for. */
-        PGresult *res = PQexecParams(
-            db->conn,
-            "SELECT coalesce(pg_last_wal_replay_lsn() >= $1::pg_lsn, true)", 1,
-            NULL, params, NULL, NULL, 0);
-        bool ok = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
-        bool caught_up = ok && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+        PGresult *res;
+        bool ok, caught_up;
+        uint64_t at = 0;
 
+        if (db->replayed >= want)
+            return 0;
+        res = PQexec(db->conn, "SELECT pg_last_wal_replay_lsn()::text,"
+                               " pg_is_in_recovery()");
+        ok = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
         if (!ok) {
             rv = cv_db_result_error(db, res, "pg_last_wal_replay_lsn", err);
             PQclear(res);
             return rv;
         }
+        if (PQgetisnull(res, 0, 0))
+            /* No replay position: a server that is no standby (the read
+             * URL names the primary itself) has nothing to wait for; a
+             * standby always has one once it accepts reads. */
+            caught_up = strcmp(PQgetvalue(res, 0, 1), "f") == 0;
+        else
+            caught_up =
+                cv_db_lsn_parse(PQgetvalue(res, 0, 0), &at) && at >= want;
         PQclear(res);
+        if (at > db->replayed)
+            db->replayed = at;
         if (caught_up)
             return 0;
         if (waited_us >= (long)max_ms * 1000L)

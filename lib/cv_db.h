@@ -29,6 +29,7 @@
 #include <libpq-fe.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "cv_error.h"
 
@@ -62,6 +63,10 @@ typedef struct cv_db {
     const char *pending[8];
     size_t n_pending;
     char pending_set[64]; /* the text of a deferred SET LOCAL */
+    /* The highest replay position this connection's standby was seen at
+     * (cv_db_wait_replay; 0 after a reconnect): it never goes back while
+     * the connection lives, so a read needing no more skips the check. */
+    uint64_t replayed;
 } cv_db;
 
 /* The database URL: $CAVRA_DATABASE_URL, else the local default
@@ -195,8 +200,9 @@ int cv_db_set_lock_timeout(cv_db *db, int ms, cv_error *err);
 
 /*
  * Read replica support (CAVRA_READ_DATABASE_URL). cv_db_wal_lsn writes
- * the primary's current WAL position (pg_current_wal_lsn, at or past the
- * commit of every write already answered) as text into out.
+ * a WAL position of the primary at or past the commit record of every
+ * write already answered (the flush position, or with synchronous_commit
+ * off the insert position) as text into out.
  * cv_db_wait_replay waits until the standby db has replayed up to lsn,
  * at most max_ms: 0 when it has (or db is no standby), CV_UNAVAILABLE
  * when it lags further or cannot be reached.
@@ -206,6 +212,9 @@ int cv_db_set_lock_timeout(cv_db *db, int ms, cv_error *err);
 #define CV_DB_READ_MAX_LAG_DEFAULT 1000
 int cv_db_wal_lsn(cv_db *db, char *out, size_t outlen, cv_error *err);
 int cv_db_wait_replay(cv_db *db, const char *lsn, int max_ms, cv_error *err);
+
+/* Parses a pg_lsn text ("16/B374D848") into *out; false when malformed. */
+bool cv_db_lsn_parse(const char *text, uint64_t *out);
 
 /* Returns 0 when "SELECT 1" succeeds (after cv_db_ensure). */
 int cv_db_ping(cv_db *db, cv_error *err);

@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <time.h>
 
 #include "cv_env.h"
 #include "cv_idempotency.h"
@@ -48,7 +49,8 @@ typedef struct cv_rpc_work {
     enum cv_rpc_work_state state;
     nng_aio *aio;
     nng_ctx ctx;
-    nng_msg *msg; /* the request while queued */
+    nng_msg *msg;        /* the request while queued */
+    uint64_t arrived_ns; /* CLOCK_MONOTONIC when the request was received */
     struct cv_rpc_server *srv;
     struct cv_rpc_work *next; /* queue link */
 } cv_rpc_work;
@@ -69,10 +71,28 @@ struct cv_rpc_server {
     int group_max;       /* requests one worker takes at once (group commit) */
     int group_lock_ms;   /* lock_timeout inside a group (0: none) */
     int read_max_lag_ms; /* how long a read waits for the standby */
+    /* The primary's WAL position read last for the read replica (see
+     * cv_rpc_read_lsn), and when that query was sent; under mtx. */
+    char read_lsn[64];
+    uint64_t read_lsn_sent_ns;
+    /* Reads sent to the primary because the standby lagged or failed:
+     * all, and how many of them a log line has told about; under mtx. */
+    uint64_t read_fallbacks, read_fallbacks_logged;
+    uint64_t read_fallback_logged_ns;
     int stopping;
     cv_replay_cache *replay;    /* with principals: nonces seen */
     cv_session_store *sessions; /* with principals: granted sessions */
 };
+
+/* The monotonic clock in nanoseconds (arrival order of requests). */
+static uint64_t
+cv_rpc_mono_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 /* Live nonces a service remembers at most (each until its envelope's
  * deadline, 5 minutes at most): far above any sustained request rate. */
@@ -115,6 +135,7 @@ cv_rpc_work_cb(void *arg)
             return;
         }
         w->msg = nng_aio_get_msg(w->aio);
+        w->arrived_ns = cv_rpc_mono_ns();
         w->next = NULL;
         w->state = CV_RPC_WORK_QUEUED;
         pthread_mutex_lock(&srv->mtx);
@@ -569,6 +590,64 @@ cv_rpc_is_read(const cv_rpc_job *c)
 static bool cv_rpc_db_ok(const cv_db *db);
 
 /*
+ * Writes into lsn a WAL position of the primary taken after the request
+ * c arrived, so at or past the commit of every write answered before it
+ * (cv_db_wal_lsn). One query serves every read that arrived before it was
+ * sent: a worker reuses the position another worker (or this one, for an
+ * earlier read of the batch) read when that query was sent after c
+ * arrived, so reads that queue together cost one primary round trip, and
+ * the guarantee is the same as one query per read.
+ */
+static int
+cv_rpc_read_lsn(cv_rpc_server *srv, cv_db *db, const cv_rpc_job *c, char *lsn,
+                size_t lsnlen, cv_error *err)
+{
+    uint64_t sent;
+    int rv;
+
+    pthread_mutex_lock(&srv->mtx);
+    if (srv->read_lsn[0] != '\0' && srv->read_lsn_sent_ns >= c->w->arrived_ns) {
+        snprintf(lsn, lsnlen, "%s", srv->read_lsn);
+        pthread_mutex_unlock(&srv->mtx);
+        return 0;
+    }
+    pthread_mutex_unlock(&srv->mtx);
+    sent = cv_rpc_mono_ns();
+    if ((rv = cv_db_wal_lsn(db, lsn, lsnlen, err)) != 0)
+        return rv;
+    pthread_mutex_lock(&srv->mtx);
+    if (sent > srv->read_lsn_sent_ns) {
+        snprintf(srv->read_lsn, sizeof(srv->read_lsn), "%s", lsn);
+        srv->read_lsn_sent_ns = sent;
+    }
+    pthread_mutex_unlock(&srv->mtx);
+    return 0;
+}
+
+/* Counts a read sent to the primary; says so in the log at most every
+ * 10 s (a broken standby must not flood it), with how many since. */
+static void
+cv_rpc_read_fallback(cv_rpc_server *srv, const cv_error *e)
+{
+    uint64_t now = cv_rpc_mono_ns(), n = 0;
+
+    pthread_mutex_lock(&srv->mtx);
+    srv->read_fallbacks++;
+    if (srv->read_fallbacks_logged == 0 ||
+        now - srv->read_fallback_logged_ns >= 10000000000u) {
+        n = srv->read_fallbacks - srv->read_fallbacks_logged;
+        srv->read_fallbacks_logged = srv->read_fallbacks;
+        srv->read_fallback_logged_ns = now;
+    }
+    pthread_mutex_unlock(&srv->mtx);
+    if (n > 0)
+        cv_log_write(CV_LOG_WARN, "CV-READ-REPLICA",
+                     "%llu read(s) ran on the primary: %s%s%s",
+                     (unsigned long long)n, e->msg, e->cause[0] ? ": " : "",
+                     e->cause);
+}
+
+/*
  * A read on the standby rdb, once it has replayed the primary's WAL up to
  * where it stood when the read arrived: every write answered before then
  * is visible (read-your-writes for every caller, as on the primary). A
@@ -582,12 +661,14 @@ cv_rpc_run_read(cv_rpc_server *srv, cv_db *db, cv_db *rdb, cv_rpc_job *c)
     cv_error e;
 
     cv_error_clear(&e);
-    if (cv_db_wal_lsn(db, lsn, sizeof(lsn), &e) == 0 &&
+    if (cv_rpc_read_lsn(srv, db, c, lsn, sizeof(lsn), &e) == 0 &&
         cv_db_wait_replay(rdb, lsn, srv->read_max_lag_ms, &e) == 0) {
         cv_rpc_run_alone(rdb, c);
         if (c->st.buf != NULL || cv_rpc_db_ok(rdb))
             return;
+        cv_error_set(&e, CV_UNAVAILABLE, "the read replica failed");
     }
+    cv_rpc_read_fallback(srv, &e);
     cv_rpc_run_alone(db, c);
 }
 
@@ -967,6 +1048,11 @@ cv_rpc_server_stop(cv_rpc_server *srv)
     pthread_mutex_unlock(&srv->mtx);
     for (int i = 0; i < srv->n_threads; i++)
         pthread_join(srv->threads[i], NULL);
+    if (srv->read_fallbacks > srv->read_fallbacks_logged)
+        cv_log_write(CV_LOG_WARN, "CV-READ-REPLICA",
+                     "%llu read(s) ran on the primary since the last note",
+                     (unsigned long long)(srv->read_fallbacks -
+                                          srv->read_fallbacks_logged));
     for (int i = 0; i < srv->n_works; i++) {
         cv_rpc_work *w = &srv->works[i];
 

@@ -42,7 +42,10 @@
 #      rounds; medians and the line "ack/pgbench ratio: R";
 #   5c. (throwaway cluster only) reads at 16 connections with the reporting
 #      service on the primary, then on a streaming standby (pg.sh standby,
-#      CAVRA_READ_DATABASE_URL);
+#      CAVRA_READ_DATABASE_URL), TPUT_ROUNDS interleaved rounds, medians;
+#   5d. acknowledgement POSTs at 64 connections with 1 and with 2 replicas
+#      of cavra-ack (a second process; the gateway restarted with both
+#      URLs, comma-separated), TPUT_ROUNDS interleaved rounds, medians;
 #   7. (throwaway cluster only) restarts the services with auto_explain and
 #      calls each endpoint once more, so every statement slower than
 #      CAVRA_BENCH_EXPLAIN_MS gets its EXPLAIN ANALYZE in
@@ -65,6 +68,9 @@
 #   CAVRA_BENCH_TPUT_SECS      seconds of each pgbench run (5)
 #   CAVRA_BENCH_TPUT_REQUESTS  acknowledgements per spread run (4000; the
 #                              hot-plan runs send half)
+#   CAVRA_BENCH_ONLY=scale-out only steps 1-3, the seed (5), 5c and 5d:
+#                              the read replica and ack replica figures
+#                              (with a small CAVRA_BENCH_RECORDS, minutes)
 # Output: build/bench/results.txt (table + raw lines), build/bench/results.json
 # (the same figures as JSON), build/bench/explain.log,
 # build/bench/logs/ (service and PostgreSQL logs of the last run).
@@ -74,6 +80,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$(pwd -P)
 
 RECORDS=${CAVRA_BENCH_RECORDS:-20000}
+ONLY=${CAVRA_BENCH_ONLY:-}
 CHAIN_TIMEOUT=${CAVRA_BENCH_CHAIN_TIMEOUT:-300}
 EXPLAIN_MS=${CAVRA_BENCH_EXPLAIN_MS:-200}
 BUILD=${CAVRA_BENCH_BUILD_DIR:-build}
@@ -100,6 +107,10 @@ bench_log() {
 
 if [[ ! "$RECORDS" =~ ^[0-9]+$ ]] || ((RECORDS < 8 || RECORDS > 10000000)); then
     bench_log "CAVRA_BENCH_RECORDS must be an integer in 8..10000000"
+    exit 2
+fi
+if [[ -n "$ONLY" && "$ONLY" != scale-out ]]; then
+    bench_log "CAVRA_BENCH_ONLY must be empty (everything) or scale-out"
     exit 2
 fi
 for v in CHAIN_TIMEOUT EXPLAIN_MS; do
@@ -536,7 +547,7 @@ bench_sql -v records="$SMALL_RECORDS" -f bench/seed.sql >/dev/null
 bench_wait_chain "$CHAIN_TIMEOUT" >/dev/null
 bench_sql -c "VACUUM ANALYZE $TABLES"
 EMPTY_EVENTS=$(bench_sql -c "SELECT count(*) FROM evidence_events")
-bench_phase 1k "$EMPTY_PLAN" "$TMP_DIR/ack-urls-empty.txt"
+[[ "$ONLY" == scale-out ]] || bench_phase 1k "$EMPTY_PLAN" "$TMP_DIR/ack-urls-empty.txt"
 
 # 4b. Idle connections: one client holds 5,000, another is timed.
 bench_idle_run() {
@@ -551,6 +562,7 @@ bench_idle_run() {
     RAW_LINES+=("$line")
 }
 IDLE_LINES=()
+if [[ "$ONLY" != scale-out ]]; then
 bench_log "idle connections: 5000 held by 127.0.0.2, 127.0.0.1 timed"
 bench_idle_run idle-readyz --port "$CAVRA_GATEWAY_PORT" --idle 5000 --path /readyz --requests 200
 bench_idle_run idle-readyz-partial --port "$CAVRA_GATEWAY_PORT" --idle 5000 --partial \
@@ -566,6 +578,7 @@ for ((i = 0; i < 60; i++)); do
 done
 bench_idle_run idle-readyz-all-held --port "$IDLE_PORT" --idle 5000 --path /readyz --requests 200
 bench_idle_run idle-healthz-all-held --port "$IDLE_PORT" --idle 5000 --path /healthz --requests 200
+fi
 
 # 5. Seed, ANALYZE, sequencer catch-up, VACUUM ANALYZE.
 bench_log "seeding $RECORDS records of each kind"
@@ -603,7 +616,7 @@ bench_sql -c "SELECT '$GW$P/recovery-escalations/' || plan_id || '/acknowledgeme
     FROM escalation_plans WHERE generated_by = 'bench-seed' AND 'slack' = ANY (providers)
     ORDER BY seq DESC LIMIT 1000" >"$TMP_DIR/ack-urls-seeded.txt"
 TAG=$RECORDS
-bench_phase "$TAG" "$SEED_PLAN" "$TMP_DIR/ack-urls-seeded.txt"
+[[ "$ONLY" == scale-out ]] || bench_phase "$TAG" "$SEED_PLAN" "$TMP_DIR/ack-urls-seeded.txt"
 
 # 5b. Write throughput, side by side in one run: pgbench's one-row INSERT
 # at 32 clients on the same PostgreSQL, then acknowledgement POSTs with 64
@@ -658,7 +671,7 @@ bench_pgbench() {
 
 # bench_median V...: the median of numbers (nan when none).
 bench_median() {
-    printf '%s\n' "$@" | grep -E '^[0-9.]+$' | sort -g |
+    printf '%s\n' "$@" | { grep -E '^[0-9.]+$' || true; } | sort -g |
         awk '{ v[NR] = $1 } END { if (NR == 0) print "nan"; else if (NR % 2) print v[(NR + 1) / 2]; else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
@@ -671,7 +684,8 @@ bench_tput_median() {
     bench_median "${vals[@]}"
 }
 
-bench_log "write throughput: pgbench vs acknowledgement POSTs, $TPUT_ROUNDS rounds"
+[[ "$ONLY" == scale-out ]] ||
+    bench_log "write throughput: pgbench vs acknowledgement POSTs, $TPUT_ROUNDS rounds"
 if [[ -z "$PGBENCH" ]]; then
     bench_log "pgbench not found (Debian: postgresql-15); the ratio line will say nan"
 fi
@@ -684,7 +698,9 @@ bench_sql -c "SELECT '$GW$P/recovery-escalations/' || r.plan_id || '/acknowledge
     ORDER BY r.plan_id, r.position" >"$TMP_DIR/ack-urls-spread.txt"
 head -n 1 "$TMP_DIR/ack-urls-spread.txt" >"$TMP_DIR/ack-urls-hot.txt"
 SPREAD_PAIRS=$(wc -l <"$TMP_DIR/ack-urls-spread.txt")
-for ((round = 1; round <= TPUT_ROUNDS; round++)); do
+WRITE_ROUNDS=$TPUT_ROUNDS
+[[ "$ONLY" != scale-out ]] || WRITE_ROUNDS=0
+for ((round = 1; round <= WRITE_ROUNDS; round++)); do
     bench_wait_chain 120 >/dev/null
     bench_wait_idle 60
     bench_pgbench "$round"
@@ -698,9 +714,9 @@ for ((round = 1; round <= TPUT_ROUNDS; round++)); do
             --requests "$((TPUT_REQUESTS / 2))" --warmup 64
     done
 done
-bench_restart_ack "${CAVRA_RPC_GROUP_MAX:-32}"
+((WRITE_ROUNDS == 0)) || bench_restart_ack "${CAVRA_RPC_GROUP_MAX:-32}"
 TPUT_CHAIN=$(bench_wait_chain 300)
-PGBENCH_TPS=$(bench_median $(for ((r = 1; r <= TPUT_ROUNDS; r++)); do echo "${TPUT[pgbench#$r]}"; done))
+PGBENCH_TPS=$(bench_median $(for ((r = 1; r <= TPUT_ROUNDS; r++)); do echo "${TPUT[pgbench#$r]:-nan}"; done))
 for key in spread-group spread-single hot-group hot-single; do
     TPUT[$key.rps]=$(bench_tput_median "ack-c64-$key" rps)
     TPUT[$key.p99]=$(bench_tput_median "ack-c64-$key" p99_ms)
@@ -737,7 +753,13 @@ bench_restart_svc() {
     bench_log "cavra-$name was not ready again within 15 s"
     return 1
 }
+# bench_primary_commits: committed transactions in the primary's database.
+bench_primary_commits() {
+    bench_sql -c "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
+}
+declare -A PRIMARY_TX=()
 READ_MODES=()
+READ_FALLBACKS=-
 if [[ $PG_UP -eq 1 ]]; then
     SB_PORT=$(bench_free_port $((PG_PORT + 1)))
     READ_MODES=(primary)
@@ -747,21 +769,132 @@ if [[ $PG_UP -eq 1 ]]; then
     else
         bench_log "could not start a standby; reads measured on the primary only"
     fi
-    for mode in "${READ_MODES[@]}"; do
-        if [[ $mode == standby ]]; then
-            bench_restart_svc report \
-                "CAVRA_READ_DATABASE_URL=$(bash scripts/pg.sh url "$SB_PORT")"
-        fi
-        bench_wait_idle 60
-        bench_run "read-dashboard-c16-$mode" --url "$GW$FEED/dashboard" \
-            --threads 16 --requests 96 --warmup 16
-        bench_run "read-trace-c16-$mode" --url "$GW$P/recovery-escalations/$SEED_PLAN/trace" \
-            --threads 16 --requests 400 --warmup 16
-        bench_run "read-stream-c16-$mode" --url "$GW$FEED?limit=50" \
-            --threads 16 --requests 800 --warmup 16
+    bench_log "reads at 16 connections: ${READ_MODES[*]}, $TPUT_ROUNDS rounds"
+    for ((round = 1; round <= TPUT_ROUNDS; round++)); do
+        for mode in "${READ_MODES[@]}"; do
+            if [[ $mode == standby ]]; then
+                bench_restart_svc report \
+                    "CAVRA_READ_DATABASE_URL=$(bash scripts/pg.sh url "$SB_PORT")"
+            elif [[ ${#READ_MODES[@]} -gt 1 ]]; then
+                bench_restart_svc report
+            fi
+            bench_wait_idle 60
+            sleep 2 # every backend's statistics flushed (at most 1 s late)
+            c0=$(bench_primary_commits)
+            bench_run "read-dashboard-c16-$mode#$round" --url "$GW$FEED/dashboard" \
+                --threads 16 --requests 96 --warmup 16
+            bench_run "read-trace-c16-$mode#$round" --url "$GW$P/recovery-escalations/$SEED_PLAN/trace" \
+                --threads 16 --requests 400 --warmup 16
+            bench_run "read-stream-c16-$mode#$round" --url "$GW$FEED?limit=50" \
+                --threads 16 --requests 800 --warmup 16
+            sleep 2
+            c1=$(bench_primary_commits)
+            # Transactions on the primary per read (warm-ups included): 1
+            # plus background work on the primary alone; on the standby,
+            # the WAL position queries (one serves every read queued
+            # before it) plus the same background.
+            n=48
+            for ep in dashboard trace stream; do
+                k=$(bench_field "${RESULTS[read-$ep-c16-$mode#$round]}" count)
+                [[ "$k" =~ ^[0-9]+$ ]] || k=0
+                n=$((n + k))
+            done
+            PRIMARY_TX[$mode#$round]=$(awk -v c="$((c1 - c0))" -v n="$n" 'BEGIN { printf "%.2f", c / n }')
+        done
     done
     [[ ${#READ_MODES[@]} -lt 2 ]] || bench_restart_svc report
+    # Reads the standby sent back to the primary (it lagged longer than
+    # CAVRA_READ_MAX_LAG_MS, or failed): the reporting service logs them.
+    READ_FALLBACKS=$({ grep -o 'CV-READ-REPLICA.* [0-9]* read(s) ran on the primary' \
+        "$TMP_DIR/cavra-report.log" || true; } | awk '{ for (i = 1; i < NF; i++) if ($(i + 1) == "read(s)") n += $i }
+        END { print n + 0 }')
 fi
+for mode in "${READ_MODES[@]}"; do
+    TPUT[primary-tx-$mode]=$(bench_median $(for ((r = 1; r <= TPUT_ROUNDS; r++)); do echo "${PRIMARY_TX[$mode#$r]:-nan}"; done))
+done
+for ep in dashboard trace stream; do
+    for mode in "${READ_MODES[@]}"; do
+        for f in rps median_ms p99_ms failures; do
+            TPUT[read-$ep-$mode.$f]=$(bench_tput_median "read-$ep-c16-$mode" "$f")
+        done
+    done
+done
+
+# 5d. Acknowledgement throughput with 1 and 2 replicas of cavra-ack: a
+# second process on its own socket, and the gateway restarted with one
+# URL or both (CAVRA_ACK_URL, comma-separated), 64 connections spread over
+# the seeded plans, TPUT_ROUNDS interleaved rounds, medians. On this
+# machine both replicas share the same cores and PostgreSQL: the figure
+# shows what a second process buys when one service process is the
+# bottleneck, not what a second host would.
+# bench_restart_gateway [VAR=VALUE...]: restarts the gateway with that
+# environment and waits for /readyz.
+bench_restart_gateway() {
+    local i pid
+    for ((i = 0; i < ${#NAMES[@]}; i++)); do
+        [[ "${NAMES[i]}" == cavra-gateway ]] || continue
+        pid=${PIDS[i]}
+        kill -TERM "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+        env "$@" "$BUILD/gateway/cavra-gateway" </dev/null >>"$TMP_DIR/cavra-gateway.log" 2>&1 &
+        PIDS[i]=$!
+    done
+    for ((i = 0; i < 60; i++)); do
+        curl -fsS -o /dev/null --max-time 2 "$GW/readyz" 2>/dev/null && return 0
+        sleep 0.25
+    done
+    bench_log "cavra-gateway was not ready again within 15 s"
+    return 1
+}
+# bench_pid NAME: the pid of a process bench_start started.
+bench_pid() {
+    local i
+    for ((i = 0; i < ${#NAMES[@]}; i++)); do
+        [[ "${NAMES[i]}" != "$1" ]] || echo "${PIDS[i]}"
+    done
+}
+# bench_cpu_ticks PID: user + system CPU time of a process, in clock ticks.
+bench_cpu_ticks() {
+    awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat" 2>/dev/null || echo 0
+}
+ACK2_URL=ipc://$TMP_DIR/ack2.ipc
+ACK_REPLICAS=(1 2)
+ACK_CPU1=0
+ACK_CPU2=0
+CAVRA_ACK_URL=$ACK2_URL bench_start cavra-ack2 "$BUILD/services/ack/cavra-ack"
+bench_log "acknowledgements with 1 and 2 cavra-ack replicas, $TPUT_ROUNDS rounds"
+for ((round = 1; round <= TPUT_ROUNDS; round++)); do
+    for n in "${ACK_REPLICAS[@]}"; do
+        if [[ $n == 1 ]]; then
+            bench_restart_gateway "CAVRA_ACK_URL=$CAVRA_ACK_URL"
+        else
+            bench_restart_gateway "CAVRA_ACK_URL=$CAVRA_ACK_URL,$ACK2_URL"
+        fi
+        bench_wait_chain 120 >/dev/null
+        bench_wait_idle 60
+        a1=$(bench_cpu_ticks "$(bench_pid cavra-ack)")
+        a2=$(bench_cpu_ticks "$(bench_pid cavra-ack2)")
+        bench_run "ack-c64-replicas$n#$round" --url-file "$TMP_DIR/ack-urls-spread.txt" \
+            --header "$JSON" --body "$ACK_TPUT_BODY" --threads 64 \
+            --requests "$TPUT_REQUESTS" --warmup 128
+        if [[ $n == 2 ]]; then
+            # Both replicas must have served: their CPU time while both ran.
+            ACK_CPU1=$((ACK_CPU1 + $(bench_cpu_ticks "$(bench_pid cavra-ack)") - a1))
+            ACK_CPU2=$((ACK_CPU2 + $(bench_cpu_ticks "$(bench_pid cavra-ack2)") - a2))
+        fi
+    done
+done
+TICKS=$(getconf CLK_TCK)
+ACK_CPU_NOTE="CPU of the replicas during the 2-replica runs: cavra-ack $(awk -v t="$ACK_CPU1" -v h="$TICKS" 'BEGIN { printf "%.1f", t / h }') s, second cavra-ack $(awk -v t="$ACK_CPU2" -v h="$TICKS" 'BEGIN { printf "%.1f", t / h }') s"
+bench_log "$ACK_CPU_NOTE"
+bench_restart_gateway
+for n in "${ACK_REPLICAS[@]}"; do
+    for f in rps median_ms p99_ms failures; do
+        TPUT[replicas$n.$f]=$(bench_tput_median "ack-c64-replicas$n" "$f")
+    done
+done
+TPUT[replicas.ratio]=$(awk -v a="${TPUT[replicas2.rps]}" -v b="${TPUT[replicas1.rps]}" \
+    'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "nan" }')
 
 # 6. The table.
 mkdir -p "$OUT"
@@ -777,8 +910,8 @@ mkdir -p "$OUT"
     echo "seed:      ${SEED_SECS} s (bench/seed.sql), ANALYZE ${ANALYZE_SECS} s, VACUUM ANALYZE ${VACUUM_SECS} s"
     echo "sequencer: chained the seeded backlog in $CHAIN_NOTE"
     echo "           after the 1000 acknowledgement writes of each phase, the rest of the backlog took:"
-    echo "           1k ${CHAIN_AFTER[1k]} s, $TAG ${CHAIN_AFTER[$TAG]} s"
-    echo "retry plan over the whole store: ${DECISIONS[1k]} decisions (1k), ${DECISIONS[$TAG]} decisions ($TAG)"
+    echo "           1k ${CHAIN_AFTER[1k]:--} s, $TAG ${CHAIN_AFTER[$TAG]:--} s"
+    echo "retry plan over the whole store: ${DECISIONS[1k]:--} decisions (1k), ${DECISIONS[$TAG]:--} decisions ($TAG)"
     echo "trace-after-retry: the same trace after the 6 retry-plan-all calls (each retry plan naming the plan is read)"
     echo
     printf '%-18s %5s %5s %9s %9s %9s %9s %7s %9s %9s %9s\n' \
@@ -805,6 +938,7 @@ mkdir -p "$OUT"
     if [[ $VERIFY_OK -ne 1 ]]; then
         echo "(GET /runtime/evidence/verify did not answer 200: not measured)"
     fi
+    if ((WRITE_ROUNDS > 0)); then
     echo
     echo "Write throughput, $TPUT_ROUNDS interleaved rounds, medians (pgbench -T $TPUT_SECS; bench_http"
     echo "$TPUT_REQUESTS requests per ack run, half for hot): spread = $SPREAD_PAIRS (plan, provider) pairs"
@@ -820,25 +954,50 @@ mkdir -p "$OUT"
     echo "  (spread over many plans, group commit; one transaction per request: ${TPUT[spread-single.ratio]} x;"
     echo "  one hot plan: ${TPUT[hot-group.ratio]} x; target >= 1.0 x and ack p99 <= 20 ms)"
     echo "  sequencer backlog after the throughput rounds chained in: $TPUT_CHAIN s"
+    fi
     if [[ ${#READ_MODES[@]} -gt 0 ]]; then
         echo
         echo "Reads at 16 connections, reporting service on the primary vs on a streaming standby"
-        echo "(CAVRA_READ_DATABASE_URL; same machine, so the standby shares the 2 cores):"
-        printf '  %-22s %10s %10s %10s %10s\n' read mode rps med_ms p99_ms
+        echo "(CAVRA_READ_DATABASE_URL; same machine, so the standby shares the 2 cores;"
+        echo "$TPUT_ROUNDS interleaved rounds, medians; reads the standby sent back to the primary,"
+        echo "as cavra-report logged them (CV-READ-REPLICA): $READ_FALLBACKS):"
+        printf '  %-22s %10s %10s %10s %10s %8s\n' read mode rps med_ms p99_ms fails
         for ep in dashboard trace stream; do
             for mode in "${READ_MODES[@]}"; do
-                l=${RESULTS[read-$ep-c16-$mode]:-}
-                printf '  %-22s %10s %10s %10s %10s\n' "$ep" "$mode" "$(bench_field "$l" rps)" \
-                    "$(bench_field "$l" median_ms)" "$(bench_field "$l" p99_ms)"
+                printf '  %-22s %10s %10s %10s %10s %8s\n' "$ep" "$mode" \
+                    "${TPUT[read-$ep-$mode.rps]}" "${TPUT[read-$ep-$mode.median_ms]}" \
+                    "${TPUT[read-$ep-$mode.p99_ms]}" "${TPUT[read-$ep-$mode.failures]}"
             done
+            if [[ ${#READ_MODES[@]} -gt 1 && $ep == stream ]]; then
+                echo "  primary transactions per read (median): reading the primary ${TPUT[primary-tx-primary]},"
+                echo "  reading the standby ${TPUT[primary-tx-standby]:-nan} (its WAL position queries + background work)"
+            fi
+            if [[ ${#READ_MODES[@]} -gt 1 ]]; then
+                echo "  read $ep standby/primary: $(awk -v a="${TPUT[read-$ep-standby.rps]}" \
+                    -v b="${TPUT[read-$ep-primary.rps]}" \
+                    'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "nan" }') x"
+            fi
         done
     fi
+    echo
+    echo "Acknowledgement POSTs at 64 connections spread over $SPREAD_PAIRS (plan, provider) pairs,"
+    echo "with 1 and 2 cavra-ack replicas (the gateway given both URLs), $TPUT_ROUNDS interleaved"
+    echo "rounds, medians; same machine and PostgreSQL for both:"
+    printf '  %-22s %10s %10s %10s %8s\n' replicas rps med_ms p99_ms fails
+    for n in "${ACK_REPLICAS[@]}"; do
+        printf '  %-22s %10s %10s %10s %8s\n' "ack POST c64, $n" "${TPUT[replicas$n.rps]}" \
+            "${TPUT[replicas$n.median_ms]}" "${TPUT[replicas$n.p99_ms]}" "${TPUT[replicas$n.failures]}"
+    done
+    echo "ack 2 replicas/1 replica: ${TPUT[replicas.ratio]} x"
+    echo "  ($ACK_CPU_NOTE)"
+    if ((${#IDLE_LINES[@]} > 0)); then
     echo
     echo "Idle connections (bench/bench_idle): 127.0.0.2 opens 5000 connections and sends"
     echo "nothing (partial=1: half a request line); held = how many the gateway kept open"
     echo "(default per-client limit 256; *-all-held: a gateway allowed 8192 per client);"
     echo "127.0.0.1 meanwhile sends 200 GETs, each on a new connection, timed to the last byte:"
     printf '  %s\n' "${IDLE_LINES[@]}"
+    fi
     echo
     echo "Medians of n timed requests after a short warm-up; ratio = $TAG median / 1k median,"
     echo "p99ratio = $TAG p99 / 1k p99 (target: p99 <= 20 ms and <= 2x at 1,000,000 events)."
@@ -883,6 +1042,23 @@ bench_json_num() {
     done
     echo "    \"ack_pgbench_ratio\": $(bench_json_num "${TPUT[spread-group.ratio]}")"
     echo "  },"
+    echo "  \"scale_out\": {"
+    echo "    \"rounds\": $TPUT_ROUNDS,"
+    for n in "${ACK_REPLICAS[@]}"; do
+        echo "    \"ack_c64_replicas$n\": {\"rps\": $(bench_json_num "${TPUT[replicas$n.rps]}"), \"median_ms\": $(bench_json_num "${TPUT[replicas$n.median_ms]}"), \"p99_ms\": $(bench_json_num "${TPUT[replicas$n.p99_ms]}"), \"failures\": $(bench_json_num "${TPUT[replicas$n.failures]}")},"
+    done
+    echo "    \"ack_replicas_ratio\": $(bench_json_num "${TPUT[replicas.ratio]}"),"
+    echo "    \"ack_cpu_ticks_during_2_replicas\": [$ACK_CPU1, $ACK_CPU2],"
+    for ep in dashboard trace stream; do
+        for mode in "${READ_MODES[@]}"; do
+            echo "    \"read_${ep}_c16_$mode\": {\"rps\": $(bench_json_num "${TPUT[read-$ep-$mode.rps]}"), \"median_ms\": $(bench_json_num "${TPUT[read-$ep-$mode.median_ms]}"), \"p99_ms\": $(bench_json_num "${TPUT[read-$ep-$mode.p99_ms]}"), \"failures\": $(bench_json_num "${TPUT[read-$ep-$mode.failures]}")},"
+        done
+    done
+    for mode in "${READ_MODES[@]}"; do
+        echo "    \"primary_tx_per_read_$mode\": $(bench_json_num "${TPUT[primary-tx-$mode]}"),"
+    done
+    echo "    \"reads_sent_to_primary\": $(bench_json_num "$READ_FALLBACKS")"
+    echo "  },"
     echo "  \"raw\": ["
     n=${#RAW_LINES[@]}
     for ((i = 0; i < n; i++)); do
@@ -896,7 +1072,7 @@ bench_json_num() {
 
 # 7. EXPLAIN ANALYZE of every statement slower than EXPLAIN_MS (throwaway
 # cluster only): restart the services with auto_explain loaded.
-if [[ $PG_UP -eq 1 && $EXPLAIN_MS -gt 0 ]]; then
+if [[ $PG_UP -eq 1 && $EXPLAIN_MS -gt 0 && "$ONLY" != scale-out ]]; then
     bench_log "EXPLAIN pass: statements slower than ${EXPLAIN_MS} ms"
     PG_LOG=$TMP_DIR/pg/postgres.log
     log_mark=$(wc -l <"$PG_LOG")

@@ -268,6 +268,10 @@ cavra_pg_start() {
             echo "fsync = off"
             echo "synchronous_commit = off"
             echo "full_page_writes = off"
+            # Asynchronous commits reach a standby only once the WAL
+            # writer flushes them: every 10 ms, not 200 (read replica
+            # tests wait for that before each read).
+            echo "wal_writer_delay = 10ms"
         fi
     } | cavra_pg_as_owner tee "$data/cavra.conf" >/dev/null || return 1
 

@@ -666,6 +666,33 @@ cv_test_stack_restart(cv_test_stack *s)
     return cv_stack_launch(s);
 }
 
+int
+cv_test_stack_log_count(const cv_test_stack *s, const char *name,
+                        const char *what, bool echo)
+{
+    int n = 0;
+
+    for (int i = 0; i < 4; i++) {
+        char path[400], line[4096];
+        FILE *f;
+
+        if (name != NULL ? strcmp(name, cv_stack_names[i]) != 0
+                         : i == CV_STACK_I_GW)
+            continue;
+        cv_stack_log_path(s, i, path, sizeof(path));
+        if ((f = fopen(path, "r")) == NULL)
+            continue;
+        while (fgets(line, sizeof(line), f) != NULL)
+            if (strstr(line, what) != NULL) {
+                if (echo)
+                    fprintf(stderr, "%s: %s", path, line);
+                n++;
+            }
+        fclose(f);
+    }
+    return n;
+}
+
 long
 cv_test_db_scalar(const char *sql, const char *param)
 {

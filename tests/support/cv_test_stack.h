@@ -11,6 +11,7 @@
 #ifndef CV_TEST_STACK_H
 #define CV_TEST_STACK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -61,6 +62,12 @@ int cv_test_keys_init(void);
 /* The path of a file in the keys folder ("principals", "<name>.key"), in
  * a small rotating thread-local buffer: copy it before four more calls. */
 const char *cv_test_key_path(const char *file);
+
+/* Counts the lines of process `name`'s log ("ack", "retry", "report",
+ * "gateway"; NULL: the three services' logs) that contain `what`, echoing
+ * each to stderr when echo is set. A log not written yet counts 0. */
+int cv_test_stack_log_count(const cv_test_stack *s, const char *name,
+                            const char *what, bool echo);
 
 /* Milliseconds of CLOCK_MONOTONIC, for timeouts. */
 long cv_test_now_ms(void);

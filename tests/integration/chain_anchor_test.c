@@ -34,15 +34,11 @@
 #include <cmocka.h>
 
 #include <curl/curl.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <jansson.h>
 #include <libpq-fe.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cv_chain.h"
@@ -50,15 +46,13 @@
 #include "cv_merkle.h"
 #include "cv_note.h"
 #include "cv_test_api.h"
+#include "cv_test_proc.h"
 #include "cv_witness.h"
 
-#define AT_VERIFY_BIN CV_TEST_BUILD_DIR "/tools/cavra-verify"
-#define AT_WAIT_MS    20000
+#define AT_WAIT_MS 20000
 #define P                                                                      \
     "/runtime/go-pilot/rollback-drill-notifications/acknowledgements/"         \
     "audit-delivery"
-
-extern char **environ;
 
 static cv_test_stack at_stack;
 static char at_dir[64], at_key[128], at_pub[128], at_witness[128];
@@ -69,41 +63,22 @@ static int at_snapshotted; /* a tampering may be in place until restored */
 
 /* ---- small helpers ---------------------------------------------------- */
 
+/* A case's statements share one parameter; those without $1 get none. */
 static void
 at_exec(const char *sql, const char *param)
 {
-    const char *p[1] = {param};
-
-    if (strstr(sql, "$1") == NULL)
-        param = NULL; /* the same parameter for a case's statements */
-    PGresult *res = PQexecParams(at_owner, sql, param != NULL ? 1 : 0, NULL,
-                                 param != NULL ? p : NULL, NULL, NULL, 0);
-    ExecStatusType st = PQresultStatus(res);
-
-    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-        char msg[512];
-
-        snprintf(msg, sizeof(msg), "%s", PQresultErrorMessage(res));
-        PQclear(res);
-        fail_msg("%s: %s", sql, msg);
-    }
-    PQclear(res);
-}
-
-static long
-at_scalar(const char *sql, const char *param)
-{
-    return cv_test_count(sql, param);
+    cv_test_db_exec(at_owner, sql, strstr(sql, "$1") != NULL ? param : NULL);
 }
 
 /* The stored tree size. */
 static long
 at_tree_size(void)
 {
-    long n = at_scalar("SELECT coalesce((SELECT idx * 256 + length(hashes) / "
-                       "32 FROM evidence_tiles WHERE level = 0 ORDER BY idx "
-                       "DESC LIMIT 1), 0)",
-                       NULL);
+    long n =
+        cv_test_count("SELECT coalesce((SELECT idx * 256 + length(hashes) / "
+                      "32 FROM evidence_tiles WHERE level = 0 ORDER BY idx "
+                      "DESC LIMIT 1), 0)",
+                      NULL);
 
     assert_true(n >= 0);
     return n;
@@ -115,13 +90,14 @@ at_wait_sequenced(void)
 {
     long until = cv_test_now_ms() + AT_WAIT_MS, pending;
 
-    while ((pending = at_scalar("SELECT count(*) FROM evidence_events WHERE "
-                                "chain_seq IS NULL",
-                                NULL)) != 0 &&
-           cv_test_now_ms() < until)
+    while (
+        (pending = cv_test_count("SELECT count(*) FROM evidence_events WHERE "
+                                 "chain_seq IS NULL",
+                                 NULL)) != 0 &&
+        cv_test_now_ms() < until)
         cv_test_sleep_ms(20);
     assert_int_equal(pending, 0);
-    return at_scalar("SELECT count(*) FROM evidence_events", NULL);
+    return cv_test_count("SELECT count(*) FROM evidence_events", NULL);
 }
 
 typedef struct at_bytes {
@@ -197,41 +173,6 @@ at_write_file(const char *path, const char *text, size_t len)
     assert_non_null(f);
     assert_int_equal(fwrite(text, 1, len, f), len);
     assert_int_equal(fclose(f), 0);
-}
-
-/* Runs cavra-verify with up to 6 arguments; returns its exit status and
- * its stdout as JSON in *out (may be NULL). */
-static int
-at_run_verify(json_t **out, const char *a1, const char *a2, const char *a3,
-              const char *a4, const char *a5, const char *a6)
-{
-    char *argv[8] = {(char *)AT_VERIFY_BIN,
-                     (char *)a1,
-                     (char *)a2,
-                     (char *)a3,
-                     (char *)a4,
-                     (char *)a5,
-                     (char *)a6,
-                     NULL};
-    posix_spawn_file_actions_t fa;
-    char outpath[128];
-    int status;
-    pid_t pid;
-
-    snprintf(outpath, sizeof(outpath), "%s/verify.out", at_dir);
-    assert_int_equal(posix_spawn_file_actions_init(&fa), 0);
-    assert_int_equal(posix_spawn_file_actions_addopen(
-                         &fa, 1, outpath, O_WRONLY | O_CREAT | O_TRUNC, 0600),
-                     0);
-    assert_int_equal(posix_spawn(&pid, AT_VERIFY_BIN, &fa, NULL, argv, environ),
-                     0);
-    posix_spawn_file_actions_destroy(&fa);
-    while (waitpid(pid, &status, 0) < 0)
-        assert_int_equal(errno, EINTR);
-    assert_true(WIFEXITED(status));
-    if (out != NULL)
-        *out = json_load_file(outpath, 0, NULL);
-    return WEXITSTATUS(status);
 }
 
 /* Parses a note signed by our key. */
@@ -523,8 +464,9 @@ test_anchor_untouched_verifies(void **state)
     }
     json_decref(doc);
 
-    assert_int_equal(at_run_verify(&doc, "--checkpoint", saved, "--public-key",
-                                   at_pub, NULL, NULL),
+    assert_int_equal(cv_test_run_tool("cavra-verify", at_dir, &doc,
+                                      "--checkpoint", saved, "--public-key",
+                                      at_pub, NULL),
                      0);
     assert_non_null(doc);
     cv_test_assert_bool(doc, "valid", 1);
@@ -633,8 +575,9 @@ test_anchor_inclusion_each_kind(void **state)
         text = json_dumps(doc, JSON_INDENT(2));
         at_write_file(file, text, strlen(text));
         free(text);
-        assert_int_equal(at_run_verify(&verdict, "--inclusion", file,
-                                       "--public-key", at_pub, NULL, NULL),
+        assert_int_equal(cv_test_run_tool("cavra-verify", at_dir, &verdict,
+                                          "--inclusion", file, "--public-key",
+                                          at_pub, NULL),
                          0);
         cv_test_assert_bool(verdict, "valid", 1);
         json_decref(verdict);
@@ -651,8 +594,9 @@ test_anchor_inclusion_each_kind(void **state)
         text = json_dumps(doc, JSON_INDENT(2));
         at_write_file(file, text, strlen(text));
         free(text);
-        assert_int_equal(at_run_verify(&verdict, "--inclusion", file,
-                                       "--public-key", at_pub, NULL, NULL),
+        assert_int_equal(cv_test_run_tool("cavra-verify", at_dir, &verdict,
+                                          "--inclusion", file, "--public-key",
+                                          at_pub, NULL),
                          1);
         cv_test_assert_bool(verdict, "valid", 0);
         json_decref(verdict);
@@ -868,8 +812,9 @@ at_tamper_case(const at_case *tc, long target, long *first_out)
         *first_out = (long)cv_test_json_int(doc, "first_invalid_seq");
     json_decref(doc);
 
-    assert_int_equal(at_run_verify(&doc, "--checkpoint", saved, "--public-key",
-                                   at_pub, NULL, NULL),
+    assert_int_equal(cv_test_run_tool("cavra-verify", at_dir, &doc,
+                                      "--checkpoint", saved, "--public-key",
+                                      at_pub, NULL),
                      1);
     assert_non_null(doc);
     cv_test_assert_bool(doc, "valid", 0);
@@ -882,8 +827,9 @@ at_tamper_case(const at_case *tc, long target, long *first_out)
     doc = at_verify_route();
     cv_test_assert_bool(doc, "valid", 1);
     json_decref(doc);
-    assert_int_equal(at_run_verify(NULL, "--checkpoint", saved, "--public-key",
-                                   at_pub, NULL, NULL),
+    assert_int_equal(cv_test_run_tool("cavra-verify", at_dir, NULL,
+                                      "--checkpoint", saved, "--public-key",
+                                      at_pub, NULL),
                      0);
 }
 
@@ -1061,28 +1007,6 @@ at_recompute_tiles(void)
     free(t);
 }
 
-/* Counts lines with `what` in the services' logs. */
-static int
-at_log_count(const char *what)
-{
-    static const char *const logs[] = {"ack.log", "retry.log", "report.log"};
-    int n = 0;
-
-    for (size_t i = 0; i < sizeof(logs) / sizeof(logs[0]); i++) {
-        char path[400], line[4096];
-        FILE *f;
-
-        snprintf(path, sizeof(path), "%s/%s", at_stack.dir, logs[i]);
-        if ((f = fopen(path, "r")) == NULL)
-            continue;
-        while (fgets(line, sizeof(line), f) != NULL)
-            if (strstr(line, what) != NULL)
-                n++;
-        fclose(f);
-    }
-    return n;
-}
-
 static void
 test_anchor_tamper_rewrite_recomputed(void **state)
 {
@@ -1101,7 +1025,8 @@ test_anchor_tamper_rewrite_recomputed(void **state)
     n = at_wait_sequenced();
     snprintf(saved, sizeof(saved), "%s/before-rewrite.checkpoint", at_dir);
     assert_int_equal(at_save_checkpoint(saved, &cp), n);
-    refused_before = at_log_count("WITNESS-REFUSED");
+    refused_before =
+        cv_test_stack_log_count(&at_stack, NULL, "WITNESS-REFUSED", false);
     at_snapshot();
     snprintf(seq, sizeof(seq), "%ld", target);
     at_tamper(sql, 1, seq);
@@ -1117,21 +1042,23 @@ test_anchor_tamper_rewrite_recomputed(void **state)
     assert_true(cv_test_json_int(doc, "first_invalid_seq") <= target);
     assert_true(cv_test_json_int(doc, "last_invalid_seq") >= target);
     json_decref(doc);
-    assert_int_equal(at_run_verify(&doc, "--checkpoint", saved, "--public-key",
-                                   at_pub, NULL, NULL),
+    assert_int_equal(cv_test_run_tool("cavra-verify", at_dir, &doc,
+                                      "--checkpoint", saved, "--public-key",
+                                      at_pub, NULL),
                      1);
     cv_test_assert_bool(doc, "valid", 0);
     json_decref(doc);
     /* Without an anchor the rewrite is invisible: that is what the
      * checkpoint is for. */
-    assert_int_equal(at_run_verify(NULL, NULL, NULL, NULL, NULL, NULL, NULL),
-                     0);
+    assert_int_equal(cv_test_run_tool("cavra-verify", at_dir, NULL, NULL), 0);
     /* The signer's next heartbeat is refused by the witness, loudly. */
     until = cv_test_now_ms() + AT_WAIT_MS;
-    while (at_log_count("WITNESS-REFUSED") == refused_before &&
+    while (cv_test_stack_log_count(&at_stack, NULL, "WITNESS-REFUSED", false) ==
+               refused_before &&
            cv_test_now_ms() < until)
         cv_test_sleep_ms(50);
-    assert_true(at_log_count("WITNESS-REFUSED") > refused_before);
+    assert_true(cv_test_stack_log_count(&at_stack, NULL, "WITNESS-REFUSED",
+                                        false) > refused_before);
     {
         cv_witnessed w;
         char why[200];

@@ -146,12 +146,13 @@ void cv_test_counts_unchanged(const cv_test_counts *before, const char *what);
 /* ---- RPC ------------------------------------------------------------------
  */
 
-/* Fails the test with the RPC error text when rv is not 0. */
+/* Fails the test with the error text when rv is not 0 (an RPC, or any
+ * call that fills a cv_error). */
 #define CV_TEST_PASS(rv, err)                                                  \
     do {                                                                       \
         int cv_test_rv_ = (rv);                                                \
         if (cv_test_rv_ != 0)                                                  \
-            fail_msg("RPC failed with code %d: %s", cv_test_rv_, (err).msg);   \
+            fail_msg("failed with code %d: %s", cv_test_rv_, (err).msg);       \
     } while (0)
 
 /* Calls "<service>.Health" and asserts the service names itself, is up

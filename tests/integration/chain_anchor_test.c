@@ -175,6 +175,15 @@ at_write_file(const char *path, const char *text, size_t len)
     assert_int_equal(fclose(f), 0);
 }
 
+/* cavra-verify --checkpoint saved against our public key (the auditor's
+ * check): its exit status, its verdict in *out (may be NULL). */
+static int
+at_verify_saved(const char *saved, json_t **out)
+{
+    return cv_test_run_tool("cavra-verify", at_dir, out, "--checkpoint", saved,
+                            "--public-key", at_pub, NULL);
+}
+
 /* Parses a note signed by our key. */
 static void
 at_parse_note(const char *note, cv_checkpoint *cp)
@@ -464,10 +473,7 @@ test_anchor_untouched_verifies(void **state)
     }
     json_decref(doc);
 
-    assert_int_equal(cv_test_run_tool("cavra-verify", at_dir, &doc,
-                                      "--checkpoint", saved, "--public-key",
-                                      at_pub, NULL),
-                     0);
+    assert_int_equal(at_verify_saved(saved, &doc), 0);
     assert_non_null(doc);
     cv_test_assert_bool(doc, "valid", 1);
     cv_test_assert_int(doc, "checkpoint_size", n);
@@ -517,6 +523,25 @@ test_anchor_checkpoint_and_key_served(void **state)
     }
 }
 
+/* Writes the proof bundle doc to file and checks it offline with
+ * cavra-verify --inclusion: exit 0 and valid, or exit 1 and not. */
+static void
+at_verify_inclusion(json_t *doc, const char *file, bool valid)
+{
+    char *text = json_dumps(doc, JSON_INDENT(2));
+    json_t *verdict;
+
+    assert_non_null(text);
+    at_write_file(file, text, strlen(text));
+    free(text);
+    assert_int_equal(cv_test_run_tool("cavra-verify", at_dir, &verdict,
+                                      "--inclusion", file, "--public-key",
+                                      at_pub, NULL),
+                     valid ? 0 : 1);
+    cv_test_assert_bool(verdict, "valid", valid);
+    json_decref(verdict);
+}
+
 static void
 test_anchor_inclusion_each_kind(void **state)
 {
@@ -528,8 +553,7 @@ test_anchor_inclusion_each_kind(void **state)
     at_save_checkpoint(NULL, &cp);
     for (size_t k = 0; k < AT_KINDS; k++) {
         char id[256], path[640], file[160];
-        json_t *doc, *verdict, *audit;
-        char *text;
+        json_t *doc, *audit;
         PGconn *c = at_owner;
         const char *p[1] = {at_kinds[k]};
         PGresult *res = PQexecParams(
@@ -572,15 +596,7 @@ test_anchor_inclusion_each_kind(void **state)
         }
         /* Offline with the tool, then with one bit flipped. */
         snprintf(file, sizeof(file), "%s/proof-%zu.json", at_dir, k);
-        text = json_dumps(doc, JSON_INDENT(2));
-        at_write_file(file, text, strlen(text));
-        free(text);
-        assert_int_equal(cv_test_run_tool("cavra-verify", at_dir, &verdict,
-                                          "--inclusion", file, "--public-key",
-                                          at_pub, NULL),
-                         0);
-        cv_test_assert_bool(verdict, "valid", 1);
-        json_decref(verdict);
+        at_verify_inclusion(doc, file, true);
         if (json_array_size(audit) > 0) {
             char hex[65];
             const char *h = json_string_value(json_array_get(audit, 0));
@@ -591,15 +607,7 @@ test_anchor_inclusion_each_kind(void **state)
         } else {
             json_object_set_new(doc, "leaf_index", json_integer(1));
         }
-        text = json_dumps(doc, JSON_INDENT(2));
-        at_write_file(file, text, strlen(text));
-        free(text);
-        assert_int_equal(cv_test_run_tool("cavra-verify", at_dir, &verdict,
-                                          "--inclusion", file, "--public-key",
-                                          at_pub, NULL),
-                         1);
-        cv_test_assert_bool(verdict, "valid", 0);
-        json_decref(verdict);
+        at_verify_inclusion(doc, file, false);
         json_decref(doc);
     }
     /* Bad inputs: a clear 4xx naming the field. */
@@ -782,11 +790,12 @@ typedef struct at_case {
     size_t n;
     const char *reason;  /* in the verify reason */
     int first_is_target; /* first_invalid_seq == target */
+    long from_end;       /* target: 0 the middle, else the size - from_end */
 } at_case;
 
 /* Saves a checkpoint, tampers, checks both verifiers, restores. */
 static void
-at_tamper_case(const at_case *tc, long target, long *first_out)
+at_tamper_case(const at_case *tc, long target)
 {
     char saved[160], seq[32];
     cv_checkpoint cp;
@@ -808,14 +817,9 @@ at_tamper_case(const at_case *tc, long target, long *first_out)
                  cv_test_json_str(doc, "reason"), tc->reason);
     if (tc->first_is_target)
         cv_test_assert_int(doc, "first_invalid_seq", target);
-    if (first_out != NULL)
-        *first_out = (long)cv_test_json_int(doc, "first_invalid_seq");
     json_decref(doc);
 
-    assert_int_equal(cv_test_run_tool("cavra-verify", at_dir, &doc,
-                                      "--checkpoint", saved, "--public-key",
-                                      at_pub, NULL),
-                     1);
+    assert_int_equal(at_verify_saved(saved, &doc), 1);
     assert_non_null(doc);
     cv_test_assert_bool(doc, "valid", 0);
     if (strstr(cv_test_json_str(doc, "reason"), tc->reason) == NULL)
@@ -827,10 +831,7 @@ at_tamper_case(const at_case *tc, long target, long *first_out)
     doc = at_verify_route();
     cv_test_assert_bool(doc, "valid", 1);
     json_decref(doc);
-    assert_int_equal(cv_test_run_tool("cavra-verify", at_dir, NULL,
-                                      "--checkpoint", saved, "--public-key",
-                                      at_pub, NULL),
-                     0);
+    assert_int_equal(at_verify_saved(saved, NULL), 0);
 }
 
 /* A position in the middle of the log. */
@@ -843,82 +844,56 @@ at_target(void)
     return n / 2;
 }
 
-static void
-test_anchor_tamper_modify(void **state)
-{
-    static const char *const sql[] = {
-        "UPDATE evidence_events SET record = jsonb_set(record, '{tampered}', "
-        "'true') WHERE chain_seq = $1::bigint",
-    };
-    const at_case tc = {"modify", sql, 1, "was changed after it was sequenced",
-                        1};
+/* Each tampering's statements ($1: the target chain_seq). */
+static const char *const at_sql_modify[] = {
+    "UPDATE evidence_events SET record = jsonb_set(record, '{tampered}', "
+    "'true') WHERE chain_seq = $1::bigint",
+};
+static const char *const at_sql_delete[] = {
+    "DELETE FROM evidence_events WHERE chain_seq = $1::bigint",
+};
+/* A forged event at $1, the later ones moved up by one (through negative
+ * positions, so the unique index holds at every step). */
+static const char *const at_sql_insert[] = {
+    "UPDATE evidence_events SET chain_seq = -(chain_seq + 1) WHERE "
+    "chain_seq >= $1::bigint",
+    "UPDATE evidence_events SET chain_seq = -chain_seq WHERE chain_seq < 0",
+    "INSERT INTO evidence_events (kind, record_id, plan_id, actor, "
+    "created_at, record, chain_seq) VALUES ('recovery_escalation_ack', "
+    "'forged-' || $1, NULL, 'mallory', now(), '{\"forged\": true}', "
+    "$1::bigint)",
+};
+static const char *const at_sql_swap[] = {
+    "UPDATE evidence_events SET chain_seq = -chain_seq WHERE chain_seq IN "
+    "($1::bigint, $1::bigint + 1)",
+    "UPDATE evidence_events SET chain_seq = CASE WHEN chain_seq = "
+    "-$1::bigint THEN $1::bigint + 1 ELSE $1::bigint END WHERE chain_seq "
+    "< 0",
+};
+static const char *const at_sql_truncate[] = {
+    "DELETE FROM evidence_events WHERE chain_seq >= $1::bigint",
+};
+#define AT_SQL(a) a, sizeof(a) / sizeof(a[0])
 
-    (void)state;
-    at_tamper_case(&tc, at_target(), NULL);
-}
-
-static void
-test_anchor_tamper_delete(void **state)
-{
-    static const char *const sql[] = {
-        "DELETE FROM evidence_events WHERE chain_seq = $1::bigint",
-    };
-    const at_case tc = {"delete", sql, 1, "is missing", 1};
-
-    (void)state;
-    at_tamper_case(&tc, at_target(), NULL);
-}
-
-static void
-test_anchor_tamper_insert(void **state)
-{
-    /* A forged event at $1, the later ones moved up by one (through
-     * negative positions, so the unique index holds at every step). */
-    static const char *const sql[] = {
-        "UPDATE evidence_events SET chain_seq = -(chain_seq + 1) WHERE "
-        "chain_seq >= $1::bigint",
-        "UPDATE evidence_events SET chain_seq = -chain_seq WHERE chain_seq < 0",
-        "INSERT INTO evidence_events (kind, record_id, plan_id, actor, "
-        "created_at, record, chain_seq) VALUES ('recovery_escalation_ack', "
-        "'forged-' || $1, NULL, 'mallory', now(), '{\"forged\": true}', "
-        "$1::bigint)",
-    };
-    const at_case tc = {"insert", sql, 3, "was changed after it was sequenced",
-                        1};
-
-    (void)state;
-    at_tamper_case(&tc, at_target(), NULL);
-}
+/* One cmocka test each (test_anchor_tamper, its case as the state). */
+static const at_case at_tamper_cases[] = {
+    {"modify", AT_SQL(at_sql_modify), "was changed after it was sequenced", 1,
+     0},
+    {"delete", AT_SQL(at_sql_delete), "is missing", 1, 0},
+    {"insert", AT_SQL(at_sql_insert), "was changed after it was sequenced", 1,
+     0},
+    {"swap", AT_SQL(at_sql_swap), "was changed after it was sequenced", 1, 0},
+    {"truncate", AT_SQL(at_sql_truncate), CV_CHAIN_SHORTER, 1, 2},
+};
+#define AT_TAMPER_CASES (sizeof(at_tamper_cases) / sizeof(at_tamper_cases[0]))
 
 static void
-test_anchor_tamper_swap(void **state)
+test_anchor_tamper(void **state)
 {
-    static const char *const sql[] = {
-        "UPDATE evidence_events SET chain_seq = -chain_seq WHERE chain_seq IN "
-        "($1::bigint, $1::bigint + 1)",
-        "UPDATE evidence_events SET chain_seq = CASE WHEN chain_seq = "
-        "-$1::bigint THEN $1::bigint + 1 ELSE $1::bigint END WHERE chain_seq "
-        "< 0",
-    };
-    const at_case tc = {"swap", sql, 2, "was changed after it was sequenced",
-                        1};
+    const at_case *tc = *state;
 
-    (void)state;
-    at_tamper_case(&tc, at_target(), NULL);
-}
-
-static void
-test_anchor_tamper_truncate(void **state)
-{
-    static const char *const sql[] = {
-        "DELETE FROM evidence_events WHERE chain_seq >= $1::bigint",
-    };
-    const at_case tc = {"truncate", sql, 1, CV_CHAIN_SHORTER, 1};
-    long n;
-
-    (void)state;
-    n = at_wait_sequenced();
-    at_tamper_case(&tc, n - 2, NULL);
+    at_tamper_case(tc, tc->from_end > 0 ? at_wait_sequenced() - tc->from_end
+                                        : at_target());
 }
 
 /* The attacker's own recomputation of every tile from the (rewritten)
@@ -1042,10 +1017,7 @@ test_anchor_tamper_rewrite_recomputed(void **state)
     assert_true(cv_test_json_int(doc, "first_invalid_seq") <= target);
     assert_true(cv_test_json_int(doc, "last_invalid_seq") >= target);
     json_decref(doc);
-    assert_int_equal(cv_test_run_tool("cavra-verify", at_dir, &doc,
-                                      "--checkpoint", saved, "--public-key",
-                                      at_pub, NULL),
-                     1);
+    assert_int_equal(at_verify_saved(saved, &doc), 1);
     cv_test_assert_bool(doc, "valid", 0);
     json_decref(doc);
     /* Without an anchor the rewrite is invisible: that is what the
@@ -1163,7 +1135,7 @@ test_anchor_witness_refuses_forgeries(void **state)
 int
 main(void)
 {
-    const struct CMUnitTest tests[] = {
+    static const struct CMUnitTest before[] = {
         cmocka_unit_test_teardown(test_anchor_untouched_verifies,
                                   at_test_teardown),
         cmocka_unit_test_teardown(test_anchor_checkpoint_and_key_served,
@@ -1174,17 +1146,33 @@ main(void)
                                   at_test_teardown),
         cmocka_unit_test_teardown(test_anchor_tiles_reproduce_root,
                                   at_test_teardown),
-        cmocka_unit_test_teardown(test_anchor_tamper_modify, at_test_teardown),
-        cmocka_unit_test_teardown(test_anchor_tamper_delete, at_test_teardown),
-        cmocka_unit_test_teardown(test_anchor_tamper_insert, at_test_teardown),
-        cmocka_unit_test_teardown(test_anchor_tamper_swap, at_test_teardown),
-        cmocka_unit_test_teardown(test_anchor_tamper_truncate,
-                                  at_test_teardown),
+    };
+    static const struct CMUnitTest after[] = {
         cmocka_unit_test_teardown(test_anchor_tamper_rewrite_recomputed,
                                   at_test_teardown),
         cmocka_unit_test_teardown(test_anchor_witness_refuses_forgeries,
                                   at_test_teardown),
     };
+#define AT_N(a) (sizeof(a) / sizeof(a[0]))
+    /* The tamper cases in between, one test each, named after the case. */
+    static char names[AT_TAMPER_CASES][64];
+    struct CMUnitTest tests[AT_N(before) + AT_TAMPER_CASES + AT_N(after)];
+    size_t n = 0;
 
+    for (size_t i = 0; i < AT_N(before); i++)
+        tests[n++] = before[i];
+    for (size_t i = 0; i < AT_TAMPER_CASES; i++) {
+        snprintf(names[i], sizeof(names[i]), "test_anchor_tamper_%s",
+                 at_tamper_cases[i].name);
+        tests[n++] = (struct CMUnitTest){
+            .name = names[i],
+            .test_func = test_anchor_tamper,
+            .teardown_func = at_test_teardown,
+            .initial_state = (void *)&at_tamper_cases[i],
+        };
+    }
+    for (size_t i = 0; i < AT_N(after); i++)
+        tests[n++] = after[i];
+#undef AT_N
     return cmocka_run_group_tests(tests, at_setup, at_teardown);
 }

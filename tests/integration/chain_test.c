@@ -186,6 +186,20 @@ it_db_head(char out[65])
     cv_chain_hex(root, out);
 }
 
+/* Records a plan, waits until it is chained and the log is gap-free;
+ * returns the event count, head gets the root of the stored tree. */
+static long
+it_fresh_head(char *plan, size_t len, char head[65])
+{
+    long n;
+
+    it_record_plan(plan, len);
+    it_wait_chained();
+    n = it_assert_gap_free();
+    it_db_head(head);
+    return n;
+}
+
 static void
 it_verify_db(cv_chain_report *report)
 {
@@ -344,8 +358,7 @@ it_setup(void **state)
         cv_db_fini(&it_db);
         return -1;
     }
-    if (cv_rpc_client_open(it_stack.ack_url, &it_cli, &err) != 0) {
-        fprintf(stderr, "cannot open RPC client: %s\n", err.msg);
+    if (cv_test_client_open(it_stack.ack_url, &it_cli) != 0) {
         cv_test_stack_stop(&it_stack);
         cv_db_fini(&it_db);
         return -1;
@@ -494,10 +507,7 @@ test_chain_cli_verify_db(void **state)
     long n;
 
     (void)state;
-    it_record_plan(plan, sizeof(plan));
-    it_wait_chained();
-    n = it_assert_gap_free();
-    it_db_head(head);
+    n = it_fresh_head(plan, sizeof(plan), head);
 
     /* The URL from the environment. */
     assert_int_equal(cv_test_run_tool("cavra-verify", it_dir, &doc, NULL), 0);
@@ -552,10 +562,7 @@ test_chain_cli_export_and_file(void **state)
     long n;
 
     (void)state;
-    it_record_plan(plan, sizeof(plan));
-    it_wait_chained();
-    n = it_assert_gap_free();
-    it_db_head(head);
+    n = it_fresh_head(plan, sizeof(plan), head);
     snprintf(path, sizeof(path), "%s/export.jsonl", it_dir);
     assert_int_equal(
         cv_test_run_tool("cavra-verify", it_dir, NULL, "--export", path, NULL),

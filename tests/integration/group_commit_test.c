@@ -30,11 +30,9 @@
 #include <unistd.h>
 
 #include "ack.pb-c.h"
-#include "ack_rpc.h"
-#include "ack_sql.h"
 #include "cv_rpc.h"
 #include "cv_test_api.h"
-#include "cv_test_proc.h"
+#include "cv_test_ack.h"
 
 #define GC_THREADS 48
 #define GC_ROUNDS  3
@@ -89,25 +87,12 @@ gc_inject_ack(cv_rpc_ctx *call, const ProtobufCMessage *request,
 static int
 gc_setup(void **state)
 {
-    const cv_rpc_server_config cfg = {
-        .service_name = ACK_SERVICE_NAME,
-        .database_url = cv_test_database_url(),
-        .contexts = 64,
-        /* One worker: concurrent calls must queue, so groups form. */
-        .db_workers = 1,
-        .statements = ack_sql_statements,
-        .n_statements = ack_sql_statement_count,
-    };
-
     (void)state;
-    if (cv_test_database_url() == NULL)
-        return -1;
     setenv(CV_RPC_GROUP_MAX_ENV, "32", 1);
     snprintf(gc_tag, sizeof(gc_tag), "%ld-%ld", (long)getpid(),
              cv_test_now_ms() % 100000);
-    return cv_test_inproc_start(&gc_srv, "gc", &cfg, ack_rpc_methods,
-                                ack_rpc_method_count, "ack.Acknowledge",
-                                gc_inject_ack);
+    /* 64 in flight on one worker: concurrent calls queue, groups form. */
+    return cv_test_ack_inproc_start(&gc_srv, "gc", 64, gc_inject_ack);
 }
 
 static int

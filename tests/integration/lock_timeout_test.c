@@ -189,8 +189,6 @@ lt_wait_for_waiter(const char *why)
 static int
 lt_setup(void **state)
 {
-    cv_error err;
-
     (void)state;
     if (cv_test_database_url() == NULL) {
         fprintf(stderr, "CAVRA_DATABASE_URL is not set\n");
@@ -206,10 +204,7 @@ lt_setup(void **state)
              cv_test_now_ms() % 100000);
     if (cv_test_stack_start(&lt_stack, CV_STACK_ACK) != 0)
         return -1;
-    cv_error_clear(&err);
-    if (cv_rpc_client_open(lt_stack.ack_url, &lt_cli, &err) != 0 ||
-        cv_rpc_client_wait_connected(lt_cli, 5000, &err) != 0) {
-        fprintf(stderr, "lock_timeout_test: cannot connect: %s\n", err.msg);
+    if (cv_test_client_open(lt_stack.ack_url, &lt_cli) != 0) {
         cv_test_stack_stop(&lt_stack);
         return -1;
     }

@@ -28,11 +28,9 @@
 #include <unistd.h>
 
 #include "ack.pb-c.h"
-#include "ack_rpc.h"
-#include "ack_sql.h"
 #include "cv_rpc.h"
 #include "cv_test_api.h"
-#include "cv_test_proc.h"
+#include "cv_test_ack.h"
 
 /* What the injecting handler does after the real handler stored. */
 enum tx_fault {
@@ -235,23 +233,10 @@ tx_inject_ack(cv_rpc_ctx *call, const ProtobufCMessage *request,
 static int
 tx_setup(void **state)
 {
-    const cv_rpc_server_config cfg = {
-        .service_name = ACK_SERVICE_NAME,
-        .database_url = cv_test_database_url(),
-        .contexts = 4,
-        /* One worker: the next request runs on the connection that saw
-         * the failure, so a leftover transaction would show. */
-        .db_workers = 1,
-        .statements = ack_sql_statements,
-        .n_statements = ack_sql_statement_count,
-    };
-
     (void)state;
-    if (cv_test_database_url() == NULL)
-        return -1;
-    return cv_test_inproc_start(&tx_srv, "tx", &cfg, ack_rpc_methods,
-                                ack_rpc_method_count, "ack.Acknowledge",
-                                tx_inject_ack);
+    /* One worker: the next request runs on the connection that saw the
+     * failure, so a leftover transaction would show. */
+    return cv_test_ack_inproc_start(&tx_srv, "tx", 4, tx_inject_ack);
 }
 
 static int

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "cv_test_proc.h"
+#include "cv_test_stack.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -104,9 +105,7 @@ cv_test_inproc_start(cv_test_inproc *s, const char *tag,
                 err.msg);
         return -1;
     }
-    if (cv_rpc_client_open(s->url, &s->cli, &err) != 0 ||
-        cv_rpc_client_wait_connected(s->cli, 5000, &err) != 0) {
-        fprintf(stderr, "cv_test_inproc: cannot connect: %s\n", err.msg);
+    if (cv_test_client_open(s->url, &s->cli) != 0) {
         cv_test_inproc_stop(s);
         return -1;
     }

@@ -427,7 +427,12 @@ cv_stack_wait_service(cv_test_stack *s, int i, long deadline)
     while (cv_test_now_ms() < deadline) {
         Cv__HealthRequest hreq = CV__HEALTH_REQUEST__INIT;
         ProtobufCMessage *rep = NULL;
-        cv_rpc_call_opts opts = {.timeout_ms = 1000};
+        /* The time left, not a short fixed wait: on a loaded machine a
+         * sanitizer build may take seconds to answer its first call, and
+         * an answer that comes after its envelope's deadline is refused,
+         * so short calls could never succeed. */
+        long left = deadline - cv_test_now_ms();
+        cv_rpc_call_opts opts = {.timeout_ms = left > 1000 ? (int)left : 1000};
 
         if (!cv_stack_alive(s, i))
             break;

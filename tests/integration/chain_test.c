@@ -60,6 +60,9 @@ static int it_stack2_up;
 /* The main process runs with CAVRA_SEQUENCER=off, until it is restarted. */
 static int it_seq_off;
 
+/* The inner tile test flipped a bit, until it flips it back. */
+static bool it_tile_flipped;
+
 /* The event the tamper test changed, until it is restored. */
 static char it_tampered_id[32];
 static char *it_tampered_record;
@@ -315,6 +318,42 @@ it_restore_tampered(void)
     return 0;
 }
 
+/* Flips the lowest bit of the first stored level 1 node (the root of
+ * leaves 0..255), as the owner around the trigger; a second call puts it
+ * back. Returns 0 or -1 (no cmocka: the teardown calls it too). */
+static int
+it_flip_inner_tile(void)
+{
+    static const char *const steps[] = {
+        "BEGIN",
+        "ALTER TABLE evidence_tiles DISABLE TRIGGER USER",
+        "UPDATE evidence_tiles SET hashes = set_byte(hashes, 0, "
+        "get_byte(hashes, 0) # 1) WHERE level = 1 AND idx = 0",
+        "ALTER TABLE evidence_tiles ENABLE TRIGGER USER",
+        "COMMIT",
+    };
+    PGconn *conn = PQconnectdb(cv_test_database_url());
+    int rv = 0;
+
+    if (PQstatus(conn) != CONNECTION_OK)
+        rv = -1;
+    for (size_t i = 0; rv == 0 && i < sizeof(steps) / sizeof(steps[0]); i++) {
+        PGresult *res = PQexec(conn, steps[i]);
+
+        if (PQresultStatus(res) != PGRES_COMMAND_OK ||
+            (i == 2 && strcmp(PQcmdTuples(res), "1") != 0)) {
+            fprintf(stderr, "chain_test: %s: %s\n", steps[i],
+                    PQresultErrorMessage(res));
+            rv = -1;
+        }
+        PQclear(res);
+    }
+    PQfinish(conn);
+    if (rv == 0)
+        it_tile_flipped = !it_tile_flipped;
+    return rv;
+}
+
 static void
 it_stack2_stop(void)
 {
@@ -376,6 +415,8 @@ it_test_teardown(void **state)
 
     (void)state;
     if (it_restore_tampered() != 0)
+        rv = -1;
+    if (it_tile_flipped && it_flip_inner_tile() != 0)
         rv = -1;
     if (it_stack2_up) {
         cv_rpc_client_close(it_cli2);
@@ -867,6 +908,51 @@ test_chain_sequencer_off_then_backlog(void **state)
     it_stack2_stop();
 }
 
+/* The stored tree's inner nodes (tiles of level 1 and up) are only
+ * checked through its root: one flipped bit there is found, though every
+ * event still matches its leaf. */
+static void
+test_chain_inner_tile_tamper_detected(void **state)
+{
+    cv_chain_report report;
+    json_t *doc = NULL;
+    char plan[128];
+    long n;
+
+    (void)state;
+    /* A level 1 tile exists once the tree has 256 leaves. */
+    it_record_plan(plan, sizeof(plan));
+    while (cv_test_count("SELECT count(*) FROM evidence_events", NULL) < 260)
+        for (int i = 0; i < 20; i++)
+            it_ack(plan, "dave");
+    it_wait_chained();
+    n = it_assert_gap_free();
+    it_assert_db_valid(n);
+    assert_int_equal(cv_test_count("SELECT count(*) FROM evidence_tiles "
+                                   "WHERE level = 1 AND idx = 0",
+                                   NULL),
+                     1);
+
+    assert_int_equal(it_flip_inner_tile(), 0);
+    it_verify_db(&report);
+    assert_false(report.valid);
+    if (strstr(report.reason, "tiles were altered") == NULL)
+        fail_msg("unexpected reason: %s", report.reason);
+    assert_int_equal(report.events, n); /* every leaf matched its event */
+    assert_int_equal(report.first_invalid_seq, 1);
+    assert_int_equal(cv_test_run_tool("cavra-verify", it_dir, &doc, NULL), 1);
+    assert_non_null(doc);
+    assert_true(json_is_false(json_object_get(doc, "valid")));
+    assert_string_equal(json_string_value(json_object_get(doc, "reason")),
+                        report.reason);
+    json_decref(doc);
+
+    /* Flipped back, the log verifies again. */
+    assert_int_equal(it_flip_inner_tile(), 0);
+    assert_false(it_tile_flipped);
+    it_assert_db_valid(n);
+}
+
 int
 main(void)
 {
@@ -879,6 +965,8 @@ main(void)
         cmocka_unit_test_teardown(test_chain_cli_export_and_file,
                                   it_test_teardown),
         cmocka_unit_test_teardown(test_chain_tamper_detected, it_test_teardown),
+        cmocka_unit_test_teardown(test_chain_inner_tile_tamper_detected,
+                                  it_test_teardown),
         cmocka_unit_test_teardown(test_chain_concurrent_writes,
                                   it_test_teardown),
         cmocka_unit_test_teardown(test_chain_two_sequencers, it_test_teardown),

@@ -66,9 +66,9 @@ static PGconn *lt_hold[2], *lt_db;
 
 /* One call and how it ended (written by its thread only). */
 typedef struct lt_call {
-    int plan; /* LT_A, LT_B or LT_C */
-    char by[96];
-    char key[128];
+    int plan;     /* LT_A, LT_B or LT_C */
+    char by[224]; /* sized for any prefix: -Wformat-truncation at -O2 */
+    char key[240];
     int rv;
     bool replayed;
     pthread_t th;

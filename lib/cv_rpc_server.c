@@ -745,10 +745,17 @@ cv_rpc_group_run(cv_rpc_server *srv, cv_db *db, cv_rpc_job **calls, size_t n)
         while (db->savepoints >= level)
             if (cv_db_savepoint_rollback(db, &gerr) != 0)
                 goto broken;
-        if (rv == CV_ABORTED)
+        if (rv == CV_ABORTED) {
+            /* Visible at debug level: tests count these lines to see
+             * that a lock timeout really took the rerun path. */
+            CV_LOG(CV_LOG_DEBUG, "RPC-GROUP-RERUN",
+                   "method=%s request_id=%s cause=\"%s\"", c->req->method,
+                   c->req->request_id != NULL ? c->req->request_id : "-",
+                   c->err.cause[0] != '\0' ? c->err.cause : c->err.msg);
             c->alone = true;
-        else
+        } else {
             c->ready = false; /* answered with its own error */
+        }
     }
     if ((rv = cv_db_tx_commit(db, &gerr)) != 0) {
         if (rv == CV_ABORTED || (rv == CV_UNAVAILABLE && !cv_rpc_db_ok(db)))

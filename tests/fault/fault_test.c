@@ -38,19 +38,15 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -119,7 +115,6 @@ typedef struct ft_load {
 static int
 ft_run(char *const argv[], const char *extra_env)
 {
-    posix_spawn_file_actions_t fa;
     char log[128];
     char **env;
     size_t n = 0;
@@ -133,19 +128,10 @@ ft_run(char *const argv[], const char *extra_env)
     memcpy(env, environ, n * sizeof(char *));
     env[n] = (char *)extra_env; /* may be NULL: ends the list early */
     snprintf(log, sizeof(log), "%s/setup.log", ft.dir);
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, log,
-                                     O_WRONLY | O_CREAT | O_APPEND, 0644);
-    posix_spawn_file_actions_adddup2(&fa, STDOUT_FILENO, STDERR_FILENO);
-    posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY,
-                                     0);
-    rv = posix_spawnp(&pid, argv[0], &fa, NULL, argv, env);
-    posix_spawn_file_actions_destroy(&fa);
+    rv = cv_test_spawn_logged(argv, env, log, &pid);
     free(env);
-    if (rv != 0) {
-        fprintf(stderr, "fault: cannot run %s: %s\n", argv[0], strerror(rv));
+    if (rv != 0)
         return -1;
-    }
     while (waitpid(pid, &status, 0) < 0)
         if (errno != EINTR)
             return -1;
@@ -196,44 +182,6 @@ ft_pg(const char *cmd)
     return ft_run(argv, "CAVRA_PG_FAST=1");
 }
 
-/* Binds 127.0.0.1:0 and returns the port the kernel chose, or -1. */
-static int
-ft_free_port(void)
-{
-    struct sockaddr_in sa;
-    socklen_t len = sizeof(sa);
-    int fd, port = -1;
-
-    if ((fd = socket(AF_INET, SOCK_STREAM, 0)) < 0)
-        return -1;
-    memset(&sa, 0, sizeof(sa));
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-        getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
-        port = ntohs(sa.sin_port);
-    close(fd);
-    return port;
-}
-
-/* Returns 1 when something accepts TCP connections on 127.0.0.1:port. */
-static int
-ft_port_open(int port)
-{
-    struct sockaddr_in sa;
-    int fd, ok;
-
-    if ((fd = socket(AF_INET, SOCK_STREAM, 0)) < 0)
-        return 0;
-    memset(&sa, 0, sizeof(sa));
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    sa.sin_port = htons((uint16_t)port);
-    ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
-    close(fd);
-    return ok;
-}
-
 /* The pid in DIR/<name>.pid (written by the supervisor), or 0. */
 static pid_t
 ft_pid(int proc)
@@ -274,7 +222,7 @@ ft_wait_ready(long timeout_ms)
         long st;
 
         /* Not listening yet: wait quietly (the HTTP helper would log). */
-        if (!ft_port_open(ft.gw_port)) {
+        if (!cv_test_port_open(ft.gw_port)) {
             cv_test_sleep_ms(50);
             continue;
         }
@@ -295,12 +243,10 @@ ft_wait_ready(long timeout_ms)
 static int
 ft_supervise(void)
 {
-    posix_spawn_file_actions_t fa;
     char log[128], a[256], r[256], p[256], g[256];
     char *argv[] = {
         FT_SUPERVISE, "--log-dir", ft.dir, "--pid-dir", ft.dir, a, r, p, g,
         NULL};
-    int rv;
 
     snprintf(a, sizeof(a), "ack=%s/services/ack/cavra-ack", CV_TEST_BUILD_DIR);
     snprintf(r, sizeof(r), "retry=%s/services/retry/cavra-retry",
@@ -310,17 +256,7 @@ ft_supervise(void)
     snprintf(g, sizeof(g), "gateway=%s/gateway/cavra-gateway",
              CV_TEST_BUILD_DIR);
     snprintf(log, sizeof(log), "%s/supervise.log", ft.dir);
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, log,
-                                     O_WRONLY | O_CREAT | O_APPEND, 0644);
-    posix_spawn_file_actions_adddup2(&fa, STDOUT_FILENO, STDERR_FILENO);
-    posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY,
-                                     0);
-    rv = posix_spawn(&ft.sup_pid, FT_SUPERVISE, &fa, NULL, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    if (rv != 0) {
-        fprintf(stderr, "fault: cannot start %s: %s\n", FT_SUPERVISE,
-                strerror(rv));
+    if (cv_test_spawn_logged(argv, environ, log, &ft.sup_pid) != 0) {
         ft.sup_pid = 0;
         return -1;
     }
@@ -347,7 +283,7 @@ ft_setup(void **state)
     snprintf(ft.pg_dir, sizeof(ft.pg_dir), "%s/pg", ft.dir);
     /* A port can be taken between the check and the start: try a few. */
     for (int attempt = 0; attempt < 5 && !started; attempt++) {
-        if ((ft.pg_port = ft_free_port()) <= 0)
+        if ((ft.pg_port = cv_test_free_port()) <= 0)
             break;
         ft.pg_up = 1;
         if (ft_pg("start") == 0)
@@ -378,7 +314,7 @@ ft_setup(void **state)
     snprintf(url, sizeof(url), "postgresql://cavra_app@127.0.0.1:%d/cavra",
              ft.pg_port);
     setenv("CAVRA_DATABASE_URL", url, 1);
-    if ((ft.gw_port = ft_free_port()) <= 0)
+    if ((ft.gw_port = cv_test_free_port()) <= 0)
         return -1;
     snprintf(ft.base_url, sizeof(ft.base_url), "http://127.0.0.1:%d",
              ft.gw_port);

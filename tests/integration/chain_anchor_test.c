@@ -34,15 +34,11 @@
 #include <cmocka.h>
 
 #include <curl/curl.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <jansson.h>
 #include <libpq-fe.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cv_chain.h"
@@ -50,15 +46,13 @@
 #include "cv_merkle.h"
 #include "cv_note.h"
 #include "cv_test_api.h"
+#include "cv_test_proc.h"
 #include "cv_witness.h"
 
-#define AT_VERIFY_BIN CV_TEST_BUILD_DIR "/tools/cavra-verify"
-#define AT_WAIT_MS    20000
+#define AT_WAIT_MS 20000
 #define P                                                                      \
     "/runtime/go-pilot/rollback-drill-notifications/acknowledgements/"         \
     "audit-delivery"
-
-extern char **environ;
 
 static cv_test_stack at_stack;
 static char at_dir[64], at_key[128], at_pub[128], at_witness[128];
@@ -69,41 +63,22 @@ static int at_snapshotted; /* a tampering may be in place until restored */
 
 /* ---- small helpers ---------------------------------------------------- */
 
+/* A case's statements share one parameter; those without $1 get none. */
 static void
 at_exec(const char *sql, const char *param)
 {
-    const char *p[1] = {param};
-
-    if (strstr(sql, "$1") == NULL)
-        param = NULL; /* the same parameter for a case's statements */
-    PGresult *res = PQexecParams(at_owner, sql, param != NULL ? 1 : 0, NULL,
-                                 param != NULL ? p : NULL, NULL, NULL, 0);
-    ExecStatusType st = PQresultStatus(res);
-
-    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-        char msg[512];
-
-        snprintf(msg, sizeof(msg), "%s", PQresultErrorMessage(res));
-        PQclear(res);
-        fail_msg("%s: %s", sql, msg);
-    }
-    PQclear(res);
-}
-
-static long
-at_scalar(const char *sql, const char *param)
-{
-    return cv_test_count(sql, param);
+    cv_test_db_exec(at_owner, sql, strstr(sql, "$1") != NULL ? param : NULL);
 }
 
 /* The stored tree size. */
 static long
 at_tree_size(void)
 {
-    long n = at_scalar("SELECT coalesce((SELECT idx * 256 + length(hashes) / "
-                       "32 FROM evidence_tiles WHERE level = 0 ORDER BY idx "
-                       "DESC LIMIT 1), 0)",
-                       NULL);
+    long n =
+        cv_test_count("SELECT coalesce((SELECT idx * 256 + length(hashes) / "
+                      "32 FROM evidence_tiles WHERE level = 0 ORDER BY idx "
+                      "DESC LIMIT 1), 0)",
+                      NULL);
 
     assert_true(n >= 0);
     return n;
@@ -115,13 +90,14 @@ at_wait_sequenced(void)
 {
     long until = cv_test_now_ms() + AT_WAIT_MS, pending;
 
-    while ((pending = at_scalar("SELECT count(*) FROM evidence_events WHERE "
-                                "chain_seq IS NULL",
-                                NULL)) != 0 &&
-           cv_test_now_ms() < until)
+    while (
+        (pending = cv_test_count("SELECT count(*) FROM evidence_events WHERE "
+                                 "chain_seq IS NULL",
+                                 NULL)) != 0 &&
+        cv_test_now_ms() < until)
         cv_test_sleep_ms(20);
     assert_int_equal(pending, 0);
-    return at_scalar("SELECT count(*) FROM evidence_events", NULL);
+    return cv_test_count("SELECT count(*) FROM evidence_events", NULL);
 }
 
 typedef struct at_bytes {
@@ -199,39 +175,13 @@ at_write_file(const char *path, const char *text, size_t len)
     assert_int_equal(fclose(f), 0);
 }
 
-/* Runs cavra-verify with up to 6 arguments; returns its exit status and
- * its stdout as JSON in *out (may be NULL). */
+/* cavra-verify --checkpoint saved against our public key (the auditor's
+ * check): its exit status, its verdict in *out (may be NULL). */
 static int
-at_run_verify(json_t **out, const char *a1, const char *a2, const char *a3,
-              const char *a4, const char *a5, const char *a6)
+at_verify_saved(const char *saved, json_t **out)
 {
-    char *argv[8] = {(char *)AT_VERIFY_BIN,
-                     (char *)a1,
-                     (char *)a2,
-                     (char *)a3,
-                     (char *)a4,
-                     (char *)a5,
-                     (char *)a6,
-                     NULL};
-    posix_spawn_file_actions_t fa;
-    char outpath[128];
-    int status;
-    pid_t pid;
-
-    snprintf(outpath, sizeof(outpath), "%s/verify.out", at_dir);
-    assert_int_equal(posix_spawn_file_actions_init(&fa), 0);
-    assert_int_equal(posix_spawn_file_actions_addopen(
-                         &fa, 1, outpath, O_WRONLY | O_CREAT | O_TRUNC, 0600),
-                     0);
-    assert_int_equal(posix_spawn(&pid, AT_VERIFY_BIN, &fa, NULL, argv, environ),
-                     0);
-    posix_spawn_file_actions_destroy(&fa);
-    while (waitpid(pid, &status, 0) < 0)
-        assert_int_equal(errno, EINTR);
-    assert_true(WIFEXITED(status));
-    if (out != NULL)
-        *out = json_load_file(outpath, 0, NULL);
-    return WEXITSTATUS(status);
+    return cv_test_run_tool("cavra-verify", at_dir, out, "--checkpoint", saved,
+                            "--public-key", at_pub, NULL);
 }
 
 /* Parses a note signed by our key. */
@@ -523,9 +473,7 @@ test_anchor_untouched_verifies(void **state)
     }
     json_decref(doc);
 
-    assert_int_equal(at_run_verify(&doc, "--checkpoint", saved, "--public-key",
-                                   at_pub, NULL, NULL),
-                     0);
+    assert_int_equal(at_verify_saved(saved, &doc), 0);
     assert_non_null(doc);
     cv_test_assert_bool(doc, "valid", 1);
     cv_test_assert_int(doc, "checkpoint_size", n);
@@ -575,6 +523,25 @@ test_anchor_checkpoint_and_key_served(void **state)
     }
 }
 
+/* Writes the proof bundle doc to file and checks it offline with
+ * cavra-verify --inclusion: exit 0 and valid, or exit 1 and not. */
+static void
+at_verify_inclusion(json_t *doc, const char *file, bool valid)
+{
+    char *text = json_dumps(doc, JSON_INDENT(2));
+    json_t *verdict;
+
+    assert_non_null(text);
+    at_write_file(file, text, strlen(text));
+    free(text);
+    assert_int_equal(cv_test_run_tool("cavra-verify", at_dir, &verdict,
+                                      "--inclusion", file, "--public-key",
+                                      at_pub, NULL),
+                     valid ? 0 : 1);
+    cv_test_assert_bool(verdict, "valid", valid);
+    json_decref(verdict);
+}
+
 static void
 test_anchor_inclusion_each_kind(void **state)
 {
@@ -586,8 +553,7 @@ test_anchor_inclusion_each_kind(void **state)
     at_save_checkpoint(NULL, &cp);
     for (size_t k = 0; k < AT_KINDS; k++) {
         char id[256], path[640], file[160];
-        json_t *doc, *verdict, *audit;
-        char *text;
+        json_t *doc, *audit;
         PGconn *c = at_owner;
         const char *p[1] = {at_kinds[k]};
         PGresult *res = PQexecParams(
@@ -630,14 +596,7 @@ test_anchor_inclusion_each_kind(void **state)
         }
         /* Offline with the tool, then with one bit flipped. */
         snprintf(file, sizeof(file), "%s/proof-%zu.json", at_dir, k);
-        text = json_dumps(doc, JSON_INDENT(2));
-        at_write_file(file, text, strlen(text));
-        free(text);
-        assert_int_equal(at_run_verify(&verdict, "--inclusion", file,
-                                       "--public-key", at_pub, NULL, NULL),
-                         0);
-        cv_test_assert_bool(verdict, "valid", 1);
-        json_decref(verdict);
+        at_verify_inclusion(doc, file, true);
         if (json_array_size(audit) > 0) {
             char hex[65];
             const char *h = json_string_value(json_array_get(audit, 0));
@@ -648,14 +607,7 @@ test_anchor_inclusion_each_kind(void **state)
         } else {
             json_object_set_new(doc, "leaf_index", json_integer(1));
         }
-        text = json_dumps(doc, JSON_INDENT(2));
-        at_write_file(file, text, strlen(text));
-        free(text);
-        assert_int_equal(at_run_verify(&verdict, "--inclusion", file,
-                                       "--public-key", at_pub, NULL, NULL),
-                         1);
-        cv_test_assert_bool(verdict, "valid", 0);
-        json_decref(verdict);
+        at_verify_inclusion(doc, file, false);
         json_decref(doc);
     }
     /* Bad inputs: a clear 4xx naming the field. */
@@ -838,11 +790,12 @@ typedef struct at_case {
     size_t n;
     const char *reason;  /* in the verify reason */
     int first_is_target; /* first_invalid_seq == target */
+    long from_end;       /* target: 0 the middle, else the size - from_end */
 } at_case;
 
 /* Saves a checkpoint, tampers, checks both verifiers, restores. */
 static void
-at_tamper_case(const at_case *tc, long target, long *first_out)
+at_tamper_case(const at_case *tc, long target)
 {
     char saved[160], seq[32];
     cv_checkpoint cp;
@@ -864,13 +817,9 @@ at_tamper_case(const at_case *tc, long target, long *first_out)
                  cv_test_json_str(doc, "reason"), tc->reason);
     if (tc->first_is_target)
         cv_test_assert_int(doc, "first_invalid_seq", target);
-    if (first_out != NULL)
-        *first_out = (long)cv_test_json_int(doc, "first_invalid_seq");
     json_decref(doc);
 
-    assert_int_equal(at_run_verify(&doc, "--checkpoint", saved, "--public-key",
-                                   at_pub, NULL, NULL),
-                     1);
+    assert_int_equal(at_verify_saved(saved, &doc), 1);
     assert_non_null(doc);
     cv_test_assert_bool(doc, "valid", 0);
     if (strstr(cv_test_json_str(doc, "reason"), tc->reason) == NULL)
@@ -882,9 +831,7 @@ at_tamper_case(const at_case *tc, long target, long *first_out)
     doc = at_verify_route();
     cv_test_assert_bool(doc, "valid", 1);
     json_decref(doc);
-    assert_int_equal(at_run_verify(NULL, "--checkpoint", saved, "--public-key",
-                                   at_pub, NULL, NULL),
-                     0);
+    assert_int_equal(at_verify_saved(saved, NULL), 0);
 }
 
 /* A position in the middle of the log. */
@@ -897,82 +844,56 @@ at_target(void)
     return n / 2;
 }
 
-static void
-test_anchor_tamper_modify(void **state)
-{
-    static const char *const sql[] = {
-        "UPDATE evidence_events SET record = jsonb_set(record, '{tampered}', "
-        "'true') WHERE chain_seq = $1::bigint",
-    };
-    const at_case tc = {"modify", sql, 1, "was changed after it was sequenced",
-                        1};
+/* Each tampering's statements ($1: the target chain_seq). */
+static const char *const at_sql_modify[] = {
+    "UPDATE evidence_events SET record = jsonb_set(record, '{tampered}', "
+    "'true') WHERE chain_seq = $1::bigint",
+};
+static const char *const at_sql_delete[] = {
+    "DELETE FROM evidence_events WHERE chain_seq = $1::bigint",
+};
+/* A forged event at $1, the later ones moved up by one (through negative
+ * positions, so the unique index holds at every step). */
+static const char *const at_sql_insert[] = {
+    "UPDATE evidence_events SET chain_seq = -(chain_seq + 1) WHERE "
+    "chain_seq >= $1::bigint",
+    "UPDATE evidence_events SET chain_seq = -chain_seq WHERE chain_seq < 0",
+    "INSERT INTO evidence_events (kind, record_id, plan_id, actor, "
+    "created_at, record, chain_seq) VALUES ('recovery_escalation_ack', "
+    "'forged-' || $1, NULL, 'mallory', now(), '{\"forged\": true}', "
+    "$1::bigint)",
+};
+static const char *const at_sql_swap[] = {
+    "UPDATE evidence_events SET chain_seq = -chain_seq WHERE chain_seq IN "
+    "($1::bigint, $1::bigint + 1)",
+    "UPDATE evidence_events SET chain_seq = CASE WHEN chain_seq = "
+    "-$1::bigint THEN $1::bigint + 1 ELSE $1::bigint END WHERE chain_seq "
+    "< 0",
+};
+static const char *const at_sql_truncate[] = {
+    "DELETE FROM evidence_events WHERE chain_seq >= $1::bigint",
+};
+#define AT_SQL(a) a, sizeof(a) / sizeof(a[0])
 
-    (void)state;
-    at_tamper_case(&tc, at_target(), NULL);
-}
-
-static void
-test_anchor_tamper_delete(void **state)
-{
-    static const char *const sql[] = {
-        "DELETE FROM evidence_events WHERE chain_seq = $1::bigint",
-    };
-    const at_case tc = {"delete", sql, 1, "is missing", 1};
-
-    (void)state;
-    at_tamper_case(&tc, at_target(), NULL);
-}
-
-static void
-test_anchor_tamper_insert(void **state)
-{
-    /* A forged event at $1, the later ones moved up by one (through
-     * negative positions, so the unique index holds at every step). */
-    static const char *const sql[] = {
-        "UPDATE evidence_events SET chain_seq = -(chain_seq + 1) WHERE "
-        "chain_seq >= $1::bigint",
-        "UPDATE evidence_events SET chain_seq = -chain_seq WHERE chain_seq < 0",
-        "INSERT INTO evidence_events (kind, record_id, plan_id, actor, "
-        "created_at, record, chain_seq) VALUES ('recovery_escalation_ack', "
-        "'forged-' || $1, NULL, 'mallory', now(), '{\"forged\": true}', "
-        "$1::bigint)",
-    };
-    const at_case tc = {"insert", sql, 3, "was changed after it was sequenced",
-                        1};
-
-    (void)state;
-    at_tamper_case(&tc, at_target(), NULL);
-}
+/* One cmocka test each (test_anchor_tamper, its case as the state). */
+static const at_case at_tamper_cases[] = {
+    {"modify", AT_SQL(at_sql_modify), "was changed after it was sequenced", 1,
+     0},
+    {"delete", AT_SQL(at_sql_delete), "is missing", 1, 0},
+    {"insert", AT_SQL(at_sql_insert), "was changed after it was sequenced", 1,
+     0},
+    {"swap", AT_SQL(at_sql_swap), "was changed after it was sequenced", 1, 0},
+    {"truncate", AT_SQL(at_sql_truncate), CV_CHAIN_SHORTER, 1, 2},
+};
+#define AT_TAMPER_CASES (sizeof(at_tamper_cases) / sizeof(at_tamper_cases[0]))
 
 static void
-test_anchor_tamper_swap(void **state)
+test_anchor_tamper(void **state)
 {
-    static const char *const sql[] = {
-        "UPDATE evidence_events SET chain_seq = -chain_seq WHERE chain_seq IN "
-        "($1::bigint, $1::bigint + 1)",
-        "UPDATE evidence_events SET chain_seq = CASE WHEN chain_seq = "
-        "-$1::bigint THEN $1::bigint + 1 ELSE $1::bigint END WHERE chain_seq "
-        "< 0",
-    };
-    const at_case tc = {"swap", sql, 2, "was changed after it was sequenced",
-                        1};
+    const at_case *tc = *state;
 
-    (void)state;
-    at_tamper_case(&tc, at_target(), NULL);
-}
-
-static void
-test_anchor_tamper_truncate(void **state)
-{
-    static const char *const sql[] = {
-        "DELETE FROM evidence_events WHERE chain_seq >= $1::bigint",
-    };
-    const at_case tc = {"truncate", sql, 1, CV_CHAIN_SHORTER, 1};
-    long n;
-
-    (void)state;
-    n = at_wait_sequenced();
-    at_tamper_case(&tc, n - 2, NULL);
+    at_tamper_case(tc, tc->from_end > 0 ? at_wait_sequenced() - tc->from_end
+                                        : at_target());
 }
 
 /* The attacker's own recomputation of every tile from the (rewritten)
@@ -1061,28 +982,6 @@ at_recompute_tiles(void)
     free(t);
 }
 
-/* Counts lines with `what` in the services' logs. */
-static int
-at_log_count(const char *what)
-{
-    static const char *const logs[] = {"ack.log", "retry.log", "report.log"};
-    int n = 0;
-
-    for (size_t i = 0; i < sizeof(logs) / sizeof(logs[0]); i++) {
-        char path[400], line[4096];
-        FILE *f;
-
-        snprintf(path, sizeof(path), "%s/%s", at_stack.dir, logs[i]);
-        if ((f = fopen(path, "r")) == NULL)
-            continue;
-        while (fgets(line, sizeof(line), f) != NULL)
-            if (strstr(line, what) != NULL)
-                n++;
-        fclose(f);
-    }
-    return n;
-}
-
 static void
 test_anchor_tamper_rewrite_recomputed(void **state)
 {
@@ -1101,7 +1000,8 @@ test_anchor_tamper_rewrite_recomputed(void **state)
     n = at_wait_sequenced();
     snprintf(saved, sizeof(saved), "%s/before-rewrite.checkpoint", at_dir);
     assert_int_equal(at_save_checkpoint(saved, &cp), n);
-    refused_before = at_log_count("WITNESS-REFUSED");
+    refused_before =
+        cv_test_stack_log_count(&at_stack, NULL, "WITNESS-REFUSED", false);
     at_snapshot();
     snprintf(seq, sizeof(seq), "%ld", target);
     at_tamper(sql, 1, seq);
@@ -1117,21 +1017,20 @@ test_anchor_tamper_rewrite_recomputed(void **state)
     assert_true(cv_test_json_int(doc, "first_invalid_seq") <= target);
     assert_true(cv_test_json_int(doc, "last_invalid_seq") >= target);
     json_decref(doc);
-    assert_int_equal(at_run_verify(&doc, "--checkpoint", saved, "--public-key",
-                                   at_pub, NULL, NULL),
-                     1);
+    assert_int_equal(at_verify_saved(saved, &doc), 1);
     cv_test_assert_bool(doc, "valid", 0);
     json_decref(doc);
     /* Without an anchor the rewrite is invisible: that is what the
      * checkpoint is for. */
-    assert_int_equal(at_run_verify(NULL, NULL, NULL, NULL, NULL, NULL, NULL),
-                     0);
+    assert_int_equal(cv_test_run_tool("cavra-verify", at_dir, NULL, NULL), 0);
     /* The signer's next heartbeat is refused by the witness, loudly. */
     until = cv_test_now_ms() + AT_WAIT_MS;
-    while (at_log_count("WITNESS-REFUSED") == refused_before &&
+    while (cv_test_stack_log_count(&at_stack, NULL, "WITNESS-REFUSED", false) ==
+               refused_before &&
            cv_test_now_ms() < until)
         cv_test_sleep_ms(50);
-    assert_true(at_log_count("WITNESS-REFUSED") > refused_before);
+    assert_true(cv_test_stack_log_count(&at_stack, NULL, "WITNESS-REFUSED",
+                                        false) > refused_before);
     {
         cv_witnessed w;
         char why[200];
@@ -1236,7 +1135,7 @@ test_anchor_witness_refuses_forgeries(void **state)
 int
 main(void)
 {
-    const struct CMUnitTest tests[] = {
+    static const struct CMUnitTest before[] = {
         cmocka_unit_test_teardown(test_anchor_untouched_verifies,
                                   at_test_teardown),
         cmocka_unit_test_teardown(test_anchor_checkpoint_and_key_served,
@@ -1247,17 +1146,33 @@ main(void)
                                   at_test_teardown),
         cmocka_unit_test_teardown(test_anchor_tiles_reproduce_root,
                                   at_test_teardown),
-        cmocka_unit_test_teardown(test_anchor_tamper_modify, at_test_teardown),
-        cmocka_unit_test_teardown(test_anchor_tamper_delete, at_test_teardown),
-        cmocka_unit_test_teardown(test_anchor_tamper_insert, at_test_teardown),
-        cmocka_unit_test_teardown(test_anchor_tamper_swap, at_test_teardown),
-        cmocka_unit_test_teardown(test_anchor_tamper_truncate,
-                                  at_test_teardown),
+    };
+    static const struct CMUnitTest after[] = {
         cmocka_unit_test_teardown(test_anchor_tamper_rewrite_recomputed,
                                   at_test_teardown),
         cmocka_unit_test_teardown(test_anchor_witness_refuses_forgeries,
                                   at_test_teardown),
     };
+#define AT_N(a) (sizeof(a) / sizeof(a[0]))
+    /* The tamper cases in between, one test each, named after the case. */
+    static char names[AT_TAMPER_CASES][64];
+    struct CMUnitTest tests[AT_N(before) + AT_TAMPER_CASES + AT_N(after)];
+    size_t n = 0;
 
+    for (size_t i = 0; i < AT_N(before); i++)
+        tests[n++] = before[i];
+    for (size_t i = 0; i < AT_TAMPER_CASES; i++) {
+        snprintf(names[i], sizeof(names[i]), "test_anchor_tamper_%s",
+                 at_tamper_cases[i].name);
+        tests[n++] = (struct CMUnitTest){
+            .name = names[i],
+            .test_func = test_anchor_tamper,
+            .teardown_func = at_test_teardown,
+            .initial_state = (void *)&at_tamper_cases[i],
+        };
+    }
+    for (size_t i = 0; i < AT_N(after); i++)
+        tests[n++] = after[i];
+#undef AT_N
     return cmocka_run_group_tests(tests, at_setup, at_teardown);
 }

@@ -30,17 +30,15 @@
 #include <unistd.h>
 
 #include "ack.pb-c.h"
-#include "ack_rpc.h"
-#include "ack_sql.h"
 #include "cv_rpc.h"
 #include "cv_test_api.h"
+#include "cv_test_ack.h"
 
 #define GC_THREADS 48
 #define GC_ROUNDS  3
 
-static cv_rpc_server *gc_srv;
-static cv_rpc_client *gc_cli;
-static char gc_url[128];
+static cv_test_inproc gc_srv;
+#define gc_cli (gc_srv.cli)
 static char gc_plan[64];
 static char gc_tag[32]; /* per process: actors and keys never collide */
 
@@ -70,10 +68,8 @@ gc_inject_ack(cv_rpc_ctx *call, const ProtobufCMessage *request,
               ProtobufCMessage **reply, cv_error *err)
 {
     const Cv__AcknowledgeRequest *req = (const Cv__AcknowledgeRequest *)request;
-    const cv_rpc_method *real = cv_rpc_find_method(
-        ack_rpc_methods, ack_rpc_method_count, "ack.Acknowledge");
     const char *by = req->acknowledged_by != NULL ? req->acknowledged_by : "";
-    int rv = real->handler(call, request, reply, err);
+    int rv = gc_srv.real(call, request, reply, err);
 
     if (rv != 0)
         return rv;
@@ -88,58 +84,22 @@ gc_inject_ack(cv_rpc_ctx *call, const ProtobufCMessage *request,
     return 0;
 }
 
-static cv_rpc_method gc_methods[2];
-
 static int
 gc_setup(void **state)
 {
-    cv_rpc_server_config cfg = {
-        .service_name = ACK_SERVICE_NAME,
-        .url = gc_url,
-        .database_url = cv_test_database_url(),
-        .contexts = 64,
-        /* One worker: concurrent calls must queue, so groups form. */
-        .db_workers = 1,
-        .methods = gc_methods,
-        .n_methods = 2,
-        .statements = ack_sql_statements,
-        .n_statements = ack_sql_statement_count,
-    };
-    cv_error err;
-
     (void)state;
-    if (cv_test_database_url() == NULL)
-        return -1;
     setenv(CV_RPC_GROUP_MAX_ENV, "32", 1);
-    gc_methods[0] = *cv_rpc_find_method(ack_rpc_methods, ack_rpc_method_count,
-                                        "ack.RecordPlan");
-    gc_methods[1].name = "ack.Acknowledge";
-    gc_methods[1].handler = gc_inject_ack;
-    snprintf(gc_url, sizeof(gc_url), "ipc:///tmp/cavra-gc-test-%ld.sock",
-             (long)getpid());
     snprintf(gc_tag, sizeof(gc_tag), "%ld-%ld", (long)getpid(),
              cv_test_now_ms() % 100000);
-    cv_error_clear(&err);
-    if (cv_rpc_server_start(&cfg, &gc_srv, &err) != 0) {
-        fprintf(stderr, "group_commit_test: cannot start server: %s\n",
-                err.msg);
-        return -1;
-    }
-    if (cv_rpc_client_open(gc_url, &gc_cli, &err) != 0 ||
-        cv_rpc_client_wait_connected(gc_cli, 5000, &err) != 0) {
-        fprintf(stderr, "group_commit_test: cannot connect: %s\n", err.msg);
-        return -1;
-    }
-    return 0;
+    /* 64 in flight on one worker: concurrent calls queue, groups form. */
+    return cv_test_ack_inproc_start(&gc_srv, "gc", 64, gc_inject_ack);
 }
 
 static int
 gc_teardown(void **state)
 {
     (void)state;
-    cv_rpc_client_close(gc_cli);
-    cv_rpc_server_stop(gc_srv);
-    unlink(gc_url + strlen("ipc://"));
+    cv_test_inproc_stop(&gc_srv);
     return 0;
 }
 
@@ -218,15 +178,6 @@ gc_thread(void *arg)
 #define GC_ROWS_OF_RUN                                                         \
     "SELECT count(*)" GC_ACK_ACTOR " WHERE e.actor LIKE '%-' || $1 || '-%'"
 
-static long
-gc_rows(const char *sql, const char *param)
-{
-    long n = cv_test_db_scalar(sql, param);
-
-    assert_true(n >= 0);
-    return n;
-}
-
 static void
 test_group_commit_failures_stay_alone(void **state)
 {
@@ -286,10 +237,12 @@ test_group_commit_failures_stay_alone(void **state)
 
         for (int k = 0; k < 4; k++) {
             snprintf(prefix, sizeof(prefix), "%s-%s-", kinds[k].kind, gc_tag);
-            assert_int_equal(gc_rows(GC_ROWS_OF, prefix), kinds[k].want);
-            assert_int_equal(gc_rows(GC_ACTORS_OF, prefix), kinds[k].want);
-            assert_int_equal(gc_rows(GC_EVENTS_OF, prefix), kinds[k].want);
-            assert_int_equal(gc_rows(GC_KEYS_OF, prefix), kinds[k].want);
+            assert_int_equal(cv_test_count(GC_ROWS_OF, prefix), kinds[k].want);
+            assert_int_equal(cv_test_count(GC_ACTORS_OF, prefix),
+                             kinds[k].want);
+            assert_int_equal(cv_test_count(GC_EVENTS_OF, prefix),
+                             kinds[k].want);
+            assert_int_equal(cv_test_count(GC_KEYS_OF, prefix), kinds[k].want);
         }
     }
     assert_int_equal(dup_ok, n / 4);
@@ -297,8 +250,8 @@ test_group_commit_failures_stay_alone(void **state)
     /* 36 good + 36 conflict-once + 18 dup pairs stored one row each; the
      * grouped ones shared transactions (the conflicted ones committed
      * alone after their group), so fewer transactions than rows. */
-    rows = gc_rows(GC_ROWS_OF_RUN, gc_tag);
-    txs = gc_rows(GC_TX_OF_RUN, gc_tag);
+    rows = cv_test_count(GC_ROWS_OF_RUN, gc_tag);
+    txs = cv_test_count(GC_TX_OF_RUN, gc_tag);
     print_message("group_commit_test: %d calls, %ld rows in %ld transactions\n",
                   n, rows, txs);
     assert_int_equal(rows, n / 4 + n / 4 + n / 8);

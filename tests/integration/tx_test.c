@@ -28,10 +28,9 @@
 #include <unistd.h>
 
 #include "ack.pb-c.h"
-#include "ack_rpc.h"
-#include "ack_sql.h"
 #include "cv_rpc.h"
 #include "cv_test_api.h"
+#include "cv_test_ack.h"
 
 /* What the injecting handler does after the real handler stored. */
 enum tx_fault {
@@ -41,9 +40,8 @@ enum tx_fault {
 };
 
 static enum tx_fault tx_fault;
-static cv_rpc_server *tx_srv;
-static cv_rpc_client *tx_cli;
-static char tx_url[128];
+static cv_test_inproc tx_srv;
+#define tx_cli (tx_srv.cli)
 
 /* ---- cv_db directly ---------------------------------------------------- */
 
@@ -213,9 +211,7 @@ static int
 tx_inject_ack(cv_rpc_ctx *call, const ProtobufCMessage *request,
               ProtobufCMessage **reply, cv_error *err)
 {
-    const cv_rpc_method *real = cv_rpc_find_method(
-        ack_rpc_methods, ack_rpc_method_count, "ack.Acknowledge");
-    int rv = real->handler(call, request, reply, err);
+    int rv = tx_srv.real(call, request, reply, err);
 
     if (rv != 0)
         return rv;
@@ -234,65 +230,21 @@ tx_inject_ack(cv_rpc_ctx *call, const ProtobufCMessage *request,
     }
 }
 
-static cv_rpc_method tx_methods[2];
-
 static int
 tx_setup(void **state)
 {
-    cv_rpc_server_config cfg = {
-        .service_name = ACK_SERVICE_NAME,
-        .url = tx_url,
-        .database_url = cv_test_database_url(),
-        .contexts = 4,
-        /* One worker: the next request runs on the connection that saw
-         * the failure, so a leftover transaction would show. */
-        .db_workers = 1,
-        .methods = tx_methods,
-        .n_methods = 2,
-        .statements = ack_sql_statements,
-        .n_statements = ack_sql_statement_count,
-    };
-    cv_error err;
-
     (void)state;
-    if (cv_test_database_url() == NULL)
-        return -1;
-    tx_methods[0] = *cv_rpc_find_method(ack_rpc_methods, ack_rpc_method_count,
-                                        "ack.RecordPlan");
-    tx_methods[1].name = "ack.Acknowledge";
-    tx_methods[1].handler = tx_inject_ack;
-    snprintf(tx_url, sizeof(tx_url), "ipc:///tmp/cavra-tx-test-%ld.sock",
-             (long)getpid());
-    cv_error_clear(&err);
-    if (cv_rpc_server_start(&cfg, &tx_srv, &err) != 0) {
-        fprintf(stderr, "tx_test: cannot start server: %s\n", err.msg);
-        return -1;
-    }
-    if (cv_rpc_client_open(tx_url, &tx_cli, &err) != 0 ||
-        cv_rpc_client_wait_connected(tx_cli, 5000, &err) != 0) {
-        fprintf(stderr, "tx_test: cannot connect: %s\n", err.msg);
-        return -1;
-    }
-    return 0;
+    /* One worker: the next request runs on the connection that saw the
+     * failure, so a leftover transaction would show. */
+    return cv_test_ack_inproc_start(&tx_srv, "tx", 4, tx_inject_ack);
 }
 
 static int
 tx_teardown(void **state)
 {
     (void)state;
-    cv_rpc_client_close(tx_cli);
-    cv_rpc_server_stop(tx_srv);
-    unlink(tx_url + strlen("ipc://"));
+    cv_test_inproc_stop(&tx_srv);
     return 0;
-}
-
-static long
-tx_rows(const char *sql, const char *param)
-{
-    long n = cv_test_db_scalar(sql, param);
-
-    assert_true(n >= 0);
-    return n;
 }
 
 #define TX_ACKS_OF_PLAN                                                        \
@@ -342,9 +294,9 @@ test_tx_key_and_record_commit_together(void **state)
         /* The handler stored the record, then the call failed: with the
          * key, nothing of it may remain. */
         tx_faulty_ack(plan_id, key, faults[i]);
-        assert_int_equal(tx_rows(TX_ACKS_OF_PLAN, plan_id), 0);
-        assert_int_equal(tx_rows(TX_EVENTS_OF_ACK, plan_id), 0);
-        assert_int_equal(tx_rows(TX_KEYS, key), 0);
+        assert_int_equal(cv_test_count(TX_ACKS_OF_PLAN, plan_id), 0);
+        assert_int_equal(cv_test_count(TX_EVENTS_OF_ACK, plan_id), 0);
+        assert_int_equal(cv_test_count(TX_KEYS, key), 0);
     }
 
     /* The same worker's next call commits on its own (no leftover
@@ -361,9 +313,9 @@ test_tx_key_and_record_commit_together(void **state)
                          0);
         assert_false(replayed);
         protobuf_c_message_free_unpacked(&rep->base, NULL);
-        assert_int_equal(tx_rows(TX_ACKS_OF_PLAN, plan_id), 1);
-        assert_int_equal(tx_rows(TX_EVENTS_OF_ACK, plan_id), 1);
-        assert_int_equal(tx_rows(TX_KEYS, key), 1);
+        assert_int_equal(cv_test_count(TX_ACKS_OF_PLAN, plan_id), 1);
+        assert_int_equal(cv_test_count(TX_EVENTS_OF_ACK, plan_id), 1);
+        assert_int_equal(cv_test_count(TX_KEYS, key), 1);
 
         /* A replay stores nothing new. */
         replayed = false;
@@ -372,7 +324,7 @@ test_tx_key_and_record_commit_together(void **state)
                          0);
         assert_true(replayed);
         protobuf_c_message_free_unpacked(&rep->base, NULL);
-        assert_int_equal(tx_rows(TX_ACKS_OF_PLAN, plan_id), 1);
+        assert_int_equal(cv_test_count(TX_ACKS_OF_PLAN, plan_id), 1);
     }
 }
 

@@ -255,6 +255,63 @@ cv_test_reject_400(const cv_test_stack *s, const char *path, const char *body,
 
 /* ---- the store -------------------------------------------------------- */
 
+PGconn *
+cv_test_db_connect(void)
+{
+    const char *url = cv_test_database_url();
+    PGconn *conn;
+    char msg[512];
+
+    if (url == NULL)
+        fail_msg("CAVRA_DATABASE_URL is not set");
+    conn = PQconnectdb(url);
+    if (PQstatus(conn) != CONNECTION_OK) {
+        snprintf(msg, sizeof(msg), "%s", PQerrorMessage(conn));
+        PQfinish(conn);
+        fail_msg("cannot connect: %s", msg);
+    }
+    return conn;
+}
+
+void
+cv_test_db_exec(PGconn *conn, const char *sql, const char *param)
+{
+    const char *p[1] = {param};
+    PGresult *res = PQexecParams(conn, sql, param != NULL ? 1 : 0, NULL,
+                                 param != NULL ? p : NULL, NULL, NULL, 0);
+    ExecStatusType st = PQresultStatus(res);
+
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        char msg[512];
+
+        snprintf(msg, sizeof(msg), "%s", PQresultErrorMessage(res));
+        PQclear(res);
+        fail_msg("%s: %s", sql, msg);
+    }
+    PQclear(res);
+}
+
+long
+cv_test_db_count(PGconn *conn, const char *sql, const char *param)
+{
+    const char *p[1] = {param};
+    PGresult *res = PQexecParams(conn, sql, param != NULL ? 1 : 0, NULL,
+                                 param != NULL ? p : NULL, NULL, NULL, 0);
+    long n;
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) < 1 ||
+        PQnfields(res) < 1 || PQgetisnull(res, 0, 0)) {
+        char msg[512];
+
+        snprintf(msg, sizeof(msg), "%s", PQresultErrorMessage(res));
+        PQclear(res);
+        fail_msg("%s: no value: %s", sql, msg);
+    }
+    n = strtol(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
+    return n;
+}
+
 long
 cv_test_count(const char *sql, const char *param)
 {
@@ -294,7 +351,6 @@ cv_test_count_of(cv_test_counts *c, size_t i)
 void
 cv_test_counts_snapshot(cv_test_counts *c)
 {
-    const char *url = cv_test_database_url();
     char sql[1024], msg[512];
     size_t used;
     PGconn *conn;
@@ -306,14 +362,7 @@ cv_test_counts_snapshot(cv_test_counts *c)
                                  "%s (SELECT count(*) FROM %s)",
                                  i > 0 ? "," : "", cv_test_tables[i].table);
     assert_true(used < sizeof(sql));
-    if (url == NULL)
-        fail_msg("CAVRA_DATABASE_URL is not set");
-    conn = PQconnectdb(url);
-    if (PQstatus(conn) != CONNECTION_OK) {
-        snprintf(msg, sizeof(msg), "%s", PQerrorMessage(conn));
-        PQfinish(conn);
-        fail_msg("cannot connect to count rows: %s", msg);
-    }
+    conn = cv_test_db_connect();
     res = PQexec(conn, sql);
     if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1 ||
         PQnfields(res) != (int)CV_TEST_N_TABLES) {

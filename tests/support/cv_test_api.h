@@ -14,6 +14,7 @@
 #define CV_TEST_API_H
 
 #include <jansson.h>
+#include <libpq-fe.h>
 
 #include "ack.pb-c.h"
 #include "cv_rpc.h"
@@ -101,6 +102,19 @@ void cv_test_reject_400(const cv_test_stack *s, const char *path,
 
 /* ---- the store ----------------------------------------------------------- */
 
+/* A connection of its own to cv_test_database_url() (the owner when
+ * set); fails the test when it cannot connect. Close with PQfinish. */
+PGconn *cv_test_db_connect(void);
+
+/* Runs sql (at most one text parameter, may be NULL) on conn and
+ * requires success; fails naming the statement and the server's error. */
+void cv_test_db_exec(PGconn *conn, const char *sql, const char *param);
+
+/* The first column of the first row of sql (at most one parameter) on
+ * conn, as a long; fails the test when there is none. Cheaper than
+ * cv_test_count in a polling loop (no new connection each time). */
+long cv_test_db_count(PGconn *conn, const char *sql, const char *param);
+
 /* cv_test_db_scalar (sql with at most one parameter), failing the test
  * when the query fails. */
 long cv_test_count(const char *sql, const char *param);
@@ -132,12 +146,13 @@ void cv_test_counts_unchanged(const cv_test_counts *before, const char *what);
 /* ---- RPC ------------------------------------------------------------------
  */
 
-/* Fails the test with the RPC error text when rv is not 0. */
+/* Fails the test with the error text when rv is not 0 (an RPC, or any
+ * call that fills a cv_error). */
 #define CV_TEST_PASS(rv, err)                                                  \
     do {                                                                       \
         int cv_test_rv_ = (rv);                                                \
         if (cv_test_rv_ != 0)                                                  \
-            fail_msg("RPC failed with code %d: %s", cv_test_rv_, (err).msg);   \
+            fail_msg("failed with code %d: %s", cv_test_rv_, (err).msg);       \
     } while (0)
 
 /* Calls "<service>.Health" and asserts the service names itself, is up

@@ -257,9 +257,8 @@ cv_stack_print_logs(const cv_test_stack *s)
             cv_stack_print_log(s, i);
 }
 
-/* Binds 127.0.0.1:0 and returns the port the kernel chose, or -1. */
-static int
-cv_stack_free_port(void)
+int
+cv_test_free_port(void)
 {
     struct sockaddr_in sa;
     socklen_t len = sizeof(sa);
@@ -338,15 +337,36 @@ cv_stack_env_free(char **env)
     free(env);
 }
 
+int
+cv_test_spawn_logged(char *const argv[], char *const env[], const char *log,
+                     pid_t *pid)
+{
+    posix_spawn_file_actions_t fa;
+    int rv;
+
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, log,
+                                     O_WRONLY | O_CREAT | O_APPEND, 0644);
+    posix_spawn_file_actions_adddup2(&fa, STDOUT_FILENO, STDERR_FILENO);
+    posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY,
+                                     0);
+    rv = posix_spawnp(pid, argv[0], &fa, NULL, argv, env);
+    posix_spawn_file_actions_destroy(&fa);
+    if (rv != 0) {
+        fprintf(stderr, "cv_test_spawn_logged: cannot start %s: %s\n", argv[0],
+                strerror(rv));
+        return -1;
+    }
+    return 0;
+}
+
 /* Spawns process i with its output appended to its log. */
 static int
 cv_stack_spawn(cv_test_stack *s, int i, char **env)
 {
-    posix_spawn_file_actions_t fa;
     char log[400];
     char *argv[2];
     pid_t pid;
-    int rv;
 
     cv_stack_log_path(s, i, log, sizeof(log));
     argv[0] = (char *)cv_stack_bins[i];
@@ -356,19 +376,8 @@ cv_stack_spawn(cv_test_stack *s, int i, char **env)
                 strerror(errno));
         return -1;
     }
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, log,
-                                     O_WRONLY | O_CREAT | O_APPEND, 0644);
-    posix_spawn_file_actions_adddup2(&fa, STDOUT_FILENO, STDERR_FILENO);
-    posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY,
-                                     0);
-    rv = posix_spawn(&pid, argv[0], &fa, NULL, argv, env);
-    posix_spawn_file_actions_destroy(&fa);
-    if (rv != 0) {
-        fprintf(stderr, "cv_test_stack: cannot start %s: %s\n", argv[0],
-                strerror(rv));
+    if (cv_test_spawn_logged(argv, env, log, &pid) != 0)
         return -1;
-    }
     s->pids[i] = pid;
     return 0;
 }
@@ -418,7 +427,12 @@ cv_stack_wait_service(cv_test_stack *s, int i, long deadline)
     while (cv_test_now_ms() < deadline) {
         Cv__HealthRequest hreq = CV__HEALTH_REQUEST__INIT;
         ProtobufCMessage *rep = NULL;
-        cv_rpc_call_opts opts = {.timeout_ms = 1000};
+        /* The time left, not a short fixed wait: on a loaded machine a
+         * sanitizer build may take seconds to answer its first call, and
+         * an answer that comes after its envelope's deadline is refused,
+         * so short calls could never succeed. */
+        long left = deadline - cv_test_now_ms();
+        cv_rpc_call_opts opts = {.timeout_ms = left > 1000 ? (int)left : 1000};
 
         if (!cv_stack_alive(s, i))
             break;
@@ -445,9 +459,8 @@ cv_stack_wait_service(cv_test_stack *s, int i, long deadline)
     return rv;
 }
 
-/* Returns 1 when something accepts TCP connections on 127.0.0.1:port. */
-static int
-cv_stack_port_open(int port)
+int
+cv_test_port_open(int port)
 {
     struct sockaddr_in sa;
     int fd, ok;
@@ -477,7 +490,7 @@ cv_stack_wait_gateway(cv_test_stack *s, long deadline)
         if (!cv_stack_alive(s, CV_STACK_I_GW))
             break;
         /* Not listening yet: wait quietly (the HTTP helper would log). */
-        if (!cv_stack_port_open(s->gateway_port)) {
+        if (!cv_test_port_open(s->gateway_port)) {
             cv_test_sleep_ms(20);
             continue;
         }
@@ -628,7 +641,7 @@ cv_test_stack_start(cv_test_stack *s, int which)
     snprintf(s->report_url, sizeof(s->report_url), "ipc://%s/report.sock",
              s->dir);
     if (s->which & CV_STACK_GATEWAY) {
-        if ((s->gateway_port = cv_stack_free_port()) <= 0) {
+        if ((s->gateway_port = cv_test_free_port()) <= 0) {
             fprintf(stderr, "cv_test_stack: no free TCP port\n");
             cv_stack_remove_dir(s);
             return -1;
@@ -664,6 +677,51 @@ cv_test_stack_restart(cv_test_stack *s)
         return -1;
     }
     return cv_stack_launch(s);
+}
+
+int
+cv_test_client_open(const char *url, cv_rpc_client **cli)
+{
+    cv_error err;
+
+    *cli = NULL;
+    cv_error_clear(&err);
+    if (cv_rpc_client_open(url, cli, &err) != 0 ||
+        cv_rpc_client_wait_connected(*cli, 5000, &err) != 0) {
+        fprintf(stderr, "cv_test_client_open: %s: %s\n", url, err.msg);
+        if (*cli != NULL)
+            cv_rpc_client_close(*cli);
+        *cli = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+int
+cv_test_stack_log_count(const cv_test_stack *s, const char *name,
+                        const char *what, bool echo)
+{
+    int n = 0;
+
+    for (int i = 0; i < 4; i++) {
+        char path[400], line[4096];
+        FILE *f;
+
+        if (name != NULL ? strcmp(name, cv_stack_names[i]) != 0
+                         : i == CV_STACK_I_GW)
+            continue;
+        cv_stack_log_path(s, i, path, sizeof(path));
+        if ((f = fopen(path, "r")) == NULL)
+            continue;
+        while (fgets(line, sizeof(line), f) != NULL)
+            if (strstr(line, what) != NULL) {
+                if (echo)
+                    fprintf(stderr, "%s: %s", path, line);
+                n++;
+            }
+        fclose(f);
+    }
+    return n;
 }
 
 long

@@ -11,8 +11,11 @@
 #ifndef CV_TEST_STACK_H
 #define CV_TEST_STACK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
+
+#include "cv_rpc.h"
 
 #define CV_STACK_ACK     0x1
 #define CV_STACK_RETRY   0x2
@@ -45,6 +48,11 @@ int cv_test_stack_start(cv_test_stack *s, int which);
  * all exited with status 0, -1 otherwise. Removes the temp folder. */
 int cv_test_stack_stop(cv_test_stack *s);
 
+/* Opens an RPC client to url (a stack's ack_url, ...) and waits until it
+ * is connected, 5 s at most. Returns 0, or -1 after printing why to
+ * stderr (nothing open then). */
+int cv_test_client_open(const char *url, cv_rpc_client **cli);
+
 /* Stops the processes (SIGTERM, wait) and starts them again with the same
  * URLs and port; returns 0 or -1. */
 int cv_test_stack_restart(cv_test_stack *s);
@@ -61,6 +69,25 @@ int cv_test_keys_init(void);
 /* The path of a file in the keys folder ("principals", "<name>.key"), in
  * a small rotating thread-local buffer: copy it before four more calls. */
 const char *cv_test_key_path(const char *file);
+
+/* Counts the lines of process `name`'s log ("ack", "retry", "report",
+ * "gateway"; NULL: the three services' logs) that contain `what`, echoing
+ * each to stderr when echo is set. A log not written yet counts 0. */
+int cv_test_stack_log_count(const cv_test_stack *s, const char *name,
+                            const char *what, bool echo);
+
+/* Starts argv (argv[0] looked up in PATH unless it holds a '/') with the
+ * environment env, stdin /dev/null, stdout and stderr appended to log;
+ * posix_spawn, safe in a multi-threaded test. Returns 0 with *pid, or -1
+ * after printing why. */
+int cv_test_spawn_logged(char *const argv[], char *const env[], const char *log,
+                         pid_t *pid);
+
+/* Binds 127.0.0.1:0 and returns the port the kernel chose, or -1. */
+int cv_test_free_port(void);
+
+/* Returns 1 when something accepts TCP connections on 127.0.0.1:port. */
+int cv_test_port_open(int port);
 
 /* Milliseconds of CLOCK_MONOTONIC, for timeouts. */
 long cv_test_now_ms(void);

@@ -275,21 +275,26 @@ mt_naive_subproof(const mt_tree *t, int64_t m, int64_t lo, int64_t hi, bool b,
 static void
 test_merkle_hashes_known(void **state)
 {
+    /* Inner nodes of the reference tree (level, index, hash). */
+    static const struct {
+        int level, index;
+        const char *hash;
+    } inner[] = {
+        {1, 0,
+         "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125"},
+        {1, 3,
+         "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0"},
+        {2, 1,
+         "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4"},
+    };
     mt_tree *t = mt_tree_new(8, true);
     cv_merkle_hash root;
 
     (void)state;
     for (int i = 0; i < 8; i++)
         mt_assert_hash(t->level[0][i], mt_level0[i]);
-    mt_assert_hash(
-        t->level[1][0],
-        "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125");
-    mt_assert_hash(
-        t->level[1][3],
-        "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0");
-    mt_assert_hash(
-        t->level[2][1],
-        "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4");
+    for (size_t k = 0; k < sizeof(inner) / sizeof(inner[0]); k++)
+        mt_assert_hash(t->level[inner[k].level][inner[k].index], inner[k].hash);
     for (int64_t n = 0; n <= 8; n++) {
         t->limit = n;
         t->reads = 0;
@@ -676,18 +681,17 @@ test_merkle_frontier_emit_fails(void **state)
 static void
 test_merkle_frontier_nodes(void **state)
 {
+    static const cv_merkle_node want13[3] = {{3, 0}, {2, 2}, {0, 12}};
     cv_merkle_node nodes[CV_MERKLE_MAX_FRONTIER];
 
     (void)state;
     assert_int_equal(cv_merkle_frontier_nodes(0, nodes), 0);
     /* 13 = 8 + 4 + 1: (3, 0), (2, 2), (0, 12). */
     assert_int_equal(cv_merkle_frontier_nodes(13, nodes), 3);
-    assert_int_equal(nodes[0].level, 3);
-    assert_int_equal(nodes[0].index, 0);
-    assert_int_equal(nodes[1].level, 2);
-    assert_int_equal(nodes[1].index, 2);
-    assert_int_equal(nodes[2].level, 0);
-    assert_int_equal(nodes[2].index, 12);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(nodes[i].level, want13[i].level);
+        assert_int_equal(nodes[i].index, want13[i].index);
+    }
     assert_int_equal(cv_merkle_frontier_nodes(INT64_MAX, nodes), 63);
     assert_int_equal(nodes[62].level, 0);
     assert_int_equal(nodes[62].index, INT64_MAX - 1);
@@ -839,50 +843,38 @@ test_merkle_subtree_hash(void **state)
 static void
 test_merkle_tile_locate(void **state)
 {
-    cv_tile_ref r;
+    /* node -> tile (level, index) and the hashes [first, first + count) */
+    static const struct {
+        cv_merkle_node node;
+        int tile_level;
+        int64_t tile_index;
+        int first, count;
+    } cases[] = {
+        {{0, 0}, 0, 0, 0, 1},
+        {{0, 1000}, 0, 3, 1000 - 768, 1},
+        /* Level 3, index 37: leaves 296..303, tile 1 hashes 40..47. */
+        {{3, 37}, 0, 1, 40, 8},
+        /* Level 7: half a tile. */
+        {{7, 5}, 0, 2, 128, 128},
+        /* Level 8 is stored itself, in a level-1 tile. */
+        {{8, 300}, 1, 1, 44, 1},
+        {{17, 3}, 2, 0, 6, 2},
+    };
+    /* Not a node of any tree: tile_level -1. */
+    static const cv_merkle_node bad[] = {
+        {-1, 0}, {64, 0}, {3, -2}, {20, INT64_MAX}};
 
     (void)state;
-    r = cv_tile_locate((cv_merkle_node){0, 0});
-    assert_int_equal(r.tile_level, 0);
-    assert_int_equal(r.tile_index, 0);
-    assert_int_equal(r.first, 0);
-    assert_int_equal(r.count, 1);
-    r = cv_tile_locate((cv_merkle_node){0, 1000});
-    assert_int_equal(r.tile_level, 0);
-    assert_int_equal(r.tile_index, 3);
-    assert_int_equal(r.first, 1000 - 768);
-    assert_int_equal(r.count, 1);
-    /* Level 3, index 37: leaves 296..303, tile 1 hashes 40..47. */
-    r = cv_tile_locate((cv_merkle_node){3, 37});
-    assert_int_equal(r.tile_level, 0);
-    assert_int_equal(r.tile_index, 1);
-    assert_int_equal(r.first, 40);
-    assert_int_equal(r.count, 8);
-    /* Level 7: half a tile. */
-    r = cv_tile_locate((cv_merkle_node){7, 5});
-    assert_int_equal(r.tile_level, 0);
-    assert_int_equal(r.tile_index, 2);
-    assert_int_equal(r.first, 128);
-    assert_int_equal(r.count, 128);
-    /* Level 8 is stored itself, in a level-1 tile. */
-    r = cv_tile_locate((cv_merkle_node){8, 300});
-    assert_int_equal(r.tile_level, 1);
-    assert_int_equal(r.tile_index, 1);
-    assert_int_equal(r.first, 44);
-    assert_int_equal(r.count, 1);
-    r = cv_tile_locate((cv_merkle_node){17, 3});
-    assert_int_equal(r.tile_level, 2);
-    assert_int_equal(r.tile_index, 0);
-    assert_int_equal(r.first, 6);
-    assert_int_equal(r.count, 2);
-    r = cv_tile_locate((cv_merkle_node){-1, 0});
-    assert_int_equal(r.tile_level, -1);
-    r = cv_tile_locate((cv_merkle_node){64, 0});
-    assert_int_equal(r.tile_level, -1);
-    r = cv_tile_locate((cv_merkle_node){3, -2});
-    assert_int_equal(r.tile_level, -1);
-    r = cv_tile_locate((cv_merkle_node){20, INT64_MAX});
-    assert_int_equal(r.tile_level, -1);
+    for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+        cv_tile_ref r = cv_tile_locate(cases[k].node);
+
+        assert_int_equal(r.tile_level, cases[k].tile_level);
+        assert_int_equal(r.tile_index, cases[k].tile_index);
+        assert_int_equal(r.first, cases[k].first);
+        assert_int_equal(r.count, cases[k].count);
+    }
+    for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++)
+        assert_int_equal(cv_tile_locate(bad[k]).tile_level, -1);
 }
 
 static void
@@ -905,6 +897,19 @@ mt_path_round_trip(int level, int64_t index, int width, const char *want)
 static void
 test_merkle_tile_path_round_trip(void **state)
 {
+    /* level, index, width, buffer size -> length written or -1 */
+    static const struct {
+        int level;
+        int64_t index;
+        int width;
+        size_t buflen;
+        int want;
+    } args[] = {
+        {0, 0, 256, 11, 10}, /* "tile/0/000" and its NUL just fit */
+        {0, 0, 256, 10, -1},  {0, 5, 256, 5, -1},   {-2, 5, 256, 64, -1},
+        {64, 5, 256, 64, -1}, {0, -1, 256, 64, -1}, {0, 5, 0, 64, -1},
+        {0, 5, 257, 64, -1},
+    };
     char buf[64];
 
     (void)state;
@@ -927,14 +932,11 @@ test_merkle_tile_path_round_trip(void **state)
             assert_int_equal(
                 cv_tile_path_format(i % 5, i, w, buf, sizeof(buf)) > 0, true);
     /* Bad arguments and a short buffer. */
-    assert_int_equal(cv_tile_path_format(0, 0, 256, buf, 11), 10);
-    assert_int_equal(cv_tile_path_format(0, 0, 256, buf, 10), -1);
-    assert_int_equal(cv_tile_path_format(0, 5, 256, buf, 5), -1);
-    assert_int_equal(cv_tile_path_format(-2, 5, 256, buf, sizeof(buf)), -1);
-    assert_int_equal(cv_tile_path_format(64, 5, 256, buf, sizeof(buf)), -1);
-    assert_int_equal(cv_tile_path_format(0, -1, 256, buf, sizeof(buf)), -1);
-    assert_int_equal(cv_tile_path_format(0, 5, 0, buf, sizeof(buf)), -1);
-    assert_int_equal(cv_tile_path_format(0, 5, 257, buf, sizeof(buf)), -1);
+    for (size_t k = 0; k < sizeof(args) / sizeof(args[0]); k++)
+        assert_int_equal(cv_tile_path_format(args[k].level, args[k].index,
+                                             args[k].width, buf,
+                                             args[k].buflen),
+                         args[k].want);
 }
 
 static void

@@ -241,7 +241,9 @@ bt_lock_evidence(void)
     assert_int_equal(PQstatus(c), CONNECTION_OK);
     res = PQexec(c, "BEGIN");
     PQclear(res);
-    res = PQexec(c, "LOCK TABLE evidence_events IN ACCESS EXCLUSIVE MODE");
+    /* The stream, and the counters the dashboard reads (migration 0014). */
+    res = PQexec(c, "LOCK TABLE evidence_events, read_counts"
+                    " IN ACCESS EXCLUSIVE MODE");
     assert_int_equal(PQresultStatus(res), PGRES_COMMAND_OK);
     PQclear(res);
     return c;
@@ -383,7 +385,8 @@ test_bounds_service_timeouts(void **state)
     bt_actor_init(&auditor, "bt-auditor", "auditor");
 
     lock = bt_lock_evidence();
-    /* The dashboard counts the stream: it waits, then the bound fires. */
+    /* The dashboard reads the locked counters: it waits, then the bound
+     * fires. */
     t0 = cv_test_now_ms();
     code =
         bt_call(cli, "report.Dashboard", &dreq.base, &cv__dashboard__descriptor,

@@ -140,7 +140,10 @@
         } else if (data === null) {
           out.ok = false;
           out.error = { detail: 'the gateway answered with a body that is not JSON', code: '', request_id: '' };
-        } else {
+        } else if (path.indexOf('/runtime/') === 0) {
+          // Only an API call proves the token got past authentication: a
+          // public document (/openapi.json) answering 200 must not hide a
+          // 401 banner that an API call raised just before.
           noteAuth(res.status, null, method);
         }
         return out;

@@ -7,9 +7,7 @@
 #include "cv_evidence.h"
 
 const cv_db_statement cv_evidence_statements[] = {
-    {"cv_evidence_append",
-     "INSERT INTO evidence_events (kind, record_id, plan_id, provider, actor,"
-     " request_id, created_at, record, principal)"
+    {"cv_evidence_append", CV_EVIDENCE_INSERT
      " VALUES ($1, $2, $3, $4, $5, $6, $7::timestamptz, $8::jsonb, $9)"},
 };
 const size_t cv_evidence_statement_count =

@@ -32,6 +32,14 @@ typedef struct cv_evidence_event {
 } cv_evidence_event;
 
 /* The library's statements; cv_db prepares them on every connection. */
+/* The columns every evidence row is written with, in this order; a
+ * statement that writes its own row in one round trip with its record
+ * (services/ack/ack_sql.c) names them through this, so the two writers
+ * cannot drift apart. */
+#define CV_EVIDENCE_INSERT                                                     \
+    "INSERT INTO evidence_events (kind, record_id, plan_id, provider, actor,"  \
+    " request_id, created_at, record, principal)"
+
 extern const cv_db_statement cv_evidence_statements[];
 extern const size_t cv_evidence_statement_count;
 

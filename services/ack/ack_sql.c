@@ -50,9 +50,8 @@ const cv_db_statement ack_sql_statements[] = {
      " acknowledgement_id = EXCLUDED.acknowledgement_id,"
      " acknowledgement_state = EXCLUDED.acknowledgement_state,"
      " seq = EXCLUDED.seq WHERE ack_current.seq < EXCLUDED.seq),"
-     " e AS (INSERT INTO evidence_events (kind, record_id, plan_id, provider,"
-     " actor, request_id, created_at, record, principal)"
-     " SELECT '" CV_KIND_ACK "', $1, $2, $3, $6, $7, $5::timestamptz,"
+     " e AS (" CV_EVIDENCE_INSERT " SELECT '" CV_KIND_ACK
+     "', $1, $2, $3, $6, $7, $5::timestamptz,"
      " $8::jsonb, $9 FROM a)"
      " SELECT seq FROM a"},
 };

@@ -221,6 +221,28 @@ bench_start() {
     NAMES+=("$1")
 }
 
+# bench_restart NAME BINARY [VAR=VALUE...]: restarts the process bench_start
+# started as NAME from BINARY with that environment added, and waits (at
+# most 15 s) until the gateway answers /readyz again.
+bench_restart() {
+    local name=$1 bin=$2 i pid
+    shift 2
+    for ((i = 0; i < ${#NAMES[@]}; i++)); do
+        [[ "${NAMES[i]}" == "$name" ]] || continue
+        pid=${PIDS[i]}
+        kill -TERM "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+        env "$@" "$bin" </dev/null >>"$TMP_DIR/$name.log" 2>&1 &
+        PIDS[i]=$!
+    done
+    for ((i = 0; i < 60; i++)); do
+        curl -fsS -o /dev/null --max-time 2 "$GW/readyz" 2>/dev/null && return 0
+        sleep 0.25
+    done
+    bench_log "$name was not ready again within 15 s"
+    return 1
+}
+
 bench_start_services() {
     local s i j
     for s in ack retry report; do
@@ -636,21 +658,7 @@ ACK_TPUT_BODY='{"provider":"{{line}}","acknowledged_by":"bench","acknowledgement
 
 # Restarts only cavra-ack with CAVRA_RPC_GROUP_MAX=$1 and waits for /readyz.
 bench_restart_ack() {
-    local i pid
-    for ((i = 0; i < ${#NAMES[@]}; i++)); do
-        [[ "${NAMES[i]}" == cavra-ack ]] || continue
-        pid=${PIDS[i]}
-        kill -TERM "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-        CAVRA_RPC_GROUP_MAX=$1 "$BUILD/services/ack/cavra-ack" </dev/null >>"$TMP_DIR/cavra-ack.log" 2>&1 &
-        PIDS[i]=$!
-    done
-    for ((i = 0; i < 60; i++)); do
-        curl -fsS -o /dev/null --max-time 2 "$GW/readyz" 2>/dev/null && return 0
-        sleep 0.25
-    done
-    bench_log "cavra-ack was not ready again within 15 s"
-    return 1
+    bench_restart cavra-ack "$BUILD/services/ack/cavra-ack" "CAVRA_RPC_GROUP_MAX=$1"
 }
 
 # bench_pgbench ROUND: one pgbench run; keeps its tps.
@@ -736,22 +744,9 @@ done
 # bench_restart_svc NAME [VAR=VALUE...]: restarts cavra-NAME with that
 # environment and waits for /readyz.
 bench_restart_svc() {
-    local name=$1 i pid
+    local name=$1
     shift
-    for ((i = 0; i < ${#NAMES[@]}; i++)); do
-        [[ "${NAMES[i]}" == "cavra-$name" ]] || continue
-        pid=${PIDS[i]}
-        kill -TERM "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-        env "$@" "$BUILD/services/$name/cavra-$name" </dev/null >>"$TMP_DIR/cavra-$name.log" 2>&1 &
-        PIDS[i]=$!
-    done
-    for ((i = 0; i < 60; i++)); do
-        curl -fsS -o /dev/null --max-time 2 "$GW/readyz" 2>/dev/null && return 0
-        sleep 0.25
-    done
-    bench_log "cavra-$name was not ready again within 15 s"
-    return 1
+    bench_restart "cavra-$name" "$BUILD/services/$name/cavra-$name" "$@"
 }
 # bench_primary_commits: committed transactions in the primary's database.
 bench_primary_commits() {
@@ -830,21 +825,7 @@ done
 # bench_restart_gateway [VAR=VALUE...]: restarts the gateway with that
 # environment and waits for /readyz.
 bench_restart_gateway() {
-    local i pid
-    for ((i = 0; i < ${#NAMES[@]}; i++)); do
-        [[ "${NAMES[i]}" == cavra-gateway ]] || continue
-        pid=${PIDS[i]}
-        kill -TERM "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-        env "$@" "$BUILD/gateway/cavra-gateway" </dev/null >>"$TMP_DIR/cavra-gateway.log" 2>&1 &
-        PIDS[i]=$!
-    done
-    for ((i = 0; i < 60; i++)); do
-        curl -fsS -o /dev/null --max-time 2 "$GW/readyz" 2>/dev/null && return 0
-        sleep 0.25
-    done
-    bench_log "cavra-gateway was not ready again within 15 s"
-    return 1
+    bench_restart cavra-gateway "$BUILD/gateway/cavra-gateway" "$@"
 }
 # bench_pid NAME: the pid of a process bench_start started.
 bench_pid() {

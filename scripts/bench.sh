@@ -71,6 +71,11 @@
 #   CAVRA_BENCH_ONLY=scale-out only steps 1-3, the seed (5), 5c and 5d:
 #                              the read replica and ack replica figures
 #                              (with a small CAVRA_BENCH_RECORDS, minutes)
+#   CAVRA_BENCH_ONLY=reads     only steps 1-3, the reads of step 4 (no writes),
+#                              the seed (5), the same reads again, the table
+#                              and 7: the read figures at 1,000 and at
+#                              CAVRA_BENCH_RECORDS * 3 events (about 10 minutes
+#                              at 333333 on the 2-core machine)
 # Output: build/bench/results.txt (table + raw lines), build/bench/results.json
 # (the same figures as JSON), build/bench/explain.log,
 # build/bench/logs/ (service and PostgreSQL logs of the last run).
@@ -109,8 +114,8 @@ if [[ ! "$RECORDS" =~ ^[0-9]+$ ]] || ((RECORDS < 8 || RECORDS > 10000000)); then
     bench_log "CAVRA_BENCH_RECORDS must be an integer in 8..10000000"
     exit 2
 fi
-if [[ -n "$ONLY" && "$ONLY" != scale-out ]]; then
-    bench_log "CAVRA_BENCH_ONLY must be empty (everything) or scale-out"
+if [[ -n "$ONLY" && "$ONLY" != scale-out && "$ONLY" != reads ]]; then
+    bench_log "CAVRA_BENCH_ONLY must be empty (everything), scale-out or reads"
     exit 2
 fi
 for v in CHAIN_TIMEOUT EXPLAIN_MS; do
@@ -423,6 +428,7 @@ bench_phase() {
     [[ $VERIFY_OK -ne 1 ]] || bench_verify "$tag"
     bench_wait_idle 300
     bench_wait_chain 120 >/dev/null
+    [[ "$ONLY" != reads ]] || return 0
 
     # Writes: every request a new record.
     bench_run "post-plan-c1@$tag" --url "$GW$P/recovery-escalation-plan" \
@@ -584,7 +590,7 @@ bench_idle_run() {
     RAW_LINES+=("$line")
 }
 IDLE_LINES=()
-if [[ "$ONLY" != scale-out ]]; then
+if [[ -z "$ONLY" ]]; then
 bench_log "idle connections: 5000 held by 127.0.0.2, 127.0.0.1 timed"
 bench_idle_run idle-readyz --port "$CAVRA_GATEWAY_PORT" --idle 5000 --path /readyz --requests 200
 bench_idle_run idle-readyz-partial --port "$CAVRA_GATEWAY_PORT" --idle 5000 --partial \
@@ -692,7 +698,7 @@ bench_tput_median() {
     bench_median "${vals[@]}"
 }
 
-[[ "$ONLY" == scale-out ]] ||
+[[ -n "$ONLY" ]] ||
     bench_log "write throughput: pgbench vs acknowledgement POSTs, $TPUT_ROUNDS rounds"
 if [[ -z "$PGBENCH" ]]; then
     bench_log "pgbench not found (Debian: postgresql-15); the ratio line will say nan"
@@ -707,7 +713,7 @@ bench_sql -c "SELECT '$GW$P/recovery-escalations/' || r.plan_id || '/acknowledge
 head -n 1 "$TMP_DIR/ack-urls-spread.txt" >"$TMP_DIR/ack-urls-hot.txt"
 SPREAD_PAIRS=$(wc -l <"$TMP_DIR/ack-urls-spread.txt")
 WRITE_ROUNDS=$TPUT_ROUNDS
-[[ "$ONLY" != scale-out ]] || WRITE_ROUNDS=0
+[[ -z "$ONLY" ]] || WRITE_ROUNDS=0
 for ((round = 1; round <= WRITE_ROUNDS; round++)); do
     bench_wait_chain 120 >/dev/null
     bench_wait_idle 60
@@ -755,7 +761,7 @@ bench_primary_commits() {
 declare -A PRIMARY_TX=()
 READ_MODES=()
 READ_FALLBACKS=-
-if [[ $PG_UP -eq 1 ]]; then
+if [[ $PG_UP -eq 1 && "$ONLY" != reads ]]; then
     SB_PORT=$(bench_free_port $((PG_PORT + 1)))
     READ_MODES=(primary)
     if bash scripts/pg.sh standby "$TMP_DIR/pg" "$TMP_DIR/standby" "$SB_PORT" >&2; then
@@ -840,8 +846,11 @@ bench_cpu_ticks() {
 }
 ACK2_URL=ipc://$TMP_DIR/ack2.ipc
 ACK_REPLICAS=(1 2)
+[[ "$ONLY" != reads ]] || ACK_REPLICAS=()
 ACK_CPU1=0
 ACK_CPU2=0
+ACK_CPU_NOTE=
+if ((${#ACK_REPLICAS[@]} > 0)); then
 CAVRA_ACK_URL=$ACK2_URL bench_start cavra-ack2 "$BUILD/services/ack/cavra-ack"
 bench_log "acknowledgements with 1 and 2 cavra-ack replicas, $TPUT_ROUNDS rounds"
 for ((round = 1; round <= TPUT_ROUNDS; round++)); do
@@ -869,6 +878,7 @@ TICKS=$(getconf CLK_TCK)
 ACK_CPU_NOTE="CPU of the replicas during the 2-replica runs: cavra-ack $(awk -v t="$ACK_CPU1" -v h="$TICKS" 'BEGIN { printf "%.1f", t / h }') s, second cavra-ack $(awk -v t="$ACK_CPU2" -v h="$TICKS" 'BEGIN { printf "%.1f", t / h }') s"
 bench_log "$ACK_CPU_NOTE"
 bench_restart_gateway
+fi
 for n in "${ACK_REPLICAS[@]}"; do
     for f in rps median_ms p99_ms failures; do
         TPUT[replicas$n.$f]=$(bench_tput_median "ack-c64-replicas$n" "$f")
@@ -960,6 +970,7 @@ mkdir -p "$OUT"
             fi
         done
     fi
+    if ((${#ACK_REPLICAS[@]} > 0)); then
     echo
     echo "Acknowledgement POSTs at 64 connections spread over $SPREAD_PAIRS (plan, provider) pairs,"
     echo "with 1 and 2 cavra-ack replicas (the gateway given both URLs), $TPUT_ROUNDS interleaved"
@@ -971,6 +982,7 @@ mkdir -p "$OUT"
     done
     echo "ack 2 replicas/1 replica: ${TPUT[replicas.ratio]} x"
     echo "  ($ACK_CPU_NOTE)"
+    fi
     if ((${#IDLE_LINES[@]} > 0)); then
     echo
     echo "Idle connections (bench/bench_idle): 127.0.0.2 opens 5000 connections and sends"

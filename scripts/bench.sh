@@ -101,7 +101,6 @@ TABLES="evidence_events, escalation_plans, plan_routes, acknowledgements, ack_cu
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 TMP_DIR=
 PG_UP=0
-SB_UP=0
 PIDS=()
 NAMES=()
 CLEANED=0
@@ -158,15 +157,7 @@ bench_cleanup() {
         mkdir -p "$OUT/logs"
         cp "$TMP_DIR"/*.log "$OUT/logs/" 2>/dev/null || true
         cp "$TMP_DIR/pg/postgres.log" "$OUT/logs/postgres.log" 2>/dev/null || true
-    fi
-    if [[ $SB_UP -eq 1 ]]; then
-        bash scripts/pg.sh stop "$TMP_DIR/standby" || bench_log "could not stop the standby"
-    fi
-    if [[ $PG_UP -eq 1 ]]; then
-        bash scripts/pg.sh stop "$TMP_DIR/pg" || bench_log "could not stop the bench cluster"
-    fi
-    if [[ -n "$TMP_DIR" ]]; then
-        rm -rf "$TMP_DIR"
+        bash scripts/pg.sh teardown "$TMP_DIR" || true
     fi
     exit "$rc"
 }
@@ -174,15 +165,10 @@ trap bench_cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# True when something accepts TCP connections on 127.0.0.1:$1.
-bench_port_busy() {
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
-
 # Prints the first free port from $1 up.
 bench_free_port() {
     local port=$1
-    while bench_port_busy "$port"; do
+    while bash scripts/pg.sh port-busy "$port"; do
         port=$((port + 1))
         if ((port > 65000)); then
             bench_log "no free port found from $1 up"
@@ -765,7 +751,6 @@ if [[ $PG_UP -eq 1 && "$ONLY" != reads ]]; then
     SB_PORT=$(bench_free_port $((PG_PORT + 1)))
     READ_MODES=(primary)
     if bash scripts/pg.sh standby "$TMP_DIR/pg" "$TMP_DIR/standby" "$SB_PORT" >&2; then
-        SB_UP=1
         READ_MODES+=(standby)
     else
         bench_log "could not start a standby; reads measured on the primary only"
@@ -884,14 +869,14 @@ for n in "${ACK_REPLICAS[@]}"; do
         TPUT[replicas$n.$f]=$(bench_tput_median "ack-c64-replicas$n" "$f")
     done
 done
-TPUT[replicas.ratio]=$(awk -v a="${TPUT[replicas2.rps]}" -v b="${TPUT[replicas1.rps]}" \
+TPUT[replicas.ratio]=$(awk -v a="${TPUT[replicas2.rps]:-nan}" -v b="${TPUT[replicas1.rps]:-nan}" \
     'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "nan" }')
 
 # 6. The table.
 mkdir -p "$OUT"
 {
     echo "CAVRA Recovery benchmark, $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-    echo "command:   CAVRA_BENCH_RECORDS=$RECORDS make bench   (scripts/bench.sh)"
+    echo "command:   ${ONLY:+CAVRA_BENCH_ONLY=$ONLY }CAVRA_BENCH_RECORDS=$RECORDS make bench   (scripts/bench.sh)"
     echo "commit:    $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD 2>/dev/null || echo ' + uncommitted changes')"
     echo "machine:   $(nproc) CPUs; load average at the start $LOAD_START, at the end $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "database:  PostgreSQL $PG_VERSION, $PG_MODE"

@@ -12,14 +12,19 @@
 #                                  in DIR on 127.0.0.1:PORT (read replica
 #                                  tests and benchmarks)
 #   scripts/pg.sh stop DIR         fast shutdown; fine when not running.
+#   scripts/pg.sh teardown DIR     the end of a throwaway stack (bench.sh,
+#                                  test.sh): stops DIR/standby and DIR/pg
+#                                  (whichever runs), then removes DIR.
+#   scripts/pg.sh port-busy PORT   true when 127.0.0.1:PORT accepts TCP.
 #   scripts/pg.sh url PORT         prints postgresql://cavra@127.0.0.1:PORT/cavra
 #                                  (the owner: migrations, administration)
 #   scripts/pg.sh app-url PORT     prints postgresql://cavra_app@127.0.0.1:PORT/cavra
 #                                  (the services' login: SELECT and INSERT)
 #   scripts/pg.sh pgpass DIR       prints DIR/pgpass (export it as PGPASSFILE)
 #
-# Usage (sourced): `. scripts/pg.sh` defines cavra_pg_start, cavra_pg_stop
-# and cavra_pg_url with the same arguments; they return non-zero on failure
+# Usage (sourced): `. scripts/pg.sh` defines cavra_pg_start, cavra_pg_stop,
+# cavra_pg_teardown, cavra_pg_port_busy and cavra_pg_url with the same
+# arguments; they return non-zero on failure
 # and never exit the caller's shell.
 #
 # Environment:
@@ -374,6 +379,33 @@ cavra_pg_stop() {
     return 0
 }
 
+# cavra_pg_teardown DIR: stops the standby in DIR/standby first (it would
+# retry its primary), then the cluster in DIR/pg, then removes DIR. A
+# cluster that does not stop is named; DIR goes anyway.
+cavra_pg_teardown() {
+    local dir=${1:-} rc=0
+    if [[ -z "$dir" ]]; then
+        cavra_pg_err "usage: pg.sh teardown DIR"
+        return 2
+    fi
+    cavra_pg_stop "$dir/standby" || {
+        cavra_pg_err "could not stop the standby in $dir/standby"
+        rc=1
+    }
+    cavra_pg_stop "$dir/pg" || {
+        cavra_pg_err "could not stop the cluster in $dir/pg"
+        rc=1
+    }
+    rm -rf "$dir"
+    return "$rc"
+}
+
+# cavra_pg_port_busy PORT: true when something accepts TCP connections on
+# 127.0.0.1:PORT.
+cavra_pg_port_busy() {
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
 # cavra_pg_url PORT
 cavra_pg_url() {
     if [[ ! "${1:-}" =~ ^[0-9]+$ ]]; then
@@ -400,11 +432,13 @@ if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
     start) cavra_pg_start "$@" ;;
     standby) cavra_pg_standby "$@" ;;
     stop) cavra_pg_stop "$@" ;;
+    teardown) cavra_pg_teardown "$@" ;;
+    port-busy) cavra_pg_port_busy "${1:?usage: pg.sh port-busy PORT}" ;;
     url) cavra_pg_url "$@" ;;
     app-url) cavra_pg_app_url "$@" ;;
     pgpass) printf '%s/pgpass\n' "$(cd "${1:?usage: pg.sh pgpass DIR}" && pwd -P)" ;;
     *)
-        cavra_pg_err "usage: pg.sh start DIR PORT | standby PRIMARY_DIR DIR PORT | stop DIR | url PORT | app-url PORT | pgpass DIR"
+        cavra_pg_err "usage: pg.sh start DIR PORT | standby PRIMARY_DIR DIR PORT | stop DIR | teardown DIR | port-busy PORT | url PORT | app-url PORT | pgpass DIR"
         exit 2
         ;;
     esac

@@ -17,7 +17,6 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 TMP_DIR=
 PG_UP=0
-STANDBY_UP=0
 
 test_log() {
     echo "test.sh: $*" >&2
@@ -27,25 +26,14 @@ test_log() {
 test_cleanup() {
     local rc=$?
     trap - EXIT INT TERM
-    if [[ $STANDBY_UP -eq 1 ]]; then
-        bash scripts/pg.sh stop "$TMP_DIR/standby" || test_log "could not stop the standby"
-    fi
-    if [[ $PG_UP -eq 1 ]]; then
-        bash scripts/pg.sh stop "$TMP_DIR/pg" || test_log "could not stop the test cluster"
-    fi
     if [[ -n "$TMP_DIR" ]]; then
-        rm -rf "$TMP_DIR"
+        bash scripts/pg.sh teardown "$TMP_DIR" || true
     fi
     exit "$rc"
 }
 trap test_cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-
-# True when something accepts TCP connections on 127.0.0.1:$1.
-test_port_busy() {
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
 
 # 1. Packages and both builds.
 bash scripts/deps.sh
@@ -70,7 +58,7 @@ else
     started=0
     # A port can be taken between the check and the start: try a few.
     for ((attempt = 0; attempt < 5; attempt++)); do
-        while test_port_busy "$port"; do
+        while bash scripts/pg.sh port-busy "$port"; do
             port=$((port + 1))
             if ((port > 65000)); then
                 test_log "no free port found from 56432 up"
@@ -134,9 +122,8 @@ fi
 # reads really went there.
 if [[ $PG_UP -eq 1 && "${CAVRA_SKIP_STANDBY_TEST:-0}" != 1 ]]; then
     sb_port=$((port + 1))
-    while test_port_busy "$sb_port"; do sb_port=$((sb_port + 1)); done
+    while bash scripts/pg.sh port-busy "$sb_port"; do sb_port=$((sb_port + 1)); done
     if bash scripts/pg.sh standby "$TMP_DIR/pg" "$TMP_DIR/standby" "$sb_port"; then
-        STANDBY_UP=1
         sb_commits() {
             psql "$(bash scripts/pg.sh url "$sb_port")" -X -At -c \
                 "SELECT xact_commit FROM pg_stat_database WHERE datname = 'cavra'"

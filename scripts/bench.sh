@@ -74,8 +74,8 @@
 #   CAVRA_BENCH_ONLY=reads     only steps 1-3, the reads of step 4 (no writes),
 #                              the seed (5), the same reads again, the table
 #                              and 7: the read figures at 1,000 and at
-#                              CAVRA_BENCH_RECORDS * 3 events (about 10 minutes
-#                              at 333333 on the 2-core machine)
+#                              CAVRA_BENCH_RECORDS * 3 events (about 12 minutes
+#                              at 333333 on the loaded 2-core machine)
 # Output: build/bench/results.txt (table + raw lines), build/bench/results.json
 # (the same figures as JSON), build/bench/explain.log,
 # build/bench/logs/ (service and PostgreSQL logs of the last run).

@@ -16,7 +16,7 @@
 #   3. starts cavra-ack, cavra-retry, cavra-report (ipc:// sockets in the
 #      temporary folder) and cavra-gateway on a free port;
 #   4. measures on the (nearly) empty store: reads first (dashboard, evidence
-#      stream first page and a plan_id page, trace, retry-plan for one plan
+#      stream first page and a plan_id page, trace page (limit=50, as the stream page), retry-plan for one plan
 #      and over the whole store, schedule-run with a new schedule each call,
 #      /runtime/evidence/verify when that route answers, and the same check
 #      by tools/cavra-verify without the RPC deadline), then writes (POST
@@ -401,7 +401,7 @@ bench_phase() {
         --requests 20 --warmup 2
     bench_run "stream-plan-page@$tag" --url "$GW$FEED?plan_id=$plan&limit=50" \
         --requests 20 --warmup 2
-    bench_run "trace@$tag" --url "$GW$P/recovery-escalations/$plan/trace" \
+    bench_run "trace@$tag" --url "$GW$P/recovery-escalations/$plan/trace?limit=50" \
         --requests 20 --warmup 2
     bench_run "retry-plan-one@$tag" --url "$GW$P/recovery-escalations/retry-plan" \
         --header "$JSON" --body "{\"generated_by\":\"bench\",\"plan_id\":\"$plan\"}" \
@@ -413,7 +413,7 @@ bench_phase() {
         WHERE plan_id IS NULL ORDER BY seq DESC LIMIT 1")
     # The trace unpacks every retry plan that names the plan: again, now
     # that the store holds 6 more retry plans over the whole store.
-    bench_run "trace-after-retry@$tag" --url "$GW$P/recovery-escalations/$plan/trace" \
+    bench_run "trace-after-retry@$tag" --url "$GW$P/recovery-escalations/$plan/trace?limit=50" \
         --requests 20 --warmup 2
     bench_run "schedule-run@$tag" \
         --url "$GW$P/recovery-executive-report/schedule-run" --header "$JSON" \
@@ -777,7 +777,7 @@ if [[ $PG_UP -eq 1 && "$ONLY" != reads ]]; then
             c0=$(bench_primary_commits)
             bench_run "read-dashboard-c16-$mode#$round" --url "$GW$FEED/dashboard" \
                 --threads 16 --requests 96 --warmup 16
-            bench_run "read-trace-c16-$mode#$round" --url "$GW$P/recovery-escalations/$SEED_PLAN/trace" \
+            bench_run "read-trace-c16-$mode#$round" --url "$GW$P/recovery-escalations/$SEED_PLAN/trace?limit=50" \
                 --threads 16 --requests 400 --warmup 16
             bench_run "read-stream-c16-$mode#$round" --url "$GW$FEED?limit=50" \
                 --threads 16 --requests 800 --warmup 16
@@ -1071,7 +1071,7 @@ if [[ $PG_UP -eq 1 && $EXPLAIN_MS -gt 0 && "$ONLY" != scale-out ]]; then
         -c "SELECT pg_reload_conf()" >/dev/null
     bench_start_services
     for url in "$FEED/dashboard" "$FEED?limit=50" "$FEED?plan_id=$SEED_PLAN&limit=50" \
-        "$P/recovery-escalations/$SEED_PLAN/trace"; do
+        "$P/recovery-escalations/$SEED_PLAN/trace?limit=50"; do
         curl -s -o /dev/null --max-time 300 "$GW$url" || true
     done
     bench_post "$GW$P/recovery-escalations/retry-plan" \

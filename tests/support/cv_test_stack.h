@@ -53,6 +53,21 @@ int cv_test_stack_stop(cv_test_stack *s);
  * stderr (nothing open then). */
 int cv_test_client_open(const char *url, cv_rpc_client **cli);
 
+/*
+ * A suite's setup: cv_test_stack_start(s, which), then a connected client
+ * (cv_test_client_open) to each service whose pointer is not NULL: *ack,
+ * *retry, *report. Returns 0, or -1 after printing why (nothing is left
+ * open or running then).
+ */
+int cv_test_stack_start_clients(cv_test_stack *s, int which,
+                                cv_rpc_client **ack, cv_rpc_client **retry,
+                                cv_rpc_client **report);
+
+/* A suite's teardown: closes the clients that are open (and NULLs them),
+ * then returns cv_test_stack_stop(s). Any pointer may be NULL. */
+int cv_test_stack_stop_clients(cv_test_stack *s, cv_rpc_client **ack,
+                               cv_rpc_client **retry, cv_rpc_client **report);
+
 /* Stops the processes (SIGTERM, wait) and starts them again with the same
  * URLs and port; returns 0 or -1. */
 int cv_test_stack_restart(cv_test_stack *s);

@@ -54,6 +54,24 @@ int cv_test_stack_stop(cv_test_stack *s);
 int cv_test_client_open(const char *url, cv_rpc_client **cli);
 
 /*
+ * Defines a suite's stack `name` (a static cv_test_stack) and its cmocka
+ * group setup and teardown, name##_start (cv_test_stack_start(&name,
+ * which)) and name##_stop (cv_test_stack_stop(&name)).
+ */
+#define CV_TEST_SUITE_STACK(name, which)                                       \
+    static cv_test_stack name;                                                 \
+    static int name##_start(void **state)                                      \
+    {                                                                          \
+        (void)state;                                                           \
+        return cv_test_stack_start(&name, (which));                            \
+    }                                                                          \
+    static int name##_stop(void **state)                                       \
+    {                                                                          \
+        (void)state;                                                           \
+        return cv_test_stack_stop(&name);                                      \
+    }
+
+/*
  * A suite's setup: cv_test_stack_start(s, which), then a connected client
  * (cv_test_client_open) to each service whose pointer is not NULL: *ack,
  * *retry, *report. Returns 0, or -1 after printing why (nothing is left

@@ -69,7 +69,7 @@ $$;
 
 -- ---- what one row adds -----------------------------------------------------
 -- Counters 40-46 are kept per UTC minute, 50-56 the same per UTC hour;
--- 44-46 and 54-56 are times in epoch microseconds.
+-- 44, 45 (and 54, 55) are times in epoch microseconds.
 CREATE FUNCTION read_time_keys(at_time timestamptz)
 RETURNS TABLE (m timestamptz, h timestamptz, us bigint)
 LANGUAGE sql STABLE AS $$

@@ -507,20 +507,96 @@ cv_envelope_verify(const cv_principals *p, const Cv__RpcRequest *env,
     return 0;
 }
 
-/* ---- replay cache ---- */
+/* ---- expiring tables: the replay cache and the sessions ---- */
 
-#define CV_REPLAY_BUCKETS 4096
+#define CV_TABLE_BUCKETS 4096
+
+/* The head of every entry of an expiring table: its first member, so a
+ * head points at its entry too. */
+typedef struct cv_expiring {
+    struct cv_expiring *next;
+    int64_t expires_ms;
+} cv_expiring;
+
+/* Chained buckets under one lock, at most max entries; entries are freed
+ * with free_entry. */
+typedef struct cv_expiring_table {
+    pthread_mutex_t mtx;
+    cv_expiring *buckets[CV_TABLE_BUCKETS];
+    size_t n, max;
+    void (*free_entry)(cv_expiring *);
+} cv_expiring_table;
+
+static void
+cv_table_init(cv_expiring_table *t, size_t max,
+              void (*free_entry)(cv_expiring *))
+{
+    pthread_mutex_init(&t->mtx, NULL);
+    t->max = max;
+    t->free_entry = free_entry;
+}
+
+/* Drops the entries of bucket b that expired before now_ms; under the
+ * lock. */
+static void
+cv_table_sweep_bucket(cv_expiring_table *t, size_t b, int64_t now_ms)
+{
+    cv_expiring **pp = &t->buckets[b], *e;
+
+    while ((e = *pp) != NULL) {
+        if (e->expires_ms < now_ms) {
+            *pp = e->next;
+            t->free_entry(e);
+            t->n--;
+        } else {
+            pp = &e->next;
+        }
+    }
+}
+
+static void
+cv_table_sweep(cv_expiring_table *t, int64_t now_ms)
+{
+    for (size_t b = 0; b < CV_TABLE_BUCKETS; b++)
+        cv_table_sweep_bucket(t, b, now_ms);
+}
+
+static void
+cv_table_fini(cv_expiring_table *t)
+{
+    for (size_t b = 0; b < CV_TABLE_BUCKETS; b++) {
+        while (t->buckets[b] != NULL) {
+            cv_expiring *e = t->buckets[b];
+
+            t->buckets[b] = e->next;
+            t->free_entry(e);
+        }
+    }
+    pthread_mutex_destroy(&t->mtx);
+}
+
+/* Adds e to bucket b; under the lock, the caller has checked n < max. */
+static void
+cv_table_add(cv_expiring_table *t, size_t b, cv_expiring *e)
+{
+    e->next = t->buckets[b];
+    t->buckets[b] = e;
+    t->n++;
+}
+
+static void
+cv_table_free_plain(cv_expiring *e)
+{
+    free(e);
+}
 
 typedef struct cv_replay_entry {
-    struct cv_replay_entry *next;
-    int64_t expires_ms;
+    cv_expiring head;
     char id[CV_KEY_ID_LEN + 1 + 33];
 } cv_replay_entry;
 
 struct cv_replay_cache {
-    pthread_mutex_t mtx;
-    cv_replay_entry *buckets[CV_REPLAY_BUCKETS];
-    size_t n, max;
+    cv_expiring_table t;
 };
 
 cv_replay_cache *
@@ -528,10 +604,8 @@ cv_replay_cache_new(size_t max_entries)
 {
     cv_replay_cache *c = calloc(1, sizeof(*c));
 
-    if (c == NULL)
-        return NULL;
-    pthread_mutex_init(&c->mtx, NULL);
-    c->max = max_entries;
+    if (c != NULL)
+        cv_table_init(&c->t, max_entries, cv_table_free_plain);
     return c;
 }
 
@@ -540,15 +614,7 @@ cv_replay_cache_free(cv_replay_cache *c)
 {
     if (c == NULL)
         return;
-    for (size_t i = 0; i < CV_REPLAY_BUCKETS; i++) {
-        while (c->buckets[i] != NULL) {
-            cv_replay_entry *e = c->buckets[i];
-
-            c->buckets[i] = e->next;
-            free(e);
-        }
-    }
-    pthread_mutex_destroy(&c->mtx);
+    cv_table_fini(&c->t);
     free(c);
 }
 
@@ -558,29 +624,25 @@ cv_replay_check(cv_replay_cache *c, const char *key_id, const char *nonce,
 {
     char id[CV_KEY_ID_LEN + 1 + 33];
     uint32_t h = 2166136261u; /* FNV-1a: the nonce is already random */
-    cv_replay_entry **pp, *e;
+    cv_replay_entry *e;
+    size_t b;
     int rv = 0;
 
     snprintf(id, sizeof(id), "%s/%s", key_id, nonce);
     for (const char *s = id; *s != '\0'; s++)
         h = (h ^ (uint8_t)*s) * 16777619u;
-    pthread_mutex_lock(&c->mtx);
-    /* Expired entries of this bucket go as we pass them. */
-    for (pp = &c->buckets[h % CV_REPLAY_BUCKETS]; (e = *pp) != NULL;) {
-        if (e->expires_ms < now_ms) {
-            *pp = e->next;
-            free(e);
-            c->n--;
-            continue;
-        }
-        if (strcmp(e->id, id) == 0) {
+    b = h % CV_TABLE_BUCKETS;
+    pthread_mutex_lock(&c->t.mtx);
+    /* Expired entries of this bucket go before it is searched. */
+    cv_table_sweep_bucket(&c->t, b, now_ms);
+    for (cv_expiring *x = c->t.buckets[b]; x != NULL; x = x->next) {
+        if (strcmp(((cv_replay_entry *)x)->id, id) == 0) {
             rv = cv_error_set(err, CV_UNAUTHENTICATED,
                               "the RPC envelope was already used (replay)");
             goto out;
         }
-        pp = &e->next;
     }
-    if (c->n >= c->max) {
+    if (c->t.n >= c->t.max) {
         rv = cv_error_set(err, CV_RESOURCE_EXHAUSTED,
                           "too many RPCs in flight; retry");
         goto out;
@@ -589,13 +651,11 @@ cv_replay_check(cv_replay_cache *c, const char *key_id, const char *nonce,
         rv = cv_error_set(err, CV_INTERNAL, "out of memory");
         goto out;
     }
-    e->expires_ms = expires_ms;
+    e->head.expires_ms = expires_ms;
     memcpy(e->id, id, sizeof(id));
-    e->next = c->buckets[h % CV_REPLAY_BUCKETS];
-    c->buckets[h % CV_REPLAY_BUCKETS] = e;
-    c->n++;
+    cv_table_add(&c->t, b, &e->head);
 out:
-    pthread_mutex_unlock(&c->mtx);
+    pthread_mutex_unlock(&c->t.mtx);
     return rv;
 }
 
@@ -767,33 +827,16 @@ cv_envelope_mac(const char *key_id, const uint8_t key[CV_SESSION_KEY_LEN],
     return 0;
 }
 
-#define CV_SESSION_BUCKETS 4096
-
 typedef struct cv_session_entry {
-    struct cv_session_entry *next;
-    int64_t expires_ms;
+    cv_expiring head;
     const cv_principal *who;
     uint8_t id[CV_SESSION_ID_LEN];
     uint8_t key[CV_SESSION_KEY_LEN];
 } cv_session_entry;
 
 struct cv_session_store {
-    pthread_mutex_t mtx;
-    cv_session_entry *buckets[CV_SESSION_BUCKETS];
-    size_t n, max;
+    cv_expiring_table t;
 };
-
-cv_session_store *
-cv_session_store_new(size_t max_sessions)
-{
-    cv_session_store *s = calloc(1, sizeof(*s));
-
-    if (s == NULL)
-        return NULL;
-    pthread_mutex_init(&s->mtx, NULL);
-    s->max = max_sessions;
-    return s;
-}
 
 static void
 cv_session_entry_free(cv_session_entry *e)
@@ -802,20 +845,28 @@ cv_session_entry_free(cv_session_entry *e)
     free(e);
 }
 
+static void
+cv_session_entry_release(cv_expiring *e)
+{
+    cv_session_entry_free((cv_session_entry *)e);
+}
+
+cv_session_store *
+cv_session_store_new(size_t max_sessions)
+{
+    cv_session_store *s = calloc(1, sizeof(*s));
+
+    if (s != NULL)
+        cv_table_init(&s->t, max_sessions, cv_session_entry_release);
+    return s;
+}
+
 void
 cv_session_store_free(cv_session_store *s)
 {
     if (s == NULL)
         return;
-    for (size_t i = 0; i < CV_SESSION_BUCKETS; i++) {
-        while (s->buckets[i] != NULL) {
-            cv_session_entry *e = s->buckets[i];
-
-            s->buckets[i] = e->next;
-            cv_session_entry_free(e);
-        }
-    }
-    pthread_mutex_destroy(&s->mtx);
+    cv_table_fini(&s->t);
     free(s);
 }
 
@@ -823,26 +874,7 @@ cv_session_store_free(cv_session_store *s)
 static size_t
 cv_session_bucket(const uint8_t *id)
 {
-    return ((size_t)id[0] << 8 | id[1]) % CV_SESSION_BUCKETS;
-}
-
-/* Drops every expired session; under the lock. */
-static void
-cv_session_sweep(cv_session_store *s, int64_t now_ms)
-{
-    for (size_t i = 0; i < CV_SESSION_BUCKETS; i++) {
-        cv_session_entry **pp = &s->buckets[i], *e;
-
-        while ((e = *pp) != NULL) {
-            if (e->expires_ms < now_ms) {
-                *pp = e->next;
-                cv_session_entry_free(e);
-                s->n--;
-            } else {
-                pp = &e->next;
-            }
-        }
-    }
+    return ((size_t)id[0] << 8 | id[1]) % CV_TABLE_BUCKETS;
 }
 
 int
@@ -852,7 +884,6 @@ cv_session_grant(cv_session_store *s, const cv_principal *who,
 {
     cv_session_entry *e;
     EVP_PKEY *mine;
-    size_t b;
     int rv = 0;
 
     if (!env->has_session_offer || env->session_offer.len != 32)
@@ -875,22 +906,19 @@ cv_session_grant(cv_session_store *s, const cv_principal *who,
                             "session_offer is not a usable X25519 key");
     }
     e->who = who;
-    e->expires_ms = now_ms + CV_SESSION_TTL_MS;
+    e->head.expires_ms = now_ms + CV_SESSION_TTL_MS;
     memcpy(id, e->id, sizeof(e->id));
-    pthread_mutex_lock(&s->mtx);
-    if (s->n >= s->max)
-        cv_session_sweep(s, now_ms);
-    if (s->n >= s->max) {
-        pthread_mutex_unlock(&s->mtx);
+    pthread_mutex_lock(&s->t.mtx);
+    if (s->t.n >= s->t.max)
+        cv_table_sweep(&s->t, now_ms);
+    if (s->t.n >= s->t.max) {
+        pthread_mutex_unlock(&s->t.mtx);
         cv_session_entry_free(e);
         return cv_error_set(err, CV_RESOURCE_EXHAUSTED,
                             "too many sessions; keep signing");
     }
-    b = cv_session_bucket(e->id);
-    e->next = s->buckets[b];
-    s->buckets[b] = e;
-    s->n++;
-    pthread_mutex_unlock(&s->mtx);
+    cv_table_add(&s->t, cv_session_bucket(e->id), &e->head);
+    pthread_mutex_unlock(&s->t.mtx);
     return 0;
 }
 
@@ -911,17 +939,18 @@ cv_session_verify(cv_session_store *s, const Cv__RpcRequest *env,
         env->key_id == NULL || env->nonce == NULL)
         return cv_error_set(err, CV_UNAUTHENTICATED,
                             "the RPC envelope is not signed");
-    pthread_mutex_lock(&s->mtx);
-    for (e = s->buckets[cv_session_bucket(env->session_id.data)]; e != NULL;
-         e = e->next) {
-        if (e->expires_ms >= now_ms &&
+    pthread_mutex_lock(&s->t.mtx);
+    for (cv_expiring *x = s->t.buckets[cv_session_bucket(env->session_id.data)];
+         x != NULL; x = x->next) {
+        e = (cv_session_entry *)x;
+        if (e->head.expires_ms >= now_ms &&
             CRYPTO_memcmp(e->id, env->session_id.data, sizeof(e->id)) == 0) {
             pr = e->who;
             memcpy(key, e->key, sizeof(key));
             break;
         }
     }
-    pthread_mutex_unlock(&s->mtx);
+    pthread_mutex_unlock(&s->t.mtx);
     if (pr == NULL) {
         *unknown = true;
         return cv_error_set(err, CV_UNAUTHENTICATED,

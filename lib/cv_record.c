@@ -202,3 +202,21 @@ cv_record_load(const ProtobufCMessageDescriptor *desc, const char *text,
     free(fixed);
     return rv;
 }
+
+int
+cv_record_stored_text(const ProtobufCMessage *record, bool ready, char **text,
+                      cv_error *err)
+{
+    *text = ready ? cv_message_to_json_text(record, CV_JSON_OUTPUT) : NULL;
+    return *text != NULL ? 0 : cv_error_set(err, CV_INTERNAL, "out of memory");
+}
+
+int
+cv_record_reply(int rv, ProtobufCMessage *rep, ProtobufCMessage **reply)
+{
+    if (rv == 0)
+        *reply = rep;
+    else if (rep != NULL)
+        protobuf_c_message_free_unpacked(rep, NULL);
+    return rv;
+}

@@ -85,4 +85,20 @@ int cv_record_derive_id(const ProtobufCMessage *record, const char *request_id,
 int cv_record_load(const ProtobufCMessageDescriptor *desc, const char *text,
                    ProtobufCMessage **out, cv_error *err);
 
+/*
+ * The JSON text a record is stored as (its one copy: replies and metadata
+ * are rendered from it), into *text (caller frees). `ready` is false when
+ * something else the reply needs could not be built (its metadata): that
+ * and a failed conversion are CV_INTERNAL "out of memory", *text NULL.
+ */
+int cv_record_stored_text(const ProtobufCMessage *record, bool ready,
+                          char **text, cv_error *err);
+
+/*
+ * The end of a handler that answers with the record it stored: returns
+ * rv; when rv is 0, *reply is rep (holding the record), otherwise rep and
+ * everything it holds are freed. rep may be NULL.
+ */
+int cv_record_reply(int rv, ProtobufCMessage *rep, ProtobufCMessage **reply);
+
 #endif

@@ -1396,3 +1396,11 @@ cv_message_set_field_text(ProtobufCMessage *msg, const char *name,
     cv_tc_mark_present(msg, f);
     return 0;
 }
+
+int
+cv_json_is_integer_type(ProtobufCType t)
+{
+    /* protobuf-c numbers its ten integer types first: INT32 (0) through
+     * FIXED64 (9). unit.transcode checks every type against this. */
+    return t <= PROTOBUF_C_TYPE_FIXED64;
+}

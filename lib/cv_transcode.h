@@ -98,4 +98,8 @@ int cv_message_set_field_text(ProtobufCMessage *msg, const char *name,
  * not in the enum. The pointer stays valid for the process lifetime. */
 const char *cv_enum_json_name(const ProtobufCEnumDescriptor *desc, int value);
 
+/* Whether the values of protobuf type t are JSON integers here: every
+ * int, uint, sint, fixed and sfixed type, 32 and 64 bits. */
+int cv_json_is_integer_type(ProtobufCType t);
+
 #endif

@@ -95,18 +95,6 @@ static void
 docs_type(docs_buf *b, const ProtobufCFieldDescriptor *f)
 {
     switch (f->type) {
-    case PROTOBUF_C_TYPE_INT32:
-    case PROTOBUF_C_TYPE_SINT32:
-    case PROTOBUF_C_TYPE_SFIXED32:
-    case PROTOBUF_C_TYPE_UINT32:
-    case PROTOBUF_C_TYPE_FIXED32:
-    case PROTOBUF_C_TYPE_INT64:
-    case PROTOBUF_C_TYPE_SINT64:
-    case PROTOBUF_C_TYPE_SFIXED64:
-    case PROTOBUF_C_TYPE_UINT64:
-    case PROTOBUF_C_TYPE_FIXED64:
-        docs_printf(b, "integer");
-        break;
     case PROTOBUF_C_TYPE_FLOAT:
     case PROTOBUF_C_TYPE_DOUBLE:
         docs_printf(b, "number");
@@ -143,7 +131,7 @@ docs_type(docs_buf *b, const ProtobufCFieldDescriptor *f)
         break;
     }
     default:
-        docs_printf(b, "?");
+        docs_printf(b, cv_json_is_integer_type(f->type) ? "integer" : "?");
     }
     if (f->label == PROTOBUF_C_LABEL_REPEATED)
         docs_printf(b, " (list)");

@@ -15,17 +15,6 @@
 #include "cv_plan_ref.h"
 #include "cv_record.h"
 #include "cv_time.h"
-#include "cv_transcode.h"
-
-/* The JSON text of a record to store (its one copy); meta_ok is whether
- * the reply's metadata could be built. CV_INTERNAL when out of memory. */
-static int
-ack_rpc_record_text(const ProtobufCMessage *record, bool meta_ok, char **text,
-                    cv_error *err)
-{
-    *text = meta_ok ? cv_message_to_json_text(record, CV_JSON_OUTPUT) : NULL;
-    return *text != NULL ? 0 : cv_error_set(err, CV_INTERNAL, "out of memory");
-}
 
 static int
 ack_rpc_record_plan(cv_rpc_ctx *call, const ProtobufCMessage *request,
@@ -33,7 +22,7 @@ ack_rpc_record_plan(cv_rpc_ctx *call, const ProtobufCMessage *request,
 {
     const Cv__RecordPlanRequest *req = (const Cv__RecordPlanRequest *)request;
     Cv__EscalationPlan *plan = NULL;
-    Cv__RecordPlanReply *rep = NULL;
+    Cv__RecordPlanReply *rep;
     char *record = NULL;
     int rv;
 
@@ -41,29 +30,20 @@ ack_rpc_record_plan(cv_rpc_ctx *call, const ProtobufCMessage *request,
                              call->request_id, cv_now_us(), &plan, err)) != 0)
         return rv;
     if ((rep = malloc(sizeof(*rep))) == NULL) {
-        rv = cv_error_set(err, CV_INTERNAL, "out of memory");
-        goto out;
+        protobuf_c_message_free_unpacked(&plan->base, NULL);
+        return cv_error_set(err, CV_INTERNAL, "out of memory");
     }
     cv__record_plan_reply__init(rep);
+    rep->plan = plan;
     rep->metadata = ack_plan_metadata(plan);
     rep->actor = cv_actor_dup(call->actor);
     /* Only the record is stored; the metadata is rendered from it. */
-    if ((rv = ack_rpc_record_text(&plan->base, rep->metadata != NULL, &record,
-                                  err)) != 0 ||
-        (rv = ack_sql_insert_plan(call->db, plan, record, plan->generated_by,
-                                  call->request_id, err)) != 0)
-        goto out;
-    rep->plan = plan;
-    plan = NULL;
-    *reply = &rep->base;
-    rep = NULL;
-out:
+    if ((rv = cv_record_stored_text(&plan->base, rep->metadata != NULL, &record,
+                                    err)) == 0)
+        rv = ack_sql_insert_plan(call->db, plan, record, plan->generated_by,
+                                 call->request_id, err);
     free(record);
-    if (plan != NULL)
-        protobuf_c_message_free_unpacked(&plan->base, NULL);
-    if (rep != NULL)
-        protobuf_c_message_free_unpacked(&rep->base, NULL);
-    return rv;
+    return cv_record_reply(rv, &rep->base, reply);
 }
 
 static int
@@ -82,31 +62,23 @@ ack_rpc_acknowledge(cv_rpc_ctx *call, const ProtobufCMessage *request,
     if ((rv = ack_ack_build(req, cv_actor_name(call->actor, NULL),
                             call->request_id, cv_now_us(), &ack, err)) != 0)
         return rv;
-    if ((rv = cv_plan_ref_check_id(req->plan_id, err)) != 0)
-        goto out;
-    if ((rep = malloc(sizeof(*rep))) == NULL) {
+    if ((rv = cv_plan_ref_check_id(req->plan_id, err)) == 0 &&
+        (rep = malloc(sizeof(*rep))) == NULL)
         rv = cv_error_set(err, CV_INTERNAL, "out of memory");
-        goto out;
+    if (rv != 0) {
+        protobuf_c_message_free_unpacked(&ack->base, NULL);
+        return rv;
     }
     cv__acknowledge_reply__init(rep);
+    rep->acknowledgement = ack;
     rep->metadata = ack_ack_metadata(ack);
     rep->actor = cv_actor_dup(call->actor);
-    if ((rv = ack_rpc_record_text(&ack->base, rep->metadata != NULL, &record,
-                                  err)) != 0 ||
-        (rv = ack_sql_insert_ack(call->db, ack, record, ack->acknowledged_by,
-                                 call->request_id, err)) != 0)
-        goto out;
-    rep->acknowledgement = ack;
-    ack = NULL;
-    *reply = &rep->base;
-    rep = NULL;
-out:
+    if ((rv = cv_record_stored_text(&ack->base, rep->metadata != NULL, &record,
+                                    err)) == 0)
+        rv = ack_sql_insert_ack(call->db, ack, record, ack->acknowledged_by,
+                                call->request_id, err);
     free(record);
-    if (ack != NULL)
-        protobuf_c_message_free_unpacked(&ack->base, NULL);
-    if (rep != NULL)
-        protobuf_c_message_free_unpacked(&rep->base, NULL);
-    return rv;
+    return cv_record_reply(rv, &rep->base, reply);
 }
 
 static int

@@ -393,18 +393,36 @@ report_actions(report_strings *a, const report_counts *c)
                               "schedule running.");
 }
 
+/* A new message of type desc (free it with protobuf_c_message_free_unpacked)
+ * whose string field "provider" is a copy of provider; NULL when out of
+ * memory. */
+static ProtobufCMessage *
+report_provider_message(const ProtobufCMessageDescriptor *desc,
+                        const char *provider)
+{
+    const ProtobufCFieldDescriptor *f =
+        protobuf_c_message_descriptor_get_field_by_name(desc, "provider");
+    ProtobufCMessage *m = malloc(desc->sizeof_message);
+    char *copy = strdup(provider);
+
+    if (m == NULL || copy == NULL) {
+        free(m);
+        free(copy);
+        return NULL;
+    }
+    protobuf_c_message_init(desc, m);
+    *(char **)((char *)m + f->offset) = copy;
+    return m;
+}
+
 static Cv__ProviderSummary *
 report_provider_summary(const report_provider_row *row)
 {
-    Cv__ProviderSummary *p = malloc(sizeof(*p));
+    Cv__ProviderSummary *p = (Cv__ProviderSummary *)report_provider_message(
+        &cv__provider_summary__descriptor, row->provider);
 
     if (p == NULL)
         return NULL;
-    cv__provider_summary__init(p);
-    if ((p->provider = strdup(row->provider)) == NULL) {
-        free(p);
-        return NULL;
-    }
     CV_SET(p, escalation_count, row->escalation_count);
     CV_SET(p, open_recovery_count, row->open_recovery_count);
     CV_SET(p, critical_escalation_count, row->critical_escalation_count);
@@ -433,15 +451,11 @@ report_provider_summary(const report_provider_row *row)
 static Cv__ClosureTrend *
 report_closure_trend(const report_provider_row *row)
 {
-    Cv__ClosureTrend *t = malloc(sizeof(*t));
+    Cv__ClosureTrend *t = (Cv__ClosureTrend *)report_provider_message(
+        &cv__closure_trend__descriptor, row->provider);
 
     if (t == NULL)
         return NULL;
-    cv__closure_trend__init(t);
-    if ((t->provider = strdup(row->provider)) == NULL) {
-        free(t);
-        return NULL;
-    }
     CV_SET(t, open_recovery_count, row->open_recovery_count);
     CV_SET(t, recovery_closure_count, row->recovery_closure_count);
     return t;

@@ -13,7 +13,6 @@
 #include "cv_plan_ref.h"
 #include "cv_record.h"
 #include "cv_time.h"
-#include "cv_transcode.h"
 #include "cv_validate.h"
 #include "retry_rules.h"
 #include "retry_sql.h"
@@ -41,35 +40,23 @@ retry_rpc_record_delivery(cv_rpc_ctx *call, const ProtobufCMessage *request,
                                    &attempt_us, err)) != 0)
         return rv;
     if ((rv = cv_plan_ref_check_routed(call->db, req->plan_id, rec->provider,
-                                       err)) != 0)
-        goto out;
-    if ((rep = malloc(sizeof(*rep))) == NULL) {
+                                       err)) == 0 &&
+        (rep = malloc(sizeof(*rep))) == NULL)
         rv = cv_error_set(err, CV_INTERNAL, "out of memory");
-        goto out;
+    if (rv != 0) {
+        protobuf_c_message_free_unpacked(&rec->base, NULL);
+        return rv;
     }
     cv__record_delivery_reply__init(rep);
-    rep->actor = cv_actor_dup(call->actor);
-    if ((record = cv_message_to_json_text(&rec->base, CV_JSON_OUTPUT)) ==
-        NULL) {
-        rv = cv_error_set(err, CV_INTERNAL, "out of memory");
-        goto out;
-    }
-    cv_time_format(attempt_us, attempt_at);
-    if ((rv = retry_sql_insert_delivery(call->db, rec, attempt_at, record,
-                                        cv_actor_name(call->actor, NULL),
-                                        call->request_id, err)) != 0)
-        goto out;
     rep->delivery = rec;
-    rec = NULL;
-    *reply = &rep->base;
-    rep = NULL;
-out:
+    rep->actor = cv_actor_dup(call->actor);
+    cv_time_format(attempt_us, attempt_at);
+    if ((rv = cv_record_stored_text(&rec->base, true, &record, err)) == 0)
+        rv = retry_sql_insert_delivery(call->db, rec, attempt_at, record,
+                                       cv_actor_name(call->actor, NULL),
+                                       call->request_id, err);
     free(record);
-    if (rec != NULL)
-        protobuf_c_message_free_unpacked(&rec->base, NULL);
-    if (rep != NULL)
-        protobuf_c_message_free_unpacked(&rep->base, NULL);
-    return rv;
+    return cv_record_reply(rv, &rep->base, reply);
 }
 
 /* Decides every streak into a malloc'd array of *n_out decisions (NULL
@@ -178,34 +165,27 @@ retry_rpc_plan_retries(cv_rpc_ctx *call, const ProtobufCMessage *request,
         goto out;
     }
     cv__retry_plan_reply__init(rep);
-    rep->metadata = retry_plan_metadata(plan);
+    rep->plan = plan;
+    plan = NULL;
+    rep->metadata = retry_plan_metadata(rep->plan);
     rep->actor = cv_actor_dup(call->actor);
     rep->next_cursor = next_cursor;
     next_cursor = NULL;
     /* Only the record is stored; the metadata is rendered from it. */
-    if (rep->metadata == NULL || (record = cv_message_to_json_text(
-                                      &plan->base, CV_JSON_OUTPUT)) == NULL) {
-        rv = cv_error_set(err, CV_INTERNAL, "out of memory");
+    if ((rv = cv_record_stored_text(&rep->plan->base, rep->metadata != NULL,
+                                    &record, err)) != 0)
         goto out;
-    }
     /* Refuse before storing a plan whose reply could not be delivered. */
-    rep->plan = plan;
     size = protobuf_c_message_get_packed_size(&rep->base);
-    rep->plan = NULL;
     if (size > CV_RPC_REPLY_MAX - RETRY_REPLY_HEADROOM) {
         rv = cv_error_set(err, CV_FAILED_PRECONDITION,
                           "a retry plan page of %zu pairs is too large for "
                           "one reply; ask for fewer pairs with limit",
-                          plan->n_retry_decisions);
+                          rep->plan->n_retry_decisions);
         goto out;
     }
-    if ((rv = retry_sql_insert_plan(call->db, plan, record, call->request_id,
-                                    err)) != 0)
-        goto out;
-    rep->plan = plan;
-    plan = NULL;
-    *reply = &rep->base;
-    rep = NULL;
+    rv = retry_sql_insert_plan(call->db, rep->plan, record, call->request_id,
+                               err);
 out:
     retry_sql_free_streaks(streaks, n_streaks);
     retry_page_free(&page);
@@ -220,9 +200,7 @@ out:
     free(record);
     if (plan != NULL)
         protobuf_c_message_free_unpacked(&plan->base, NULL);
-    if (rep != NULL)
-        protobuf_c_message_free_unpacked(&rep->base, NULL);
-    return rv;
+    return cv_record_reply(rv, (ProtobufCMessage *)rep, reply);
 }
 
 const cv_rpc_method retry_rpc_methods[] = {

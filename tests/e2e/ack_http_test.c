@@ -52,7 +52,7 @@
 /* The HTTP body limit of docs/api.md. */
 #define E2E_BODY_MAX 65536
 
-static cv_test_stack e2e_stack;
+CV_TEST_SUITE_STACK(e2e_stack, CV_STACK_ALL)
 
 /* ---- helpers (the shared ones are in tests/support/cv_test_api.h) ---- */
 
@@ -74,22 +74,6 @@ e2e_ack_path(const char *plan_id)
     snprintf(path, sizeof(path), P "/recovery-escalations/%s/acknowledgements",
              plan_id);
     return path;
-}
-
-/* ---- setup ------------------------------------------------------------ */
-
-static int
-e2e_setup(void **state)
-{
-    (void)state;
-    return cv_test_stack_start(&e2e_stack, CV_STACK_ALL);
-}
-
-static int
-e2e_teardown(void **state)
-{
-    (void)state;
-    return cv_test_stack_stop(&e2e_stack);
 }
 
 /* ---- tests ------------------------------------------------------------ */
@@ -138,14 +122,7 @@ test_ack_http_plan_created(void **state)
         "   \"age_minutes\": 99}"
         "]}",
         &r);
-    if (r.status != 201)
-        fail_msg("expected 201, got %ld: %s", r.status, r.body);
-    assert_true(strncmp(r.content_type, "application/json", 16) == 0);
-    plan = json_object_get(r.json, "plan");
-    meta = json_object_get(r.json, "metadata");
-    assert_non_null(plan);
-    assert_non_null(meta);
-    cv_test_assert_null(r.json, "actor");
+    plan = cv_test_assert_created(&r, "plan", &meta);
 
     id = cv_test_json_str(plan, "plan_id");
     cv_test_assert_id(id, "gordackrecoveryesc-");
@@ -381,13 +358,7 @@ test_ack_http_ack_created(void **state)
         " \"external_ref\": \"INC-4711\", \"notes\": \"reviewed\","
         " \"escalation_reason\": \"slo breach\", \"ignored\": [1]}",
         &r);
-    if (r.status != 201)
-        fail_msg("expected 201, got %ld: %s", r.status, r.body);
-    ack = json_object_get(r.json, "acknowledgement");
-    meta = json_object_get(r.json, "metadata");
-    assert_non_null(ack);
-    assert_non_null(meta);
-    cv_test_assert_null(r.json, "actor");
+    ack = cv_test_assert_created(&r, "acknowledgement", &meta);
 
     aid = cv_test_json_str(ack, "acknowledgement_id");
     cv_test_assert_id(aid, "gordackrecoveryescack-");
@@ -1019,6 +990,6 @@ main(void)
         cmocka_unit_test(test_ack_http_bad_input_never_5xx),
     };
 
-    return cmocka_run_group_tests_name("ack_http", tests, e2e_setup,
-                                       e2e_teardown);
+    return cmocka_run_group_tests_name("ack_http", tests, e2e_stack_start,
+                                       e2e_stack_stop);
 }

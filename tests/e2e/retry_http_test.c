@@ -52,7 +52,7 @@
 #define E2E_NOT_FOUND "recovery escalation plan not found"
 #define E2E_ELIGIBLE  "failed recovery escalation delivery is eligible for retry"
 
-static cv_test_stack e2e_stack;
+CV_TEST_SUITE_STACK(e2e_stack, CV_STACK_ALL)
 
 /* ---- helpers (the shared ones are in tests/support/cv_test_api.h) ---- */
 
@@ -169,22 +169,6 @@ e2e_decision_must(json_t *plan, const char *provider)
     return d;
 }
 
-/* ---- setup ------------------------------------------------------------ */
-
-static int
-e2e_setup(void **state)
-{
-    (void)state;
-    return cv_test_stack_start(&e2e_stack, CV_STACK_ALL);
-}
-
-static int
-e2e_teardown(void **state)
-{
-    (void)state;
-    return cv_test_stack_stop(&e2e_stack);
-}
-
 /* ---- delivery attempts (docs/api.md) ------------------------------------- */
 
 static void
@@ -208,12 +192,7 @@ test_retry_http_delivery_created(void **state)
              "failed\", \"plan_id\": \"ignored\", \"extra\": 1}");
     cv_test_request(&e2e_stack, "POST", e2e_delivery_path(pid), NULL, body,
                     rid_hdr, &r);
-    if (r.status != 201)
-        fail_msg("expected 201, got %ld: %s", r.status, r.body);
-    assert_true(strncmp(r.content_type, "application/json", 16) == 0);
-    d = json_object_get(r.json, "delivery");
-    assert_non_null(d);
-    cv_test_assert_null(r.json, "actor");
+    d = cv_test_assert_created(&r, "delivery", NULL);
     id = cv_test_json_str(d, "delivery_id");
     cv_test_assert_id(id, "rcd-");
     cv_test_assert_str(d, "schema_version", E2E_DELIVERY_SCHEMA);
@@ -476,12 +455,7 @@ test_retry_http_plan_created(void **state)
     cv_http_response_free(&r);
 
     e2e_retry_plan(pid, NULL, &r);
-    assert_true(strncmp(r.content_type, "application/json", 16) == 0);
-    plan = json_object_get(r.json, "plan");
-    meta = json_object_get(r.json, "metadata");
-    assert_non_null(plan);
-    assert_non_null(meta);
-    cv_test_assert_null(r.json, "actor");
+    plan = cv_test_assert_created(&r, "plan", &meta);
     rpid = cv_test_json_str(plan, "retry_plan_id");
     cv_test_assert_id(rpid, "gordackrecoveryescretry-");
     cv_test_assert_str(plan, "schema_version", E2E_RETRY_SCHEMA);
@@ -1169,6 +1143,6 @@ main(void)
         cmocka_unit_test(test_retry_http_request_id),
     };
 
-    return cmocka_run_group_tests_name("retry_http", tests, e2e_setup,
-                                       e2e_teardown);
+    return cmocka_run_group_tests_name("retry_http", tests, e2e_stack_start,
+                                       e2e_stack_stop);
 }

@@ -33,7 +33,7 @@
 #define E2E_RETRY_PLAN P "/recovery-escalations/retry-plan"
 #define E2E_NOT_FOUND  "recovery escalation plan not found"
 
-static cv_test_stack e2e_stack;
+CV_TEST_SUITE_STACK(e2e_stack, CV_STACK_ALL)
 
 /* Sends method path (a JSON body unless GET/HEAD) and expects a 405 whose
  * Allow is exactly allow; a body, when there is one, is the documented error
@@ -61,20 +61,6 @@ e2e_expect_405(const char *method, const char *path, const char *allow)
         cv_test_assert_error(&r, 405, "UNIMPLEMENTED", "method not allowed");
     cv_http_response_free(&r);
     cv_test_counts_unchanged(&before, "a 405");
-}
-
-static int
-e2e_setup(void **state)
-{
-    (void)state;
-    return cv_test_stack_start(&e2e_stack, CV_STACK_ALL);
-}
-
-static int
-e2e_teardown(void **state)
-{
-    (void)state;
-    return cv_test_stack_stop(&e2e_stack);
 }
 
 /* The issue's case: .../recovery-escalations/retry-plan is the retry-plan
@@ -256,6 +242,6 @@ main(void)
         cmocka_unit_test(test_routes_openapi_is_the_registry),
     };
 
-    return cmocka_run_group_tests_name("routes", tests, e2e_setup,
-                                       e2e_teardown);
+    return cmocka_run_group_tests_name("routes", tests, e2e_stack_start,
+                                       e2e_stack_stop);
 }

@@ -78,27 +78,16 @@ it_ack(const char *plan_id, const char *provider, int state,
 static int
 it_setup(void **state)
 {
-    cv_error err;
-
     (void)state;
-    if (cv_test_stack_start(&it_stack, CV_STACK_ACK) != 0)
-        return -1;
-    cv_error_clear(&err);
-    if (cv_rpc_client_open(it_stack.ack_url, &it_cli, &err) != 0) {
-        fprintf(stderr, "cannot open RPC client: %s\n", err.msg);
-        cv_test_stack_stop(&it_stack);
-        return -1;
-    }
-    return 0;
+    return cv_test_stack_start_clients(&it_stack, CV_STACK_ACK, &it_cli, NULL,
+                                       NULL);
 }
 
 static int
 it_teardown(void **state)
 {
     (void)state;
-    cv_rpc_client_close(it_cli);
-    it_cli = NULL;
-    return cv_test_stack_stop(&it_stack);
+    return cv_test_stack_stop_clients(&it_stack, &it_cli, NULL, NULL);
 }
 
 /* ---- tests ------------------------------------------------------------ */

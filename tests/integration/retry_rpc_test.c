@@ -166,30 +166,17 @@ it_assert_decision(const Cv__RetryPlan *p, const char *provider, int action,
 static int
 it_setup(void **state)
 {
-    cv_error err;
-
     (void)state;
-    if (cv_test_stack_start(&it_stack, CV_STACK_ACK | CV_STACK_RETRY) != 0)
-        return -1;
-    cv_error_clear(&err);
-    if (cv_rpc_client_open(it_stack.ack_url, &it_ack_cli, &err) != 0 ||
-        cv_rpc_client_open(it_stack.retry_url, &it_retry_cli, &err) != 0) {
-        fprintf(stderr, "cannot open RPC client: %s\n", err.msg);
-        cv_rpc_client_close(it_ack_cli);
-        cv_test_stack_stop(&it_stack);
-        return -1;
-    }
-    return 0;
+    return cv_test_stack_start_clients(&it_stack, CV_STACK_ACK | CV_STACK_RETRY,
+                                       &it_ack_cli, &it_retry_cli, NULL);
 }
 
 static int
 it_teardown(void **state)
 {
     (void)state;
-    cv_rpc_client_close(it_ack_cli);
-    cv_rpc_client_close(it_retry_cli);
-    it_ack_cli = it_retry_cli = NULL;
-    return cv_test_stack_stop(&it_stack);
+    return cv_test_stack_stop_clients(&it_stack, &it_ack_cli, &it_retry_cli,
+                                      NULL);
 }
 
 /* ---- tests ------------------------------------------------------------ */

@@ -211,6 +211,31 @@ tt_ref(char *out, size_t len, const char *what)
     snprintf(out, len, "TT-%s-%ld", what, (long)getpid());
 }
 
+/* Sends f's Acknowledge (reference tt_ref(what)), which must be stored as
+ * acknowledged by `actor` with one evidence event naming actor and
+ * principal. Returns whether the reply granted a session. */
+static bool
+tt_expect_stored(const tt_forge *f, const char *what, const char *actor,
+                 const char *principal)
+{
+    char ref[64], who[192];
+    tt_reply r;
+
+    tt_ref(ref, sizeof(ref), what);
+    tt_expect(f, ref, 0, NULL, &r);
+    assert_non_null(r.ack);
+    assert_string_equal(r.ack->acknowledgement->acknowledged_by, actor);
+    protobuf_c_message_free_unpacked(&r.ack->base, NULL);
+    snprintf(who, sizeof(who), "{%s,%s,%s}", ref, actor, principal);
+    assert_int_equal(cv_test_db_scalar("SELECT count(*) FROM evidence_events"
+                                       " WHERE request_id = ($1::text[])[1]"
+                                       " AND actor = ($1::text[])[2]"
+                                       " AND principal = ($1::text[])[3]",
+                                       who),
+                     1);
+    return r.granted;
+}
+
 static void
 test_trust_refused_envelopes_store_nothing(void **state)
 {
@@ -284,32 +309,11 @@ test_trust_only_a_delegate_names_the_actor(void **state)
 
     /* Acting as itself: the principal is the acknowledger, whatever the
      * body declares, and evidence names it twice (actor and principal). */
-    tt_ref(ref, sizeof(ref), "self");
-    tt_expect(&as_self, ref, 0, NULL, &r);
-    assert_non_null(r.ack);
-    assert_string_equal(r.ack->acknowledgement->acknowledged_by,
-                        "test-operator");
-    protobuf_c_message_free_unpacked(&r.ack->base, NULL);
-    assert_int_equal(cv_test_db_scalar("SELECT count(*) FROM evidence_events "
-                                       "WHERE request_id = $1 AND actor = "
-                                       "'test-operator' AND principal = "
-                                       "'test-operator'",
-                                       ref),
-                     1);
+    tt_expect_stored(&as_self, "self", "test-operator", "test-operator");
 
     /* A delegating principal names the end user: actor alice, carried by
      * test-harness. */
-    tt_ref(ref, sizeof(ref), "alice");
-    tt_expect(&via_harness, ref, 0, NULL, &r);
-    assert_non_null(r.ack);
-    assert_string_equal(r.ack->acknowledgement->acknowledged_by, "alice");
-    protobuf_c_message_free_unpacked(&r.ack->base, NULL);
-    assert_int_equal(cv_test_db_scalar("SELECT count(*) FROM evidence_events "
-                                       "WHERE request_id = $1 AND actor = "
-                                       "'alice' AND principal = "
-                                       "'test-harness'",
-                                       ref),
-                     1);
+    tt_expect_stored(&via_harness, "alice", "alice", "test-harness");
 }
 
 static void
@@ -368,8 +372,6 @@ test_trust_session_accepted(void **state)
 {
     tt_session op, harness;
     tt_forge as_op, via_harness;
-    char ref[64];
-    tt_reply r;
 
     (void)state;
     tt_open_session(tt_operator, &op);
@@ -378,31 +380,10 @@ test_trust_session_accepted(void **state)
     via_harness = (tt_forge){
         .session = &harness, .actor = "alice", .role = "release_manager"};
     /* Acting as itself over a session: stored, with the principal. */
-    tt_ref(ref, sizeof(ref), "session-self");
-    tt_expect(&as_op, ref, 0, NULL, &r);
-    assert_non_null(r.ack);
-    assert_false(r.granted);
-    assert_string_equal(r.ack->acknowledgement->acknowledged_by,
-                        "test-operator");
-    protobuf_c_message_free_unpacked(&r.ack->base, NULL);
-    assert_int_equal(cv_test_db_scalar("SELECT count(*) FROM evidence_events "
-                                       "WHERE request_id = $1 AND actor = "
-                                       "'test-operator' AND principal = "
-                                       "'test-operator'",
-                                       ref),
-                     1);
+    assert_false(tt_expect_stored(&as_op, "session-self", "test-operator",
+                                  "test-operator"));
     /* A delegating principal's session names the end user. */
-    tt_ref(ref, sizeof(ref), "session-alice");
-    tt_expect(&via_harness, ref, 0, NULL, &r);
-    assert_non_null(r.ack);
-    assert_string_equal(r.ack->acknowledgement->acknowledged_by, "alice");
-    protobuf_c_message_free_unpacked(&r.ack->base, NULL);
-    assert_int_equal(cv_test_db_scalar("SELECT count(*) FROM evidence_events "
-                                       "WHERE request_id = $1 AND actor = "
-                                       "'alice' AND principal = "
-                                       "'test-harness'",
-                                       ref),
-                     1);
+    tt_expect_stored(&via_harness, "session-alice", "alice", "test-harness");
 }
 
 static void

@@ -212,27 +212,16 @@ test_write_path_deferred_control(void **state)
 static int
 wp_setup(void **state)
 {
-    cv_error err;
-
     (void)state;
-    if (cv_test_stack_start(&wp_stack, CV_STACK_ACK) != 0)
-        return -1;
-    cv_error_clear(&err);
-    if (cv_rpc_client_open(wp_stack.ack_url, &wp_cli, &err) != 0) {
-        fprintf(stderr, "cannot open RPC client: %s\n", err.msg);
-        cv_test_stack_stop(&wp_stack);
-        return -1;
-    }
-    return 0;
+    return cv_test_stack_start_clients(&wp_stack, CV_STACK_ACK, &wp_cli, NULL,
+                                       NULL);
 }
 
 static int
 wp_teardown(void **state)
 {
     (void)state;
-    cv_rpc_client_close(wp_cli);
-    wp_cli = NULL;
-    return cv_test_stack_stop(&wp_stack);
+    return cv_test_stack_stop_clients(&wp_stack, &wp_cli, NULL, NULL);
 }
 
 enum wp_kind { WP_GOOD, WP_UNKNOWN_PLAN, WP_UNROUTED };

@@ -196,6 +196,26 @@ cv_test_request_json(const cv_test_stack *s, const char *method,
         fail_msg("%s %s: not a JSON object: %s", method, path, r->body);
 }
 
+json_t *
+cv_test_assert_created(const cv_http_response *r, const char *key,
+                       json_t **meta)
+{
+    json_t *record;
+
+    if (r->status != 201)
+        fail_msg("expected 201, got %ld: %s", r->status,
+                 r->body != NULL ? r->body : "");
+    if (strncmp(r->content_type, "application/json", 16) != 0)
+        fail_msg("Content-Type is \"%s\"", r->content_type);
+    if (!json_is_object(record = json_object_get(r->json, key)))
+        fail_msg("no %s object: %s", key, r->body);
+    if (meta != NULL &&
+        !json_is_object(*meta = json_object_get(r->json, "metadata")))
+        fail_msg("no metadata object: %s", r->body);
+    cv_test_assert_null(r->json, "actor");
+    return record;
+}
+
 void
 cv_test_assert_error(const cv_http_response *r, long status, const char *code,
                      const char *detail)

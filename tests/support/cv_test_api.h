@@ -90,6 +90,15 @@ void cv_test_request_json(const cv_test_stack *s, const char *method,
 void cv_test_assert_error(const cv_http_response *r, long status,
                           const char *code, const char *detail);
 
+/*
+ * A stored record's answer: status 201 (else fails with the body), a JSON
+ * body with the record object under `key`, a "metadata" object when meta
+ * is not NULL (into *meta), and no actor (the test gateway is a sandbox).
+ * Returns the record.
+ */
+json_t *cv_test_assert_created(const cv_http_response *r, const char *key,
+                               json_t **meta);
+
 /* Sends a request that must be rejected as cv_test_assert_error checks
  * and must store nothing (cv_test_counts_unchanged). */
 void cv_test_reject(const cv_test_stack *s, const char *method,

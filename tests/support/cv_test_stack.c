@@ -698,6 +698,35 @@ cv_test_client_open(const char *url, cv_rpc_client **cli)
 }
 
 int
+cv_test_stack_start_clients(cv_test_stack *s, int which, cv_rpc_client **ack,
+                            cv_rpc_client **retry, cv_rpc_client **report)
+{
+    if (cv_test_stack_start(s, which) != 0)
+        return -1;
+    if ((ack == NULL || cv_test_client_open(s->ack_url, ack) == 0) &&
+        (retry == NULL || cv_test_client_open(s->retry_url, retry) == 0) &&
+        (report == NULL || cv_test_client_open(s->report_url, report) == 0))
+        return 0;
+    cv_test_stack_stop_clients(s, ack, retry, report);
+    return -1;
+}
+
+int
+cv_test_stack_stop_clients(cv_test_stack *s, cv_rpc_client **ack,
+                           cv_rpc_client **retry, cv_rpc_client **report)
+{
+    cv_rpc_client **clis[3] = {ack, retry, report};
+
+    for (size_t i = 0; i < 3; i++) {
+        if (clis[i] != NULL && *clis[i] != NULL) {
+            cv_rpc_client_close(*clis[i]);
+            *clis[i] = NULL;
+        }
+    }
+    return cv_test_stack_stop(s);
+}
+
+int
 cv_test_stack_log_count(const cv_test_stack *s, const char *name,
                         const char *what, bool echo)
 {

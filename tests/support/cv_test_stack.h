@@ -53,6 +53,39 @@ int cv_test_stack_stop(cv_test_stack *s);
  * stderr (nothing open then). */
 int cv_test_client_open(const char *url, cv_rpc_client **cli);
 
+/*
+ * Defines a suite's stack `name` (a static cv_test_stack) and its cmocka
+ * group setup and teardown, name##_start (cv_test_stack_start(&name,
+ * which)) and name##_stop (cv_test_stack_stop(&name)).
+ */
+#define CV_TEST_SUITE_STACK(name, which)                                       \
+    static cv_test_stack name;                                                 \
+    static int name##_start(void **state)                                      \
+    {                                                                          \
+        (void)state;                                                           \
+        return cv_test_stack_start(&name, (which));                            \
+    }                                                                          \
+    static int name##_stop(void **state)                                       \
+    {                                                                          \
+        (void)state;                                                           \
+        return cv_test_stack_stop(&name);                                      \
+    }
+
+/*
+ * A suite's setup: cv_test_stack_start(s, which), then a connected client
+ * (cv_test_client_open) to each service whose pointer is not NULL: *ack,
+ * *retry, *report. Returns 0, or -1 after printing why (nothing is left
+ * open or running then).
+ */
+int cv_test_stack_start_clients(cv_test_stack *s, int which,
+                                cv_rpc_client **ack, cv_rpc_client **retry,
+                                cv_rpc_client **report);
+
+/* A suite's teardown: closes the clients that are open (and NULLs them),
+ * then returns cv_test_stack_stop(s). Any pointer may be NULL. */
+int cv_test_stack_stop_clients(cv_test_stack *s, cv_rpc_client **ack,
+                               cv_rpc_client **retry, cv_rpc_client **report);
+
 /* Stops the processes (SIGTERM, wait) and starts them again with the same
  * URLs and port; returns 0 or -1. */
 int cv_test_stack_restart(cv_test_stack *s);

@@ -1660,6 +1660,29 @@ test_transcode_set_field_text(void **state)
     protobuf_c_message_free_unpacked(&t->base, NULL);
 }
 
+/* cv_json_is_integer_type: the ten integer types and nothing else (the
+ * docs generator names them "integer"). */
+static void
+test_transcode_integer_types(void **state)
+{
+    static const ProtobufCType integers[] = {
+        PROTOBUF_C_TYPE_INT32,    PROTOBUF_C_TYPE_SINT32,
+        PROTOBUF_C_TYPE_SFIXED32, PROTOBUF_C_TYPE_INT64,
+        PROTOBUF_C_TYPE_SINT64,   PROTOBUF_C_TYPE_SFIXED64,
+        PROTOBUF_C_TYPE_UINT32,   PROTOBUF_C_TYPE_FIXED32,
+        PROTOBUF_C_TYPE_UINT64,   PROTOBUF_C_TYPE_FIXED64};
+    static const ProtobufCType others[] = {
+        PROTOBUF_C_TYPE_FLOAT,  PROTOBUF_C_TYPE_DOUBLE, PROTOBUF_C_TYPE_BOOL,
+        PROTOBUF_C_TYPE_ENUM,   PROTOBUF_C_TYPE_STRING, PROTOBUF_C_TYPE_BYTES,
+        PROTOBUF_C_TYPE_MESSAGE};
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(integers) / sizeof(integers[0]); i++)
+        assert_true(cv_json_is_integer_type(integers[i]));
+    for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++)
+        assert_false(cv_json_is_integer_type(others[i]));
+}
+
 int
 main(void)
 {
@@ -1693,6 +1716,7 @@ main(void)
         cmocka_unit_test(test_transcode_error_frees_partial_message),
         cmocka_unit_test(test_transcode_round_trip),
         cmocka_unit_test(test_transcode_set_field_text),
+        cmocka_unit_test(test_transcode_integer_types),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -201,7 +201,7 @@ done
 mkdir -p "$TMP/mig13"
 for f in db/migrations/*.sql; do
     case $(basename "$f") in
-    0014_* | 0015_* | 0016_*) ;;
+    0014_* | 0015_* | 0016_* | 0018_*) ;;
     *) ln -s "$ROOT/$f" "$TMP/mig13/" ;;
     esac
 done

@@ -42,14 +42,17 @@ const cv_db_statement cv_chain_statements[] = {
      * floor the last batch was claimed with. */
     {"cv_chain_floor",
      "SELECT id_floor FROM evidence_leaves ORDER BY seq DESC LIMIT 1"},
-    /* Leaves that have their event but not yet their hash in the tiles:
-     * events sequenced before the Merkle log (their positions came over
-     * from chain_seq, migration 0017), first, in order. */
+    /* Events sequenced before the Merkle log (they carry the old chain's
+     * hash; their positions came over from chain_seq, migration 0017)
+     * that are not in the tiles yet: leaves first, in order. No other
+     * leaf is ever beyond the tree (a batch writes both in one
+     * transaction), and one that is (a forgery) is not taken in. */
     {"cv_chain_legacy",
      "SELECT l.seq, e.kind, e.record_id, e.plan_id, e.provider, e.actor, "
      "e.request_id, " CV_CHAIN_ETIME ", e.record::text, e.principal"
      " FROM evidence_leaves l JOIN evidence_events e ON e.id = l.event_id"
-     " WHERE l.seq > $1::bigint ORDER BY l.seq LIMIT $2::int"},
+     " WHERE l.seq > $1::bigint AND e.hash IS NOT NULL ORDER BY l.seq"
+     " LIMIT $2::int"},
     /* The sequencer's batch: the next events without a leaf, in id order,
      * searched above the floor ($3: every id below has a leaf or never
      * committed), get positions $1 + 1 .. as new leaves, in one statement,

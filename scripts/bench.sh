@@ -247,7 +247,7 @@ bench_start_services() {
 
 # Number of evidence events the sequencer has not chained yet.
 bench_pending() {
-    bench_sql -c "SELECT count(*) FROM evidence_events WHERE chain_seq IS NULL"
+    bench_sql -c "SELECT count(*) FROM evidence_unsequenced"
 }
 
 # bench_wait_chain LIMIT_SECONDS: waits until every event is chained.

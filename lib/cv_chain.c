@@ -74,11 +74,17 @@ const cv_db_statement cv_chain_statements[] = {
      " e.request_id, " CV_CHAIN_ETIME ", e.record::text, b.id, s.xmin, s.xid,"
      " e.principal"
      " FROM s LEFT JOIN (b JOIN evidence_events e ON e.id = b.id) ON true"},
+    /* A page of leaves, then each one's event by its key: written so that
+     * no plan (a generic one misjudges the page's size) can join the
+     * page to the whole events table (OFFSET 0 keeps the lateral
+     * subquery a per-leaf index lookup). */
     {"cv_chain_page",
      "SELECT l.seq, e.kind, e.record_id, e.plan_id, e.provider, e.actor,"
      " e.request_id, " CV_CHAIN_ETIME ", e.record::text, e.principal"
-     " FROM evidence_leaves l JOIN evidence_events e ON e.id = l.event_id"
-     " WHERE l.seq > $1::bigint ORDER BY l.seq LIMIT " CV_CHAIN_PAGE},
+     " FROM (SELECT seq, event_id FROM evidence_leaves WHERE seq > $1::bigint"
+     " ORDER BY seq LIMIT " CV_CHAIN_PAGE ") l CROSS JOIN LATERAL"
+     " (SELECT * FROM evidence_events e WHERE e.id = l.event_id OFFSET 0) e"
+     " ORDER BY l.seq"},
     {"cv_chain_pending", "SELECT count(*) FROM evidence_unsequenced"},
     /* The tiles (cv_tlog.c). */
     {"cv_tlog_size",
@@ -103,8 +109,10 @@ const cv_db_statement cv_chain_statements[] = {
     {"cv_tlog_entries",
      "SELECT l.seq, e.kind, e.record_id, e.plan_id, e.provider, e.actor,"
      " e.request_id, " CV_CHAIN_ETIME ", e.record::text, e.principal"
-     " FROM evidence_leaves l JOIN evidence_events e ON e.id = l.event_id"
-     " WHERE l.seq BETWEEN $1::bigint AND $2::bigint ORDER BY l.seq"},
+     " FROM (SELECT seq, event_id FROM evidence_leaves"
+     " WHERE seq BETWEEN $1::bigint AND $2::bigint) l CROSS JOIN LATERAL"
+     " (SELECT * FROM evidence_events e WHERE e.id = l.event_id OFFSET 0) e"
+     " ORDER BY l.seq"},
     {"cv_tlog_leaf_of",
      "SELECT l.seq, e.kind FROM evidence_events e"
      " JOIN evidence_leaves l ON l.event_id = e.id WHERE e.record_id = $1"

@@ -54,19 +54,21 @@ UPDATE evidence_leaves SET id_floor = coalesce(
     (SELECT max(id) FROM evidence_events), 0)
 WHERE seq = (SELECT max(seq) FROM evidence_leaves);
 
-CREATE FUNCTION evidence_leaves_guard() RETURNS trigger
+-- One refusal for every table that only ever grows by INSERT (leaves
+-- and, below, events), as a row and as a TRUNCATE trigger.
+CREATE FUNCTION evidence_append_only() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    RAISE EXCEPTION 'evidence_leaves is append-only'
+    RAISE EXCEPTION '% is append-only', TG_TABLE_NAME
         USING ERRCODE = 'insufficient_privilege';
 END;
 $$;
 CREATE TRIGGER evidence_leaves_append_only
     BEFORE UPDATE OR DELETE ON evidence_leaves
-    FOR EACH ROW EXECUTE FUNCTION evidence_leaves_guard();
+    FOR EACH ROW EXECUTE FUNCTION evidence_append_only();
 CREATE TRIGGER evidence_leaves_no_truncate
     BEFORE TRUNCATE ON evidence_leaves
-    FOR EACH STATEMENT EXECUTE FUNCTION evidence_leaves_guard();
+    FOR EACH STATEMENT EXECUTE FUNCTION evidence_append_only();
 
 -- The positions an INSERT adds continue the log: n rows, seq from the old
 -- maximum + 1 to the old maximum + n (seq is the primary key, so n rows
@@ -109,16 +111,11 @@ ALTER TABLE evidence_events DROP CONSTRAINT evidence_events_chain_seq_key;
 DROP INDEX evidence_events_unchained;
 DROP TRIGGER evidence_events_chain_once ON evidence_events;
 DROP TRIGGER evidence_events_append_only ON evidence_events;
-CREATE FUNCTION evidence_events_refuse() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-    RAISE EXCEPTION 'evidence_events is append-only'
-        USING ERRCODE = 'insufficient_privilege';
-END;
-$$;
+-- Its function allowed setting the chain columns once; nothing may now.
+DROP FUNCTION evidence_events_guard();
 CREATE TRIGGER evidence_events_append_only
     BEFORE UPDATE OR DELETE ON evidence_events
-    FOR EACH ROW EXECUTE FUNCTION evidence_events_refuse();
+    FOR EACH ROW EXECUTE FUNCTION evidence_append_only();
 
 -- The transaction id first, then the event id (see lib/cv_chain.h: a
 -- transaction holding an id below what the sequencer read from the

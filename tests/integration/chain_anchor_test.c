@@ -1046,7 +1046,11 @@ test_anchor_tamper_rewrite_recomputed(void **state)
     if (strstr(cv_test_json_str(doc, "reason"), "were rewritten") == NULL)
         fail_msg("reason: %s", cv_test_json_str(doc, "reason"));
     assert_true(cv_test_json_int(doc, "first_invalid_seq") <= target);
-    assert_true(cv_test_json_int(doc, "last_invalid_seq") >= target);
+    /* last_invalid_seq is left out when the range is that one leaf (the
+     * checkpoints were one event apart). */
+    assert_true((json_object_get(doc, "last_invalid_seq") != NULL
+                     ? cv_test_json_int(doc, "last_invalid_seq")
+                     : cv_test_json_int(doc, "first_invalid_seq")) >= target);
     json_decref(doc);
     assert_int_equal(at_verify_saved(saved, &doc), 1);
     cv_test_assert_bool(doc, "valid", 0);

@@ -28,8 +28,9 @@
 --                      plan, connector_delivery, recovery_escalation_ack),
 --                      record = the record (its one stored copy, migration
 --                      0013; the tables keep indexed columns), in created_at
---                      order. chain_seq stays NULL: the services' evidence
---                      sequencer chains them (bench.sh times that).
+--                      order. None gets a leaf (evidence_leaves): the
+--                      services' evidence sequencer sequences them
+--                      (bench.sh times that).
 --
 -- Ids are '<prefix>' || lpad(to_hex(n), 16, '0') (the real ids are 16 hex
 -- digits of a SHA-256). Every seeded row says 'bench-seed' in request_id

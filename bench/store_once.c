@@ -254,8 +254,7 @@ main(int argc, char **argv)
     /* Let the sequencer chain the backlog (at most a minute), then
      * compact: what is left is what the data needs. */
     for (int i = 0; i < 600 && cv_test_db_scalar("SELECT count(*) FROM "
-                                                 "evidence_events WHERE "
-                                                 "chain_seq IS NULL",
+                                                 "evidence_unsequenced",
                                                  NULL) > 0;
          i++)
         cv_test_sleep_ms(100);

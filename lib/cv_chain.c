@@ -19,8 +19,8 @@
 #define CV_CHAIN_PAGE     "1000"
 
 /* Timestamps are read back in exactly the form cv_time_format wrote. */
-#define CV_CHAIN_TIME                                                          \
-    "to_char(created_at AT TIME ZONE 'UTC', "                                  \
+#define CV_CHAIN_ETIME                                                         \
+    "to_char(e.created_at AT TIME ZONE 'UTC', "                                \
     "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
 
 const cv_db_statement cv_chain_statements[] = {
@@ -36,33 +36,56 @@ const cv_db_statement cv_chain_statements[] = {
      "SELECT pg_try_advisory_xact_lock(" CV_CHAIN_LOCK_KEY "),"
      " set_config('enable_hashjoin', 'off', true),"
      " set_config('enable_mergejoin', 'off', true),"
-     " set_config('work_mem', '32MB', true)"},
+     " set_config('work_mem', '32MB', true),"
+     " coalesce(pg_sequence_last_value('evidence_events_id_seq'), 0)"},
+    /* Where the search for new events may start after a restart: the
+     * floor the last batch was claimed with. */
+    {"cv_chain_floor",
+     "SELECT id_floor FROM evidence_leaves ORDER BY seq DESC LIMIT 1"},
     /* Events sequenced before the Merkle log (they carry the old chain's
-     * hash; no event sequenced since does): leaves first, in order. */
+     * hash; their positions came over from chain_seq, migration 0017)
+     * that are not in the tiles yet: leaves first, in order. No other
+     * leaf is ever beyond the tree (a batch writes both in one
+     * transaction), and one that is (a forgery) is not taken in. */
     {"cv_chain_legacy",
-     "SELECT chain_seq, kind, record_id, plan_id, provider, actor, "
-     "request_id, " CV_CHAIN_TIME ", record::text, principal"
-     " FROM evidence_events WHERE chain_seq > $1::bigint"
-     " AND hash IS NOT NULL ORDER BY chain_seq LIMIT $2::int"},
-    /* The sequencer's batch: the next unsequenced events in id order get
-     * positions $1 + 1 .. in one statement, which returns them (in no
-     * order: the caller sorts by chain_seq). */
+     "SELECT l.seq, e.kind, e.record_id, e.plan_id, e.provider, e.actor, "
+     "e.request_id, " CV_CHAIN_ETIME ", e.record::text, e.principal"
+     " FROM evidence_leaves l JOIN evidence_events e ON e.id = l.event_id"
+     " WHERE l.seq > $1::bigint AND e.hash IS NOT NULL ORDER BY l.seq"
+     " LIMIT $2::int"},
+    /* The sequencer's batch: the next events without a leaf, in id order,
+     * searched above the floor ($3: every id below has a leaf or never
+     * committed), get positions $1 + 1 .. as new leaves, in one statement,
+     * which returns them (in no order: the caller sorts by position) with
+     * the event id, the statement snapshot's xmin and, when $4, the
+     * sequencer's own transaction id (cv_chain.h). Without events it
+     * returns one row of NULL events. */
     {"cv_chain_claim",
-     "WITH b AS (SELECT u.id, $1::bigint + row_number() OVER (ORDER BY u.id)"
-     " AS seq FROM (SELECT id FROM evidence_events WHERE chain_seq IS NULL"
-     " ORDER BY id LIMIT $2::int) u)"
-     " UPDATE evidence_events e SET chain_seq = b.seq FROM b"
-     " WHERE e.id = b.id AND e.chain_seq IS NULL"
-     " RETURNING e.chain_seq, e.kind, e.record_id, e.plan_id, e.provider,"
-     " e.actor, e.request_id, to_char(e.created_at AT TIME ZONE 'UTC', "
-     "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), e.record::text, e.principal"},
+     "WITH s AS (SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS xmin,"
+     " CASE WHEN $4::bool THEN pg_current_xact_id()::text END AS xid),"
+     " b AS MATERIALIZED (SELECT u.id,"
+     " $1::bigint + row_number() OVER (ORDER BY u.id) AS seq"
+     " FROM (SELECT e.id FROM evidence_events e WHERE e.id > $3::bigint"
+     " AND NOT EXISTS (SELECT 1 FROM evidence_leaves l"
+     " WHERE l.event_id = e.id) ORDER BY e.id LIMIT $2::int) u),"
+     " i AS (INSERT INTO evidence_leaves (seq, event_id, id_floor)"
+     " SELECT b.seq, b.id, $3::bigint FROM b)"
+     " SELECT b.seq, e.kind, e.record_id, e.plan_id, e.provider, e.actor,"
+     " e.request_id, " CV_CHAIN_ETIME ", e.record::text, b.id, s.xmin, s.xid,"
+     " e.principal"
+     " FROM s LEFT JOIN (b JOIN evidence_events e ON e.id = b.id) ON true"},
+    /* A page of leaves, then each one's event by its key: written so that
+     * no plan (a generic one misjudges the page's size) can join the
+     * page to the whole events table (OFFSET 0 keeps the lateral
+     * subquery a per-leaf index lookup). */
     {"cv_chain_page",
-     "SELECT chain_seq, kind, record_id, plan_id, provider, actor,"
-     " request_id, " CV_CHAIN_TIME ", record::text, principal"
-     " FROM evidence_events"
-     " WHERE chain_seq > $1::bigint ORDER BY chain_seq LIMIT " CV_CHAIN_PAGE},
-    {"cv_chain_pending",
-     "SELECT count(*) FROM evidence_events WHERE chain_seq IS NULL"},
+     "SELECT l.seq, e.kind, e.record_id, e.plan_id, e.provider, e.actor,"
+     " e.request_id, " CV_CHAIN_ETIME ", e.record::text, e.principal"
+     " FROM (SELECT seq, event_id FROM evidence_leaves WHERE seq > $1::bigint"
+     " ORDER BY seq LIMIT " CV_CHAIN_PAGE ") l CROSS JOIN LATERAL"
+     " (SELECT * FROM evidence_events e WHERE e.id = l.event_id OFFSET 0) e"
+     " ORDER BY l.seq"},
+    {"cv_chain_pending", "SELECT count(*) FROM evidence_unsequenced"},
     /* The tiles (cv_tlog.c). */
     {"cv_tlog_size",
      "SELECT idx * 256 + length(hashes) / 32 FROM evidence_tiles"
@@ -84,14 +107,16 @@ const cv_db_statement cv_chain_statements[] = {
      " AS v(l, i, o, h)"
      " WHERE t.level = v.l AND t.idx = v.i AND length(t.hashes) = v.o"},
     {"cv_tlog_entries",
-     "SELECT chain_seq, kind, record_id, plan_id, provider, actor,"
-     " request_id, " CV_CHAIN_TIME ", record::text, principal"
-     " FROM evidence_events WHERE chain_seq BETWEEN $1::bigint AND $2::bigint"
-     " ORDER BY chain_seq"},
+     "SELECT l.seq, e.kind, e.record_id, e.plan_id, e.provider, e.actor,"
+     " e.request_id, " CV_CHAIN_ETIME ", e.record::text, e.principal"
+     " FROM (SELECT seq, event_id FROM evidence_leaves"
+     " WHERE seq BETWEEN $1::bigint AND $2::bigint) l CROSS JOIN LATERAL"
+     " (SELECT * FROM evidence_events e WHERE e.id = l.event_id OFFSET 0) e"
+     " ORDER BY l.seq"},
     {"cv_tlog_leaf_of",
-     "SELECT chain_seq, kind FROM evidence_events WHERE record_id = $1"
-     " AND ($2::text IS NULL OR kind = $2) AND chain_seq IS NOT NULL"
-     " ORDER BY id LIMIT 2"},
+     "SELECT l.seq, e.kind FROM evidence_events e"
+     " JOIN evidence_leaves l ON l.event_id = e.id WHERE e.record_id = $1"
+     " AND ($2::text IS NULL OR e.kind = $2) ORDER BY e.id LIMIT 2"},
     {"cv_tlog_cp_latest", "SELECT note, tree_size FROM evidence_checkpoints"
                           " ORDER BY id DESC LIMIT 1"},
     {"cv_tlog_cp_size",
@@ -960,9 +985,9 @@ cv_chain_tiles_write(cv_db *db, cv_chain_emitter *em, cv_error *err)
  * position size + 1 + k), to the frontier. */
 static int
 cv_chain_append_rows(cv_chain_emitter *em, cv_merkle_frontier *f, PGresult *res,
-                     const int *order, bool legacy)
+                     int rows, const int *order, bool legacy)
 {
-    for (int k = 0; k < PQntuples(res); k++) {
+    for (int k = 0; k < rows; k++) {
         int i = order != NULL ? order[k] : k;
         int64_t seq = f->size + 1;
         cv_chain_event ev = cv_chain_row_event(res, i, seq);
@@ -989,13 +1014,13 @@ cv_chain_append_rows(cv_chain_emitter *em, cv_merkle_frontier *f, PGresult *res,
     return 0;
 }
 
-/* The rows cv_chain_claim returned, in position order: order[k] is the
- * row given position size + 1 + k. Every position must be there once
- * (RETURNING has no order; a hole means another writer got in). */
+/* The n event rows cv_chain_claim returned, in position order: order[k]
+ * is the row given position size + 1 + k. Every position must be there
+ * once (the rows come in no order; a hole means another writer got in). */
 static int
-cv_chain_claim_order(PGresult *res, int64_t size, int **order, cv_error *err)
+cv_chain_claim_order(PGresult *res, int n, int64_t size, int **order,
+                     cv_error *err)
 {
-    int n = PQntuples(res);
     int *o = malloc((size_t)(n > 0 ? n : 1) * sizeof(*o));
 
     if (o == NULL)
@@ -1016,17 +1041,37 @@ cv_chain_claim_order(PGresult *res, int64_t size, int **order, cv_error *err)
     return 0;
 }
 
+/* Where the floor may rise after a claim whose statement snapshot had
+ * xmin `xmin`, which gave leaves to `rows` events (the last with id
+ * `last_id`) of at most `limit` (cv_chain.h, design notes). */
+static void
+cv_chain_floor_rise(cv_chain_sequencer *st, uint64_t xmin, int rows, int limit,
+                    int64_t last_id)
+{
+    int64_t to;
+
+    if (st->hz_xid == 0 || xmin < st->hz_xid)
+        return; /* a writer that may hold an id <= hz_id is still running */
+    /* Every visible event up to hz_id has a leaf now, unless the batch was
+     * full: then only those up to the last one it took. */
+    to = rows >= limit && last_id < st->hz_id ? last_id : st->hz_id;
+    if (to > st->next_floor)
+        st->next_floor = to;
+    if (to == st->hz_id)
+        st->hz_xid = 0;
+}
+
 static int
 cv_chain_sequence_tx(cv_db *db, cv_chain_sequencer *st, int batch, int *chained,
                      cv_error *err)
 {
     cv_chain_emitter em = {.err = err};
     PGresult *res;
-    int64_t size;
-    char sizetext[24], limit[16];
-    bool legacy;
+    int64_t size, seq_last;
+    char sizetext[24], limit[16], floortext[24];
+    bool legacy, want_xid;
     int *order = NULL;
-    int rv;
+    int rows, rv;
 
     if ((res = cv_db_exec(db, "cv_chain_seq_lock", 0, NULL, err)) == NULL)
         return err->code;
@@ -1035,6 +1080,9 @@ cv_chain_sequence_tx(cv_db *db, cv_chain_sequencer *st, int batch, int *chained,
         PQclear(res);
         return 0;
     }
+    /* The sequence's last value, read before this transaction has its
+     * id (the claim below assigns it). */
+    seq_last = strtoll(PQgetvalue(res, 0, 4), NULL, 10);
     PQclear(res);
     if ((rv = cv_tlog_size(db, &size, err)) != 0)
         return rv;
@@ -1049,9 +1097,24 @@ cv_chain_sequence_tx(cv_db *db, cv_chain_sequencer *st, int batch, int *chained,
                        : cv_error_set(err, CV_DATA_LOSS,
                                       "cannot load the evidence tree");
         st->loaded = true;
+        /* Another process may have sequenced: its floor holds too. */
+        if ((res = cv_db_exec(db, "cv_chain_floor", 0, NULL, err)) == NULL)
+            return err->code;
+        if (PQntuples(res) == 1) {
+            int64_t f = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+
+            if (!st->floor_loaded || f > st->floor)
+                st->floor = f;
+        } else if (!st->floor_loaded) {
+            st->floor = 0;
+        }
+        st->floor_loaded = true;
+        PQclear(res);
     }
+    st->next_floor = st->floor;
     snprintf(sizetext, sizeof(sizetext), "%" PRId64, size);
     snprintf(limit, sizeof(limit), "%d", batch > 0 ? batch : 500);
+    snprintf(floortext, sizeof(floortext), "%" PRId64, st->floor);
     {
         const char *p[2] = {sizetext, limit};
 
@@ -1059,19 +1122,36 @@ cv_chain_sequence_tx(cv_db *db, cv_chain_sequencer *st, int batch, int *chained,
             return err->code;
     }
     legacy = PQntuples(res) > 0;
+    rows = PQntuples(res);
     if (!legacy) {
-        /* Positions and the events' contents in one statement. */
-        const char *p[2] = {sizetext, limit};
+        /* Positions and the events' contents in one statement. A new
+         * horizon needs this transaction's id, and only when ids were
+         * taken above the floor (an idle log assigns none). */
+        want_xid = st->hz_xid == 0 && seq_last > st->floor;
+        {
+            const char *p[4] = {sizetext, limit, floortext,
+                                want_xid ? "true" : "false"};
 
-        PQclear(res);
-        if ((res = cv_db_exec(db, "cv_chain_claim", 2, p, err)) == NULL)
-            return err->code;
-        if ((rv = cv_chain_claim_order(res, size, &order, err)) != 0) {
+            PQclear(res);
+            if ((res = cv_db_exec(db, "cv_chain_claim", 4, p, err)) == NULL)
+                return err->code;
+        }
+        rows = PQgetisnull(res, 0, 0) ? 0 : PQntuples(res);
+        if ((rv = cv_chain_claim_order(res, rows, size, &order, err)) != 0) {
             PQclear(res);
             return rv;
         }
+        cv_chain_floor_rise(
+            st, strtoull(PQgetvalue(res, 0, 10), NULL, 10), rows,
+            batch > 0 ? batch : 500,
+            rows > 0 ? strtoll(PQgetvalue(res, order[rows - 1], 9), NULL, 10)
+                     : 0);
+        if (want_xid) {
+            st->hz_id = seq_last;
+            st->hz_xid = strtoull(PQgetvalue(res, 0, 11), NULL, 10);
+        }
     }
-    if (PQntuples(res) == 0) {
+    if (rows == 0) {
         free(order);
         PQclear(res);
         return 0;
@@ -1079,11 +1159,11 @@ cv_chain_sequence_tx(cv_db *db, cv_chain_sequencer *st, int batch, int *chained,
     /* From here on the frontier runs ahead of what is committed: any
      * failure makes the next round reload it. */
     st->loaded = false;
-    rv = cv_chain_append_rows(&em, &st->frontier, res, order, legacy);
+    rv = cv_chain_append_rows(&em, &st->frontier, res, rows, order, legacy);
     if (rv == 0)
         rv = cv_chain_tiles_write(db, &em, err);
     if (rv == 0)
-        *chained = PQntuples(res);
+        *chained = rows;
     cv_chain_emitter_free(&em);
     free(order);
     PQclear(res);
@@ -1114,6 +1194,9 @@ cv_chain_sequence_with(cv_db *db, cv_chain_sequencer *st, int batch,
         *chained = 0;
         return rv;
     }
+    /* The leaves the floor rose past are committed now. */
+    if (st->floor_loaded && st->next_floor > st->floor)
+        st->floor = st->next_floor;
     if (*chained > 0)
         st->loaded = true; /* the frontier is what was just committed */
     return 0;

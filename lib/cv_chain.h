@@ -8,23 +8,45 @@
  *    touch the tree, so they never wait on a global lock.
  *  - The sequencer, a background thread in every service, takes the
  *    sequencer lock (a transaction-scoped advisory lock: one sequencer
- *    works at a time, the others skip the round), reads unsequenced events
- *    in id order, gives each the next chain_seq, appends its leaf hash
+ *    works at a time, the others skip the round), finds events without a
+ *    leaf in id order, gives each the next position as a new row of
+ *    evidence_leaves (seq, event_id; migration 0017: events are never
+ *    UPDATEd, leaves are insert-only), appends its leaf hash
  *        leaf = SHA-256(0x00 || canonical(event))
  *    to the tree's right frontier (cv_merkle_frontier, kept in memory and
  *    reloaded from the tiles when another process moved the tree) and
  *    stores every node the batch completes in the tiles (cv_tlog.h), all
- *    in one transaction per batch. Leaf index = chain_seq - 1.
+ *    in one transaction per batch. Leaf index = seq - 1.
+ *  - Finding the events without a leaf: ids are taken in one order and
+ *    committed in another, so "above the highest sequenced id" would miss
+ *    a late commit. The search is an anti-join of evidence_events with
+ *    evidence_leaves over ids above a floor: every id <= floor has a leaf
+ *    or never committed (a rolled back insert leaves a hole for good).
+ *    The floor rises through a horizon: in a round, the sequencer reads
+ *    the sequence's last value S (pg_sequence_last_value), then takes its
+ *    own transaction id X. Every writer takes its transaction id before
+ *    its event id (evidence_next_id(), the column default), so every
+ *    writer that holds an id <= S has a transaction id < X. In a later
+ *    round whose snapshot has xmin >= X all of them have ended, and the
+ *    committed ones are visible: once that round has given a leaf to
+ *    every visible event up to S, the floor becomes S (or the last id the
+ *    batch took, when the batch was full). The search thus covers about
+ *    two rounds of events; a long open writing transaction holds the
+ *    floor where it is (the search grows with the events written
+ *    meanwhile, and shrinks again when it ends). Each leaf records the
+ *    floor its batch searched from (id_floor), where a restarted
+ *    sequencer starts; the floor moves only after its round committed.
  *  - Events sequenced before the Merkle log (migration 0012) keep their
- *    chain_seq and become leaves, in chain_seq order, before any new one.
+ *    position (chain_seq became their leaf) and are hashed, in order,
+ *    before any new event gets a position.
  *  - canonical(event) is the compact, key-sorted JSON of {seq, kind,
  *    record_id, plan_id, provider, actor, request_id, created_at, record}
  *    (plus principal when the event has one).
  *  - Verification recomputes every leaf and the tree from the events, in
- *    chain_seq order, from the database or an export file (one line per
- *    event: the canonical event and its leaf hash), and checks: positions
- *    are 1..n without a gap, each leaf equals the stored leaf hash, the
- *    stored tree has the recomputed root, and the tree at each anchor's
+ *    leaf order (evidence_leaves joined to the events), from the database or an
+ * export file (one line per event: the canonical event and its leaf hash), and
+ * checks: positions are 1..n without a gap, each leaf equals the stored leaf
+ * hash, the stored tree has the recomputed root, and the tree at each anchor's
  *    size (the witnessed checkpoints, or a saved one) has the anchor's
  *    root. It names the first bad leaf; a rewrite that also recomputed the
  *    stored tree is narrowed to the leaves between the last anchor that
@@ -84,10 +106,19 @@ void cv_chain_hex(const uint8_t hash[32], char out[65]);
 cv_chain_event cv_chain_row_event(PGresult *res, int row, int64_t seq);
 
 /* The sequencer's memory between rounds: the frontier of the tree it
- * last committed (reloaded from the tiles when the size moved). */
+ * last committed (reloaded from the tiles when the size moved), and where
+ * its search for new events starts (the floor, with the horizon that
+ * lets it rise: see the design notes). */
 typedef struct cv_chain_sequencer {
     bool loaded;
     cv_merkle_frontier frontier;
+    bool floor_loaded;
+    int64_t floor;      /* every event id <= floor has a leaf or never
+                           committed */
+    int64_t next_floor; /* the floor once this round commits */
+    int64_t hz_id;      /* the sequence's last value, read ... */
+    uint64_t hz_xid;    /* ... before this transaction id was assigned; 0:
+                           no horizon pending */
 } cv_chain_sequencer;
 
 /*
@@ -111,7 +142,7 @@ typedef struct cv_chain_report {
     int64_t events;            /* sequenced events checked (leaves) */
     char head[65];             /* root of the recomputed tree (hex) */
     int64_t pending;           /* not yet sequenced (database only) */
-    int64_t first_invalid_seq; /* chain_seq of the first bad leaf; 0 valid */
+    int64_t first_invalid_seq; /* position of the first bad leaf; 0 valid */
     int64_t last_invalid_seq;  /* end of the range it is narrowed to */
     char reason[256];
     int64_t tree_size;       /* stored tree size (database only) */

@@ -10,9 +10,9 @@
  *    in the level 0 tiles. Every node a proof or a root needs is found by
  *    cv_tile_locate and read, for the whole proof, in one query: O(log n)
  *    rows. The math is cv_merkle.h's; this file only reads and writes.
- *  - Leaf i (0-based) is the event with chain_seq i + 1; its entry is the
- *    canonical event (cv_chain_canonical) and its leaf hash
- *    SHA-256(0x00 || entry).
+ *  - Leaf i (0-based) is the event of the evidence_leaves row with seq
+ *    i + 1; its entry is the canonical event (cv_chain_canonical) and its
+ *    leaf hash SHA-256(0x00 || entry).
  *  - The signer (cv_tlog_sign) runs only in a process given the key file
  *    ($CAVRA_EVIDENCE_KEY_FILE, an Ed25519 PEM, 0600, never in the
  *    database), under the sequencer's advisory lock, so one signer works

@@ -260,7 +260,7 @@ bench_start_services() {
 
 # Number of evidence events the sequencer has not chained yet.
 bench_pending() {
-    bench_sql -c "SELECT count(*) FROM evidence_events WHERE chain_seq IS NULL"
+    bench_sql -c "SELECT count(*) FROM evidence_unsequenced"
 }
 
 # True when every evidence event is chained: one probe of the partial

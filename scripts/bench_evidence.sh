@@ -140,6 +140,16 @@ SQL
             -v records=$(((EVENTS + 2) / 3)) -f bench/seed.sql >/dev/null
         psql "$(db_url "$SUPER" "seqt_$label")" -X -q -c "VACUUM ANALYZE"
     done
+    # How many events have a position: an index lookup in either schema
+    # (evidence_leaves since migration 0017, chain_seq before), cheap
+    # enough to poll every 100 ms while the sequencer works.
+    chained_sql() {
+        if [[ $(psql "$1" -X -At -c "SELECT to_regclass('evidence_leaves') IS NOT NULL") == t ]]; then
+            echo "(SELECT coalesce(max(seq), 0) FROM evidence_leaves)"
+        else
+            echo "(SELECT coalesce(max(chain_seq), 0) FROM evidence_events)"
+        fi
+    }
     declare -A RESULTS
     for ((r = 1; r <= ROUNDS; r++)); do
         for tree in "${TREES[@]}"; do
@@ -147,7 +157,9 @@ SQL
             psql "$SUPER" -X -q -v ON_ERROR_STOP=1 \
                 -c "CREATE DATABASE $db OWNER cavra TEMPLATE seqt_$label"
             owner=$(db_url "$OWNER" "$db")
-            n=$(psql "$owner" -X -At -c "SELECT count(*) FROM evidence_events WHERE chain_seq IS NULL")
+            chained=$(chained_sql "$owner")
+            total=$(psql "$owner" -X -At -c "SELECT count(*) FROM evidence_events")
+            n=$((total - $(psql "$owner" -X -At -c "SELECT $chained")))
             mkdir -p "$TMP_DIR/$db"
             t0=$(now)
             CAVRA_DATABASE_URL=$(db_url "$CAVRA_DATABASE_URL" "$db") \
@@ -158,7 +170,7 @@ SQL
                 >"$TMP_DIR/$db/report.log" 2>&1 &
             pid=$!
             PIDS+=("$pid")
-            while [[ $(psql "$owner" -X -At -c "SELECT EXISTS (SELECT 1 FROM evidence_events WHERE chain_seq IS NULL)") == t ]]; do
+            while [[ $(psql "$owner" -X -At -c "SELECT $chained < $total") == t ]]; do
                 sleep 0.1
             done
             t1=$(now)
@@ -175,10 +187,10 @@ SQL
             cpu_us=$(awk -v t="$ticks" -v hz="$(getconf CLK_TCK)" -v n="$n" \
                 'BEGIN { printf "%.0f", t * 1e6 / hz / n }')
             # Sustained load: the lag of each 100 ms sample.
-            offset=$(psql "$owner" -X -At -c "SELECT max(id) - max(chain_seq) FROM evidence_events")
+            offset=$(psql "$owner" -X -At -c "SELECT max(id) - $chained FROM evidence_events")
             (
                 while :; do
-                    echo "$(now) $(psql "$owner" -X -At -F ' ' -c "SELECT max(id) - $offset, (SELECT max(chain_seq) FROM evidence_events) FROM evidence_events")"
+                    echo "$(now) $(psql "$owner" -X -At -F ' ' -c "SELECT max(id) - $offset, $chained FROM evidence_events")"
                     sleep 0.1
                 done
             ) >"$TMP_DIR/$db/lag.txt" 2>/dev/null &
@@ -249,7 +261,7 @@ CAVRA_EVIDENCE_KEY_FILE=$TMP_DIR/evidence.key CAVRA_WITNESS_DIR=$TMP_DIR/witness
     $BUILD/services/report/cavra-report </dev/null >"$TMP_DIR/report.log" 2>&1 &
 PIDS+=("$!")
 t0=$(now)
-while [[ $(sql -c "SELECT count(*) FROM evidence_events WHERE chain_seq IS NULL") -gt 0 ]]; do
+while [[ $(sql -c "SELECT (SELECT count(*) FROM evidence_events) - (SELECT coalesce(max(seq), 0) FROM evidence_leaves)") -gt 0 ]]; do
     sleep 0.5
 done
 t1=$(now)

@@ -785,9 +785,8 @@ test_gateway_verify_evidence(void **state)
 
     (void)state;
     for (int i = 0; i < 100; i++) {
-        pending = cv_test_count(
-            "SELECT count(*) FROM evidence_events WHERE chain_seq IS NULL",
-            NULL);
+        pending =
+            cv_test_count("SELECT count(*) FROM evidence_unsequenced", NULL);
         if (pending == 0)
             break;
         cv_test_sleep_ms(100);

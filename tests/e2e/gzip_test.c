@@ -522,13 +522,12 @@ test_gzip_tiles_stay_raw(void **state)
     (void)state;
     /* Wait until the sequencer has given every event its leaf. */
     for (int i = 0; i < 300 && cv_test_db_scalar("SELECT count(*) FROM "
-                                                 "evidence_events WHERE "
-                                                 "chain_seq IS NULL",
+                                                 "evidence_unsequenced",
                                                  NULL) > 0;
          i++)
         cv_test_sleep_ms(100);
-    size = cv_test_db_scalar("SELECT coalesce(max(chain_seq), 0) FROM "
-                             "evidence_events",
+    size = cv_test_db_scalar("SELECT coalesce(max(seq), 0) FROM "
+                             "evidence_leaves",
                              NULL);
     assert_true(size > 0);
     if (size >= 256)

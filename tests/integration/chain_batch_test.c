@@ -201,19 +201,117 @@ test_chain_batch_backlog_in_odd_batches(void **state)
     assert_int_equal(chained, 0);
     /* Positions: gap-free, in id order, right after what was there. */
     snprintf(base, sizeof(base), "%" PRId64, size0);
-    assert_int_equal(cb_count("SELECT min(chain_seq) FROM evidence_events "
-                              "WHERE request_id = $1",
+    assert_int_equal(cb_count("SELECT min(l.seq) FROM evidence_events e "
+                              "JOIN evidence_leaves l ON l.event_id = e.id "
+                              "WHERE e.request_id = $1",
                               tag),
                      size0 + 1);
     assert_int_equal(
-        cb_count2("SELECT count(*) FROM (SELECT chain_seq, "
-                  "row_number() OVER (ORDER BY id) AS k FROM "
-                  "evidence_events WHERE request_id = $1) s "
-                  "WHERE chain_seq IS DISTINCT FROM $2::bigint + k",
+        cb_count2("SELECT count(*) FROM (SELECT l.seq, "
+                  "row_number() OVER (ORDER BY e.id) AS k FROM "
+                  "evidence_events e LEFT JOIN evidence_leaves l ON "
+                  "l.event_id = e.id WHERE e.request_id = $1) s "
+                  "WHERE seq IS DISTINCT FROM $2::bigint + k",
                   tag, base),
         0);
     cb_assert_tiles(size0 + CB_BACKLOG);
     cb_assert_valid(size0 + CB_BACKLOG);
+}
+
+/* Inserts one event on conn (inside whatever transaction it has open). */
+static void
+cb_insert(PGconn *conn, const char *tag, const char *what)
+{
+    const char *p[2] = {tag, what};
+    PGresult *res = PQexecParams(
+        conn,
+        "INSERT INTO evidence_events (kind, record_id, plan_id, provider,"
+        " actor, request_id, created_at, record) VALUES"
+        " ('recovery_escalation_ack', $1 || '-' || $2, $1, 'slack',"
+        " 'chain-batch', $1, now(), jsonb_build_object('what', $2))",
+        2, NULL, p, NULL, NULL, 0);
+
+    if (PQresultStatus(res) != PGRES_COMMAND_OK)
+        fail_msg("insert: %s", PQresultErrorMessage(res));
+    PQclear(res);
+}
+
+static int64_t
+cb_unsequenced(const char *tag)
+{
+    return cb_count("SELECT count(*) FROM evidence_unsequenced WHERE "
+                    "request_id = $1",
+                    tag);
+}
+
+/* Ids are taken in one order and committed in another: an event whose
+ * transaction commits after later ids were sequenced, and after many
+ * sequencer rounds, still gets its leaf (the floor waits for it); once
+ * nothing is open any more the floor catches up with the last id, so the
+ * search stays short. */
+static void
+test_chain_batch_late_commit_below_sequenced(void **state)
+{
+    cv_chain_sequencer st = {0};
+    PGconn *late;
+    char tag[64], late_id[24];
+    int64_t last_id;
+    PGresult *res;
+
+    (void)state;
+    cb_drain(&st);
+    snprintf(tag, sizeof(tag), "chain-late-%ld-%ld", (long)getpid(),
+             (long)time(NULL));
+    late = PQconnectdb(cv_test_database_url());
+    assert_int_equal(PQstatus(late), CONNECTION_OK);
+    res = PQexec(late, "BEGIN");
+    PQclear(res);
+    cb_insert(late, tag, "late");
+    res = PQexec(late, "SELECT max(id) FROM evidence_events");
+    snprintf(late_id, sizeof(late_id), "%s", PQgetvalue(res, 0, 0));
+    PQclear(res);
+    /* Later ids commit first and are sequenced, round after round. */
+    for (int i = 0; i < 5; i++) {
+        char what[16];
+
+        snprintf(what, sizeof(what), "early-%d", i);
+        cb_insert(cb_owner, tag, what);
+        cb_drain(&st);
+        assert_int_equal(cb_unsequenced(tag), 0);
+        assert_true(st.floor < strtoll(late_id, NULL, 10));
+    }
+    res = PQexec(late, "COMMIT");
+    assert_int_equal(PQresultStatus(res), PGRES_COMMAND_OK);
+    PQclear(res);
+    PQfinish(late);
+    assert_int_equal(cb_unsequenced(tag), 1);
+    cb_drain(&st);
+    assert_int_equal(cb_unsequenced(tag), 0);
+    /* Its leaf comes after those of the later ids. */
+    assert_int_equal(
+        cb_count("SELECT l.seq FROM evidence_leaves l WHERE l.event_id = "
+                 "$1::bigint",
+                 late_id),
+        cb_count("SELECT max(seq) FROM evidence_leaves", NULL));
+    /* With nothing open, two more rounds bring the floor up to the last
+     * id (the first sets a horizon, the second sees it passed). */
+    last_id = cb_count("SELECT max(id) FROM evidence_events", NULL);
+    for (int i = 0; i < 3 && st.floor < last_id; i++)
+        cb_drain(&st);
+    assert_int_equal(st.floor, last_id);
+    /* A restarted sequencer starts from the floor the last batch
+     * recorded. */
+    cb_insert(cb_owner, tag, "after");
+    cb_drain(&st);
+    {
+        cv_chain_sequencer fresh = {0};
+
+        cb_drain(&fresh);
+        assert_true(fresh.floor_loaded);
+        assert_int_equal(fresh.floor, last_id);
+    }
+    assert_int_equal(cb_unsequenced(tag), 0);
+    cb_assert_valid(cb_tree_size());
 }
 
 static int
@@ -258,6 +356,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_chain_batch_backlog_in_odd_batches),
+        cmocka_unit_test(test_chain_batch_late_commit_below_sequenced),
     };
 
     return cmocka_run_group_tests(tests, cb_setup, cb_teardown);

@@ -11,7 +11,7 @@
  * cv_db of its own for cv_chain_verify_db.
  *
  * The database is shared with the tests that run after this one, and the
- * chain covers every event in it. Whole-table checks ("chain_seq is 1..N")
+ * chain covers every event in it. Whole-table checks ("the leaves are 1..N")
  * are safe because ctest runs integration tests serially. The tamper test
  * changes one event with the trigger disabled, in one transaction, and puts
  * the original record back the same way; should an assertion fail between
@@ -71,6 +71,24 @@ static char *it_tampered_record;
 
 /* Runs sql inside a transaction that is always rolled back, and requires
  * the append-only trigger to refuse it (SQLSTATE 42501). */
+/* Runs sql (no parameters) and asserts it fails with SQLSTATE state. */
+static void
+it_exec_fails(PGconn *conn, const char *sql, const char *state)
+{
+    PGresult *res;
+
+    cv_test_db_exec(conn, "BEGIN", NULL);
+    res = PQexec(conn, sql);
+    if (PQresultStatus(res) != PGRES_FATAL_ERROR) {
+        PQclear(res);
+        cv_test_db_exec(conn, "ROLLBACK", NULL);
+        fail_msg("\"%s\" was allowed", sql);
+    }
+    assert_string_equal(PQresultErrorField(res, PG_DIAG_SQLSTATE), state);
+    PQclear(res);
+    cv_test_db_exec(conn, "ROLLBACK", NULL);
+}
+
 static void
 it_exec_refused(PGconn *conn, const char *sql, const char *param)
 {
@@ -94,7 +112,9 @@ it_exec_refused(PGconn *conn, const char *sql, const char *param)
     assert_non_null(state);
     assert_non_null(msg);
     assert_string_equal(state, "42501");
-    assert_string_equal(msg, IT_APPEND_ONLY);
+    assert_string_equal(msg, strstr(sql, "evidence_leaves") != NULL
+                                 ? "evidence_leaves is append-only"
+                                 : IT_APPEND_ONLY);
     PQclear(res);
     cv_test_db_exec(conn, "ROLLBACK", NULL);
 }
@@ -139,8 +159,8 @@ it_wait_chained(void)
 {
     long until = cv_test_now_ms() + IT_CHAIN_MS, pending;
 
-    while ((pending = cv_test_count("SELECT count(*) FROM evidence_events "
-                                    "WHERE chain_seq IS NULL",
+    while ((pending = cv_test_count("SELECT count(*) FROM "
+                                    "evidence_unsequenced",
                                     NULL)) > 0 &&
            cv_test_now_ms() < until)
         cv_test_sleep_ms(20);
@@ -149,22 +169,25 @@ it_wait_chained(void)
                  IT_CHAIN_MS);
 }
 
-/* Asserts chain_seq is exactly 1..N over all N events, all of them leaves
- * of the stored Merkle tree; returns N. */
+/* Asserts the leaves are exactly 1..N, one per event over all N events,
+ * all of them in the stored Merkle tree; returns N. */
 static long
 it_assert_gap_free(void)
 {
     long n = cv_test_count("SELECT count(*) FROM evidence_events", NULL);
 
     assert_true(n > 0);
-    assert_int_equal(cv_test_count("SELECT count(*) FROM evidence_events WHERE "
-                                   "chain_seq IS NOT NULL",
+    assert_int_equal(cv_test_count("SELECT count(*) FROM evidence_events e "
+                                   "JOIN evidence_leaves l ON l.event_id = "
+                                   "e.id",
                                    NULL),
                      n);
     assert_int_equal(
-        cv_test_count("SELECT min(chain_seq) FROM evidence_events", NULL), 1);
+        cv_test_count("SELECT count(*) FROM evidence_leaves", NULL), n);
     assert_int_equal(
-        cv_test_count("SELECT max(chain_seq) FROM evidence_events", NULL), n);
+        cv_test_count("SELECT min(seq) FROM evidence_leaves", NULL), 1);
+    assert_int_equal(
+        cv_test_count("SELECT max(seq) FROM evidence_leaves", NULL), n);
     /* Every event is a leaf of the stored tree, and nothing more. */
     assert_int_equal(
         cv_test_count("SELECT idx * 256 + length(hashes) / 32 FROM "
@@ -486,8 +509,9 @@ test_chain_sequencer_chains_everything(void **state)
     n = it_assert_gap_free();
     assert_int_equal(n, before + 7);
     /* Our events are in the chain, after what was there before. */
-    assert_int_equal(cv_test_count("SELECT count(*) FROM evidence_events WHERE "
-                                   "plan_id = $1 AND chain_seq > 0",
+    assert_int_equal(cv_test_count("SELECT count(*) FROM evidence_events e "
+                                   "JOIN evidence_leaves l ON l.event_id = "
+                                   "e.id WHERE e.plan_id = $1",
                                    plans[0]),
                      3);
     it_assert_db_valid(n);
@@ -515,7 +539,8 @@ test_chain_append_only(void **state)
                     "UPDATE evidence_events SET actor = 'mallory' WHERE id = "
                     "$1::bigint",
                     id);
-    /* Chain columns are written once: no re-chaining either. */
+    /* No UPDATE at all, of the old chain columns either (migration 0017:
+     * positions live in evidence_leaves), and leaves never change. */
     it_exec_refused(conn,
                     "UPDATE evidence_events SET hash = prev_hash WHERE id = "
                     "$1::bigint",
@@ -524,6 +549,23 @@ test_chain_append_only(void **state)
                     "UPDATE evidence_events SET chain_seq = NULL, hash = NULL,"
                     " prev_hash = NULL WHERE id = $1::bigint",
                     id);
+    it_exec_refused(conn,
+                    "UPDATE evidence_leaves SET event_id = event_id WHERE "
+                    "event_id = $1::bigint",
+                    id);
+    it_exec_refused(
+        conn, "DELETE FROM evidence_leaves WHERE event_id = $1::bigint", id);
+    it_exec_refused(conn, "TRUNCATE evidence_leaves", NULL);
+    /* A leaf must continue the log: no position past the end, none
+     * twice. */
+    it_exec_fails(conn,
+                  "INSERT INTO evidence_leaves (seq, event_id) SELECT "
+                  "max(seq) + 2, -1 FROM evidence_leaves",
+                  "23514");
+    it_exec_fails(conn,
+                  "INSERT INTO evidence_leaves (seq, event_id) SELECT "
+                  "max(seq), -1 FROM evidence_leaves",
+                  "23505");
     it_exec_refused(conn, "DELETE FROM evidence_events WHERE id = $1::bigint",
                     id);
     it_exec_refused(conn, "DELETE FROM evidence_events", NULL);
@@ -533,7 +575,8 @@ test_chain_append_only(void **state)
     assert_int_equal(
         cv_test_count("SELECT count(*) FROM evidence_events WHERE id "
                       "= $1::bigint AND record->>'generated_by' = "
-                      "'chain-test' AND chain_seq IS NOT NULL",
+                      "'chain-test' AND id IN (SELECT event_id FROM "
+                      "evidence_leaves)",
                       id),
         1);
     n = it_assert_gap_free();
@@ -692,9 +735,10 @@ test_chain_tamper_detected(void **state)
         const char *p[1] = {plan};
 
         res = PQexecParams(conn,
-                           "SELECT id, chain_seq, record::text FROM "
-                           "evidence_events WHERE plan_id = $1 AND kind = "
-                           "'recovery_escalation_plan'",
+                           "SELECT e.id, l.seq, e.record::text FROM "
+                           "evidence_events e JOIN evidence_leaves l ON "
+                           "l.event_id = e.id WHERE e.plan_id = $1 AND "
+                           "e.kind = 'recovery_escalation_plan'",
                            1, NULL, p, NULL, NULL, 0);
     }
     assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
@@ -724,9 +768,10 @@ test_chain_tamper_detected(void **state)
                     NULL);
     cv_test_db_exec(conn, "COMMIT", NULL);
     PQfinish(conn);
-    assert_int_equal(cv_test_count("SELECT count(*) FROM evidence_events WHERE "
-                                   "chain_seq = $1::bigint AND "
-                                   "record->>'generated_by' = 'mallory'",
+    assert_int_equal(cv_test_count("SELECT count(*) FROM evidence_events e "
+                                   "JOIN evidence_leaves l ON l.event_id = "
+                                   "e.id WHERE l.seq = $1::bigint AND "
+                                   "e.record->>'generated_by' = 'mallory'",
                                    seqtext),
                      1);
 
@@ -762,9 +807,10 @@ test_chain_tamper_detected(void **state)
 
     /* Put the original back: the chain is valid again. */
     assert_int_equal(it_restore_tampered(), 0);
-    assert_int_equal(cv_test_count("SELECT count(*) FROM evidence_events WHERE "
-                                   "chain_seq = $1::bigint AND "
-                                   "record->>'generated_by' = 'chain-test'",
+    assert_int_equal(cv_test_count("SELECT count(*) FROM evidence_events e "
+                                   "JOIN evidence_leaves l ON l.event_id = "
+                                   "e.id WHERE l.seq = $1::bigint AND "
+                                   "e.record->>'generated_by' = 'chain-test'",
                                    seqtext),
                      1);
     it_wait_chained();
@@ -894,8 +940,8 @@ test_chain_sequencer_off_then_backlog(void **state)
     CV_TEST_PASS(cv_rpc_client_open(it_stack.ack_url, &it_cli, &err), err);
     it_record_plan(plan, sizeof(plan));
     cv_test_sleep_ms(500); /* ten sequencer periods */
-    assert_int_equal(cv_test_count("SELECT count(*) FROM evidence_events WHERE "
-                                   "plan_id = $1 AND chain_seq IS NULL",
+    assert_int_equal(cv_test_count("SELECT count(*) FROM "
+                                   "evidence_unsequenced WHERE plan_id = $1",
                                    plan),
                      1);
 

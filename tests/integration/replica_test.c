@@ -358,8 +358,7 @@ test_replica_reads_and_chain(void **state)
     /* Two sequencers, one chain: everything gets chained, and it
      * verifies. */
     for (int i = 0; i < 200 && cv_test_db_scalar("SELECT count(*) FROM "
-                                                 "evidence_events WHERE "
-                                                 "chain_seq IS NULL",
+                                                 "evidence_unsequenced",
                                                  NULL) != 0;
          i++)
         cv_test_sleep_ms(100);

@@ -95,9 +95,10 @@ test_roles_reads_and_appends(void **state)
         roles_try("INSERT INTO evidence_events (kind, record_id, created_at,"
                   " record) VALUES ('roles-test', 'r-1', now(), '{}')"),
         "");
-    /* The sequencer's one permitted change: the chain columns. */
-    assert_string_equal(roles_try("UPDATE evidence_events SET chain_seq ="
-                                  " chain_seq WHERE false"),
+    /* The sequencer appends leaves (migration 0017). */
+    assert_string_equal(roles_try("SELECT count(*) FROM evidence_leaves"), "");
+    assert_string_equal(roles_try("INSERT INTO evidence_leaves (seq, event_id)"
+                                  " SELECT 1, 1 WHERE false"),
                         "");
 }
 
@@ -114,6 +115,16 @@ test_roles_cannot_rewrite_evidence(void **state)
         "42501");
     assert_string_equal(roles_try("DELETE FROM evidence_events WHERE false"),
                         "42501");
+    /* No UPDATE of events at all any more, not even of the old chain
+     * columns; leaves are never changed either. */
+    assert_string_equal(roles_try("UPDATE evidence_events SET chain_seq ="
+                                  " chain_seq WHERE false"),
+                        "42501");
+    assert_string_equal(
+        roles_try("UPDATE evidence_leaves SET seq = seq WHERE false"), "42501");
+    assert_string_equal(roles_try("DELETE FROM evidence_leaves WHERE false"),
+                        "42501");
+    assert_string_equal(roles_try("TRUNCATE evidence_leaves"), "42501");
     assert_string_equal(roles_try("TRUNCATE evidence_events"), "42501");
     assert_string_equal(roles_try("ALTER TABLE evidence_events DISABLE"
                                   " TRIGGER evidence_events_append_only"),

@@ -1438,6 +1438,18 @@ gw_connection_limit(int wanted)
     return wanted;
 }
 
+/* One HTTP thread per CPU. The threads never block (a request waiting
+ * for its service is suspended), so more threads than CPUs only add
+ * wake-ups: on 2 CPUs, 4 threads cost 5.9 voluntary context switches per
+ * acknowledgement against 4.6 with 2 (bench/profile_ack.sh, issue 12). */
+static int
+gw_default_threads(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+    return n < 1 ? 1 : n > 64 ? 64 : (int)n;
+}
+
 int
 gw_server_start(const gw_config *cfg, gw_server **out, cv_error *err)
 {
@@ -1450,7 +1462,7 @@ gw_server_start(const gw_config *cfg, gw_server **out, cv_error *err)
         return cv_error_set(err, CV_INTERNAL, "out of memory");
     gw->cfg = *cfg;
     if (gw->cfg.threads <= 0)
-        gw->cfg.threads = 4;
+        gw->cfg.threads = gw_default_threads();
     if (gw->cfg.rpc_timeout_ms <= 0)
         gw->cfg.rpc_timeout_ms = 10000;
     if (gw->cfg.max_connections <= 0)

@@ -61,7 +61,7 @@ typedef struct gw_config {
     const char *host;                      /* listen address, IPv4 */
     int port;                              /* 0: any free port */
     const char *service_url[GW_SVC_COUNT]; /* NNG URLs of the services */
-    int threads;                           /* MHD thread pool size */
+    int threads; /* MHD thread pool size; 0: one per CPU */
     int rpc_timeout_ms;
     const char *console_dir; /* folder of the console page */
     const char *token_file;  /* NULL: sandbox mode, no authentication */

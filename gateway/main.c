@@ -114,7 +114,8 @@ main(void)
         gw_env("CAVRA_RETRY_URL", "tcp://127.0.0.1:7102");
     cfg.service_url[GW_SVC_REPORT] =
         gw_env("CAVRA_REPORT_URL", "tcp://127.0.0.1:7103");
-    cfg.threads = atoi(gw_env("CAVRA_GATEWAY_THREADS", "4"));
+    cfg.threads =
+        atoi(gw_env("CAVRA_GATEWAY_THREADS", "0")); /* 0: one per CPU */
     cfg.rpc_timeout_ms = atoi(gw_env("CAVRA_RPC_TIMEOUT_MS", "10000"));
     cfg.console_dir = gw_env("CAVRA_CONSOLE_DIR", GW_DEFAULT_CONSOLE_DIR);
     {

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -780,20 +781,47 @@ cv_session_accept(const cv_session_offer *o, const char *key_id,
     return 0;
 }
 
+/* HMAC-SHA256 with the algorithm looked up once: HMAC() fetches it on
+ * every call, 3 of its 4 us per envelope (issue 12); a copy of this
+ * context only takes the key. */
+static EVP_MAC_CTX *cv_session_hmac;
+static pthread_once_t cv_session_hmac_once = PTHREAD_ONCE_INIT;
+
+static void
+cv_session_hmac_init(void)
+{
+    EVP_MAC *m = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(
+                               OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
+                           OSSL_PARAM_construct_end()};
+
+    if (m != NULL && (cv_session_hmac = EVP_MAC_CTX_new(m)) != NULL &&
+        EVP_MAC_CTX_set_params(cv_session_hmac, params) != 1) {
+        EVP_MAC_CTX_free(cv_session_hmac);
+        cv_session_hmac = NULL;
+    }
+    EVP_MAC_free(m); /* the context keeps its own reference */
+}
+
 /* HMAC-SHA256 of env's session input under key. */
 static int
 cv_session_mac_of(const uint8_t key[CV_SESSION_KEY_LEN],
                   const Cv__RpcRequest *env, uint8_t mac[32])
 {
+    EVP_MAC_CTX *c = NULL;
     cv_sigbuf b;
-    unsigned int len = 0;
+    size_t len = 0;
     int ok;
 
-    if (cv_envelope_input(env, CV_SESSION_DOMAIN, &b) != 0)
+    pthread_once(&cv_session_hmac_once, cv_session_hmac_init);
+    if (cv_session_hmac == NULL ||
+        cv_envelope_input(env, CV_SESSION_DOMAIN, &b) != 0)
         return -1;
-    ok = HMAC(EVP_sha256(), key, CV_SESSION_KEY_LEN, b.data, b.len, mac,
-              &len) != NULL &&
-         len == 32;
+    ok = (c = EVP_MAC_CTX_dup(cv_session_hmac)) != NULL &&
+         EVP_MAC_init(c, key, CV_SESSION_KEY_LEN, NULL) == 1 &&
+         EVP_MAC_update(c, b.data, b.len) == 1 &&
+         EVP_MAC_final(c, mac, &len, 32) == 1 && len == 32;
+    EVP_MAC_CTX_free(c);
     free(b.data);
     return ok ? 0 : -1;
 }

@@ -64,6 +64,10 @@
 #   CAVRA_BENCH_CMAKE_ARGS     extra cmake arguments for that tree
 #   CAVRA_BENCH_PG_PORT        first port tried for the throwaway cluster
 #                              (default 57432)
+#   CAVRA_BENCH_READ_CALLS     calls of each read at concurrency 1 (default
+#                              200; their p99 is the 3rd slowest)
+#   CAVRA_BENCH_RUN_CALLS      schedule-run calls (default 50; each writes a
+#                              report)
 #   CAVRA_BENCH_TPUT_ROUNDS    rounds of the write-throughput comparison (3)
 #   CAVRA_BENCH_TPUT_SECS      seconds of each pgbench run (5)
 #   CAVRA_BENCH_TPUT_REQUESTS  acknowledgements per spread run (4000; the
@@ -86,6 +90,8 @@ ROOT=$(pwd -P)
 
 RECORDS=${CAVRA_BENCH_RECORDS:-20000}
 ONLY=${CAVRA_BENCH_ONLY:-}
+READ_CALLS=${CAVRA_BENCH_READ_CALLS:-200}
+RUN_CALLS=${CAVRA_BENCH_RUN_CALLS:-50}
 CHAIN_TIMEOUT=${CAVRA_BENCH_CHAIN_TIMEOUT:-300}
 EXPLAIN_MS=${CAVRA_BENCH_EXPLAIN_MS:-200}
 BUILD=${CAVRA_BENCH_BUILD_DIR:-build}
@@ -399,18 +405,19 @@ bench_phase() {
     bench_log "measuring ($tag)"
     bench_wait_idle 120
 
-    # Reads, concurrency 1.
+    # Reads, concurrency 1; enough calls that the p99 is not just the
+    # slowest of a handful (20 calls made it the machine's worst hiccup).
     bench_run "dashboard@$tag" --url "$GW$FEED/dashboard" \
-        --requests 20 --warmup 2
+        --requests "$READ_CALLS" --warmup 2
     bench_run "stream-page@$tag" --url "$GW$FEED?limit=50" \
-        --requests 20 --warmup 2
+        --requests "$READ_CALLS" --warmup 2
     bench_run "stream-plan-page@$tag" --url "$GW$FEED?plan_id=$plan&limit=50" \
-        --requests 20 --warmup 2
+        --requests "$READ_CALLS" --warmup 2
     bench_run "trace@$tag" --url "$GW$P/recovery-escalations/$plan/trace?limit=50" \
-        --requests 20 --warmup 2
+        --requests "$READ_CALLS" --warmup 2
     bench_run "retry-plan-one@$tag" --url "$GW$P/recovery-escalations/retry-plan" \
         --header "$JSON" --body "{\"generated_by\":\"bench\",\"plan_id\":\"$plan\"}" \
-        --requests 20 --warmup 2
+        --requests "$READ_CALLS" --warmup 2
     bench_run "retry-plan-all@$tag" --url "$GW$P/recovery-escalations/retry-plan" \
         --header "$JSON" --body '{"generated_by":"bench"}' \
         --requests 5 --warmup 1
@@ -419,11 +426,11 @@ bench_phase() {
     # The trace unpacks every retry plan that names the plan: again, now
     # that the store holds 6 more retry plans over the whole store.
     bench_run "trace-after-retry@$tag" --url "$GW$P/recovery-escalations/$plan/trace?limit=50" \
-        --requests 20 --warmup 2
+        --requests "$READ_CALLS" --warmup 2
     bench_run "schedule-run@$tag" \
         --url "$GW$P/recovery-executive-report/schedule-run" --header "$JSON" \
         --body '{"generated_by":"bench","schedule":{"schedule_id":"bench","interval_minutes":1440,"enabled":false}}' \
-        --vary-json-field schedule_id --requests 10 --warmup 1
+        --vary-json-field schedule_id --requests "$RUN_CALLS" --warmup 1
     [[ $VERIFY_OK -ne 1 ]] || bench_verify "$tag"
     bench_wait_idle 300
     bench_wait_chain 120 >/dev/null

@@ -23,7 +23,8 @@
 # at 32 clients for CAVRA_BENCH_PGBENCH_SECS (default 5) on this tree's
 # PostgreSQL (the reference of the ack/pgbench ratio; tps in the req/s
 # column); wN = like session with N database workers (CAVRA_DB_WORKERS,
-# default 4). Each variant's median p99 is printed too.
+# default 4); gN = like session with N gateway HTTP threads
+# (CAVRA_GATEWAY_THREADS). Each variant's median p99 is printed too.
 # CAVRA_BENCH_PLANS: plans the POSTs are spread over (default 64).
 # CAVRA_BENCH_PERF_DIR=D: also `perf record -g` cavra-ack and the gateway
 # during each measurement into D/<variant>.data.
@@ -98,6 +99,7 @@ start() {
         export CAVRA_GATEWAY_HOST=127.0.0.1 CAVRA_GATEWAY_PORT=$gwport
         if [[ $v != parent ]]; then export CAVRA_RPC_KEY_FILE=$T/gateway.key; fi
         [[ $v != signed ]] || export CAVRA_RPC_SESSIONS=0
+        if [[ $v =~ ^g([0-9]+)$ ]]; then export CAVRA_GATEWAY_THREADS=${BASH_REMATCH[1]}; fi
         exec "$b/gateway/cavra-gateway" >>"$T/gw-$v.log" 2>&1
     ) &
     PIDS+=($!)

@@ -11,10 +11,6 @@
 #  - CPU seconds per 1,000 acknowledgements of each process group (gateway,
 #    cavra-ack, the PostgreSQL backends and its WAL writer/others, the load
 #    generator), from /proc/<pid>/stat before and after;
-#  - voluntary context switches per acknowledgement of the gateway and
-#    cavra-ack (all their threads, /proc/<pid>/task/*/status): thread
-#    hand-offs are most of their kernel time, and unlike CPU time the
-#    count barely depends on what else runs on the machine;
 #  - with perf (when installed and allowed): the hottest symbols of
 #    cavra-ack and of the gateway (perf record, self time).
 # Everything it starts is stopped on exit. Output: build/bench/profile.txt.
@@ -48,13 +44,6 @@ prof_cleanup() {
 trap prof_cleanup EXIT
 
 # utime+stime clock ticks of a list of pids (missing ones count 0).
-# Voluntary context switches (a thread waiting: hand-offs, I/O) of every
-# thread of a pid; preemptions depend on the machine's load, not on us.
-prof_switches() {
-    cat /proc/"$1"/task/*/status 2>/dev/null |
-        awk '/^voluntary_ctxt_switches/ { n += $2 } END { print n + 0 }'
-}
-
 prof_ticks() {
     local pid sum=0 f
     for pid in "$@"; do
@@ -106,8 +95,6 @@ PERF=()
 if command -v perf >/dev/null && perf record -o "$TMP/probe.data" -- true >/dev/null 2>&1; then
     PERF=(perf record -g -F 499 -o "$TMP/perf.data" -p "$ACK_PID,$GW_PID")
 fi
-s_gw=$(prof_switches "$GW_PID")
-s_ack=$(prof_switches "$ACK_PID")
 t_gw=$(prof_ticks "$GW_PID")
 t_ack=$(prof_ticks "$ACK_PID")
 t_pg=$(prof_ticks $PG_PIDS)
@@ -124,8 +111,6 @@ if [[ -n "${PERF_PID:-}" ]]; then
     wait "$PERF_PID" || true
 fi
 PG_PIDS_AFTER=$(pgrep -d' ' -P "$(head -n 1 "$TMP/pg/data/postmaster.pid")" || true)
-s_gw=$(($(prof_switches "$GW_PID") - s_gw))
-s_ack=$(($(prof_switches "$ACK_PID") - s_ack))
 hz=$(getconf CLK_TCK)
 per_k() {
     awk -v d="$1" -v hz="$hz" -v n="$REQUESTS" 'BEGIN { printf "%.2f", d / hz / n * 1000 }'
@@ -139,9 +124,6 @@ per_k() {
     echo "  cavra-ack        $(per_k $(($(prof_ticks "$ACK_PID") - t_ack)))"
     echo "  postgres (all)   $(per_k $(($(prof_ticks $PG_PIDS_AFTER) - t_pg)))"
     echo "  load generator   $(per_k $(($(awk '{ print $14 + $15 + $16 + $17 }' /proc/$$/stat) - t_self)))"
-    echo "voluntary context switches per acknowledgement:"
-    awk -v g="$s_gw" -v a="$s_ack" -v n="$REQUESTS" \
-        'BEGIN { printf "  gateway          %.2f\n  cavra-ack        %.2f\n", g / n, a / n }'
     if [[ -f "$TMP/perf.data" ]]; then
         for pid in "$ACK_PID" "$GW_PID"; do
             echo "process $pid ($(tr -d '\0' </proc/$pid/comm 2>/dev/null || echo '?')): share of samples by library, then hottest symbols (self):"

@@ -5,15 +5,9 @@
  *  - Each call owns one nng_ctx and one nng_aio (state SEND -> RECV), so
  *    calls never share state and need no lock.
  *  - The callback contract: cv_rpc_call_start either fails (no callback)
- *    or the user callback runs exactly once.
- *  - Call slots (cv_rpc_pending: the ctx, the aio and the call's state)
- *    are kept per link once their call finished and taken by the next
- *    call, never freed before the client: allocating an aio and opening
- *    and closing a ctx per call cost a getrandom() syscall, the socket
- *    lock twice and a wake-up of NNG's reaper thread each (issue 12,
- *    gateway CPU). A ctx is reused only after its call got a reply (the
- *    REQ state machine is then idle); after any failure it is closed and
- *    the next call on the slot opens a fresh one.
+ *    or the user callback runs exactly once; the call's ctx is closed and
+ *    its aio reaped (nng_aio_reap: an aio cannot free itself from its own
+ *    callback).
  *  - Replicas: the URL may list several addresses, comma-separated (one
  *    per replica of the service). Each gets its own REQ socket and dialer
  *    (a "link"); a call goes to the connected link with the fewest calls
@@ -135,9 +129,6 @@ typedef struct cv_rpc_link {
     bool offering;            /* an offer is in flight */
     int64_t offer_since_us;
     int64_t no_offer_until_us; /* the service granted none: sign a while */
-    /* Call slots whose call finished, ready for the next (see above). */
-    pthread_mutex_t idle_mtx;
-    struct cv_rpc_pending *idle;
 } cv_rpc_link;
 
 struct cv_rpc_client {
@@ -152,9 +143,6 @@ struct cv_rpc_client {
      * resent to its successor, which could store them twice). */
     pthread_mutex_t pend_mtx;
     struct cv_rpc_pending *pending;
-    /* Call slots taken and not yet given back: a call is off the pending
-     * list before its callback has run and its slot is idle again. */
-    atomic_int slots_busy;
 };
 
 enum cv_rpc_pending_state {
@@ -165,14 +153,7 @@ enum cv_rpc_pending_state {
 typedef struct cv_rpc_pending {
     enum cv_rpc_pending_state state;
     nng_ctx ctx;
-    bool has_ctx; /* ctx is open (closed after a failed call) */
-    bool replied; /* the call ended with a reply: its ctx is reusable */
     nng_aio *aio;
-    /* Counts the slot's calls: a starter that let go of pend_mtx tells by
-     * it whether the slot still runs its call (slots are never freed
-     * while the client is open). Under pend_mtx. */
-    uint64_t seq;
-    bool linked; /* on cli->pending; under pend_mtx */
     cv_rpc_done_cb cb;
     void *arg;
     struct cv_rpc_client *cli;
@@ -295,35 +276,22 @@ cv_rpc_link_open(cv_rpc_client *cli, cv_rpc_link *l, const char *url,
     nng_pipe_notify(l->sock, NNG_PIPE_EV_REM_POST, cv_rpc_pipe_cb, l);
     pthread_mutex_init(&l->dial_mtx, NULL);
     pthread_mutex_init(&l->sess_mtx, NULL);
-    pthread_mutex_init(&l->idle_mtx, NULL);
     atomic_store(&l->no_pipe_since_us, cli->opened_us);
     if ((rv = cv_rpc_link_dial(l, &l->dialer, err)) != 0) {
         nng_close(l->sock);
         pthread_mutex_destroy(&l->dial_mtx);
         pthread_mutex_destroy(&l->sess_mtx);
-        pthread_mutex_destroy(&l->idle_mtx);
         free(l->url);
         return rv;
     }
     return 0;
 }
 
-/* After its socket is closed and no call is in flight: frees the idle
- * call slots (no callback can run on their aios any more). */
 static void
 cv_rpc_link_fini(cv_rpc_link *l)
 {
-    struct cv_rpc_pending *p, *next;
-
-    for (p = l->idle; p != NULL; p = next) {
-        next = p->next;
-        nng_aio_free(p->aio);
-        free(p);
-    }
-    l->idle = NULL;
     pthread_mutex_destroy(&l->dial_mtx);
     pthread_mutex_destroy(&l->sess_mtx);
-    pthread_mutex_destroy(&l->idle_mtx);
     OPENSSL_cleanse(l->session_key, sizeof(l->session_key));
     free(l->url);
 }
@@ -448,9 +416,14 @@ cv_rpc_client_close(cv_rpc_client *cli)
     for (int i = 0; i < cli->n_links; i++)
         nng_close(cli->links[i].sock);
     /* nng_close aborts the calls in flight, but their callbacks run on
-     * NNG's threads and give their slots back: wait for them. */
+     * NNG's threads and unlink themselves from cli: wait for them. */
     for (int waited = 0; waited < 10000; waited++) {
-        if (atomic_load(&cli->slots_busy) == 0)
+        bool empty;
+
+        pthread_mutex_lock(&cli->pend_mtx);
+        empty = cli->pending == NULL;
+        pthread_mutex_unlock(&cli->pend_mtx);
+        if (empty)
             break;
         nng_msleep(1);
     }
@@ -458,72 +431,6 @@ cv_rpc_client_close(cv_rpc_client *cli)
         cv_rpc_link_fini(&cli->links[i]);
     pthread_mutex_destroy(&cli->pend_mtx);
     free(cli);
-}
-
-static void cv_rpc_pending_cb(void *arg);
-
-/* Gives a slot whose call is over back to its link; a ctx whose call
- * failed may still hold a request in NNG's REQ state machine: closed. */
-static void
-cv_rpc_slot_release(cv_rpc_pending *p)
-{
-    cv_rpc_link *l = p->link;
-
-    if (!p->replied && p->has_ctx) {
-        nng_ctx_close(p->ctx);
-        p->has_ctx = false;
-    }
-    p->cb = NULL;
-    p->arg = NULL;
-    pthread_mutex_lock(&l->idle_mtx);
-    p->next = l->idle;
-    l->idle = p;
-    pthread_mutex_unlock(&l->idle_mtx);
-    atomic_fetch_sub(&l->cli->slots_busy, 1); /* last touch of the client */
-}
-
-/* A call slot of link l for a new call, with its ctx open: an idle one,
- * else a new one. */
-static int
-cv_rpc_slot_take(cv_rpc_client *cli, cv_rpc_link *l, cv_rpc_pending **out,
-                 cv_error *err)
-{
-    cv_rpc_pending *p;
-    int rv;
-
-    *out = NULL;
-    atomic_fetch_add(&cli->slots_busy, 1);
-    pthread_mutex_lock(&l->idle_mtx);
-    if ((p = l->idle) != NULL)
-        l->idle = p->next;
-    pthread_mutex_unlock(&l->idle_mtx);
-    if (p == NULL) {
-        if ((p = calloc(1, sizeof(*p))) == NULL ||
-            nng_aio_alloc(&p->aio, cv_rpc_pending_cb, p) != 0) {
-            free(p);
-            atomic_fetch_sub(&cli->slots_busy, 1);
-            return cv_error_set(err, CV_INTERNAL, "out of memory");
-        }
-        p->cli = cli;
-        p->link = l;
-    }
-    p->next = NULL;
-    if (!p->has_ctx) {
-        if ((rv = nng_ctx_open(&p->ctx, l->sock)) != 0) {
-            /* Back to the idle list, never freed: a starter of its last
-             * call may still look at it (see cv_rpc_call_start). */
-            cv_rpc_slot_release(p);
-            return cv_error_set(err, CV_UNAVAILABLE, "cannot open context: %s",
-                                nng_strerror(rv));
-        }
-        p->has_ctx = true;
-    }
-    p->lost = false;
-    p->replied = false;
-    p->has_offer = false;
-    p->resend = NULL;
-    *out = p;
-    return 0;
 }
 
 static void
@@ -538,8 +445,6 @@ cv_rpc_pending_finish(cv_rpc_pending *p, cv_rpc_result *res)
         cli->pending = p->next;
     if (p->next != NULL)
         p->next->prev = p->prev;
-    p->prev = p->next = NULL;
-    p->linked = false;
     pthread_mutex_unlock(&cli->pend_mtx);
     atomic_fetch_sub(&p->link->in_flight, 1);
     if (p->has_offer) {
@@ -551,11 +456,10 @@ cv_rpc_pending_finish(cv_rpc_pending *p, cv_rpc_result *res)
     }
     if (p->resend != NULL)
         nng_msg_free(p->resend);
-    p->resend = NULL;
     p->cb(p->arg, res);
-    /* Last: once idle, the slot may start another call on another thread
-     * (NNG allows an aio to be started again while its callback ends). */
-    cv_rpc_slot_release(p);
+    nng_ctx_close(p->ctx);
+    nng_aio_reap(p->aio);
+    free(p);
 }
 
 static int
@@ -682,7 +586,6 @@ cv_rpc_pending_cb(void *arg)
         pthread_mutex_unlock(&p->cli->pend_mtx);
         return;
     case CV_RPC_PENDING_RECV:
-        p->replied = true; /* the REQ context is idle again */
         msg = nng_aio_get_msg(p->aio);
         res.reply =
             cv__rpc_reply__unpack(NULL, nng_msg_len(msg), nng_msg_body(msg));
@@ -815,7 +718,6 @@ cv_rpc_call_start(cv_rpc_client *cli, const Cv__RpcRequest *req, int timeout_ms,
     cv_rpc_pending *p;
     cv_rpc_link *l;
     nng_msg *msg;
-    uint64_t seq;
     int rv;
 
     if ((l = cv_rpc_pick_link(cli)) == NULL) {
@@ -832,10 +734,12 @@ cv_rpc_call_start(cv_rpc_client *cli, const Cv__RpcRequest *req, int timeout_ms,
         l = &cli->links[atomic_fetch_add(&cli->next_link, 1) %
                         (unsigned int)cli->n_links];
     }
-    if ((rv = cv_rpc_slot_take(cli, l, &p, err)) != 0)
-        return rv;
+    if ((p = calloc(1, sizeof(*p))) == NULL)
+        return cv_error_set(err, CV_INTERNAL, "out of memory");
     p->cb = cb;
     p->arg = arg;
+    p->cli = cli;
+    p->link = l;
     p->id = id;
     if (id != NULL) {
         /* Authenticate a shallow copy: the caller's envelope stays
@@ -852,13 +756,21 @@ cv_rpc_call_start(cv_rpc_client *cli, const Cv__RpcRequest *req, int timeout_ms,
             goto fail;
         req = &copy;
     }
-    if (nng_msg_alloc(&msg, cv__rpc_request__get_packed_size(req)) != 0) {
+    if ((rv = nng_aio_alloc(&p->aio, cv_rpc_pending_cb, p)) != 0) {
         rv = cv_error_set(err, CV_INTERNAL, "out of memory");
         goto fail;
     }
-    cv__rpc_request__pack(req, nng_msg_body(msg));
-    if (req->has_session_mac && nng_msg_dup(&p->resend, msg) != 0) {
-        nng_msg_free(msg);
+    if ((rv = nng_ctx_open(&p->ctx, l->sock)) != 0) {
+        nng_aio_free(p->aio);
+        rv = cv_error_set(err, CV_UNAVAILABLE, "cannot open context: %s",
+                          nng_strerror(rv));
+        goto fail;
+    }
+    if (nng_msg_alloc(&msg, cv__rpc_request__get_packed_size(req)) != 0 ||
+        (cv__rpc_request__pack(req, nng_msg_body(msg)),
+         req->has_session_mac && nng_msg_dup(&p->resend, msg) != 0)) {
+        nng_ctx_close(p->ctx);
+        nng_aio_free(p->aio);
         rv = cv_error_set(err, CV_INTERNAL, "out of memory");
         goto fail;
     }
@@ -866,32 +778,21 @@ cv_rpc_call_start(cv_rpc_client *cli, const Cv__RpcRequest *req, int timeout_ms,
     nng_aio_set_msg(p->aio, msg);
     p->state = CV_RPC_PENDING_SEND;
     atomic_fetch_add(&l->in_flight, 1);
+    /* Sent under the lock (recursive; the callback takes it too, so p
+     * stays alive here): when the link lost its service between the pick
+     * and now, the pipe callback may have missed this call, which would
+     * then wait out its timeout; cancel it as lost instead. */
     pthread_mutex_lock(&cli->pend_mtx);
-    p->prev = NULL;
     p->next = cli->pending;
     if (p->next != NULL)
         p->next->prev = p;
     cli->pending = p;
-    p->linked = true;
-    seq = ++p->seq;
-    pthread_mutex_unlock(&cli->pend_mtx);
-    /* Sent outside the lock: NNG may write to the pipe right here, and
-     * every other call's start and completion wait for pend_mtx. */
     nng_ctx_send(p->ctx, p->aio);
-    /* When the link lost its service between the pick and the send, the
-     * pipe callback may have cancelled this call before it was sent (a
-     * no-op), and it would wait out its timeout: cancel it as lost. The
-     * pipe count drops before that callback walks the calls, so one of
-     * the two sees the other. By now the call may be over (and its slot
-     * even running another call): seq tells. */
     if (atomic_load(&l->pipes) == 0 && atomic_load(&l->ever_connected)) {
-        pthread_mutex_lock(&cli->pend_mtx);
-        if (p->linked && p->seq == seq) {
-            p->lost = true;
-            nng_aio_cancel(p->aio);
-        }
-        pthread_mutex_unlock(&cli->pend_mtx);
+        p->lost = true;
+        nng_aio_cancel(p->aio);
     }
+    pthread_mutex_unlock(&cli->pend_mtx);
     return 0;
 
 fail:
@@ -900,10 +801,8 @@ fail:
         l->offering = false;
         pthread_mutex_unlock(&l->sess_mtx);
         cv_session_offer_free(&p->offer);
-        p->has_offer = false;
     }
-    p->replied = true; /* nothing was sent: the ctx is still idle */
-    cv_rpc_slot_release(p);
+    free(p);
     return rv;
 }
 
